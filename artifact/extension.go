@@ -1,0 +1,492 @@
+package artifact
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/url"
+	"os"
+	"path"
+	"path/filepath"
+	"reflect"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/Masterminds/semver/v3"
+	"github.com/bmatcuk/doublestar/v4"
+	"github.com/github/go-spdx/v2/spdxexp"
+	"gopkg.in/yaml.v3"
+)
+
+// DescriptorFile is the name of the descriptor at the root of an extension.
+const DescriptorFile = "extension.yaml"
+
+// maxDescriptorSize bounds extension.yaml and the config blob: a descriptor is
+// a page of YAML, and anything larger is a mistake or an attack.
+const maxDescriptorSize = 1 << 20
+
+// Extension is a parsed extension.yaml (schema v1). Its JSON form, produced by
+// CanonicalJSON, is the config blob of the OCI artifact.
+type Extension struct {
+	APIVersion string   `yaml:"apiVersion" json:"apiVersion"`
+	Kind       Kind     `yaml:"kind" json:"kind"`
+	Metadata   Metadata `yaml:"metadata" json:"metadata"`
+	Spec       Spec     `yaml:"spec" json:"spec"`
+}
+
+// Metadata names and describes an extension for people and for the catalog.
+type Metadata struct {
+	Name        string   `yaml:"name" json:"name"`
+	Version     string   `yaml:"version" json:"version"`
+	Title       string   `yaml:"title,omitempty" json:"title,omitempty"`
+	Description string   `yaml:"description,omitempty" json:"description,omitempty"`
+	Publisher   string   `yaml:"publisher,omitempty" json:"publisher,omitempty"`
+	Keywords    []string `yaml:"keywords,omitempty" json:"keywords,omitempty"`
+	Homepage    string   `yaml:"homepage,omitempty" json:"homepage,omitempty"`
+	Source      string   `yaml:"source,omitempty" json:"source,omitempty"`
+}
+
+// Spec says what the extension needs and offers; Factory and policy read it.
+type Spec struct {
+	License       string        `yaml:"license" json:"license"`
+	Compatibility Compatibility `yaml:"compatibility" json:"compatibility"`
+	Dependencies  []Dependency  `yaml:"dependencies,omitempty" json:"dependencies,omitempty"`
+	Permissions   []string      `yaml:"permissions,omitempty" json:"permissions,omitempty"`
+	Entrypoint    string        `yaml:"entrypoint,omitempty" json:"entrypoint,omitempty"`
+	Include       []string      `yaml:"include,omitempty" json:"include,omitempty"`
+	Exclude       []string      `yaml:"exclude,omitempty" json:"exclude,omitempty"`
+}
+
+// Compatibility holds the Factory versions an extension works with.
+type Compatibility struct {
+	Factory string `yaml:"factory" json:"factory"`
+}
+
+// Dependency is another extension this one needs, by name and constraint.
+type Dependency struct {
+	Name    string `yaml:"name" json:"name"`
+	Version string `yaml:"version" json:"version"`
+}
+
+// Publisher is the part of the name before the slash.
+func (e *Extension) Publisher() string { p, _, _ := strings.Cut(e.Metadata.Name, "/"); return p }
+
+// ShortName is the part of the name after the slash.
+func (e *Extension) ShortName() string { _, n, _ := strings.Cut(e.Metadata.Name, "/"); return n }
+
+// SemVer returns the parsed version; it is valid once Validate passed.
+func (e *Extension) SemVer() (*semver.Version, error) { return semver.StrictNewVersion(e.Metadata.Version) }
+
+// CanonicalJSON is the config blob: encoding/json of the struct, whose field
+// order is fixed, so equal descriptors give equal bytes and equal digests.
+func (e *Extension) CanonicalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(e); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
+}
+
+// FieldError is one problem in a descriptor, located by file, line and the
+// field's path (metadata.version, spec.dependencies[1].name).
+type FieldError struct {
+	File   string
+	Line   int
+	Column int
+	Field  string
+	Msg    string
+}
+
+func (e *FieldError) Error() string {
+	var b strings.Builder
+	b.WriteString(e.File)
+	if e.Line > 0 {
+		fmt.Fprintf(&b, ":%d:%d", e.Line, e.Column)
+	}
+	b.WriteString(": ")
+	if e.Field != "" {
+		b.WriteString(e.Field)
+		b.WriteString(": ")
+	}
+	b.WriteString(e.Msg)
+	return b.String()
+}
+
+// DescriptorError lists every problem found in a descriptor, so a publisher
+// fixes them in one round. It matches ErrInvalidExtension with errors.Is.
+type DescriptorError struct {
+	Problems []*FieldError
+}
+
+func (e *DescriptorError) Error() string {
+	lines := make([]string, len(e.Problems))
+	for i, p := range e.Problems {
+		lines[i] = p.Error()
+	}
+	if len(lines) == 1 {
+		return "invalid extension: " + lines[0]
+	}
+	return fmt.Sprintf("invalid extension (%d problems):\n  %s", len(lines), strings.Join(lines, "\n  "))
+}
+
+// Is makes errors.Is(err, ErrInvalidExtension) hold.
+func (e *DescriptorError) Is(target error) bool { return target == ErrInvalidExtension }
+
+// LoadExtension reads and validates DIR/extension.yaml.
+func LoadExtension(dir string) (*Extension, error) {
+	name := filepath.Join(dir, DescriptorFile)
+	f, err := os.Open(name)
+	if err != nil {
+		return nil, fmt.Errorf("load extension: %w", err)
+	}
+	defer f.Close()
+	return ParseExtension(f, name)
+}
+
+// ParseExtension reads a descriptor strictly: unknown or repeated fields,
+// wrong types and invalid values are all errors that name the field and line.
+// file is used in messages only.
+func ParseExtension(r io.Reader, file string) (*Extension, error) {
+	data, err := io.ReadAll(io.LimitReader(r, maxDescriptorSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", file, err)
+	}
+	if len(data) > maxDescriptorSize {
+		return nil, &DescriptorError{[]*FieldError{{File: file, Msg: fmt.Sprintf("larger than %d bytes", maxDescriptorSize)}}}
+	}
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		return nil, &DescriptorError{[]*FieldError{yamlError(file, err)}}
+	}
+	if doc.Kind != yaml.DocumentNode || len(doc.Content) == 0 {
+		return nil, &DescriptorError{[]*FieldError{{File: file, Msg: "empty document"}}}
+	}
+	root := doc.Content[0]
+	c := &checker{file: file, lines: map[string]*yaml.Node{}}
+	c.walk(root, reflect.TypeOf(Extension{}), "")
+	if len(c.problems) > 0 {
+		return nil, &DescriptorError{c.problems}
+	}
+	var ext Extension
+	if err := root.Decode(&ext); err != nil {
+		return nil, &DescriptorError{[]*FieldError{yamlError(file, err)}}
+	}
+	if err := ext.validate(file, c.lines); err != nil {
+		return nil, err
+	}
+	return &ext, nil
+}
+
+// ParseConfig reads the config blob of a pulled artifact: the same model in
+// its canonical JSON form, held to the same rules.
+func ParseConfig(data []byte) (*Extension, error) {
+	if len(data) > maxDescriptorSize {
+		return nil, fmt.Errorf("%w: config larger than %d bytes", ErrInvalidExtension, maxDescriptorSize)
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	var ext Extension
+	if err := dec.Decode(&ext); err != nil {
+		return nil, fmt.Errorf("%w: config: %v", ErrInvalidExtension, err)
+	}
+	if dec.More() {
+		return nil, fmt.Errorf("%w: config: trailing data after the JSON document", ErrInvalidExtension)
+	}
+	if err := ext.validate("config", nil); err != nil {
+		return nil, err
+	}
+	return &ext, nil
+}
+
+// Validate checks every rule of the model; ParseExtension already calls it.
+func (e *Extension) Validate() error { return e.validate(DescriptorFile, nil) }
+
+var yamlLine = regexp.MustCompile(`line (\d+)`)
+
+func yamlError(file string, err error) *FieldError {
+	msg := strings.TrimPrefix(err.Error(), "yaml: ")
+	fe := &FieldError{File: file, Msg: msg}
+	if m := yamlLine.FindStringSubmatch(msg); m != nil {
+		fe.Line, _ = strconv.Atoi(m[1])
+	}
+	return fe
+}
+
+// checker walks the YAML tree against the Go types, which are the one
+// definition of the schema: a key without a matching yaml tag is unknown.
+type checker struct {
+	file     string
+	problems []*FieldError
+	lines    map[string]*yaml.Node
+}
+
+func (c *checker) add(n *yaml.Node, field, format string, args ...any) {
+	c.problems = append(c.problems, &FieldError{File: c.file, Line: n.Line, Column: n.Column, Field: field, Msg: fmt.Sprintf(format, args...)})
+}
+
+func (c *checker) walk(n *yaml.Node, t reflect.Type, at string) {
+	if at != "" {
+		c.lines[at] = n
+	}
+	if n.Kind == yaml.AliasNode {
+		c.add(n, at, "YAML aliases are not allowed in a descriptor")
+		return
+	}
+	switch t.Kind() {
+	case reflect.Struct:
+		if n.Kind != yaml.MappingNode {
+			if !(n.Kind == yaml.ScalarNode && n.Tag == "!!null") {
+				c.add(n, at, "want a mapping, got %s", nodeKind(n))
+			}
+			return
+		}
+		fields := yamlFields(t)
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k, v := n.Content[i], n.Content[i+1]
+			sub := join(at, k.Value)
+			f, ok := fields[k.Value]
+			if !ok {
+				msg := fmt.Sprintf("unknown field %q", k.Value)
+				if s := suggest(k.Value, fields); s != "" {
+					msg += fmt.Sprintf(" (did you mean %q?)", s)
+				}
+				c.add(k, at, "%s", msg)
+				continue
+			}
+			c.lines[sub] = v
+			c.walk(v, f.Type, sub)
+		}
+	case reflect.Slice:
+		if n.Kind != yaml.SequenceNode {
+			if !(n.Kind == yaml.ScalarNode && n.Tag == "!!null") {
+				c.add(n, at, "want a list, got %s", nodeKind(n))
+			}
+			return
+		}
+		for i, item := range n.Content {
+			c.walk(item, t.Elem(), fmt.Sprintf("%s[%d]", at, i))
+		}
+	case reflect.String:
+		if n.Kind != yaml.ScalarNode {
+			c.add(n, at, "want a string, got %s", nodeKind(n))
+		}
+	}
+}
+
+func nodeKind(n *yaml.Node) string {
+	switch n.Kind {
+	case yaml.MappingNode:
+		return "a mapping"
+	case yaml.SequenceNode:
+		return "a list"
+	case yaml.ScalarNode:
+		return "the scalar " + strconv.Quote(n.Value)
+	}
+	return "something else"
+}
+
+func yamlFields(t reflect.Type) map[string]reflect.StructField {
+	out := map[string]reflect.StructField{}
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+		if name != "" && name != "-" {
+			out[name] = f
+		}
+	}
+	return out
+}
+
+func join(at, key string) string {
+	if at == "" {
+		return key
+	}
+	return at + "." + key
+}
+
+// suggest returns the known field closest to a misspelt one, if close enough
+// to be the likely intent.
+func suggest(got string, fields map[string]reflect.StructField) string {
+	best, bestD := "", 3
+	names := make([]string, 0, len(fields))
+	for k := range fields {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	for _, k := range names {
+		if d := editDistance(strings.ToLower(got), strings.ToLower(k)); d < bestD {
+			best, bestD = k, d
+		}
+	}
+	return best
+}
+
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}
+
+var (
+	namePart       = `[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?`
+	nameRE         = regexp.MustCompile(`^` + namePart + `/` + namePart + `$`)
+	permissionRE   = regexp.MustCompile(`^[a-z][a-z0-9-]*(\.[a-z][a-z0-9-]*)*$`)
+	keywordRE      = regexp.MustCompile(`^[a-z0-9][a-z0-9.+-]{0,31}$`)
+	maxKeywords    = 20
+	maxDescription = 4096
+)
+
+// ValidName reports whether s is a valid publisher/name: two parts of 2..64
+// characters from [a-z0-9-], starting and ending alphanumeric so that the
+// name is also a valid OCI repository path.
+func ValidName(s string) bool {
+	if !nameRE.MatchString(s) {
+		return false
+	}
+	p, n, _ := strings.Cut(s, "/")
+	return len(p) >= 2 && len(n) >= 2
+}
+
+func (e *Extension) validate(file string, lines map[string]*yaml.Node) error {
+	var problems []*FieldError
+	add := func(field, format string, args ...any) {
+		fe := &FieldError{File: file, Field: field, Msg: fmt.Sprintf(format, args...)}
+		if n := lines[field]; n != nil {
+			fe.Line, fe.Column = n.Line, n.Column
+		}
+		problems = append(problems, fe)
+	}
+	if e.APIVersion != APIVersion {
+		add("apiVersion", "%q is not supported: want %q", e.APIVersion, APIVersion)
+	}
+	if !e.Kind.Valid() {
+		add("kind", "%q is not a kind: want one of Template, Agent, Module, Connector", e.Kind)
+	}
+	m := e.Metadata
+	if m.Name == "" {
+		add("metadata.name", "required: <publisher>/<name>")
+	} else if !ValidName(m.Name) {
+		add("metadata.name", "%q is not <publisher>/<name> with each part 2..64 characters of [a-z0-9-], starting and ending with a letter or digit", m.Name)
+	}
+	if m.Publisher != "" && ValidName(m.Name) && m.Publisher != e.Publisher() {
+		add("metadata.publisher", "%q differs from the publisher in metadata.name (%q)", m.Publisher, e.Publisher())
+	}
+	if m.Version == "" {
+		add("metadata.version", "required: a strict SemVer 2.0 version such as 1.0.0")
+	} else if _, err := semver.StrictNewVersion(m.Version); err != nil {
+		add("metadata.version", "%q is not strict SemVer 2.0 (MAJOR.MINOR.PATCH, optional -pre-release and +build, no leading v)", m.Version)
+	}
+	if len(m.Description) > maxDescription {
+		add("metadata.description", "longer than %d characters", maxDescription)
+	}
+	if len(m.Keywords) > maxKeywords {
+		add("metadata.keywords", "more than %d keywords", maxKeywords)
+	}
+	for i, k := range m.Keywords {
+		if !keywordRE.MatchString(k) {
+			add(fmt.Sprintf("metadata.keywords[%d]", i), "%q is not a keyword: lowercase letters, digits and .+- up to 32 characters", k)
+		}
+	}
+	for field, v := range map[string]string{"metadata.homepage": m.Homepage, "metadata.source": m.Source} {
+		if v == "" {
+			continue
+		}
+		if u, err := url.Parse(v); err != nil || u.Scheme == "" || u.Host == "" {
+			add(field, "%q is not an absolute URL", v)
+		}
+	}
+	s := e.Spec
+	if s.License == "" {
+		add("spec.license", "required: an SPDX licence expression such as Apache-2.0")
+	} else if ok, bad := spdxexp.ValidateLicenses([]string{s.License}); !ok {
+		add("spec.license", "%q is not a valid SPDX licence expression (%s)", s.License, strings.Join(bad, ", "))
+	}
+	if s.Compatibility.Factory == "" {
+		add("spec.compatibility.factory", "required: the Factory versions this extension works with, e.g. \">=2.1.0 <3.0.0\"")
+	} else if _, err := semver.NewConstraint(s.Compatibility.Factory); err != nil {
+		add("spec.compatibility.factory", "%q is not a semver constraint: %v", s.Compatibility.Factory, err)
+	}
+	seen := map[string]bool{}
+	for i, d := range s.Dependencies {
+		at := fmt.Sprintf("spec.dependencies[%d]", i)
+		switch {
+		case !ValidName(d.Name):
+			add(at+".name", "%q is not <publisher>/<name>", d.Name)
+		case d.Name == m.Name:
+			add(at+".name", "an extension cannot depend on itself")
+		case seen[d.Name]:
+			add(at+".name", "%q is listed twice", d.Name)
+		}
+		seen[d.Name] = true
+		if d.Version == "" {
+			add(at+".version", "required: a semver constraint such as ^1.2.0")
+		} else if _, err := semver.NewConstraint(d.Version); err != nil {
+			add(at+".version", "%q is not a semver constraint: %v", d.Version, err)
+		}
+	}
+	for i, p := range s.Permissions {
+		if !permissionRE.MatchString(p) {
+			add(fmt.Sprintf("spec.permissions[%d]", i), "%q is not a permission name (dot-separated lowercase words, e.g. secrets.read)", p)
+		}
+	}
+	if s.Entrypoint != "" {
+		if err := checkRelPath(s.Entrypoint); err != nil {
+			add("spec.entrypoint", "%q %v", s.Entrypoint, err)
+		}
+	}
+	for field, globs := range map[string][]string{"spec.include": s.Include, "spec.exclude": s.Exclude} {
+		for i, g := range globs {
+			if !doublestar.ValidatePattern(g) || strings.HasPrefix(g, "/") {
+				add(fmt.Sprintf("%s[%d]", field, i), "%q is not a valid relative glob", g)
+			}
+		}
+	}
+	if len(problems) == 0 {
+		return nil
+	}
+	sort.SliceStable(problems, func(i, j int) bool { return problems[i].Line < problems[j].Line })
+	return &DescriptorError{problems}
+}
+
+// checkRelPath accepts a clean, relative, forward-slash path that stays
+// inside the extension directory.
+func checkRelPath(p string) error {
+	switch {
+	case p == "" || p == ".":
+		return errors.New("is empty")
+	case strings.HasPrefix(p, "/"):
+		return errors.New("is absolute")
+	case strings.Contains(p, `\`):
+		return errors.New("contains a backslash")
+	case strings.ContainsRune(p, 0):
+		return errors.New("contains a NUL byte")
+	case path.Clean(p) != strings.TrimSuffix(p, "/"):
+		return errors.New("is not a clean path")
+	}
+	for _, part := range strings.Split(p, "/") {
+		if part == ".." {
+			return errors.New("leaves the extension directory")
+		}
+	}
+	return nil
+}

@@ -1,0 +1,276 @@
+package artifact
+
+import (
+	"archive/tar"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path"
+	"strings"
+
+	"github.com/klauspost/compress/gzip"
+)
+
+// Limits bound what an unpacked layer may hold. Zero fields take the
+// defaults of DefaultLimits; a negative field means "no limit".
+type Limits struct {
+	// MaxFiles is the most entries (files and directories) a layer may hold.
+	MaxFiles int
+	// MaxTotalSize is the most bytes of file content, summed.
+	MaxTotalSize int64
+	// MaxRatio is the most uncompressed bytes per compressed byte, checked
+	// once RatioGrace bytes have come out of the decompressor.
+	MaxRatio int64
+	// RatioGrace lets small, very compressible layers through.
+	RatioGrace int64
+	// MaxPathLength bounds an entry's path; components are bounded at 255.
+	MaxPathLength int
+}
+
+// DefaultLimits fit every real extension we know with a wide margin: an
+// extension is source, templates and prompts, not a disk image.
+var DefaultLimits = Limits{
+	MaxFiles:      50_000,
+	MaxTotalSize:  4 << 30,
+	MaxRatio:      200,
+	RatioGrace:    16 << 20,
+	MaxPathLength: 1024,
+}
+
+func (l Limits) withDefaults() Limits {
+	d := DefaultLimits
+	if l.MaxFiles != 0 {
+		d.MaxFiles = l.MaxFiles
+	}
+	if l.MaxTotalSize != 0 {
+		d.MaxTotalSize = l.MaxTotalSize
+	}
+	if l.MaxRatio != 0 {
+		d.MaxRatio = l.MaxRatio
+	}
+	if l.RatioGrace != 0 {
+		d.RatioGrace = l.RatioGrace
+	}
+	if l.MaxPathLength != 0 {
+		d.MaxPathLength = l.MaxPathLength
+	}
+	return d
+}
+
+// UnpackStats says what an unpack wrote.
+type UnpackStats struct {
+	Files int
+	Dirs  int
+	Bytes int64
+}
+
+// UnsafeEntryError says which entry of a layer was refused and why. It
+// matches ErrUnsafeContent with errors.Is.
+type UnsafeEntryError struct {
+	Entry  string
+	Reason string
+}
+
+func (e *UnsafeEntryError) Error() string {
+	if e.Entry == "" {
+		return "unsafe content: " + e.Reason
+	}
+	return fmt.Sprintf("unsafe content: entry %q: %s", e.Entry, e.Reason)
+}
+
+// Is makes errors.Is(err, ErrUnsafeContent) hold.
+func (e *UnsafeEntryError) Is(target error) bool { return target == ErrUnsafeContent }
+
+// Unpack reads a tar+gzip layer from r and writes it under dir, which must
+// exist and should be empty. Only regular files and directories are
+// accepted; absolute paths, "..", links, devices, duplicates and anything over
+// the limits are refused. Every write goes through an os.Root opened on dir,
+// so nothing can land outside it even if a check were wrong. On error, dir
+// may hold part of the layer: callers unpack into a staging directory (as
+// Pull does) and discard it.
+func Unpack(ctx context.Context, r io.Reader, dir string, limits Limits) (UnpackStats, error) {
+	var st UnpackStats
+	lim := limits.withDefaults()
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		return st, err
+	}
+	defer root.Close()
+
+	compressed := &countingReader{r: r}
+	gz, err := gzip.NewReader(compressed)
+	if err != nil {
+		return st, &UnsafeEntryError{Reason: "not a gzip stream: " + err.Error()}
+	}
+	defer gz.Close()
+	plain := &ratioReader{r: gz, compressed: compressed, limits: lim}
+	tr := tar.NewReader(plain)
+	seen := map[string]bool{}
+	buf := make([]byte, 256<<10)
+	for {
+		if err := ctx.Err(); err != nil {
+			return st, err
+		}
+		hdr, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return st, wrapTarError(err)
+		}
+		name, err := entryName(hdr.Name, lim)
+		if err != nil {
+			return st, &UnsafeEntryError{Entry: hdr.Name, Reason: err.Error()}
+		}
+		if seen[name] {
+			return st, &UnsafeEntryError{Entry: hdr.Name, Reason: "duplicate entry"}
+		}
+		seen[name] = true
+		if lim.MaxFiles > 0 && len(seen) > lim.MaxFiles {
+			return st, &UnsafeEntryError{Entry: hdr.Name, Reason: fmt.Sprintf("more than %d entries", lim.MaxFiles)}
+		}
+		switch hdr.Typeflag {
+		case tar.TypeDir:
+			if err := root.MkdirAll(name, 0o755); err != nil {
+				return st, fmt.Errorf("unpack %s: %w", name, err)
+			}
+			st.Dirs++
+		case tar.TypeReg, tar.TypeRegA: //nolint:staticcheck // TypeRegA is how old writers mark files
+			if hdr.Size < 0 || (lim.MaxTotalSize > 0 && st.Bytes+hdr.Size > lim.MaxTotalSize) {
+				return st, &UnsafeEntryError{Entry: hdr.Name, Reason: fmt.Sprintf("declares %d bytes, over the %d-byte total limit", hdr.Size, lim.MaxTotalSize)}
+			}
+			if err := writeEntry(root, name, hdr, tr, buf); err != nil {
+				return st, wrapTarError(err)
+			}
+			st.Files++
+			st.Bytes += hdr.Size
+		default:
+			return st, &UnsafeEntryError{Entry: hdr.Name, Reason: "is a " + typeName(hdr.Typeflag) + ": only regular files and directories are allowed"}
+		}
+	}
+	// Read to the end so the caller's digest check covers every byte.
+	if _, err := io.CopyBuffer(io.Discard, plain, buf); err != nil {
+		return st, wrapTarError(err)
+	}
+	return st, nil
+}
+
+func writeEntry(root *os.Root, name string, hdr *tar.Header, r io.Reader, buf []byte) error {
+	if parent := path.Dir(name); parent != "." {
+		if err := root.MkdirAll(parent, 0o755); err != nil {
+			return fmt.Errorf("unpack %s: %w", name, err)
+		}
+	}
+	mode := fs.FileMode(0o644)
+	if hdr.Mode&0o111 != 0 {
+		mode = 0o755
+	}
+	f, err := root.OpenFile(name, os.O_CREATE|os.O_EXCL|os.O_WRONLY, mode)
+	if err != nil {
+		return fmt.Errorf("unpack %s: %w", name, err)
+	}
+	_, err = io.CopyBuffer(f, r, buf)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("unpack %s: %w", name, err)
+	}
+	// The umask may have narrowed the mode; the exec bit must survive.
+	return root.Chmod(name, mode)
+}
+
+// entryName validates a tar entry name and returns it cleaned, without a
+// trailing slash.
+func entryName(raw string, lim Limits) (string, error) {
+	name := strings.TrimSuffix(raw, "/")
+	name = strings.TrimPrefix(name, "./")
+	switch {
+	case name == "" || name == ".":
+		return "", errors.New("empty name")
+	case strings.HasPrefix(name, "/"):
+		return "", errors.New("absolute path")
+	case strings.ContainsRune(name, 0):
+		return "", errors.New("NUL byte in name")
+	case strings.Contains(name, `\`):
+		return "", errors.New("backslash in name")
+	case lim.MaxPathLength > 0 && len(name) > lim.MaxPathLength:
+		return "", fmt.Errorf("path longer than %d bytes", lim.MaxPathLength)
+	}
+	for _, part := range strings.Split(name, "/") {
+		switch {
+		case part == "..":
+			return "", errors.New("path traversal (..)")
+		case part == "" || part == ".":
+			return "", errors.New("not a clean path")
+		case len(part) > 255:
+			return "", errors.New("path component longer than 255 bytes")
+		}
+	}
+	return name, nil
+}
+
+func typeName(t byte) string {
+	switch t {
+	case tar.TypeSymlink:
+		return "symbolic link"
+	case tar.TypeLink:
+		return "hard link"
+	case tar.TypeChar:
+		return "character device"
+	case tar.TypeBlock:
+		return "block device"
+	case tar.TypeFifo:
+		return "FIFO"
+	case tar.TypeXGlobalHeader:
+		return "PAX global header"
+	case tar.TypeGNUSparse:
+		return "sparse file"
+	}
+	return fmt.Sprintf("entry of type %q", t)
+}
+
+// wrapTarError keeps limit errors as they are and marks malformed archives
+// as unsafe content, so callers need one errors.Is check.
+func wrapTarError(err error) error {
+	var ue *UnsafeEntryError
+	if errors.As(err, &ue) || errors.Is(err, ErrDigestMismatch) || errors.Is(err, context.Canceled) {
+		return err
+	}
+	if errors.Is(err, tar.ErrHeader) || errors.Is(err, gzip.ErrHeader) || errors.Is(err, gzip.ErrChecksum) || errors.Is(err, io.ErrUnexpectedEOF) {
+		return &UnsafeEntryError{Reason: "malformed layer: " + err.Error()}
+	}
+	return err
+}
+
+type countingReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
+}
+
+// ratioReader stops a decompression bomb: it fails once the output grows
+// past MaxRatio times the input read so far.
+type ratioReader struct {
+	r          io.Reader
+	n          int64
+	compressed *countingReader
+	limits     Limits
+}
+
+func (r *ratioReader) Read(p []byte) (int, error) {
+	n, err := r.r.Read(p)
+	r.n += int64(n)
+	if l := r.limits; l.MaxRatio > 0 && r.n > l.RatioGrace && r.n > l.MaxRatio*max(r.compressed.n, 1) {
+		return n, &UnsafeEntryError{Reason: fmt.Sprintf("compression ratio over %d:1 (%d bytes from %d)", l.MaxRatio, r.n, r.compressed.n)}
+	}
+	return n, err
+}
