@@ -79,7 +79,9 @@ func (e *Extension) Publisher() string { p, _, _ := strings.Cut(e.Metadata.Name,
 func (e *Extension) ShortName() string { _, n, _ := strings.Cut(e.Metadata.Name, "/"); return n }
 
 // SemVer returns the parsed version; it is valid once Validate passed.
-func (e *Extension) SemVer() (*semver.Version, error) { return semver.StrictNewVersion(e.Metadata.Version) }
+func (e *Extension) SemVer() (*semver.Version, error) {
+	return semver.StrictNewVersion(e.Metadata.Version)
+}
 
 // CanonicalJSON is the config blob: encoding/json of the struct, whose field
 // order is fixed, so equal descriptors give equal bytes and equal digests.

@@ -71,7 +71,9 @@ func TestParseExtensionRefusesWithFieldAndLine(t *testing.T) {
 		{"wrong type", func(s string) string { return strings.Replace(s, "keywords: [crm, sync]", "keywords: crm", 1) }, []string{`extension.yaml:8:13`, `want a list`}},
 		{"duplicate key", func(s string) string { return strings.Replace(s, "  title:", "  version: 1.0.0\n  title:", 1) }, []string{`line 6`, `already defined`}},
 		{"api version", func(s string) string { return strings.Replace(s, "/v1", "/v2", 1) }, []string{`apiVersion`, `not supported`}},
-		{"aliases", func(s string) string { return strings.Replace(s, "keywords: [crm, sync]", "keywords: &k [crm]\n  title2: *k", 1) }, []string{`unknown field "title2"`}},
+		{"aliases", func(s string) string {
+			return strings.Replace(s, "keywords: [crm, sync]", "keywords: &k [crm]\n  title2: *k", 1)
+		}, []string{`unknown field "title2"`}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

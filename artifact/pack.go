@@ -145,13 +145,13 @@ func layerFileName(ext *Extension) string {
 // written only when non-zero.
 func Annotations(ext *Extension, created time.Time) map[string]string {
 	a := map[string]string{
-		ocispec.AnnotationTitle:   firstNonEmpty(ext.Metadata.Title, ext.Metadata.Name),
-		ocispec.AnnotationVersion: ext.Metadata.Version,
+		ocispec.AnnotationTitle:    firstNonEmpty(ext.Metadata.Title, ext.Metadata.Name),
+		ocispec.AnnotationVersion:  ext.Metadata.Version,
 		ocispec.AnnotationLicenses: ext.Spec.License,
-		ocispec.AnnotationVendor:  ext.Publisher(),
-		AnnotationName:            ext.Metadata.Name,
-		AnnotationKind:            string(ext.Kind),
-		AnnotationCompatibility:   ext.Spec.Compatibility.Factory,
+		ocispec.AnnotationVendor:   ext.Publisher(),
+		AnnotationName:             ext.Metadata.Name,
+		AnnotationKind:             string(ext.Kind),
+		AnnotationCompatibility:    ext.Spec.Compatibility.Factory,
 	}
 	set := func(k, v string) {
 		if v != "" {
