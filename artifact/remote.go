@@ -167,6 +167,11 @@ func IsTransient(err error) bool {
 	}
 	var resp *errcode.ErrorResponse
 	if errors.As(err, &resp) {
+		if resp.Method == http.MethodGet || resp.Method == http.MethodHead {
+			// The retry transport has already retried these as often as
+			// its policy allows; asking again would only multiply waits.
+			return false
+		}
 		return resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusRequestTimeout || resp.StatusCode >= 500
 	}
 	var ne net.Error

@@ -26,6 +26,9 @@ const (
 	Truncate
 	// Slow forwards the response body in 32 KiB pieces, Fault.Delay apart.
 	Slow
+	// Corrupt flips one byte of the response body at offset Fault.After, as
+	// a compromised registry or a man in the middle would serve it.
+	Corrupt
 )
 
 // Fault describes one injected failure.
@@ -155,6 +158,8 @@ func (p *FaultProxy) handler(next http.Handler) http.Handler {
 			panic(http.ErrAbortHandler)
 		case Slow:
 			next.ServeHTTP(&slowWriter{ResponseWriter: w, delay: f.Delay}, r)
+		case Corrupt:
+			next.ServeHTTP(&corruptingWriter{ResponseWriter: w, at: f.After}, r)
 		}
 	})
 }
@@ -202,4 +207,18 @@ func (s *slowWriter) Write(b []byte) (int, error) {
 		b = b[n:]
 	}
 	return written, nil
+}
+
+type corruptingWriter struct {
+	http.ResponseWriter
+	at, off int64
+}
+
+func (c *corruptingWriter) Write(b []byte) (int, error) {
+	if c.at >= c.off && c.at < c.off+int64(len(b)) {
+		b = append([]byte(nil), b...)
+		b[c.at-c.off] ^= 0xff
+	}
+	c.off += int64(len(b))
+	return c.ResponseWriter.Write(b)
 }
