@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/Masterminds/semver/v3"
+
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"golang.org/x/sync/errgroup"
 	"oras.land/oras-go/v2"
@@ -31,29 +33,31 @@ type PushResult struct {
 	Replaced *ocispec.Descriptor
 }
 
-// Push uploads pkg to target and tags it. Versions are immutable: if tag
-// already names a different manifest, Push fails with ErrVersionExists unless
-// opts.Force is set. Pushing the same content again is a no-op that succeeds.
+// Push uploads pkg to target and tags it ("" tags it with its version). Versions are immutable: if tag is
+// a SemVer version that already names a different manifest, Push fails with
+// ErrVersionExists unless opts.Force is set; other tags (latest, stable) move
+// freely. Pushing the same content again is a no-op that succeeds.
 // Blobs the target already has are not uploaded again.
 //
 // The check and the tag are two registry calls, so two publishers racing on
 // one version can both pass the check; the index reports any tag that moves.
 func Push(ctx context.Context, target oras.Target, tag string, pkg *Package, opts PushOptions) (*PushResult, error) {
 	res := &PushResult{Manifest: pkg.Manifest}
-	if tag != "" {
-		prev, err := target.Resolve(ctx, tag)
-		switch {
-		case err == nil && prev.Digest == pkg.Manifest.Digest:
-			res.Unchanged = true
-			return res, nil
-		case err == nil && !opts.Force:
-			return nil, fmt.Errorf("%w: tag %s names %s, this push is %s; versions are immutable: publish a new version, or use --force to move the tag",
-				ErrVersionExists, tag, prev.Digest, pkg.Manifest.Digest)
-		case err == nil:
-			res.Replaced = &prev
-		case !IsNotFound(err):
-			return nil, fmt.Errorf("check tag %s: %w", tag, err)
-		}
+	if tag == "" {
+		tag = pkg.Extension.Metadata.Version
+	}
+	prev, err := target.Resolve(ctx, tag)
+	switch {
+	case err == nil && prev.Digest == pkg.Manifest.Digest:
+		res.Unchanged = true
+		return res, nil
+	case err == nil && !opts.Force && isVersionTag(tag):
+		return nil, fmt.Errorf("%w: tag %s names %s, this push is %s; versions are immutable: publish a new version, or use --force to move the tag",
+			ErrVersionExists, tag, prev.Digest, pkg.Manifest.Digest)
+	case err == nil:
+		res.Replaced = &prev
+	case !IsNotFound(err):
+		return nil, fmt.Errorf("check tag %s: %w", tag, err)
 	}
 
 	g, gctx := errgroup.WithContext(ctx)
@@ -69,16 +73,13 @@ func Push(ctx context.Context, target oras.Target, tag string, pkg *Package, opt
 		return nil, err
 	}
 
-	err := blobRetry.do(ctx, "push manifest", func() error {
+	err = blobRetry.do(ctx, "push manifest", func() error {
 		body := bytes.NewReader(pkg.manifestJSON)
-		if rp, ok := target.(registry.ReferencePusher); ok && tag != "" {
+		if rp, ok := target.(registry.ReferencePusher); ok {
 			return rp.PushReference(ctx, pkg.Manifest, body, tag)
 		}
 		if err := target.Push(ctx, pkg.Manifest, body); err != nil && !isAlreadyExists(err) {
 			return err
-		}
-		if tag == "" {
-			return nil
 		}
 		return target.Tag(ctx, pkg.Manifest, tag)
 	})
@@ -121,4 +122,11 @@ func pushBlob(ctx context.Context, target content.Storage, desc ocispec.Descript
 	}
 	progress.emit(desc, "done", desc.Size)
 	return nil
+}
+
+// isVersionTag reports whether tag is a strict SemVer version, the tags that
+// never move.
+func isVersionTag(tag string) bool {
+	_, err := semver.StrictNewVersion(tag)
+	return err == nil
 }

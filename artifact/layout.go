@@ -1,0 +1,25 @@
+package artifact
+
+import (
+	"fmt"
+	"strings"
+
+	"oras.land/oras-go/v2/content/oci"
+)
+
+// OpenLayout opens (or creates) the OCI image layout named by spec, written
+// as oras does: PATH, PATH:TAG or PATH@DIGEST. It returns the store and the
+// reference part ("" when spec has none).
+func OpenLayout(spec string) (*oci.Store, string, error) {
+	path, ref := spec, ""
+	if i := strings.LastIndex(spec, "@"); i > 0 {
+		path, ref = spec[:i], spec[i+1:]
+	} else if i := strings.LastIndex(spec, ":"); i > strings.LastIndex(spec, "/") && i > 0 {
+		path, ref = spec[:i], spec[i+1:]
+	}
+	store, err := oci.New(path)
+	if err != nil {
+		return nil, "", fmt.Errorf("open OCI layout %s: %w", path, err)
+	}
+	return store, ref, nil
+}

@@ -1,0 +1,216 @@
+package main
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/connectsoft/marketplace/artifact"
+	"github.com/spf13/cobra"
+	"oras.land/oras-go/v2"
+)
+
+func newPushCmd(g *globals) *cobra.Command {
+	var force bool
+	cmd := &cobra.Command{
+		Use:   "push REF [DIR]",
+		Short: "Pack DIR (default .) and push it to a registry",
+		Long: `Pack the extension in DIR into a reproducible OCI artifact and push it to REF.
+A REF without a tag is tagged with the extension's version. Version tags are
+immutable: pushing other content to an existing version fails unless --force.
+SOURCE_DATE_EPOCH, when set, is written as org.opencontainers.image.created.`,
+		Example: `  mkt push registry.example.com/acme/salesforce ./salesforce
+  mkt push --plain-http localhost:5000/acme/salesforce --format json`,
+		Args: rangeArgs(1, 2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ref, err := artifact.ParseReference(args[0])
+			if err != nil {
+				return usageError{err}
+			}
+			if strings.Contains(args[0], "@") {
+				return usagef("push %s: give a tag or no reference, not a digest", args[0])
+			}
+			dir := "."
+			if len(args) == 2 {
+				dir = args[1]
+			}
+			created, err := artifact.SourceDateEpoch()
+			if err != nil {
+				return usageError{err}
+			}
+			pkg, err := artifact.Pack(cmd.Context(), dir, artifact.PackOptions{Created: created})
+			if err != nil {
+				return err
+			}
+			defer pkg.Close()
+			repoName := ref.Registry + "/" + ref.Repository
+			if !strings.HasSuffix("/"+ref.Repository, "/"+pkg.Extension.Metadata.Name) {
+				fmt.Fprintf(g.stderr, "warning: repository %s does not end with the extension name %s; resolution by name (--registry HOST[/PREFIX]) will not find it\n", ref.Repository, pkg.Extension.Metadata.Name)
+			}
+			repo, err := artifact.NewRepository(repoName, g.remote())
+			if err != nil {
+				return err
+			}
+			tag := ref.Reference
+			if tag == "" {
+				tag = pkg.Extension.Metadata.Version
+			}
+			res, err := artifact.Push(cmd.Context(), repo, tag, pkg, artifact.PushOptions{Force: force, Progress: newProgress(g).event})
+			if err != nil {
+				return fmt.Errorf("push %s:%s: %w", repoName, tag, err)
+			}
+			full := repoName + ":" + tag
+			if g.json() {
+				out := map[string]any{
+					"reference":    full,
+					"digest":       res.Manifest.Digest,
+					"mediaType":    res.Manifest.MediaType,
+					"artifactType": res.Manifest.ArtifactType,
+					"size":         res.Manifest.Size,
+					"name":         pkg.Extension.Metadata.Name,
+					"version":      pkg.Extension.Metadata.Version,
+					"files":        pkg.Files,
+					"layerSize":    pkg.Layer.Size,
+					"unchanged":    res.Unchanged,
+				}
+				if res.Replaced != nil {
+					out["replaced"] = res.Replaced.Digest
+				}
+				return writeJSON(g.stdout, out)
+			}
+			switch {
+			case res.Unchanged:
+				fmt.Fprintf(g.stderr, "Already published: %s is %s\n", full, res.Manifest.Digest)
+			case res.Replaced != nil:
+				fmt.Fprintf(g.stderr, "Moved %s from %s (forced)\n", full, res.Replaced.Digest)
+			default:
+				fmt.Fprintf(g.stderr, "Pushed %s %s (%d files, %s)\n", pkg.Extension.Metadata.Name, pkg.Extension.Metadata.Version, pkg.Files, humanSize(pkg.Layer.Size))
+			}
+			fmt.Fprintf(g.stdout, "%s@%s\n", full, res.Manifest.Digest)
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&force, "force", false, "move an existing version tag to this content")
+	return cmd
+}
+
+func newPullCmd(g *globals) *cobra.Command {
+	var (
+		out    string
+		force  bool
+		limits artifact.Limits
+	)
+	cmd := &cobra.Command{
+		Use:   "pull REF -o DIR",
+		Short: "Pull an extension and unpack it into DIR",
+		Long: `Pull the extension REF names, check every digest and unpack it into DIR.
+The layer is unpacked beside DIR first and moved into place only when all of it
+is valid, so a failed pull leaves nothing behind. Links, devices, absolute
+paths, "..", duplicate entries and layers over the limits are refused.`,
+		Example: `  mkt pull registry.example.com/acme/salesforce:1.4.2 -o ./salesforce`,
+		Args:    exactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if out == "" {
+				return usagef("pull needs -o DIR")
+			}
+			repo, err := artifact.NewRepository(args[0], g.remote())
+			if err != nil {
+				return usageError{err}
+			}
+			res, err := artifact.Pull(cmd.Context(), repo, repo.Reference.Reference, out, artifact.PullOptions{Limits: limits, Force: force, Progress: newProgress(g).event})
+			if err != nil {
+				return err
+			}
+			ext := res.Artifact.Extension
+			if g.json() {
+				return writeJSON(g.stdout, map[string]any{
+					"reference": args[0], "digest": res.Artifact.Descriptor.Digest, "name": ext.Metadata.Name,
+					"version": ext.Metadata.Version, "kind": ext.Kind, "directory": out,
+					"files": res.Stats.Files, "bytes": res.Stats.Bytes,
+				})
+			}
+			fmt.Fprintf(g.stderr, "Pulled %s %s (%s) into %s: %d files, %s\n", ext.Metadata.Name, ext.Metadata.Version, ext.Kind, out, res.Stats.Files, humanSize(res.Stats.Bytes))
+			fmt.Fprintln(g.stdout, res.Artifact.Descriptor.Digest)
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVarP(&out, "output", "o", "", "directory to unpack into (created; must be empty unless --force)")
+	f.BoolVar(&force, "force", false, "replace a non-empty output directory")
+	f.IntVar(&limits.MaxFiles, "max-files", 0, fmt.Sprintf("most entries a layer may hold (default %d)", artifact.DefaultLimits.MaxFiles))
+	f.Int64Var(&limits.MaxTotalSize, "max-size", 0, fmt.Sprintf("most bytes a layer may unpack to (default %d)", artifact.DefaultLimits.MaxTotalSize))
+	f.Int64Var(&limits.MaxRatio, "max-ratio", 0, fmt.Sprintf("highest compression ratio accepted (default %d)", artifact.DefaultLimits.MaxRatio))
+	return cmd
+}
+
+func newCopyCmd(g *globals) *cobra.Command {
+	var fromLayout, toLayout, skipRelated bool
+	var concurrency int
+	cmd := &cobra.Command{
+		Use:   "copy SRC DST",
+		Short: "Copy an extension with its signatures, attestations and referrers",
+		Long: `Copy the artifact SRC names to DST, with the cosign signature, attestation and SBOM
+tags that belong to it and its OCI referrers, between registries or to and from
+OCI image layouts (PATH[:TAG|@DIGEST]) for mirroring and air-gapped transfer.
+A DST without a tag takes SRC's.`,
+		Example: `  mkt copy registry.example.com/acme/crm:1.0.0 mirror.internal/acme/crm
+  mkt copy registry.example.com/acme/crm:1.0.0 ./airgap:1.0.0 --to-oci-layout`,
+		Args: exactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var (
+				src    oras.ReadOnlyGraphTarget
+				dst    oras.GraphTarget
+				srcRef string
+				dstRef string
+			)
+			if fromLayout {
+				s, ref, err := artifact.OpenLayout(args[0])
+				if err != nil {
+					return err
+				}
+				src, srcRef = s, ref
+			} else {
+				r, err := artifact.NewRepository(args[0], g.remote())
+				if err != nil {
+					return usageError{err}
+				}
+				src, srcRef = r, r.Reference.Reference
+			}
+			if toLayout {
+				s, ref, err := artifact.OpenLayout(args[1])
+				if err != nil {
+					return err
+				}
+				dst, dstRef = s, ref
+			} else {
+				r, err := artifact.NewRepository(args[1], g.remote())
+				if err != nil {
+					return usageError{err}
+				}
+				dst, dstRef = r, r.Reference.Reference
+			}
+			if srcRef == "" {
+				return usagef("copy %s: give a tag or digest to copy", args[0])
+			}
+			if dstRef == "" && !strings.Contains(srcRef, ":") {
+				dstRef = srcRef
+			}
+			p := newProgress(g)
+			res, err := artifact.Copy(cmd.Context(), src, srcRef, dst, dstRef, artifact.CopyOptions{SkipRelated: skipRelated, Concurrency: concurrency, Progress: p.event})
+			if err != nil {
+				return err
+			}
+			if g.json() {
+				return writeJSON(g.stdout, map[string]any{"source": args[0], "destination": args[1], "digest": res.Manifest.Digest, "related": res.Related})
+			}
+			fmt.Fprintf(g.stderr, "Copied %s to %s with %d related artifacts\n", args[0], args[1], len(res.Related))
+			fmt.Fprintln(g.stdout, res.Manifest.Digest)
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.BoolVar(&fromLayout, "from-oci-layout", false, "SRC is an OCI image layout PATH[:TAG|@DIGEST]")
+	f.BoolVar(&toLayout, "to-oci-layout", false, "DST is an OCI image layout PATH[:TAG|@DIGEST]")
+	f.BoolVar(&skipRelated, "skip-related", false, "copy the artifact alone, without signatures, attestations and referrers")
+	f.IntVar(&concurrency, "concurrency", 0, "parallel blob transfers (default 3)")
+	return cmd
+}

@@ -1,0 +1,134 @@
+// Command mkt publishes, inspects and consumes Marketplace extensions stored
+// as OCI artifacts in any registry. It parses flags, calls one library
+// function per command and prints the result; the logic lives in artifact.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"runtime/debug"
+	"syscall"
+
+	"github.com/connectsoft/marketplace/artifact"
+	"github.com/spf13/cobra"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = ""
+
+func versionString() string {
+	if version != "" {
+		return version
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		return bi.Main.Version
+	}
+	return "dev"
+}
+
+// Exit codes of the contract (DESIGN §7).
+const (
+	exitOK      = 0
+	exitFailure = 1
+	exitUsage   = 2
+)
+
+// globals are the flags every command takes.
+type globals struct {
+	plainHTTP      bool
+	insecure       bool
+	caFile         string
+	registryConfig string
+	format         string
+	verbose        bool
+
+	stdout, stderr io.Writer
+}
+
+func (g *globals) remote() artifact.RemoteOptions {
+	return artifact.RemoteOptions{
+		PlainHTTP:      g.plainHTTP,
+		Insecure:       g.insecure,
+		CAFile:         g.caFile,
+		RegistryConfig: g.registryConfig,
+		UserAgent:      artifact.UserAgent + "/" + versionString(),
+	}
+}
+
+func (g *globals) json() bool { return g.format == "json" }
+
+// usageError marks bad invocations, which exit with 2.
+type usageError struct{ error }
+
+func usagef(format string, args ...any) error { return usageError{fmt.Errorf(format, args...)} }
+
+func newRoot(g *globals) *cobra.Command {
+	root := &cobra.Command{
+		Use:   "mkt",
+		Short: "Publish, verify and consume ConnectSoft Factory extensions as OCI artifacts",
+		Long: `mkt packs extensions (templates, agents, modules, connectors) into OCI artifacts and
+moves them between any OCI registries and OCI image layouts.
+
+Human messages go to stderr, results to stdout. Exit status: 0 on success,
+1 on failure, 2 on bad usage.`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		Version:       versionString(),
+		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
+			if g.format != "text" && g.format != "json" {
+				return usagef("--format %q: want text or json", g.format)
+			}
+			return nil
+		},
+	}
+	pf := root.PersistentFlags()
+	pf.BoolVar(&g.plainHTTP, "plain-http", false, "talk to registries over plain HTTP")
+	pf.BoolVar(&g.insecure, "insecure", false, "skip TLS certificate verification")
+	pf.StringVar(&g.caFile, "ca-file", "", "PEM file of extra CA certificates to trust")
+	pf.StringVar(&g.registryConfig, "registry-config", "", "docker config.json with registry credentials (default: docker's)")
+	pf.StringVar(&g.format, "format", "text", "output format: text or json")
+	pf.BoolVarP(&g.verbose, "verbose", "v", false, "print more about what happens")
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
+	root.SetOut(g.stdout)
+	root.SetErr(g.stderr)
+	root.AddCommand(
+		newInitCmd(g), newPushCmd(g), newPullCmd(g), newInspectCmd(g), newCopyCmd(g),
+		newLoginCmd(g), newLogoutCmd(g), newVersionCmd(g), newDevCmd(g),
+	)
+	return root
+}
+
+// run executes mkt with args and returns the exit code.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	g := &globals{stdout: stdout, stderr: stderr}
+	root := newRoot(g)
+	root.SetArgs(args)
+	err := root.ExecuteContext(ctx)
+	if err == nil {
+		return exitOK
+	}
+	code := exitFailure
+	var ue usageError
+	if errors.As(err, &ue) || isCobraUsageError(err) {
+		code = exitUsage
+	}
+	fmt.Fprintf(stderr, "mkt: %s\n", describe(err))
+	if hint := hintFor(err); hint != "" {
+		fmt.Fprintf(stderr, "hint: %s\n", hint)
+	}
+	if g.json() {
+		writeJSON(stdout, map[string]any{"error": map[string]any{"message": err.Error(), "exitCode": code}})
+	}
+	return code
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
