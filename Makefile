@@ -1,0 +1,54 @@
+# Marketplace: `make demo` runs the main job on an embedded registry,
+# `make test` runs everything CI runs.
+GO        ?= go
+VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+GOBIN     := $(shell $(GO) env GOPATH)/bin
+export PATH := $(GOBIN):$(PATH)
+
+ORAS_VERSION        := v1.3.6
+COSIGN_VERSION      := v2.6.5
+STATICCHECK_VERSION := 2026.2.2
+FUZZTIME            ?= 10s
+# Race detection doubles the run time of the registry tests on two cores
+# and stays on: it is where concurrency bugs in transfers would show.
+TESTFLAGS           ?= -race -count=1 -timeout 20m
+
+.PHONY: build test unit lint tools fuzz fuzz-short bench bench-harness demo clean
+
+build:
+	$(GO) build -ldflags "-X main.version=$(VERSION)" -o bin/mkt ./cmd/mkt
+
+# tools installs the stock peers the interop tests run, at pinned versions.
+tools:
+	@oras version 2>/dev/null | grep -q "$(ORAS_VERSION:v%=%)" || $(GO) install oras.land/oras/cmd/oras@$(ORAS_VERSION)
+	@cosign version 2>/dev/null | grep -q "$(COSIGN_VERSION)" || $(GO) install github.com/sigstore/cosign/v2/cmd/cosign@$(COSIGN_VERSION)
+	@staticcheck -version 2>/dev/null | grep -q "$(STATICCHECK_VERSION)" || $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+	@echo "tools: oras $(ORAS_VERSION), cosign $(COSIGN_VERSION), staticcheck $(STATICCHECK_VERSION) in $(GOBIN)"
+
+lint:
+	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$unformatted" ]; then echo "gofmt needed: $$unformatted"; exit 1; fi
+	$(GO) vet ./...
+	staticcheck ./...
+
+unit:
+	$(GO) test $(TESTFLAGS) ./...
+
+test: tools lint unit fuzz-short
+
+# Short fuzz runs of every target, as CI does; `make fuzz FUZZTIME=10m` digs deeper.
+FUZZ_TARGETS := artifact:FuzzParseExtension artifact:FuzzParseConfig artifact:FuzzUnpack
+fuzz-short fuzz:
+	@for t in $(FUZZ_TARGETS); do pkg=$${t%%:*}; fn=$${t##*:}; \
+		echo "fuzz $$pkg $$fn for $(FUZZTIME)"; \
+		$(GO) test ./$$pkg -run '^$$' -fuzz "^$$fn$$" -fuzztime $(FUZZTIME) || exit 1; done
+
+# Go benchmarks, then the harness that compares mkt with stock oras.
+bench: build tools
+	$(GO) test ./artifact -run '^$$' -bench . -benchmem -benchtime 3x
+	$(GO) run ./bench -mkt bin/mkt
+
+demo: build
+	./scripts/demo.sh
+
+clean:
+	rm -rf bin
