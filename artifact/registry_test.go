@@ -109,7 +109,10 @@ func sameTree(t testing.TB, want, got string) {
 	if w, g := listTree(t, want), listTree(t, got); w != g {
 		t.Fatalf("trees differ:\nwant %s\ngot  %s", w, g)
 	}
-	filepath.WalkDir(want, func(p string, d fs.DirEntry, err error) error {
+	filepath.WalkDir(want, func(p string, d fs.DirEntry, walkErr error) error {
+		if walkErr != nil {
+			t.Fatal(walkErr)
+		}
 		if d.IsDir() {
 			return nil
 		}

@@ -138,7 +138,7 @@ func Unpack(ctx context.Context, r io.Reader, dir string, limits Limits) (Unpack
 				return st, fmt.Errorf("unpack %s: %w", name, err)
 			}
 			st.Dirs++
-		case tar.TypeReg, tar.TypeRegA: //nolint:staticcheck // TypeRegA is how old writers mark files
+		case tar.TypeReg: // the reader already maps old TypeRegA entries to TypeReg
 			if hdr.Size < 0 || (lim.MaxTotalSize > 0 && st.Bytes+hdr.Size > lim.MaxTotalSize) {
 				return st, &UnsafeEntryError{Entry: hdr.Name, Reason: fmt.Sprintf("declares %d bytes, over the %d-byte total limit", hdr.Size, lim.MaxTotalSize)}
 			}

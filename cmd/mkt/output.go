@@ -45,11 +45,10 @@ func shortDigest(d fmt.Stringer) string {
 // progress renders transfer events on stderr: a redrawn line per blob on a
 // terminal, a plain line per finished blob otherwise (logs, CI).
 type progress struct {
-	mu    sync.Mutex
-	w     io.Writer
-	tty   bool
-	last  time.Time
-	quiet bool
+	mu   sync.Mutex
+	w    io.Writer
+	tty  bool
+	last time.Time
 }
 
 func newProgress(g *globals) *progress {
