@@ -104,3 +104,30 @@ func BenchmarkPushPull32MiB(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkPull32MiB pulls one pushed artifact again and again: download,
+// digest check, gunzip, unpack.
+func BenchmarkPull32MiB(b *testing.B) {
+	reg, err := testenv.StartDistribution(testenv.DistributionOptions{RootDir: b.TempDir()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer reg.Close()
+	ctx := context.Background()
+	pkg, err := artifact.Pack(ctx, benchTree(b, 32<<20), artifact.PackOptions{TempDir: b.TempDir()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer pkg.Close()
+	repo := openRepo(b, reg, "bench/pull")
+	if _, err := artifact.Push(ctx, repo, "", pkg, artifact.PushOptions{}); err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(32 << 20)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := artifact.Pull(ctx, repo, "1.0.0", filepath.Join(b.TempDir(), "out"), artifact.PullOptions{}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -140,12 +140,16 @@ func Extract(ctx context.Context, src content.Fetcher, a *Artifact, dir string, 
 	rr := &resumingReader{ctx: ctx, src: src, desc: layer, progress: opts.Progress}
 	defer rr.Close()
 	vr := content.NewVerifyReader(withProgress(rr, layer, "downloading", opts.Progress, 0), layer)
-	if st, err = Unpack(ctx, vr, staging, opts.Limits); err != nil {
+	// Fetch and hash on one core while the other inflates and writes.
+	ra := newReadAhead(vr, 4, 1<<20)
+	defer ra.Close()
+	if st, err = Unpack(ctx, ra, staging, opts.Limits); err != nil {
 		return st, fmt.Errorf("pull %s: %w", a.Reference, err)
 	}
-	if _, err := io.Copy(io.Discard, vr); err != nil {
+	if _, err := io.Copy(io.Discard, ra); err != nil {
 		return st, fmt.Errorf("pull %s: %w", a.Reference, wrapFetchError(err))
 	}
+	ra.Close()
 	if err := vr.Verify(); err != nil {
 		return st, fmt.Errorf("pull %s: layer %s: %w", a.Reference, layer.Digest, wrapFetchError(err))
 	}

@@ -109,6 +109,7 @@ func Unpack(ctx context.Context, r io.Reader, dir string, limits Limits) (Unpack
 	plain := &ratioReader{r: gz, compressed: compressed, limits: lim}
 	tr := tar.NewReader(plain)
 	seen := map[string]bool{}
+	dirs := map[string]bool{".": true} // created, so MkdirAll is not asked again
 	buf := make([]byte, 256<<10)
 	for {
 		if err := ctx.Err(); err != nil {
@@ -134,13 +135,16 @@ func Unpack(ctx context.Context, r io.Reader, dir string, limits Limits) (Unpack
 		}
 		switch hdr.Typeflag {
 		case tar.TypeDir:
-			if err := root.MkdirAll(name, 0o755); err != nil {
-				return st, fmt.Errorf("unpack %s: %w", name, err)
+			if err := mkdirAll(root, dirs, name); err != nil {
+				return st, err
 			}
 			st.Dirs++
 		case tar.TypeReg: // the reader already maps old TypeRegA entries to TypeReg
 			if hdr.Size < 0 || (lim.MaxTotalSize > 0 && st.Bytes+hdr.Size > lim.MaxTotalSize) {
 				return st, &UnsafeEntryError{Entry: hdr.Name, Reason: fmt.Sprintf("declares %d bytes, over the %d-byte total limit", hdr.Size, lim.MaxTotalSize)}
+			}
+			if err := mkdirAll(root, dirs, path.Dir(name)); err != nil {
+				return st, err
 			}
 			if err := writeEntry(root, name, hdr, tr, buf); err != nil {
 				return st, wrapTarError(err)
@@ -158,12 +162,22 @@ func Unpack(ctx context.Context, r io.Reader, dir string, limits Limits) (Unpack
 	return st, nil
 }
 
-func writeEntry(root *os.Root, name string, hdr *tar.Header, r io.Reader, buf []byte) error {
-	if parent := path.Dir(name); parent != "." {
-		if err := root.MkdirAll(parent, 0o755); err != nil {
-			return fmt.Errorf("unpack %s: %w", name, err)
-		}
+func mkdirAll(root *os.Root, dirs map[string]bool, dir string) error {
+	if dirs[dir] {
+		return nil
 	}
+	if err := root.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("unpack %s: %w", dir, err)
+	}
+	for d := dir; d != "." && !dirs[d]; d = path.Dir(d) {
+		dirs[d] = true
+	}
+	return nil
+}
+
+func writeEntry(root *os.Root, name string, hdr *tar.Header, r io.Reader, buf []byte) error {
+	// 0644 or 0755, narrowed by the umask as tar and unzip do; the owner's
+	// exec bit survives any usual umask.
 	mode := fs.FileMode(0o644)
 	if hdr.Mode&0o111 != 0 {
 		mode = 0o755
@@ -172,15 +186,39 @@ func writeEntry(root *os.Root, name string, hdr *tar.Header, r io.Reader, buf []
 	if err != nil {
 		return fmt.Errorf("unpack %s: %w", name, err)
 	}
-	_, err = io.CopyBuffer(f, r, buf)
+	err = copyFull(f, r, buf)
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
 	if err != nil {
 		return fmt.Errorf("unpack %s: %w", name, err)
 	}
-	// The umask may have narrowed the mode; the exec bit must survive.
-	return root.Chmod(name, mode)
+	return nil
+}
+
+// copyFull copies r to w writing whole buffers, since a decompressor hands
+// out small pieces and each write is a system call.
+func copyFull(w io.Writer, r io.Reader, buf []byte) error {
+	for {
+		n := 0
+		var err error
+		for n < len(buf) && err == nil {
+			var m int
+			m, err = r.Read(buf[n:])
+			n += m
+		}
+		if n > 0 {
+			if _, werr := w.Write(buf[:n]); werr != nil {
+				return werr
+			}
+		}
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+	}
 }
 
 // entryName validates a tar entry name and returns it cleaned, without a

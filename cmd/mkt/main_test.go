@@ -220,3 +220,29 @@ func TestDevUpServesARegistry(t *testing.T) {
 		t.Fatalf("dev up exited %d", code)
 	}
 }
+
+func TestCompletionScripts(t *testing.T) {
+	for _, shell := range []string{"bash", "zsh", "fish"} {
+		r := mustMkt(t, "completion", shell)
+		if !strings.Contains(r.stdout, "mkt") || len(r.stdout) < 500 {
+			t.Errorf("%s completion script looks wrong: %.200s", shell, r.stdout)
+		}
+	}
+}
+
+func TestProgressOffTerminalIsOnePlainLinePerBlob(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "p")
+	mustMkt(t, "init", dir, "--kind", "Module", "--name", "acme/progress")
+	r := mustMkt(t, "push", "--plain-http", plain.Ref("acme/progress"), dir)
+	if strings.Contains(r.stderr, "\r") {
+		t.Fatalf("carriage returns off a terminal: %q", r.stderr)
+	}
+	for _, want := range []string{"Done        acme-progress-0.1.0.tar.gz", "Done        config sha256:", "Done        manifest sha256:", "Pushed acme/progress 0.1.0"} {
+		if !strings.Contains(r.stderr, want) {
+			t.Errorf("push stderr lacks %q:\n%s", want, r.stderr)
+		}
+	}
+	if strings.Count(r.stdout, "\n") != 1 || !strings.HasPrefix(r.stdout, plain.Ref("acme/progress:0.1.0@sha256:")) {
+		t.Fatalf("push stdout should be the one reference: %q", r.stdout)
+	}
+}
