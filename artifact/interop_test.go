@@ -102,13 +102,8 @@ type tarEntry struct {
 // declares its size would be.
 func writeHostileLayer(t testing.TB, path string, entries []tarEntry, open bool) {
 	t.Helper()
-	f, err := os.Create(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	gz, _ := gzip.NewWriterLevel(f, gzip.BestSpeed)
-	tw := tar.NewWriter(gz)
+	tw, gz, done := createLayer(t, path)
+	defer done()
 	for _, e := range entries {
 		h := e.hdr
 		if h.Mode == 0 {
@@ -213,13 +208,8 @@ func TestHostileLayersPushedByStockOrasAreRefused(t *testing.T) {
 // writeManyFilesLayer writes n empty files, streaming, as a layer.
 func writeManyFilesLayer(t testing.TB, path string, n int) {
 	t.Helper()
-	f, err := os.Create(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	gz, _ := gzip.NewWriterLevel(f, gzip.BestSpeed)
-	tw := tar.NewWriter(gz)
+	tw, gz, done := createLayer(t, path)
+	defer done()
 	for i := 0; i < n; i++ {
 		if err := tw.WriteHeader(&tar.Header{Name: fmt.Sprintf("f/%07d", i), Typeflag: tar.TypeReg, Mode: 0o644}); err != nil {
 			t.Fatal(err)
@@ -227,4 +217,15 @@ func writeManyFilesLayer(t testing.TB, path string, n int) {
 	}
 	tw.Close()
 	gz.Close()
+}
+
+// createLayer opens path for a hand-made tar+gzip layer; done closes the file.
+func createLayer(t testing.TB, path string) (*tar.Writer, *gzip.Writer, func()) {
+	t.Helper()
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gz, _ := gzip.NewWriterLevel(f, gzip.BestSpeed)
+	return tar.NewWriter(gz), gz, func() { f.Close() }
 }

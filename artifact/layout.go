@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 
+	"oras.land/oras-go/v2"
 	"oras.land/oras-go/v2/content/oci"
 )
 
@@ -22,4 +23,19 @@ func OpenLayout(spec string) (*oci.Store, string, error) {
 		return nil, "", fmt.Errorf("open OCI layout %s: %w", path, err)
 	}
 	return store, ref, nil
+}
+
+// OpenTarget opens what a copy source or destination names: an OCI image
+// layout (PATH[:TAG|@DIGEST]) when layout is true, else a registry
+// repository (HOST/REPO[:TAG|@DIGEST]). It returns the target and the
+// reference part of spec ("" when there is none).
+func OpenTarget(spec string, layout bool, o RemoteOptions) (oras.GraphTarget, string, error) {
+	if layout {
+		return OpenLayout(spec)
+	}
+	r, err := NewRepository(spec, o)
+	if err != nil {
+		return nil, "", err
+	}
+	return r, r.Reference.Reference, nil
 }

@@ -47,13 +47,7 @@ func (ra *readAhead) fill(src io.Reader) {
 		case <-ra.done:
 			return
 		}
-		n := 0
-		var err error
-		for n < len(buf) && err == nil {
-			var m int
-			m, err = src.Read(buf[n:])
-			n += m
-		}
+		n, err := fill(src, buf)
 		select {
 		case ra.chunks <- raChunk{buf: buf, n: n, err: err}:
 		case <-ra.done:
@@ -89,4 +83,18 @@ func (ra *readAhead) Close() error {
 		ra.wg.Wait()
 	}
 	return nil
+}
+
+// fill reads from r until buf is full or r fails, and returns the error as
+// r gave it (io.EOF included), unlike io.ReadFull, which turns a short read
+// into io.ErrUnexpectedEOF and so hides whether the source itself was cut.
+func fill(r io.Reader, buf []byte) (int, error) {
+	n := 0
+	var err error
+	for n < len(buf) && err == nil {
+		var m int
+		m, err = r.Read(buf[n:])
+		n += m
+	}
+	return n, err
 }

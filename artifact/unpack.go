@@ -200,13 +200,7 @@ func writeEntry(root *os.Root, name string, hdr *tar.Header, r io.Reader, buf []
 // out small pieces and each write is a system call.
 func copyFull(w io.Writer, r io.Reader, buf []byte) error {
 	for {
-		n := 0
-		var err error
-		for n < len(buf) && err == nil {
-			var m int
-			m, err = r.Read(buf[n:])
-			n += m
-		}
+		n, err := fill(r, buf)
 		if n > 0 {
 			if _, werr := w.Write(buf[:n]); werr != nil {
 				return werr

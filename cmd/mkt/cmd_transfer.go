@@ -6,7 +6,6 @@ import (
 
 	"github.com/connectsoft/marketplace/artifact"
 	"github.com/spf13/cobra"
-	"oras.land/oras-go/v2"
 )
 
 func newPushCmd(g *globals) *cobra.Command {
@@ -156,37 +155,13 @@ A DST without a tag takes SRC's.`,
   mkt copy registry.example.com/acme/crm:1.0.0 ./airgap:1.0.0 --to-oci-layout`,
 		Args: exactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			var (
-				src    oras.ReadOnlyGraphTarget
-				dst    oras.GraphTarget
-				srcRef string
-				dstRef string
-			)
-			if fromLayout {
-				s, ref, err := artifact.OpenLayout(args[0])
-				if err != nil {
-					return err
-				}
-				src, srcRef = s, ref
-			} else {
-				r, err := artifact.NewRepository(args[0], g.remote())
-				if err != nil {
-					return usageError{err}
-				}
-				src, srcRef = r, r.Reference.Reference
+			src, srcRef, err := artifact.OpenTarget(args[0], fromLayout, g.remote())
+			if err != nil {
+				return usageError{err}
 			}
-			if toLayout {
-				s, ref, err := artifact.OpenLayout(args[1])
-				if err != nil {
-					return err
-				}
-				dst, dstRef = s, ref
-			} else {
-				r, err := artifact.NewRepository(args[1], g.remote())
-				if err != nil {
-					return usageError{err}
-				}
-				dst, dstRef = r, r.Reference.Reference
+			dst, dstRef, err := artifact.OpenTarget(args[1], toLayout, g.remote())
+			if err != nil {
+				return usageError{err}
 			}
 			if srcRef == "" {
 				return usagef("copy %s: give a tag or digest to copy", args[0])
