@@ -1,0 +1,106 @@
+package signing
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"sync/atomic"
+
+	"github.com/connectsoft/marketplace/artifact"
+	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	ociremote "github.com/sigstore/cosign/v2/pkg/oci/remote"
+	"oras.land/oras-go/v2/registry/remote/credentials"
+)
+
+// Client talks to registries for signing and verification through cosign's
+// go-containerregistry stack, configured from the same RemoteOptions (TLS,
+// plain HTTP, docker config) as the artifact package. It reuses
+// connections and tokens across calls and counts the requests it makes.
+type Client struct {
+	nameOpts  []name.Option
+	remote    []remote.Option
+	requests  atomic.Int64
+	userAgent string
+}
+
+// NewClient builds a Client from the artifact package's RemoteOptions.
+func NewClient(o artifact.RemoteOptions) (*Client, error) {
+	hc, err := o.HTTPClient()
+	if err != nil {
+		return nil, err
+	}
+	store, err := o.CredentialStore()
+	if err != nil {
+		return nil, fmt.Errorf("open registry config: %w", err)
+	}
+	c := &Client{userAgent: artifact.UserAgent}
+	if o.UserAgent != "" {
+		c.userAgent = o.UserAgent
+	}
+	if o.PlainHTTP {
+		c.nameOpts = append(c.nameOpts, name.Insecure)
+	}
+	counting := &countingTransport{base: hc.Transport, n: &c.requests}
+	puller, err := remote.NewPuller(remote.WithTransport(counting), remote.WithAuthFromKeychain(keychain{store}), remote.WithUserAgent(c.userAgent))
+	if err != nil {
+		return nil, err
+	}
+	pusher, err := remote.NewPusher(remote.WithTransport(counting), remote.WithAuthFromKeychain(keychain{store}), remote.WithUserAgent(c.userAgent))
+	if err != nil {
+		return nil, err
+	}
+	c.remote = []remote.Option{
+		remote.WithTransport(counting),
+		remote.WithAuthFromKeychain(keychain{store}),
+		remote.WithUserAgent(c.userAgent),
+		remote.Reuse(puller),
+		remote.Reuse(pusher),
+	}
+	return c, nil
+}
+
+// Requests is how many HTTP requests the client has sent so far.
+func (c *Client) Requests() int64 { return c.requests.Load() }
+
+func (c *Client) ociOpts(ctx context.Context) []ociremote.Option {
+	ro := append([]remote.Option{remote.WithContext(ctx)}, c.remote...)
+	return []ociremote.Option{ociremote.WithRemoteOptions(ro...), ociremote.WithNameOptions(c.nameOpts...)}
+}
+
+func (c *Client) parse(ref string) (name.Reference, error) {
+	r, err := name.ParseReference(ref, c.nameOpts...)
+	if err != nil {
+		return nil, fmt.Errorf("invalid reference %q: %w", ref, err)
+	}
+	return r, nil
+}
+
+// keychain hands go-containerregistry the credentials of the docker config
+// that oras-go reads, so both stacks authenticate the same way.
+type keychain struct{ store credentials.Store }
+
+func (k keychain) Resolve(res authn.Resource) (authn.Authenticator, error) {
+	cred, err := k.store.Get(context.Background(), res.RegistryStr())
+	if err != nil {
+		return nil, err
+	}
+	if cred.Username == "" && cred.Password == "" && cred.RefreshToken == "" && cred.AccessToken == "" {
+		return authn.Anonymous, nil
+	}
+	return authn.FromConfig(authn.AuthConfig{
+		Username: cred.Username, Password: cred.Password,
+		IdentityToken: cred.RefreshToken, RegistryToken: cred.AccessToken,
+	}), nil
+}
+
+type countingTransport struct {
+	base http.RoundTripper
+	n    *atomic.Int64
+}
+
+func (t *countingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	t.n.Add(1)
+	return t.base.RoundTrip(r)
+}

@@ -1,0 +1,412 @@
+package signing_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/connectsoft/marketplace/artifact"
+	"github.com/connectsoft/marketplace/signing"
+	"github.com/connectsoft/marketplace/testenv"
+)
+
+var (
+	dist *testenv.Registry // CNCF distribution: cosign tags only
+	ggcr *testenv.Registry // go-containerregistry: has the referrers API
+)
+
+func TestMain(m *testing.M) {
+	os.Exit(func() int {
+		var err error
+		if dist, err = testenv.StartDistribution(testenv.DistributionOptions{}); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		defer dist.Close()
+		if ggcr, err = testenv.StartGGCR(); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		defer ggcr.Close()
+		return m.Run()
+	}())
+}
+
+func registries() []*testenv.Registry { return []*testenv.Registry{dist, ggcr} }
+
+func remoteOpts(t testing.TB) artifact.RemoteOptions {
+	return artifact.RemoteOptions{PlainHTTP: true, RegistryConfig: filepath.Join(t.TempDir(), "config.json")}
+}
+
+func client(t testing.TB) *signing.Client {
+	t.Helper()
+	c, err := signing.NewClient(remoteOpts(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// publish pushes a small extension (content varied by salt) and returns
+// its repository@digest reference.
+func publish(t testing.TB, reg *testenv.Registry, repo, tag, salt string, force bool) string {
+	t.Helper()
+	dir := t.TempDir()
+	desc := fmt.Sprintf("apiVersion: marketplace.connectsoft.io/v1\nkind: Connector\nmetadata:\n  name: acme/signed\n  version: 1.0.0\nspec:\n  license: MIT\n  compatibility:\n    factory: \">=2.0.0\"\n")
+	os.WriteFile(filepath.Join(dir, "extension.yaml"), []byte(desc), 0o644)
+	os.WriteFile(filepath.Join(dir, "main.yaml"), []byte("salt: "+salt+"\n"), 0o644)
+	ctx := context.Background()
+	pkg, err := artifact.Pack(ctx, dir, artifact.PackOptions{TempDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pkg.Close()
+	r, err := artifact.NewRepository(reg.Ref(repo), remoteOpts(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := artifact.Push(ctx, r, tag, pkg, artifact.PushOptions{Force: force}); err != nil {
+		t.Fatal(err)
+	}
+	return reg.Ref(repo) + "@" + pkg.Manifest.Digest.String()
+}
+
+func repoName(t testing.TB) string {
+	n := strings.ToLower(strings.NewReplacer("/", "-", "_", "-", " ", "-").Replace(t.Name()))
+	if len(n) > 60 {
+		n = n[:60]
+	}
+	return "sig/" + strings.Trim(n, "-")
+}
+
+// keyPair writes a key pair made by mkt into dir and loads both halves.
+func keyPair(t testing.TB, dir, prefix string) (*signing.Signer, *signing.Key) {
+	t.Helper()
+	pass := func(bool) ([]byte, error) { return []byte("pw-" + prefix), nil }
+	priv, pub, err := signing.GenerateKeyPair(pass)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kp, pp := filepath.Join(dir, prefix+".key"), filepath.Join(dir, prefix+".pub")
+	os.WriteFile(kp, priv, 0o600)
+	os.WriteFile(pp, pub, 0o644)
+	s, err := signing.LoadSigner(context.Background(), kp, pass)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k, err := signing.LoadKey(context.Background(), pp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Fingerprint != k.Fingerprint {
+		t.Fatalf("fingerprints of one pair differ: %s %s", s.Fingerprint, k.Fingerprint)
+	}
+	return s, k
+}
+
+func stockCosign(t testing.TB, home string) *testenv.Tool {
+	t.Helper()
+	tool, err := testenv.NewTool("cosign", home)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tool.Dir = home
+	return tool
+}
+
+var predicates = map[string]string{
+	signing.ReviewV1:        `{"reviewer":"security@connectsoft.io","result":"approved","level":"public","checks":[{"name":"malware-scan","passed":true}]}`,
+	signing.CompatibilityV1: `{"constraint":">=2.1.0 <3.0.0","tested":[{"factory":"2.1.0","result":"passed"},{"factory":"2.4.1","result":"passed"}],"platforms":["linux/amd64"]}`,
+	signing.TermsV1:         `{"license":"Apache-2.0","pricing":{"model":"per-seat","price":4.5,"currency":"EUR"},"revenueShare":{"publisher":70,"platform":30},"agreementId":"AGR-7","effectiveDate":"2026-01-01T00:00:00Z"}`,
+	signing.LifecycleV1:     `{"status":"active"}`,
+}
+
+func TestStockCosignVerifiesWhatMktSignsAndAttests(t *testing.T) {
+	ctx := context.Background()
+	home := t.TempDir()
+	signer, key := keyPair(t, home, "mkt")
+	for _, reg := range registries() {
+		t.Run(reg.Name, func(t *testing.T) {
+			ref := publish(t, reg, repoName(t), "1.0.0", "a", false)
+			c := client(t)
+			if _, err := c.Sign(ctx, ref, signer, signing.WriteOptions{}); err != nil {
+				t.Fatal(err)
+			}
+			for typ, pred := range predicates {
+				if _, err := c.Attest(ctx, ref, signer, typ, []byte(pred), signing.WriteOptions{}); err != nil {
+					t.Fatalf("attest %s: %v", typ, err)
+				}
+			}
+			cosign := stockCosign(t, home)
+			out, err := cosign.Run(ctx, "verify", "--key", "mkt.pub", "--insecure-ignore-tlog=true", "--allow-http-registry", ref)
+			if err != nil || !strings.Contains(out, ref[strings.Index(ref, "@")+1:]) {
+				t.Fatalf("stock cosign verify refused mkt's signature: %v\n%s", err, out)
+			}
+			for typ := range predicates {
+				out, err := cosign.Run(ctx, "verify-attestation", "--key", "mkt.pub", "--type", typ, "--insecure-ignore-tlog=true", "--allow-http-registry", ref)
+				if err != nil || !strings.Contains(out, "payload") {
+					t.Fatalf("stock cosign verify-attestation --type %s refused: %v\n%s", typ, err, out)
+				}
+			}
+			// And mkt agrees, with every type required.
+			res, err := c.Verify(ctx, ref, signing.VerifyOptions{Keys: []*signing.Key{key}, Require: keysOf(predicates)})
+			if err != nil || !res.Passed {
+				t.Fatalf("mkt verify: %+v %v", res, err)
+			}
+		})
+	}
+}
+
+func keysOf(m map[string]string) []string {
+	var out []string
+	for k := range m {
+		out = append(out, k)
+	}
+	return out
+}
+
+func TestMktVerifiesWhatStockCosignSignsAndAttests(t *testing.T) {
+	ctx := context.Background()
+	home := t.TempDir()
+	cosign := stockCosign(t, home)
+	cosign.Env = append(cosign.Env, "COSIGN_PASSWORD=stock-pw")
+	if _, err := cosign.Run(ctx, "generate-key-pair", "--output-key-prefix", "stock"); err != nil {
+		t.Fatal(err)
+	}
+	key, err := signing.LoadKey(ctx, filepath.Join(home, "stock.pub"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(home, "review.json"), []byte(predicates[signing.ReviewV1]), 0o644)
+	for _, reg := range registries() {
+		t.Run(reg.Name, func(t *testing.T) {
+			ref := publish(t, reg, repoName(t), "1.0.0", "b", false)
+			if _, err := cosign.Run(ctx, "sign", "--key", "stock.key", "--tlog-upload=false", "--allow-http-registry", "--yes", ref); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := cosign.Run(ctx, "attest", "--key", "stock.key", "--type", signing.ReviewV1, "--predicate", "review.json", "--tlog-upload=false", "--allow-http-registry", "--yes", ref); err != nil {
+				t.Fatal(err)
+			}
+			res, err := client(t).Verify(ctx, ref, signing.VerifyOptions{Keys: []*signing.Key{key}, Require: []string{signing.ReviewV1}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !res.Passed {
+				t.Fatalf("mkt refused stock cosign's signature and attestation: %+v", res.Checks)
+			}
+			if l := res.Latest(signing.ReviewV1); l == nil || !strings.Contains(string(l.Statement.Predicate), `"approved"`) {
+				t.Fatalf("latest review: %+v", l)
+			}
+		})
+	}
+}
+
+func TestVerifyRefuses(t *testing.T) {
+	ctx := context.Background()
+	home := t.TempDir()
+	signer, key := keyPair(t, home, "good")
+	_, other := keyPair(t, home, "other")
+	for _, reg := range registries() {
+		t.Run(reg.Name, func(t *testing.T) {
+			c := client(t)
+			repo := repoName(t)
+			signed := publish(t, reg, repo, "1.0.0", "signed", false)
+			if _, err := c.Sign(ctx, signed, signer, signing.WriteOptions{}); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := c.Attest(ctx, signed, signer, signing.ReviewV1, []byte(predicates[signing.ReviewV1]), signing.WriteOptions{}); err != nil {
+				t.Fatal(err)
+			}
+			unsigned := publish(t, reg, repo, "2.0.0", "unsigned", false)
+			copied := publish(t, reg, repo, "3.0.0", "copied", false)
+			copyTag(t, reg, repo, digestOf(signed), digestOf(copied), artifact.SignatureTagSuffix)
+			copyTag(t, reg, repo, digestOf(signed), digestOf(copied), artifact.AttestationTagSuffix)
+			tampered := publish(t, reg, repo, "4.0.0", "tampered", false)
+			if _, err := c.Sign(ctx, tampered, signer, signing.WriteOptions{}); err != nil {
+				t.Fatal(err)
+			}
+			tamperSignaturePayload(t, reg, repo, digestOf(tampered))
+
+			cases := []struct {
+				name    string
+				ref     string
+				keys    []*signing.Key
+				require []string
+				want    string
+			}{
+				{"wrong key", signed, []*signing.Key{other}, nil, "none of 1 signatures verifies"},
+				{"unsigned artifact", unsigned, []*signing.Key{key}, nil, "unsigned"},
+				{"signature copied from another digest", copied, []*signing.Key{key}, nil, "none of 1 signatures verifies"},
+				{"attestation about another digest", copied, []*signing.Key{key}, []string{signing.ReviewV1}, "none of 1 review attestations verifies"},
+				{"tampered payload", tampered, []*signing.Key{key}, nil, "none of 1 signatures verifies"},
+				{"missing required attestation", signed, []*signing.Key{key}, []string{signing.TermsV1}, "no terms attestation"},
+			}
+			for _, tc := range cases {
+				res, err := c.Verify(ctx, tc.ref, signing.VerifyOptions{Keys: tc.keys, Require: tc.require})
+				if err != nil {
+					t.Fatalf("%s: %v", tc.name, err)
+				}
+				if res.Passed {
+					t.Errorf("%s: verification passed", tc.name)
+					continue
+				}
+				var reasons []string
+				for _, ck := range res.Checks {
+					if !ck.Passed {
+						reasons = append(reasons, ck.Reason)
+					}
+				}
+				if !strings.Contains(strings.Join(reasons, " | "), tc.want) {
+					t.Errorf("%s: reasons %q lack %q", tc.name, reasons, tc.want)
+				}
+			}
+			// A version tag re-pointed (forced) to other content: verifying
+			// the tag checks what it names now, which nobody signed.
+			if res, _ := c.Verify(ctx, reg.Ref(repo+":1.0.0"), signing.VerifyOptions{Keys: []*signing.Key{key}}); !res.Passed {
+				t.Fatalf("signed tag refused before the move: %+v", res.Checks)
+			}
+			publish(t, reg, repo, "1.0.0", "moved", true)
+			res, err := c.Verify(ctx, reg.Ref(repo+":1.0.0"), signing.VerifyOptions{Keys: []*signing.Key{key}})
+			if err != nil || res.Passed || res.Digest == digestOf(signed) {
+				t.Fatalf("re-pointed tag: %+v %v", res, err)
+			}
+		})
+	}
+}
+
+func digestOf(ref string) string { return ref[strings.Index(ref, "@")+1:] }
+
+func TestNewestAttestationWinsAndDuplicatesDoNotAccumulate(t *testing.T) {
+	ctx := context.Background()
+	home := t.TempDir()
+	signer, key := keyPair(t, home, "rev")
+	signer2, key2 := keyPair(t, home, "rev2")
+	ref := publish(t, dist, repoName(t), "1.0.0", "newest", false)
+	c := client(t)
+	approve := `{"reviewer":"r","result":"approved","level":"internal","time":"2026-05-01T10:00:00Z"}`
+	revoke := `{"reviewer":"r","result":"revoked","level":"internal","notes":"CVE-2026-1","time":"2026-06-01T10:00:00Z"}`
+	for _, p := range []string{revoke, approve} { // stored out of order on purpose
+		if _, err := c.Attest(ctx, ref, signer, signing.ReviewV1, []byte(p), signing.WriteOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	res, err := c.Verify(ctx, ref, signing.VerifyOptions{Keys: []*signing.Key{key}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	latest := res.Latest(signing.ReviewV1)
+	if latest == nil || !strings.Contains(string(latest.Statement.Predicate), `"revoked"`) {
+		t.Fatalf("approved then revoked should read revoked, got %+v", latest)
+	}
+	for i := 0; i < 2; i++ {
+		if _, err := c.Sign(ctx, ref, signer, signing.WriteOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := c.Sign(ctx, ref, signer2, signing.WriteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	res, _ = c.Verify(ctx, ref, signing.VerifyOptions{Keys: []*signing.Key{key, key2}})
+	if len(res.Signatures) != 2 {
+		t.Fatalf("want 2 signatures (one per key, no duplicates), got %d", len(res.Signatures))
+	}
+}
+
+func TestReferrersFormIsWrittenAndRead(t *testing.T) {
+	ctx := context.Background()
+	home := t.TempDir()
+	signer, key := keyPair(t, home, "ref")
+	ref := publish(t, ggcr, repoName(t), "1.0.0", "referrers", false)
+	c := client(t)
+	if _, err := c.Sign(ctx, ref, signer, signing.WriteOptions{Referrers: true}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Attest(ctx, ref, signer, signing.LifecycleV1, []byte(`{"status":"deprecated","reason":"use 2.x","successor":"2.0.0"}`), signing.WriteOptions{Referrers: true}); err != nil {
+		t.Fatal(err)
+	}
+	res, err := c.Verify(ctx, ref, signing.VerifyOptions{Keys: []*signing.Key{key}, Require: []string{signing.LifecycleV1}})
+	if err != nil || !res.Passed {
+		t.Fatalf("verify referrers: %+v %v", res, err)
+	}
+	for _, s := range res.Signatures {
+		if s.Source != signing.FromReferrer {
+			t.Fatalf("signature read from %s, want referrer only", s.Source)
+		}
+	}
+	cosign := stockCosign(t, home)
+	if out, err := cosign.Run(ctx, "verify", "--key", "ref.pub", "--insecure-ignore-tlog=true", "--allow-http-registry", "--experimental-oci11", ref); err != nil {
+		t.Fatalf("stock cosign verify --experimental-oci11 refused the referrer: %v\n%s", err, out)
+	}
+}
+
+func TestCopyKeepsSignaturesAndAttestations(t *testing.T) {
+	ctx := context.Background()
+	home := t.TempDir()
+	signer, key := keyPair(t, home, "copy")
+	repo := repoName(t)
+	ref := publish(t, dist, repo, "1.0.0", "copy", false)
+	c := client(t)
+	c.Sign(ctx, ref, signer, signing.WriteOptions{})
+	if _, err := c.Attest(ctx, ref, signer, signing.ReviewV1, []byte(predicates[signing.ReviewV1]), signing.WriteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	src, _ := artifact.NewRepository(dist.Ref(repo), remoteOpts(t))
+	dst, _ := artifact.NewRepository(ggcr.Ref(repo+"-mirror"), remoteOpts(t))
+	if _, err := artifact.Copy(ctx, src, "1.0.0", dst, "1.0.0", artifact.CopyOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	layout, _, err := artifact.OpenLayout(filepath.Join(t.TempDir(), "airgap"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := artifact.Copy(ctx, dst, "1.0.0", layout, "1.0.0", artifact.CopyOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	back, _ := artifact.NewRepository(dist.Ref(repo+"-back"), remoteOpts(t))
+	if _, err := artifact.Copy(ctx, layout, "1.0.0", back, "1.0.0", artifact.CopyOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range []string{ggcr.Ref(repo + "-mirror:1.0.0"), dist.Ref(repo + "-back:1.0.0")} {
+		res, err := c.Verify(ctx, r, signing.VerifyOptions{Keys: []*signing.Key{key}, Require: []string{signing.ReviewV1}})
+		if err != nil || !res.Passed {
+			t.Fatalf("%s after copy: %+v %v", r, res, err)
+		}
+		if _, err := stockCosign(t, home).Run(ctx, "verify", "--key", "copy.pub", "--insecure-ignore-tlog=true", "--allow-http-registry", r); err != nil {
+			t.Fatalf("stock cosign after copy: %v", err)
+		}
+	}
+}
+
+func TestPredicatesAreValidatedBeforeSigning(t *testing.T) {
+	cases := []struct {
+		typ, pred, want string
+	}{
+		{signing.ReviewV1, `{"reviewer":"r","level":"public"}`, `result "": want approved, rejected or revoked`},
+		{signing.ReviewV1, `{"reviewer":"r","result":"approved","level":"public","score":3}`, `unknown field "score"`},
+		{signing.ReviewV1, `{"reviewer":"r","result":"approved","level":"galactic"}`, `level "galactic"`},
+		{signing.CompatibilityV1, `{"constraint":"soon","tested":[]}`, `not a semver constraint`},
+		{signing.TermsV1, `{"license":"MIT","pricing":{"model":"flat","price":10,"currency":"euro"},"effectiveDate":"2026-01-01T00:00:00Z"}`, `ISO 4217`},
+		{signing.TermsV1, `{"license":"MIT","pricing":{"model":"free"},"revenueShare":{"publisher":80,"platform":30},"effectiveDate":"2026-01-01T00:00:00Z"}`, `add up to 100`},
+		{signing.LifecycleV1, `{"status":"yanked"}`, `reason is required`},
+		{"https://example.com/custom/v1", `[1,2]`, `not a JSON object`},
+	}
+	c := client(t)
+	signer, _ := keyPair(t, t.TempDir(), "v")
+	for _, tc := range cases {
+		// The registry is never reached: validation comes first.
+		_, err := c.Attest(context.Background(), "127.0.0.1:1/none/such:1.0.0", signer, tc.typ, []byte(tc.pred), signing.WriteOptions{})
+		var pe *signing.PredicateError
+		if !errors.As(err, &pe) || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s %s: want a predicate error with %q, got %v", signing.ShortName(tc.typ), tc.pred, tc.want, err)
+		}
+	}
+	out, err := signing.NormalizePredicate(signing.LifecycleV1, []byte(`{"status":"active"}`), time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC))
+	if err != nil || !strings.Contains(string(out), `"time":"2026-01-02T03:04:05Z"`) {
+		t.Fatalf("missing time not filled: %s %v", out, err)
+	}
+}

@@ -1,0 +1,410 @@
+package signing
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
+	"github.com/sigstore/cosign/v2/pkg/cosign"
+	"github.com/sigstore/cosign/v2/pkg/oci"
+	ociremote "github.com/sigstore/cosign/v2/pkg/oci/remote"
+	"github.com/sigstore/cosign/v2/pkg/oci/static"
+	ctypes "github.com/sigstore/cosign/v2/pkg/types"
+	"golang.org/x/sync/errgroup"
+)
+
+// Where a signature or attestation was found.
+const (
+	FromTag      = "tag"
+	FromReferrer = "referrer"
+)
+
+// sigArtifactType is the artifactType cosign gives signature referrers.
+const sigArtifactType = "application/vnd.dev.cosign.artifact.sig.v1+json"
+
+// Evidence is everything stored about one artifact digest: the signatures
+// and attestations from cosign's tags and from OCI referrers, with their
+// payloads already fetched. Checking it against keys needs no registry.
+type Evidence struct {
+	Reference    string
+	Digest       string
+	hash         v1.Hash
+	signatures   []found
+	attestations []found
+	// Requests is how many registry requests collecting took.
+	Requests int64
+}
+
+type found struct {
+	sig    oci.Signature
+	source string
+}
+
+// Collect fetches the evidence for the artifact ref names: its digest, the
+// .sig and .att tags and its referrers, in parallel, each payload once.
+func (c *Client) Collect(ctx context.Context, ref string) (*Evidence, error) {
+	start := c.Requests()
+	d, err := c.resolve(ctx, ref)
+	if err != nil {
+		return nil, err
+	}
+	h, err := v1.NewHash(d.DigestStr())
+	if err != nil {
+		return nil, err
+	}
+	ev := &Evidence{Reference: ref, Digest: d.DigestStr(), hash: h}
+	opts := c.ociOpts(ctx)
+	var mu sync.Mutex
+	add := func(isAtt bool, source string, sigs []oci.Signature) {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, s := range sigs {
+			if isAtt {
+				ev.attestations = append(ev.attestations, found{s, source})
+			} else {
+				ev.signatures = append(ev.signatures, found{s, source})
+			}
+		}
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error {
+		tag, err := ociremote.SignatureTag(d, opts...)
+		if err != nil {
+			return err
+		}
+		sigs, err := fetchSignatures(tag, opts)
+		add(false, FromTag, sigs)
+		return err
+	})
+	g.Go(func() error {
+		tag, err := ociremote.AttestationTag(d, opts...)
+		if err != nil {
+			return err
+		}
+		sigs, err := fetchSignatures(tag, opts)
+		add(true, FromTag, sigs)
+		return err
+	})
+	g.Go(func() error {
+		idx, err := ociremote.Referrers(d, "", c.ociOpts(gctx)...)
+		if isNotFound(err) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("list referrers: %w", err)
+		}
+		for _, m := range idx.Manifests {
+			// Registries fill the index's artifactType differently (ggcr
+			// reports the config media type, so cosign's attestation
+			// referrers read as the empty type): skip only what is surely
+			// something else, and classify the rest by their layers.
+			switch m.ArtifactType {
+			case sigArtifactType, attArtifactType, ctypes.IntotoPayloadType, "application/vnd.oci.empty.v1+json", "":
+			default:
+				continue
+			}
+			sigs, err := fetchSignatures(d.Repository.Digest(m.Digest.String()), opts)
+			if err != nil {
+				return err
+			}
+			var ss, as []oci.Signature
+			for _, s := range sigs {
+				switch mt, _ := s.MediaType(); string(mt) {
+				case ctypes.DssePayloadType:
+					as = append(as, s)
+				case ctypes.SimpleSigningMediaType:
+					ss = append(ss, s)
+				}
+			}
+			add(false, FromReferrer, ss)
+			add(true, FromReferrer, as)
+		}
+		return nil
+	})
+	if err := g.Wait(); err != nil {
+		return nil, fmt.Errorf("collect signatures of %s: %w", ref, err)
+	}
+	ev.Requests = c.Requests() - start
+	return ev, nil
+}
+
+// fetchSignatures reads every layer of a signature or attestation manifest
+// into memory (they are small), so that checking them against several keys
+// fetches nothing twice. A missing manifest means none.
+func fetchSignatures(ref name.Reference, opts []ociremote.Option) ([]oci.Signature, error) {
+	sigs, err := ociremote.Signatures(ref, opts...)
+	if isNotFound(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	list, err := sigs.Get()
+	if isNotFound(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	out := make([]oci.Signature, 0, len(list))
+	for _, s := range list {
+		// A layer without cosign's signature annotation can never verify;
+		// it is not evidence either way. Anything else that fails to read
+		// is a registry fault and is reported as one.
+		if ann, err := s.Annotations(); err != nil || !hasKey(ann, static.SignatureAnnotationKey) {
+			continue
+		}
+		cp, err := static.Copy(s)
+		if err != nil {
+			return nil, fmt.Errorf("read %s: %w", ref, err)
+		}
+		out = append(out, cp)
+	}
+	return out, nil
+}
+
+func isNotFound(err error) bool {
+	if err == nil {
+		return false
+	}
+	var terr *transport.Error
+	if errors.As(err, &terr) && (terr.StatusCode == http.StatusNotFound) {
+		return true
+	}
+	var enf *ociremote.EntityNotFoundError
+	return errors.As(err, &enf)
+}
+
+// SignatureResult is one signature and what checking it showed.
+type SignatureResult struct {
+	Source string `json:"source"`
+	// Fingerprint is the trusted key that verified it; "" when none did.
+	Fingerprint string `json:"fingerprint,omitempty"`
+	Verified    bool   `json:"verified"`
+	Error       string `json:"error,omitempty"`
+}
+
+// AttestationResult is one attestation and what checking it showed.
+type AttestationResult struct {
+	Source        string     `json:"source"`
+	PredicateType string     `json:"predicateType"`
+	Fingerprint   string     `json:"fingerprint,omitempty"`
+	Verified      bool       `json:"verified"`
+	Time          time.Time  `json:"time,omitzero"`
+	Statement     *Statement `json:"statement,omitempty"`
+	Error         string     `json:"error,omitempty"`
+	order         int
+}
+
+// CheckResult is one line of a verification verdict.
+type CheckResult struct {
+	Name   string `json:"name"`
+	Passed bool   `json:"passed"`
+	Reason string `json:"reason"`
+}
+
+// Result is the verdict on one artifact.
+type Result struct {
+	Reference    string              `json:"reference"`
+	Digest       string              `json:"digest"`
+	Passed       bool                `json:"passed"`
+	Checks       []CheckResult       `json:"checks"`
+	Signatures   []SignatureResult   `json:"signatures"`
+	Attestations []AttestationResult `json:"attestations"`
+	Requests     int64               `json:"registryRequests"`
+}
+
+// Latest is the newest verified attestation of a predicate type (by its
+// predicate's time, then by the order it was stored in), or nil. This is
+// the statement that counts: a revoked review after an approval wins.
+func (r *Result) Latest(predicateType string) *AttestationResult {
+	var best *AttestationResult
+	for i := range r.Attestations {
+		a := &r.Attestations[i]
+		if !a.Verified || a.PredicateType != predicateType {
+			continue
+		}
+		if best == nil || a.Time.After(best.Time) || (a.Time.Equal(best.Time) && a.order > best.order) {
+			best = a
+		}
+	}
+	return best
+}
+
+// VerifyOptions say what a verification requires.
+type VerifyOptions struct {
+	// Keys are the trusted public keys; at least one is needed.
+	Keys []*Key
+	// Require lists predicate type URIs that a trusted key must have attested.
+	Require []string
+}
+
+// Verify collects the evidence for ref and checks it: Passed only when a
+// trusted key signed this exact digest and, for each required predicate
+// type, a trusted key attested this exact digest.
+func (c *Client) Verify(ctx context.Context, ref string, o VerifyOptions) (*Result, error) {
+	ev, err := c.Collect(ctx, ref)
+	if err != nil {
+		return nil, err
+	}
+	return ev.Check(ctx, o)
+}
+
+// Check verifies the collected evidence against keys, with cosign's
+// verifiers and offline (no transparency log): signatures must carry a
+// simple-signing claim for this digest, attestations an in-toto subject
+// with this digest, so a signature copied over from another artifact, or
+// a tampered payload, verifies with no key.
+func (ev *Evidence) Check(ctx context.Context, o VerifyOptions) (*Result, error) {
+	if len(o.Keys) == 0 {
+		return nil, errors.New("verify: no trusted key given")
+	}
+	res := &Result{Reference: ev.Reference, Digest: ev.Digest, Requests: ev.Requests}
+	sigErrs := map[string]bool{}
+	signers := map[string]bool{}
+	for _, f := range ev.signatures {
+		sr := SignatureResult{Source: f.source}
+		var lastErr error
+		for _, k := range o.Keys {
+			co := &cosign.CheckOpts{SigVerifier: k.Verifier, IgnoreTlog: true, IgnoreSCT: true, ClaimVerifier: cosign.SimpleClaimVerifier}
+			if _, err := cosign.VerifyImageSignature(ctx, f.sig, ev.hash, co); err != nil {
+				lastErr = err
+				continue
+			}
+			sr.Verified, sr.Fingerprint = true, k.Fingerprint
+			signers[k.Fingerprint] = true
+			break
+		}
+		if !sr.Verified && lastErr != nil {
+			sr.Error = lastErr.Error()
+			sigErrs[sr.Error] = true
+		}
+		res.Signatures = append(res.Signatures, sr)
+	}
+	attErrs := map[string]bool{}
+	for i, f := range ev.attestations {
+		ar := AttestationResult{Source: f.source, order: i}
+		if raw, err := f.sig.Payload(); err == nil {
+			if st, err := DecodeEnvelope(raw); err == nil {
+				ar.Statement, ar.PredicateType, ar.Time = st, st.PredicateType, st.PredicateTime()
+			} else {
+				ar.Error = err.Error()
+			}
+		}
+		if ar.Statement != nil {
+			var lastErr error
+			for _, k := range o.Keys {
+				co := &cosign.CheckOpts{SigVerifier: k.Verifier, IgnoreTlog: true, IgnoreSCT: true, ClaimVerifier: cosign.IntotoSubjectClaimVerifier}
+				if _, err := cosign.VerifyBlobAttestation(ctx, f.sig, ev.hash, co); err != nil {
+					lastErr = err
+					continue
+				}
+				ar.Verified, ar.Fingerprint = true, k.Fingerprint
+				break
+			}
+			if !ar.Verified && lastErr != nil {
+				ar.Error = lastErr.Error()
+			}
+		}
+		if !ar.Verified && ar.Error != "" {
+			attErrs[ShortName(ar.PredicateType)+": "+ar.Error] = true
+		}
+		res.Attestations = append(res.Attestations, ar)
+	}
+
+	sigCheck := CheckResult{Name: "signature"}
+	switch {
+	case len(signers) > 0:
+		sigCheck.Passed = true
+		sigCheck.Reason = fmt.Sprintf("signed by trusted key %s", strings.Join(shortFingerprints(signers), ", "))
+	case len(ev.signatures) == 0:
+		sigCheck.Reason = "unsigned: no signature in the .sig tag or the referrers"
+	default:
+		sigCheck.Reason = fmt.Sprintf("none of %d signatures verifies with the trusted keys (%s)", len(ev.signatures), strings.Join(keys(sigErrs), "; "))
+	}
+	res.Checks = append(res.Checks, sigCheck)
+	for _, typ := range o.Require {
+		ck := CheckResult{Name: "attestation:" + ShortName(typ)}
+		if latest := res.Latest(typ); latest != nil {
+			ck.Passed = true
+			ck.Reason = fmt.Sprintf("attested by trusted key %s", short(latest.Fingerprint))
+			if !latest.Time.IsZero() {
+				ck.Reason += " at " + latest.Time.Format(time.RFC3339)
+			}
+			if s := summary(latest); s != "" {
+				ck.Reason += " (" + s + ")"
+			}
+		} else {
+			n := 0
+			for _, a := range res.Attestations {
+				if a.PredicateType == typ {
+					n++
+				}
+			}
+			if n == 0 {
+				ck.Reason = "no " + ShortName(typ) + " attestation"
+			} else {
+				ck.Reason = fmt.Sprintf("none of %d %s attestations verifies with the trusted keys (%s)", n, ShortName(typ), strings.Join(keys(attErrs), "; "))
+			}
+		}
+		res.Checks = append(res.Checks, ck)
+	}
+	res.Passed = true
+	for _, ck := range res.Checks {
+		res.Passed = res.Passed && ck.Passed
+	}
+	return res, nil
+}
+
+// summary says in a few words what a Marketplace predicate states.
+func summary(a *AttestationResult) string {
+	var p map[string]any
+	if a.Statement == nil || json.Unmarshal(a.Statement.Predicate, &p) != nil {
+		return ""
+	}
+	for _, k := range []string{"result", "status", "constraint"} {
+		if v, ok := p[k].(string); ok {
+			return k + " " + v
+		}
+	}
+	if pr, ok := p["pricing"].(map[string]any); ok {
+		return fmt.Sprintf("pricing %v", pr["model"])
+	}
+	return ""
+}
+
+func short(fp string) string {
+	if len(fp) > 16 {
+		return fp[:16]
+	}
+	return fp
+}
+
+func shortFingerprints(m map[string]bool) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, short(k))
+	}
+	sort.Strings(out)
+	return out
+}
+
+func keys(m map[string]bool) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func hasKey(m map[string]string, k string) bool { _, ok := m[k]; return ok }
