@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"math"
 	"net/url"
 	"strings"
 	"time"
@@ -295,7 +296,7 @@ func (t *Terms) validate() []string {
 		p = append(p, fmt.Sprintf("pricing.model %q: want free, flat, per-seat or usage", t.Pricing.Model))
 	}
 	if rs := t.RevenueShare; rs != nil {
-		if rs.Publisher < 0 || rs.Platform < 0 || rs.Publisher+rs.Platform != 100 {
+		if rs.Publisher < 0 || rs.Platform < 0 || math.Abs(rs.Publisher+rs.Platform-100) > 1e-9 {
 			p = append(p, fmt.Sprintf("revenueShare %v+%v: the percentages must be non-negative and add up to 100", rs.Publisher, rs.Platform))
 		}
 	}

@@ -252,6 +252,9 @@ type VerifyOptions struct {
 // trusted key signed this exact digest and, for each required predicate
 // type, a trusted key attested this exact digest.
 func (c *Client) Verify(ctx context.Context, ref string, o VerifyOptions) (*Result, error) {
+	if len(o.Keys) == 0 {
+		return nil, errors.New("verify: no trusted key given")
+	}
 	ev, err := c.Collect(ctx, ref)
 	if err != nil {
 		return nil, err
@@ -263,11 +266,9 @@ func (c *Client) Verify(ctx context.Context, ref string, o VerifyOptions) (*Resu
 // verifiers and offline (no transparency log): signatures must carry a
 // simple-signing claim for this digest, attestations an in-toto subject
 // with this digest, so a signature copied over from another artifact, or
-// a tampered payload, verifies with no key.
+// a tampered payload, verifies with no key. With no keys it only lists
+// what is stored (and fails).
 func (ev *Evidence) Check(ctx context.Context, o VerifyOptions) (*Result, error) {
-	if len(o.Keys) == 0 {
-		return nil, errors.New("verify: no trusted key given")
-	}
 	res := &Result{Reference: ev.Reference, Digest: ev.Digest, Requests: ev.Requests}
 	sigErrs := map[string]bool{}
 	signers := map[string]bool{}

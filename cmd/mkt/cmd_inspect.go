@@ -1,15 +1,18 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"strings"
 
 	"github.com/connectsoft/marketplace/artifact"
+	"github.com/connectsoft/marketplace/signing"
 	"github.com/spf13/cobra"
 )
 
 func newInspectCmd(g *globals) *cobra.Command {
-	return &cobra.Command{
+	var keyRefs []string
+	cmd := &cobra.Command{
 		Use:     "inspect REF",
 		Short:   "Show an extension's descriptor, digest, layers and what refers to it",
 		Example: `  mkt inspect registry.example.com/acme/salesforce:1.4.2`,
@@ -20,6 +23,10 @@ func newInspectCmd(g *globals) *cobra.Command {
 				return usageError{err}
 			}
 			in, err := artifact.Inspect(cmd.Context(), repo, repo.Reference.Reference)
+			if err != nil {
+				return err
+			}
+			sigs, err := signatures(cmd.Context(), g, args[0], in.Descriptor.Digest.String(), keyRefs)
 			if err != nil {
 				return err
 			}
@@ -34,12 +41,43 @@ func newInspectCmd(g *globals) *cobra.Command {
 					"layers":       in.Manifest.Layers,
 					"extension":    in.Extension,
 					"related":      in.Related,
+					"signatures":   sigs.Signatures,
+					"attestations": sigs.Attestations,
 				})
 			}
 			printInspection(g, args[0], in)
+			printRelatedSignatures(g, sigs, len(keyRefs) > 0)
 			return nil
 		},
 	}
+	cmd.Flags().StringArrayVar(&keyRefs, "key", nil, "public key to check signers against; repeatable")
+	return cmd
+}
+
+// signatures collects the signatures and attestations of digest in the
+// repository of ref, checked against the given keys (if any).
+func signatures(ctx context.Context, g *globals, ref, digest string, keyRefs []string) (*signing.Result, error) {
+	c, err := signing.NewClient(g.remote())
+	if err != nil {
+		return nil, err
+	}
+	r, err := artifact.ParseReference(ref)
+	if err != nil {
+		return nil, err
+	}
+	ev, err := c.Collect(ctx, r.Registry+"/"+r.Repository+"@"+digest)
+	if err != nil {
+		return nil, err
+	}
+	var opts signing.VerifyOptions
+	for _, r := range keyRefs {
+		k, err := signing.LoadKey(ctx, r)
+		if err != nil {
+			return nil, err
+		}
+		opts.Keys = append(opts.Keys, k)
+	}
+	return ev.Check(ctx, opts)
 }
 
 func printInspection(g *globals, ref string, in *artifact.Inspection) {
@@ -74,7 +112,7 @@ func printInspection(g *globals, ref string, in *artifact.Inspection) {
 		fmt.Fprintf(w, "  %s  %9s  %s\n", l.Digest, humanSize(l.Size), l.MediaType)
 	}
 	if len(in.Related) == 0 {
-		fmt.Fprintln(w, "Related:        none (unsigned, no attestations)")
+		fmt.Fprintln(w, "Related:        none")
 		return
 	}
 	fmt.Fprintln(w, "Related:")

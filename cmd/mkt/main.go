@@ -98,6 +98,7 @@ Human messages go to stderr, results to stdout. Exit status: 0 on success,
 	root.AddCommand(
 		newInitCmd(g), newPushCmd(g), newPullCmd(g), newInspectCmd(g), newCopyCmd(g),
 		newLoginCmd(g), newLogoutCmd(g), newVersionCmd(g), newDevCmd(g),
+		newKeyCmd(g), newSignCmd(g), newAttestCmd(g), newVerifyCmd(g),
 	)
 	return root
 }
