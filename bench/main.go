@@ -5,6 +5,7 @@
 // disk, so neither client shares a process with it.
 //
 //	go run ./bench -mkt bin/mkt [-size 100] [-runs 5] [-big 1024] [-out results.md]
+//	go run ./bench -mkt bin/mkt -mode verify [-runs 5] [-bulk 1000]
 package main
 
 import (
@@ -29,8 +30,19 @@ func main() {
 	runs := flag.Int("runs", 5, "runs of each measurement (the median is reported)")
 	bigMiB := flag.Int("big", 1024, "size of the memory-test extension in MiB (0 skips it)")
 	out := flag.String("out", "", "also write the results table to this file")
+	mode := flag.String("mode", "transfer", "transfer (push/pull against oras) or verify (against cosign)")
+	bulk := flag.Int("bulk", 1000, "artifacts in the bulk verification (verify mode)")
 	flag.Parse()
-	if err := run(*mktBin, *sizeMiB, *runs, *bigMiB, *out); err != nil {
+	var err error
+	switch *mode {
+	case "transfer":
+		err = run(*mktBin, *sizeMiB, *runs, *bigMiB, *out)
+	case "verify":
+		err = runVerify(*mktBin, *runs, *bulk)
+	default:
+		err = fmt.Errorf("unknown -mode %q", *mode)
+	}
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}

@@ -410,3 +410,28 @@ func TestPredicatesAreValidatedBeforeSigning(t *testing.T) {
 		t.Fatalf("missing time not filled: %s %v", out, err)
 	}
 }
+
+func TestVerifyManyKeepsOrderAndVerdicts(t *testing.T) {
+	ctx := context.Background()
+	signer, key := keyPair(t, t.TempDir(), "many")
+	c := client(t)
+	var refs []string
+	for i := 0; i < 6; i++ {
+		ref := publish(t, dist, repoName(t), fmt.Sprintf("1.0.%d", i), fmt.Sprint(i), false)
+		if i%2 == 0 {
+			if _, err := c.Sign(ctx, ref, signer, signing.WriteOptions{}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		refs = append(refs, ref)
+	}
+	res, err := c.VerifyMany(ctx, refs, signing.VerifyOptions{Keys: []*signing.Key{key}}, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, r := range res {
+		if r.Reference != refs[i] || r.Passed != (i%2 == 0) {
+			t.Fatalf("result %d: %s passed=%v", i, r.Reference, r.Passed)
+		}
+	}
+}

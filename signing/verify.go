@@ -409,3 +409,23 @@ func keys(m map[string]bool) []string {
 }
 
 func hasKey(m map[string]string, k string) bool { _, ok := m[k]; return ok }
+
+// VerifyMany verifies refs with at most concurrency verifications in
+// flight (0 means 8), returning results in the order of refs. A registry
+// error for one ref fails the call; a failed verification does not.
+func (c *Client) VerifyMany(ctx context.Context, refs []string, o VerifyOptions, concurrency int) ([]*Result, error) {
+	if concurrency <= 0 {
+		concurrency = 8
+	}
+	out := make([]*Result, len(refs))
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(concurrency)
+	for i, ref := range refs {
+		g.Go(func() error {
+			res, err := c.Verify(gctx, ref, o)
+			out[i] = res
+			return err
+		})
+	}
+	return out, g.Wait()
+}

@@ -50,10 +50,11 @@ type FaultProxy struct {
 	// Host is the proxy's host:port, used in place of the registry's.
 	Host string
 
-	mu     sync.Mutex
-	faults []*Fault
-	hits   int
-	srv    *http.Server
+	mu       sync.Mutex
+	faults   []*Fault
+	hits     int
+	requests int
+	srv      *http.Server
 }
 
 // StartFaultProxy starts a proxy to the plain-HTTP registry at upstream.
@@ -92,7 +93,7 @@ func (p *FaultProxy) Inject(f Fault) {
 func (p *FaultProxy) Clear() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.faults, p.hits = nil, 0
+	p.faults, p.hits, p.requests = nil, 0, 0
 }
 
 // Hits is how many requests a fault was injected into.
@@ -102,12 +103,21 @@ func (p *FaultProxy) Hits() int {
 	return p.hits
 }
 
+// Requests is how many requests the proxy has seen, faulty or not: a way to
+// count what a client costs the registry.
+func (p *FaultProxy) Requests() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.requests
+}
+
 // Close stops the proxy.
 func (p *FaultProxy) Close() error { return p.srv.Close() }
 
 func (p *FaultProxy) match(r *http.Request) *Fault {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	p.requests++
 	for _, f := range p.faults {
 		if f.Method != "" && f.Method != r.Method {
 			continue
