@@ -36,7 +36,7 @@ unit:
 test: tools lint unit fuzz-short
 
 # Short fuzz runs of every target, as CI does; `make fuzz FUZZTIME=10m` digs deeper.
-FUZZ_TARGETS := artifact:FuzzParseExtension artifact:FuzzParseConfig artifact:FuzzUnpack
+FUZZ_TARGETS := artifact:FuzzParseExtension artifact:FuzzParseConfig artifact:FuzzUnpack signing:FuzzDecodeEnvelope signing:FuzzNormalizePredicate
 fuzz-short fuzz:
 	@for t in $(FUZZ_TARGETS); do pkg=$${t%%:*}; fn=$${t##*:}; \
 		echo "fuzz $$pkg $$fn for $(FUZZTIME)"; \
@@ -46,6 +46,7 @@ fuzz-short fuzz:
 bench: build tools
 	$(GO) test ./artifact -run '^$$' -bench . -benchmem -benchtime 3x
 	$(GO) run ./bench -mkt bin/mkt
+	$(GO) run ./bench -mkt bin/mkt -mode verify
 
 demo: build
 	./scripts/demo.sh
