@@ -57,7 +57,7 @@ func client(t testing.TB) *signing.Client {
 func publish(t testing.TB, reg *testenv.Registry, repo, tag, salt string, force bool) string {
 	t.Helper()
 	dir := t.TempDir()
-	desc := fmt.Sprintf("apiVersion: marketplace.connectsoft.io/v1\nkind: Connector\nmetadata:\n  name: acme/signed\n  version: 1.0.0\nspec:\n  license: MIT\n  compatibility:\n    factory: \">=2.0.0\"\n")
+	desc := "apiVersion: marketplace.connectsoft.io/v1\nkind: Connector\nmetadata:\n  name: acme/signed\n  version: 1.0.0\nspec:\n  license: MIT\n  compatibility:\n    factory: \">=2.0.0\"\n"
 	os.WriteFile(filepath.Join(dir, "extension.yaml"), []byte(desc), 0o644)
 	os.WriteFile(filepath.Join(dir, "main.yaml"), []byte("salt: "+salt+"\n"), 0o644)
 	ctx := context.Background()
