@@ -1,0 +1,277 @@
+// Package marketplace is the Go API Factory uses to consume extensions:
+// Verify decides whether one artifact may be pulled under a policy, Resolve
+// chooses versions across a dependency graph, and Install unpacks the
+// chosen ones into a directory and records them in a lockfile, all or
+// nothing. The mkt CLI's verify --policy, resolve and install are thin
+// wrappers around these functions.
+package marketplace
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/connectsoft/marketplace/artifact"
+	"github.com/connectsoft/marketplace/policy"
+	"github.com/connectsoft/marketplace/signing"
+	"golang.org/x/sync/errgroup"
+)
+
+// Options configure Resolve and Install.
+type Options struct {
+	// Registry is HOST[/PREFIX]: acme/crm lives at HOST/PREFIX/acme/crm.
+	Registry string
+	// Remote says how to reach the registry.
+	Remote artifact.RemoteOptions
+	// Policy decides what may be installed; nil installs only what is
+	// compatible (and is refused by Install, which needs a policy).
+	Policy *policy.Policy
+	// FactoryVersion is the Factory the extensions are for.
+	FactoryVersion string
+	// Dir receives DIR/<publisher>/<name>/ for each extension.
+	Dir string
+	// Lockfile is where Install records what it installed; "" means
+	// extensions.lock in the current directory.
+	Lockfile string
+	// Locked installs exactly the lockfile's digests (verified again) and
+	// never rewrites it.
+	Locked bool
+	// Concurrency bounds parallel downloads; 0 means 4.
+	Concurrency int
+	// Limits bound what each layer may unpack to.
+	Limits artifact.Limits
+	// Source overrides where versions come from (an index, say); nil means
+	// the registry.
+	Source policy.Source
+}
+
+// Verify fetches the artifact ref names and evaluates the policy on it.
+// The decision is the same one the CLI and the index print.
+func Verify(ctx context.Context, ref string, p *policy.Policy, factoryVersion string, remote artifact.RemoteOptions) (*policy.Decision, error) {
+	repo, err := artifact.NewRepository(ref, remote)
+	if err != nil {
+		return nil, err
+	}
+	a, err := artifact.Fetch(ctx, repo, repo.Reference.Reference)
+	if err != nil {
+		return nil, err
+	}
+	c, err := signing.NewClient(remote)
+	if err != nil {
+		return nil, err
+	}
+	repoName := repo.Reference.Registry + "/" + repo.Reference.Repository
+	ev, err := c.Collect(ctx, repoName+"@"+a.Descriptor.Digest.String())
+	if err != nil {
+		return nil, err
+	}
+	return p.Evaluate(ctx, policy.Input{
+		Repository: repoName, Digest: a.Descriptor.Digest.String(),
+		PinnedByDigest: strings.Contains(ref, "@"), Extension: a.Extension,
+		Evidence: ev, FactoryVersion: factoryVersion,
+	})
+}
+
+func (o Options) source() (policy.Source, error) {
+	if o.Source != nil {
+		return o.Source, nil
+	}
+	if o.Registry == "" {
+		return nil, errors.New("no registry: give HOST[/PREFIX]")
+	}
+	return policy.NewRegistrySource(o.Registry, o.Remote)
+}
+
+// Resolve chooses versions for reqs and their dependencies.
+func Resolve(ctx context.Context, reqs []policy.Requirement, o Options) (*policy.Resolution, error) {
+	src, err := o.source()
+	if err != nil {
+		return nil, err
+	}
+	return policy.Resolve(ctx, src, reqs, policy.ResolveOptions{FactoryVersion: o.FactoryVersion, Policy: o.Policy})
+}
+
+// Lock is the lockfile: exactly what was installed.
+type Lock struct {
+	LockfileVersion int         `json:"lockfileVersion"`
+	Factory         string      `json:"factory,omitempty"`
+	Extensions      []LockEntry `json:"extensions"`
+}
+
+// LockEntry pins one extension by digest.
+type LockEntry struct {
+	Name      string `json:"name"`
+	Version   string `json:"version"`
+	Reference string `json:"reference"`
+	Digest    string `json:"digest"`
+}
+
+// ReadLock reads a lockfile.
+func ReadLock(path string) (*Lock, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read lockfile: %w", err)
+	}
+	var l Lock
+	if err := json.Unmarshal(b, &l); err != nil {
+		return nil, fmt.Errorf("lockfile %s: %w", path, err)
+	}
+	if l.LockfileVersion != 1 {
+		return nil, fmt.Errorf("lockfile %s: version %d, want 1", path, l.LockfileVersion)
+	}
+	return &l, nil
+}
+
+// Installed is what Install did.
+type Installed struct {
+	Extensions []*policy.Selected `json:"extensions"`
+	Lock       *Lock              `json:"lock"`
+	Lockfile   string             `json:"lockfile"`
+}
+
+// Install resolves reqs (or reads the lockfile when Locked), checks every
+// chosen version against the policy, and unpacks each into
+// Dir/<publisher>/<name>/. Everything is staged first: if any extension
+// fails, nothing in Dir changes and no lockfile is written.
+func Install(ctx context.Context, reqs []policy.Requirement, o Options) (*Installed, error) {
+	if o.Policy == nil {
+		return nil, errors.New("install: a policy is required")
+	}
+	if o.Dir == "" {
+		return nil, errors.New("install: no target directory")
+	}
+	lockPath := o.Lockfile
+	if lockPath == "" {
+		lockPath = "extensions.lock"
+	}
+	var chosen []*policy.Selected
+	var err error
+	if o.Locked {
+		chosen, err = lockedSelection(ctx, lockPath, o)
+	} else {
+		var res *policy.Resolution
+		res, err = Resolve(ctx, reqs, o)
+		if res != nil {
+			chosen = res.Selected
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("install: %w", err)
+	}
+	if err := stageAndMove(ctx, chosen, o); err != nil {
+		return nil, fmt.Errorf("install: %w", err)
+	}
+	lock := &Lock{LockfileVersion: 1, Factory: o.FactoryVersion}
+	for _, s := range chosen {
+		lock.Extensions = append(lock.Extensions, LockEntry{Name: s.Name, Version: s.Version, Reference: s.Reference, Digest: s.Digest})
+	}
+	sort.Slice(lock.Extensions, func(i, j int) bool { return lock.Extensions[i].Name < lock.Extensions[j].Name })
+	if !o.Locked {
+		if err := writeAtomic(lockPath, lock); err != nil {
+			return nil, fmt.Errorf("install: write lockfile: %w", err)
+		}
+	}
+	return &Installed{Extensions: chosen, Lock: lock, Lockfile: lockPath}, nil
+}
+
+// lockedSelection fetches every locked digest and evaluates the policy on
+// it again: a review revoked since locking refuses the install.
+func lockedSelection(ctx context.Context, lockPath string, o Options) ([]*policy.Selected, error) {
+	lock, err := ReadLock(lockPath)
+	if err != nil {
+		return nil, err
+	}
+	src, err := policy.NewRegistrySource(o.Registry, o.Remote)
+	if err != nil {
+		return nil, err
+	}
+	var out []*policy.Selected
+	for _, e := range lock.Extensions {
+		c, err := src.ByDigest(ctx, e.Name, e.Digest)
+		if err != nil {
+			return nil, fmt.Errorf("locked %s@%s (%s): %w", e.Name, e.Version, e.Digest, err)
+		}
+		d, err := o.Policy.Evaluate(ctx, policy.Input{Repository: c.Repository, Digest: c.Digest, PinnedByDigest: true,
+			Extension: c.Extension, Evidence: c.Evidence, FactoryVersion: o.FactoryVersion})
+		if err != nil {
+			return nil, err
+		}
+		if !d.Allowed {
+			return nil, fmt.Errorf("locked %s@%s (%s) is no longer allowed: %s", e.Name, e.Version, e.Digest, strings.Join(d.Failed(), "; "))
+		}
+		out = append(out, &policy.Selected{Candidate: c, Decision: d, RequiredBy: []string{"lockfile"}})
+	}
+	return out, nil
+}
+
+// stageAndMove unpacks every extension under a staging directory in Dir,
+// then moves each into place; on failure the staging directory goes and
+// Dir keeps what it had.
+func stageAndMove(ctx context.Context, chosen []*policy.Selected, o Options) error {
+	if err := os.MkdirAll(o.Dir, 0o755); err != nil {
+		return err
+	}
+	staging, err := os.MkdirTemp(o.Dir, ".mkt-install-*")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(staging)
+	g, gctx := errgroup.WithContext(ctx)
+	conc := o.Concurrency
+	if conc <= 0 {
+		conc = 4
+	}
+	g.SetLimit(conc)
+	for _, s := range chosen {
+		g.Go(func() error {
+			repo, err := artifact.NewRepository(s.Repository, o.Remote)
+			if err != nil {
+				return err
+			}
+			a := s.Artifact
+			if a == nil {
+				if a, err = artifact.Fetch(gctx, repo, s.Digest); err != nil {
+					return err
+				}
+			}
+			dst := filepath.Join(staging, filepath.FromSlash(s.Name))
+			if _, err := artifact.Extract(gctx, repo, a, dst, artifact.PullOptions{Limits: o.Limits}); err != nil {
+				return fmt.Errorf("%s@%s: %w", s.Name, s.Version, err)
+			}
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return err
+	}
+	for _, s := range chosen {
+		final := filepath.Join(o.Dir, filepath.FromSlash(s.Name))
+		if err := os.MkdirAll(filepath.Dir(final), 0o755); err != nil {
+			return err
+		}
+		if err := os.RemoveAll(final); err != nil {
+			return err
+		}
+		if err := os.Rename(filepath.Join(staging, filepath.FromSlash(s.Name)), final); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func writeAtomic(path string, v any) error {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return err
+	}
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, append(b, '\n'), 0o644); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}

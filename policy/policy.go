@@ -1,0 +1,309 @@
+// Package policy decides what Factory may pull. A policy file names trust
+// roots (sets of public keys with validity windows) and rules; every rule
+// whose match fits an artifact applies, and an artifact no rule matches is
+// denied. A Decision lists every check with a human reason, the same
+// whether the CLI, the Go API or the index evaluates it.
+//
+// Resolution (Resolve) is policy-aware: for every name in a dependency graph
+// it picks the highest version that satisfies the constraints, the Factory
+// version and the policy, and can say why each newer version was passed over.
+package policy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/bmatcuk/doublestar/v4"
+	"github.com/connectsoft/marketplace/artifact"
+	"github.com/connectsoft/marketplace/internal/yamlstrict"
+	"github.com/connectsoft/marketplace/signing"
+	"github.com/github/go-spdx/v2/spdxexp"
+	"github.com/google/cel-go/cel"
+)
+
+// ErrInvalidPolicy matches every error about the policy file itself.
+var ErrInvalidPolicy = errors.New("invalid policy")
+
+// File is the policy file as written (DESIGN §5).
+type File struct {
+	APIVersion string          `yaml:"apiVersion"`
+	Kind       string          `yaml:"kind"`
+	Mode       string          `yaml:"mode"`
+	TrustRoots []TrustRootSpec `yaml:"trustRoots"`
+	Rules      []RuleSpec      `yaml:"rules"`
+}
+
+// TrustRootSpec is a named set of public keys, valid within a window.
+type TrustRootSpec struct {
+	Name       string     `yaml:"name"`
+	Keys       []string   `yaml:"keys"`
+	ValidFrom  *time.Time `yaml:"validFrom"`
+	ValidUntil *time.Time `yaml:"validUntil"`
+}
+
+// RuleSpec is one rule: what it matches and what it requires.
+type RuleSpec struct {
+	Name          string            `yaml:"name"`
+	Match         MatchSpec         `yaml:"match"`
+	Signatures    *SignaturesSpec   `yaml:"signatures"`
+	Attestations  []AttestationSpec `yaml:"attestations"`
+	Compatibility string            `yaml:"compatibility"`
+	Licenses      *LicensesSpec     `yaml:"licenses"`
+	Lifecycle     *LifecycleSpec    `yaml:"lifecycle"`
+}
+
+// MatchSpec selects artifacts by repository glob and kind.
+type MatchSpec struct {
+	Repositories []string `yaml:"repositories"`
+	Kinds        []string `yaml:"kinds"`
+}
+
+// SignaturesSpec requires signatures by Threshold distinct trusted keys.
+type SignaturesSpec struct {
+	TrustRoots []string `yaml:"trustRoots"`
+	Threshold  int      `yaml:"threshold"`
+}
+
+// AttestationSpec requires an attestation of Type from a trust root whose
+// newest statement satisfies the CEL Condition.
+type AttestationSpec struct {
+	Type       string   `yaml:"type"`
+	TrustRoots []string `yaml:"trustRoots"`
+	Condition  string   `yaml:"condition"`
+}
+
+// LicensesSpec allows or denies SPDX licence ids.
+type LicensesSpec struct {
+	Allow []string `yaml:"allow"`
+	Deny  []string `yaml:"deny"`
+}
+
+// LifecycleSpec says whether deprecated versions may be pulled.
+type LifecycleSpec struct {
+	AllowDeprecated bool `yaml:"allowDeprecated"`
+}
+
+// Policy is a loaded, checked policy, ready to evaluate.
+type Policy struct {
+	// File is where the policy came from, for messages.
+	File  string
+	Audit bool
+	roots map[string]*trustRoot
+	rules []*rule
+}
+
+type trustRoot struct {
+	name              string
+	keys              []*signing.Key
+	validFrom, expire *time.Time
+}
+
+func (t *trustRoot) validAt(now time.Time) bool {
+	return (t.validFrom == nil || !now.Before(*t.validFrom)) && (t.expire == nil || now.Before(*t.expire))
+}
+
+type rule struct {
+	spec    RuleSpec
+	kinds   map[artifact.Kind]bool
+	attests []*attestReq
+}
+
+type attestReq struct {
+	typ   string
+	roots []string
+	cond  string
+	prog  cel.Program
+}
+
+// Load reads a policy file; key paths in it are relative to its directory.
+func Load(ctx context.Context, path string) (*Policy, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("load policy: %w", err)
+	}
+	return Parse(ctx, data, path, filepath.Dir(path))
+}
+
+// Parse reads and checks a policy: the structure strictly, then every
+// reference (trust roots, keys, CEL, globs, licences), so that a policy
+// that loads can always be evaluated.
+func Parse(ctx context.Context, data []byte, file, baseDir string) (*Policy, error) {
+	var f File
+	lines, problems := yamlstrict.Decode(data, file, &f)
+	if problems != nil {
+		return nil, policyError(problems)
+	}
+	add := func(field, format string, args ...any) {
+		problems = append(problems, lines.Problem(file, field, format, args...))
+	}
+	if f.APIVersion != artifact.APIVersion {
+		add("apiVersion", "%q is not supported: want %q", f.APIVersion, artifact.APIVersion)
+	}
+	if f.Kind != "Policy" {
+		add("kind", "%q: want Policy", f.Kind)
+	}
+	p := &Policy{File: file, roots: map[string]*trustRoot{}}
+	switch f.Mode {
+	case "", "enforce":
+	case "audit":
+		p.Audit = true
+	default:
+		add("mode", "%q: want enforce or audit", f.Mode)
+	}
+	for i, tr := range f.TrustRoots {
+		at := fmt.Sprintf("trustRoots[%d]", i)
+		if tr.Name == "" {
+			add(at+".name", "required")
+			continue
+		}
+		if p.roots[tr.Name] != nil {
+			add(at+".name", "trust root %q is defined twice", tr.Name)
+		}
+		root := &trustRoot{name: tr.Name, validFrom: tr.ValidFrom, expire: tr.ValidUntil}
+		if len(tr.Keys) == 0 {
+			add(at+".keys", "a trust root needs at least one key")
+		}
+		for j, ref := range tr.Keys {
+			k, err := signing.LoadKey(ctx, keyRef(ref, baseDir))
+			if err != nil {
+				add(fmt.Sprintf("%s.keys[%d]", at, j), "%v", err)
+				continue
+			}
+			root.keys = append(root.keys, k)
+		}
+		if tr.ValidFrom != nil && tr.ValidUntil != nil && !tr.ValidUntil.After(*tr.ValidFrom) {
+			add(at+".validUntil", "is not after validFrom")
+		}
+		p.roots[tr.Name] = root
+	}
+	env, err := celEnv()
+	if err != nil {
+		return nil, err
+	}
+	checkRoots := func(field string, names []string) {
+		if len(names) == 0 {
+			add(field, "name at least one trust root")
+		}
+		for j, n := range names {
+			if p.roots[n] == nil {
+				add(fmt.Sprintf("%s[%d]", field, j), "unknown trust root %q", n)
+			}
+		}
+	}
+	if len(f.Rules) == 0 {
+		add("rules", "a policy needs at least one rule (an artifact no rule matches is denied)")
+	}
+	for i, rs := range f.Rules {
+		at := fmt.Sprintf("rules[%d]", i)
+		r := &rule{spec: rs, kinds: map[artifact.Kind]bool{}}
+		if rs.Name == "" {
+			add(at+".name", "required")
+		}
+		if len(rs.Match.Repositories) == 0 {
+			add(at+".match.repositories", "required: globs over registry/repository, e.g. registry.example.com/acme/**")
+		}
+		for j, g := range rs.Match.Repositories {
+			if !doublestar.ValidatePattern(g) {
+				add(fmt.Sprintf("%s.match.repositories[%d]", at, j), "%q is not a valid glob", g)
+			}
+		}
+		for j, k := range rs.Match.Kinds {
+			kind, err := artifact.ParseKind(k)
+			if err != nil {
+				add(fmt.Sprintf("%s.match.kinds[%d]", at, j), "%v", err)
+			}
+			r.kinds[kind] = true
+		}
+		if s := rs.Signatures; s != nil {
+			checkRoots(at+".signatures.trustRoots", s.TrustRoots)
+			if s.Threshold < 0 {
+				add(at+".signatures.threshold", "must be at least 1")
+			}
+			if n := countKeys(p, s.TrustRoots); s.Threshold > n && n > 0 {
+				add(at+".signatures.threshold", "%d is more than the %d keys of its trust roots", s.Threshold, n)
+			}
+		}
+		for j, a := range rs.Attestations {
+			aat := fmt.Sprintf("%s.attestations[%d]", at, j)
+			typ, err := signing.PredicateType(a.Type)
+			if err != nil {
+				add(aat+".type", "%v", err)
+			}
+			checkRoots(aat+".trustRoots", a.TrustRoots)
+			req := &attestReq{typ: typ, roots: a.TrustRoots, cond: a.Condition}
+			if a.Condition != "" {
+				prog, err := compileCEL(env, a.Condition)
+				if err != nil {
+					add(aat+".condition", "%v", err)
+				}
+				req.prog = prog
+			}
+			r.attests = append(r.attests, req)
+		}
+		switch rs.Compatibility {
+		case "", "required", "ignore":
+		default:
+			add(at+".compatibility", "%q: want required or ignore", rs.Compatibility)
+		}
+		if l := rs.Licenses; l != nil {
+			for field, ids := range map[string][]string{".licenses.allow": l.Allow, ".licenses.deny": l.Deny} {
+				for j, id := range ids {
+					if ok, _ := spdxexp.ValidateLicenses([]string{id}); !ok {
+						add(fmt.Sprintf("%s%s[%d]", at, field, j), "%q is not an SPDX licence id", id)
+					}
+				}
+			}
+		}
+		p.rules = append(p.rules, r)
+	}
+	if len(problems) > 0 {
+		yamlstrict.Sort(problems)
+		return nil, policyError(problems)
+	}
+	return p, nil
+}
+
+func countKeys(p *Policy, roots []string) int {
+	seen := map[string]bool{}
+	for _, n := range roots {
+		if r := p.roots[n]; r != nil {
+			for _, k := range r.keys {
+				seen[k.Fingerprint] = true
+			}
+		}
+	}
+	return len(seen)
+}
+
+// keyRef resolves a key entry: inline PEM and KMS references stay as they
+// are; file paths are relative to the policy's directory.
+func keyRef(ref, baseDir string) string {
+	if strings.Contains(ref, "-----BEGIN") || strings.Contains(ref, "://") || filepath.IsAbs(ref) {
+		return ref
+	}
+	return filepath.Join(baseDir, ref)
+}
+
+// Error lists every problem of a policy file.
+type Error struct{ Problems []*yamlstrict.FieldError }
+
+func (e *Error) Error() string {
+	lines := make([]string, len(e.Problems))
+	for i, p := range e.Problems {
+		lines[i] = p.Error()
+	}
+	if len(lines) == 1 {
+		return "invalid policy: " + lines[0]
+	}
+	return fmt.Sprintf("invalid policy (%d problems):\n  %s", len(lines), strings.Join(lines, "\n  "))
+}
+
+// Is makes errors.Is(err, ErrInvalidPolicy) hold.
+func (e *Error) Is(target error) bool { return target == ErrInvalidPolicy }
+
+func policyError(p []*yamlstrict.FieldError) error { return &Error{Problems: p} }
