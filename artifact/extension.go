@@ -10,16 +10,13 @@ import (
 	"os"
 	"path"
 	"path/filepath"
-	"reflect"
 	"regexp"
-	"sort"
-	"strconv"
 	"strings"
 
 	"github.com/Masterminds/semver/v3"
 	"github.com/bmatcuk/doublestar/v4"
+	"github.com/connectsoft/marketplace/internal/yamlstrict"
 	"github.com/github/go-spdx/v2/spdxexp"
-	"gopkg.in/yaml.v3"
 )
 
 // DescriptorFile is the name of the descriptor at the root of an extension.
@@ -97,28 +94,7 @@ func (e *Extension) CanonicalJSON() ([]byte, error) {
 
 // FieldError is one problem in a descriptor, located by file, line and the
 // field's path (metadata.version, spec.dependencies[1].name).
-type FieldError struct {
-	File   string
-	Line   int
-	Column int
-	Field  string
-	Msg    string
-}
-
-func (e *FieldError) Error() string {
-	var b strings.Builder
-	b.WriteString(e.File)
-	if e.Line > 0 {
-		fmt.Fprintf(&b, ":%d:%d", e.Line, e.Column)
-	}
-	b.WriteString(": ")
-	if e.Field != "" {
-		b.WriteString(e.Field)
-		b.WriteString(": ")
-	}
-	b.WriteString(e.Msg)
-	return b.String()
-}
+type FieldError = yamlstrict.FieldError
 
 // DescriptorError lists every problem found in a descriptor, so a publisher
 // fixes them in one round. It matches ErrInvalidExtension with errors.Is.
@@ -162,24 +138,12 @@ func ParseExtension(r io.Reader, file string) (*Extension, error) {
 	if len(data) > maxDescriptorSize {
 		return nil, &DescriptorError{[]*FieldError{{File: file, Msg: fmt.Sprintf("larger than %d bytes", maxDescriptorSize)}}}
 	}
-	var doc yaml.Node
-	if err := yaml.Unmarshal(data, &doc); err != nil {
-		return nil, &DescriptorError{[]*FieldError{yamlError(file, err)}}
-	}
-	if doc.Kind != yaml.DocumentNode || len(doc.Content) == 0 {
-		return nil, &DescriptorError{[]*FieldError{{File: file, Msg: "empty document"}}}
-	}
-	root := doc.Content[0]
-	c := &checker{file: file, lines: map[string]*yaml.Node{}}
-	c.walk(root, reflect.TypeOf(Extension{}), "")
-	if len(c.problems) > 0 {
-		return nil, &DescriptorError{c.problems}
-	}
 	var ext Extension
-	if err := root.Decode(&ext); err != nil {
-		return nil, &DescriptorError{[]*FieldError{yamlError(file, err)}}
+	lines, problems := yamlstrict.Decode(data, file, &ext)
+	if problems != nil {
+		return nil, &DescriptorError{problems}
 	}
-	if err := ext.validate(file, c.lines); err != nil {
+	if err := ext.validate(file, lines); err != nil {
 		return nil, err
 	}
 	return &ext, nil
@@ -209,146 +173,6 @@ func ParseConfig(data []byte) (*Extension, error) {
 // Validate checks every rule of the model; ParseExtension already calls it.
 func (e *Extension) Validate() error { return e.validate(DescriptorFile, nil) }
 
-var yamlLine = regexp.MustCompile(`line (\d+)`)
-
-func yamlError(file string, err error) *FieldError {
-	msg := strings.TrimPrefix(err.Error(), "yaml: ")
-	fe := &FieldError{File: file, Msg: msg}
-	if m := yamlLine.FindStringSubmatch(msg); m != nil {
-		fe.Line, _ = strconv.Atoi(m[1])
-	}
-	return fe
-}
-
-// checker walks the YAML tree against the Go types, which are the one
-// definition of the schema: a key without a matching yaml tag is unknown.
-type checker struct {
-	file     string
-	problems []*FieldError
-	lines    map[string]*yaml.Node
-}
-
-func (c *checker) add(n *yaml.Node, field, format string, args ...any) {
-	c.problems = append(c.problems, &FieldError{File: c.file, Line: n.Line, Column: n.Column, Field: field, Msg: fmt.Sprintf(format, args...)})
-}
-
-func (c *checker) walk(n *yaml.Node, t reflect.Type, at string) {
-	if at != "" {
-		c.lines[at] = n
-	}
-	if n.Kind == yaml.AliasNode {
-		c.add(n, at, "YAML aliases are not allowed in a descriptor")
-		return
-	}
-	switch t.Kind() {
-	case reflect.Struct:
-		if n.Kind != yaml.MappingNode {
-			if !(n.Kind == yaml.ScalarNode && n.Tag == "!!null") {
-				c.add(n, at, "want a mapping, got %s", nodeKind(n))
-			}
-			return
-		}
-		fields := yamlFields(t)
-		for i := 0; i+1 < len(n.Content); i += 2 {
-			k, v := n.Content[i], n.Content[i+1]
-			sub := join(at, k.Value)
-			f, ok := fields[k.Value]
-			if !ok {
-				msg := fmt.Sprintf("unknown field %q", k.Value)
-				if s := suggest(k.Value, fields); s != "" {
-					msg += fmt.Sprintf(" (did you mean %q?)", s)
-				}
-				c.add(k, at, "%s", msg)
-				continue
-			}
-			c.lines[sub] = v
-			c.walk(v, f.Type, sub)
-		}
-	case reflect.Slice:
-		if n.Kind != yaml.SequenceNode {
-			if !(n.Kind == yaml.ScalarNode && n.Tag == "!!null") {
-				c.add(n, at, "want a list, got %s", nodeKind(n))
-			}
-			return
-		}
-		for i, item := range n.Content {
-			c.walk(item, t.Elem(), fmt.Sprintf("%s[%d]", at, i))
-		}
-	case reflect.String:
-		if n.Kind != yaml.ScalarNode {
-			c.add(n, at, "want a string, got %s", nodeKind(n))
-		}
-	}
-}
-
-func nodeKind(n *yaml.Node) string {
-	switch n.Kind {
-	case yaml.MappingNode:
-		return "a mapping"
-	case yaml.SequenceNode:
-		return "a list"
-	case yaml.ScalarNode:
-		return "the scalar " + strconv.Quote(n.Value)
-	}
-	return "something else"
-}
-
-func yamlFields(t reflect.Type) map[string]reflect.StructField {
-	out := map[string]reflect.StructField{}
-	for i := 0; i < t.NumField(); i++ {
-		f := t.Field(i)
-		name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
-		if name != "" && name != "-" {
-			out[name] = f
-		}
-	}
-	return out
-}
-
-func join(at, key string) string {
-	if at == "" {
-		return key
-	}
-	return at + "." + key
-}
-
-// suggest returns the known field closest to a misspelt one, if close enough
-// to be the likely intent.
-func suggest(got string, fields map[string]reflect.StructField) string {
-	best, bestD := "", 3
-	names := make([]string, 0, len(fields))
-	for k := range fields {
-		names = append(names, k)
-	}
-	sort.Strings(names)
-	for _, k := range names {
-		if d := editDistance(strings.ToLower(got), strings.ToLower(k)); d < bestD {
-			best, bestD = k, d
-		}
-	}
-	return best
-}
-
-func editDistance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
-}
-
 var (
 	namePart       = `[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?`
 	nameRE         = regexp.MustCompile(`^` + namePart + `/` + namePart + `$`)
@@ -369,14 +193,10 @@ func ValidName(s string) bool {
 	return len(p) >= 2 && len(n) >= 2
 }
 
-func (e *Extension) validate(file string, lines map[string]*yaml.Node) error {
+func (e *Extension) validate(file string, lines yamlstrict.Lines) error {
 	var problems []*FieldError
 	add := func(field, format string, args ...any) {
-		fe := &FieldError{File: file, Field: field, Msg: fmt.Sprintf(format, args...)}
-		if n := lines[field]; n != nil {
-			fe.Line, fe.Column = n.Line, n.Column
-		}
-		problems = append(problems, fe)
+		problems = append(problems, lines.Problem(file, field, format, args...))
 	}
 	if e.APIVersion != APIVersion {
 		add("apiVersion", "%q is not supported: want %q", e.APIVersion, APIVersion)
@@ -466,7 +286,7 @@ func (e *Extension) validate(file string, lines map[string]*yaml.Node) error {
 	if len(problems) == 0 {
 		return nil
 	}
-	sort.SliceStable(problems, func(i, j int) bool { return problems[i].Line < problems[j].Line })
+	yamlstrict.Sort(problems)
 	return &DescriptorError{problems}
 }
 
