@@ -309,13 +309,13 @@ func shortFP(fp string) string {
 // Compatible reports whether the Factory version satisfies an extension's
 // range; it is the one place that reads the range.
 func Compatible(ext *artifact.Extension, factory string) (bool, string) {
-	v, err := semver.StrictNewVersion(factory)
+	v, err := strictVersion(factory)
 	if err != nil {
 		if v, err = semver.NewVersion(factory); err != nil {
 			return false, fmt.Sprintf("Factory version %q is not a version", factory)
 		}
 	}
-	c, err := semver.NewConstraint(ext.Spec.Compatibility.Factory)
+	c, err := parseConstraint(ext.Spec.Compatibility.Factory)
 	if err != nil {
 		return false, fmt.Sprintf("extension range %q is not a constraint", ext.Spec.Compatibility.Factory)
 	}

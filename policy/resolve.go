@@ -113,6 +113,7 @@ type resolver struct {
 	verdicts  map[string][]string // name@version → reasons refused (nil: accepted)
 	cands     map[string]*Candidate
 	decisions map[string]*Decision
+	chosen    map[string]*Selected // name + constraints → choice, across passes
 }
 
 // Resolve chooses, for every extension reachable from reqs through
@@ -123,14 +124,19 @@ type resolver struct {
 // version satisfies is an error naming its requirers.
 func Resolve(ctx context.Context, src Source, reqs []Requirement, opts ResolveOptions) (*Resolution, error) {
 	r := &resolver{ctx: ctx, src: src, opts: opts, versions: map[string][]*semver.Version{},
-		verdicts: map[string][]string{}, cands: map[string]*Candidate{}, decisions: map[string]*Decision{}}
+		verdicts: map[string][]string{}, cands: map[string]*Candidate{}, decisions: map[string]*Decision{},
+		chosen: map[string]*Selected{}}
 	var prev map[string]*Selected
 	for iter := 0; iter < 64; iter++ {
 		cur, violations, err := r.pass(reqs, prev)
 		if err != nil {
 			return nil, err
 		}
-		if sameSelection(prev, cur) {
+		// A first pass (no carried-over constraints) without violations is
+		// final: each choice was the highest acceptable under a subset of
+		// its constraints and satisfies all of them, so it is the highest
+		// under the whole set too.
+		if (prev == nil && len(violations) == 0) || sameSelection(prev, cur) {
 			if len(violations) > 0 {
 				return nil, fmt.Errorf("%w: conflicting requirements: %s", ErrUnresolvable, strings.Join(violations, "; "))
 			}
@@ -164,7 +170,7 @@ func (r *resolver) pass(reqs []Requirement, prev map[string]*Selected) (map[stri
 		}
 		c := constraint{raw: raw, by: by}
 		if raw != "" {
-			parsed, err := semver.NewConstraint(raw)
+			parsed, err := parseConstraint(raw)
 			if err != nil {
 				return fmt.Errorf("%w: %s requires %s %q, not a semver constraint", ErrUnresolvable, by, name, raw)
 			}
@@ -212,7 +218,7 @@ func (r *resolver) pass(reqs []Requirement, prev map[string]*Selected) (map[stri
 	}
 	var violations []string
 	for name, s := range cur {
-		v, _ := semver.NewVersion(s.Version)
+		v, _ := strictVersion(s.Version)
 		s.RequiredBy = nil
 		for _, c := range cons[name] {
 			s.RequiredBy = append(s.RequiredBy, c.by+" ("+orAny(c.raw)+")")
@@ -241,8 +247,30 @@ func orAny(s string) string {
 	return s
 }
 
-// choose picks the highest acceptable version under cons.
+// choose picks the highest acceptable version under cons. The choice
+// depends only on the name and the constraint strings, so passes that meet
+// the same ones again reuse it.
 func (r *resolver) choose(name string, cons []constraint) (*Selected, error) {
+	raws := make([]string, len(cons))
+	for i, c := range cons {
+		raws[i] = c.raw
+	}
+	sort.Strings(raws)
+	key := name + "|" + strings.Join(raws, "|")
+	if sel, ok := r.chosen[key]; ok {
+		cp := *sel
+		return &cp, nil
+	}
+	sel, err := r.chooseUncached(name, cons)
+	if err != nil {
+		return nil, err
+	}
+	r.chosen[key] = sel
+	cp := *sel
+	return &cp, nil
+}
+
+func (r *resolver) chooseUncached(name string, cons []constraint) (*Selected, error) {
 	versions, err := r.list(name)
 	if err != nil {
 		return nil, err
@@ -307,7 +335,7 @@ func (r *resolver) list(name string) ([]*semver.Version, error) {
 	}
 	vs := make([]*semver.Version, 0, len(raw))
 	for _, s := range raw {
-		if v, err := semver.StrictNewVersion(s); err == nil {
+		if v, err := strictVersion(s); err == nil {
 			vs = append(vs, v)
 		}
 	}
@@ -393,7 +421,7 @@ func (s *RegistrySource) Versions(ctx context.Context, name string) ([]string, e
 	var out []string
 	err = repo.Tags(ctx, "", func(tags []string) error {
 		for _, t := range tags {
-			if _, err := semver.StrictNewVersion(t); err == nil {
+			if _, err := strictVersion(t); err == nil {
 				out = append(out, t)
 			}
 		}
