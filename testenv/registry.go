@@ -54,11 +54,17 @@ type Registry struct {
 // Ref joins the registry host and a repository[:tag|@digest].
 func (r *Registry) Ref(repo string) string { return r.Host + "/" + repo }
 
-// Close stops the server and removes its files.
+// Close stops the server and removes its files. Requests in flight get a
+// moment to finish; then connections are closed, since distribution can
+// keep one marked active after answering a route it does not have (the
+// referrers API), which would stall a graceful shutdown for its timeout.
 func (r *Registry) Close() error {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 	defer cancel()
 	err := r.srv.Shutdown(ctx)
+	if errors.Is(err, context.DeadlineExceeded) {
+		err = r.srv.Close()
+	}
 	if r.tempDir != "" {
 		os.RemoveAll(r.tempDir)
 	}
