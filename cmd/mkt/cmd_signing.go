@@ -191,18 +191,30 @@ validated first and given the current time when they have none.`,
 
 func newVerifyCmd(g *globals) *cobra.Command {
 	var keyRefs, require []string
+	var pf policyFlags
 	cmd := &cobra.Command{
-		Use:   "verify REF --key PUB [--key PUB2...] [--require TYPE]...",
+		Use:   "verify REF (--key PUB [--key PUB2...] [--require TYPE]... | --policy FILE [--factory-version V])",
 		Short: "Check that trusted keys signed, and attested, this exact digest",
 		Long: `Verify passes only when a trusted key signed the exact digest REF names and, for
 each --require TYPE, a trusted key attested that digest. It reads both the cosign
 tags and OCI referrers, needs no transparency log, and exits 1 with the reason
-when a check fails. The newest attestation of a type counts.`,
+when a check fails. The newest attestation of a type counts.
+
+With --policy, the policy decides instead: every check of every matching rule
+(signature, attestation:<type>, compatibility, license, lifecycle) is printed
+with its reason, and a denial exits 1.`,
 		Example: `  mkt verify registry.example.com/acme/crm:1.0.0 --key publisher.pub --key review.pub --require review`,
 		Args:    exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if pf.policyFile != "" {
+				if len(keyRefs) > 0 || len(require) > 0 {
+					return usagef("--policy replaces --key and --require: give one or the other")
+				}
+				_, err := verifyPolicy(cmd.Context(), g, args[0], &pf, true)
+				return err
+			}
 			if len(keyRefs) == 0 {
-				return usagef("verify needs at least one --key")
+				return usagef("verify needs at least one --key, or --policy")
 			}
 			opts := signing.VerifyOptions{}
 			for _, r := range keyRefs {
@@ -242,6 +254,8 @@ when a check fails. The newest attestation of a type counts.`,
 	}
 	cmd.Flags().StringArrayVar(&keyRefs, "key", nil, "trusted public key (file, PEM or KMS reference); repeatable")
 	cmd.Flags().StringArrayVar(&require, "require", nil, "attestation type a trusted key must have made; repeatable")
+	cmd.Flags().StringVar(&pf.policyFile, "policy", "", "policy file to evaluate instead of --key/--require")
+	cmd.Flags().StringVar(&pf.factory, "factory-version", "", "the Factory version, for the policy's compatibility check")
 	return cmd
 }
 

@@ -97,6 +97,7 @@ func newPullCmd(g *globals) *cobra.Command {
 		out    string
 		force  bool
 		limits artifact.Limits
+		pf     policyFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "pull REF -o DIR",
@@ -115,7 +116,16 @@ paths, "..", duplicate entries and layers over the limits are refused.`,
 			if err != nil {
 				return usageError{err}
 			}
-			res, err := artifact.Pull(cmd.Context(), repo, repo.Reference.Reference, out, artifact.PullOptions{Limits: limits, Force: force, Progress: newProgress(g).event})
+			ref := repo.Reference.Reference
+			if pf.policyFile != "" {
+				// Verify first, then pull exactly the digest the policy
+				// allowed: nothing is unpacked from a denied artifact, and a
+				// tag that moves in between changes nothing.
+				if ref, err = verifyPolicy(cmd.Context(), g, args[0], &pf, false); err != nil {
+					return err
+				}
+			}
+			res, err := artifact.Pull(cmd.Context(), repo, ref, out, artifact.PullOptions{Limits: limits, Force: force, Progress: newProgress(g).event})
 			if err != nil {
 				return err
 			}
@@ -138,6 +148,8 @@ paths, "..", duplicate entries and layers over the limits are refused.`,
 	f.IntVar(&limits.MaxFiles, "max-files", 0, fmt.Sprintf("most entries a layer may hold (default %d)", artifact.DefaultLimits.MaxFiles))
 	f.Int64Var(&limits.MaxTotalSize, "max-size", 0, fmt.Sprintf("most bytes a layer may unpack to (default %d)", artifact.DefaultLimits.MaxTotalSize))
 	f.Int64Var(&limits.MaxRatio, "max-ratio", 0, fmt.Sprintf("highest compression ratio accepted (default %d)", artifact.DefaultLimits.MaxRatio))
+	f.StringVar(&pf.policyFile, "policy", "", "verify against this policy before unpacking")
+	f.StringVar(&pf.factory, "factory-version", "", "the Factory version, for the policy's compatibility check")
 	return cmd
 }
 

@@ -1,0 +1,205 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/connectsoft/marketplace"
+	"github.com/connectsoft/marketplace/policy"
+	"github.com/spf13/cobra"
+)
+
+// errDenied makes a policy denial exit 1 after its report.
+var errDenied = errors.New("denied by policy")
+
+// policyFlags are the flags of the commands that consume extensions.
+type policyFlags struct {
+	policyFile string
+	factory    string
+	registry   string
+	index      string
+}
+
+func (f *policyFlags) load(ctx context.Context) (*policy.Policy, error) {
+	if f.policyFile == "" {
+		return nil, nil
+	}
+	return policy.Load(ctx, f.policyFile)
+}
+
+func (f *policyFlags) options(ctx context.Context, g *globals) (marketplace.Options, error) {
+	o := marketplace.Options{Registry: f.registry, Remote: g.remote(), FactoryVersion: f.factory}
+	if f.index != "" {
+		return o, usagef("--index needs the index service, which is not built yet: use --registry HOST[/PREFIX]")
+	}
+	if f.registry == "" {
+		return o, usagef("give --registry HOST[/PREFIX] (acme/crm is looked up at HOST/PREFIX/acme/crm)")
+	}
+	p, err := f.load(ctx)
+	if err != nil {
+		return o, err
+	}
+	o.Policy = p
+	return o, nil
+}
+
+func requirements(args []string) ([]policy.Requirement, error) {
+	var reqs []policy.Requirement
+	for _, a := range args {
+		r, err := policy.ParseRequirement(a)
+		if err != nil {
+			return nil, usageError{err}
+		}
+		reqs = append(reqs, r)
+	}
+	return reqs, nil
+}
+
+// verifyPolicy prints the decision of a policy on ref and fails when it
+// denies. It returns the digest decided on, so callers act on exactly it.
+func verifyPolicy(ctx context.Context, g *globals, ref string, f *policyFlags, report bool) (string, error) {
+	p, err := f.load(ctx)
+	if err != nil {
+		return "", err
+	}
+	d, err := marketplace.Verify(ctx, ref, p, f.factory, g.remote())
+	if err != nil {
+		return "", err
+	}
+	if report {
+		if g.json() {
+			if err := writeJSON(g.stdout, d); err != nil {
+				return "", err
+			}
+		} else {
+			fmt.Fprint(g.stdout, d.Text())
+		}
+	}
+	if !d.Allowed {
+		if !report {
+			fmt.Fprint(g.stderr, d.Text())
+		}
+		return "", fmt.Errorf("%s: %w", ref, errDenied)
+	}
+	if !d.Passed {
+		fmt.Fprintf(g.stderr, "warning: policy %s is in audit mode; it would deny %s: %s\n", f.policyFile, ref, strings.Join(d.Failed(), "; "))
+	}
+	return d.Digest, nil
+}
+
+func newResolveCmd(g *globals) *cobra.Command {
+	var f policyFlags
+	var explain bool
+	cmd := &cobra.Command{
+		Use:   "resolve NAME[@CONSTRAINT]... --factory-version V --registry HOST[/PREFIX] [--policy FILE] [--explain]",
+		Short: "Choose versions for extensions and their dependencies",
+		Long: `For every name, and every dependency reachable from them, choose the highest
+version that satisfies the constraints, the Factory version and the policy.
+--explain says why each newer version was passed over.`,
+		Example: `  mkt resolve acme/crm@^1.2 --factory-version 2.4.0 --registry registry.example.com --policy policy.yaml --explain`,
+		Args:    minArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			reqs, err := requirements(args)
+			if err != nil {
+				return err
+			}
+			o, err := f.options(cmd.Context(), g)
+			if err != nil {
+				return err
+			}
+			res, err := marketplace.Resolve(cmd.Context(), reqs, o)
+			if err != nil {
+				return err
+			}
+			if g.json() {
+				return writeJSON(g.stdout, res)
+			}
+			for _, s := range res.Selected {
+				fmt.Fprintf(g.stdout, "%-32s %-12s %s\n", s.Name, s.Version, s.Reference)
+				if explain {
+					fmt.Fprintf(g.stdout, "    required by %s\n", strings.Join(s.RequiredBy, ", "))
+					for _, p := range s.PassedOver {
+						fmt.Fprintf(g.stdout, "    passed over %s: %s\n", p.Version, strings.Join(p.Reasons, "; "))
+					}
+				}
+			}
+			return nil
+		},
+	}
+	f.bind(cmd, false)
+	cmd.Flags().BoolVar(&explain, "explain", false, "say why newer versions were passed over")
+	return cmd
+}
+
+func newInstallCmd(g *globals) *cobra.Command {
+	var f policyFlags
+	var o marketplace.Options
+	cmd := &cobra.Command{
+		Use:   "install NAME[@CONSTRAINT]... --factory-version V --policy FILE -o DIR [--lockfile F] [--locked]",
+		Short: "Resolve, verify and unpack extensions into DIR/<publisher>/<name>/",
+		Long: `Resolve the names and their dependencies, verify every chosen version against the
+policy, unpack each into DIR/<publisher>/<name>/ and write the lockfile (name,
+version, reference, digest). All or nothing: if one extension fails, DIR keeps
+what it had and no lockfile is written. --locked installs exactly the lockfile's
+digests, verifies them again, and never rewrites the lockfile.`,
+		Example: `  mkt install acme/crm@^1.2 --factory-version 2.4.0 --policy policy.yaml --registry registry.example.com -o ./extensions
+  mkt install --locked --factory-version 2.4.0 --policy policy.yaml --registry registry.example.com -o ./extensions`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if f.policyFile == "" {
+				return usagef("install needs --policy")
+			}
+			if o.Dir == "" {
+				return usagef("install needs -o DIR")
+			}
+			if len(args) == 0 && !o.Locked {
+				return usagef("name at least one extension, or use --locked")
+			}
+			reqs, err := requirements(args)
+			if err != nil {
+				return err
+			}
+			base, err := f.options(cmd.Context(), g)
+			if err != nil {
+				return err
+			}
+			o.Registry, o.Remote, o.Policy, o.FactoryVersion = base.Registry, base.Remote, base.Policy, base.FactoryVersion
+			res, err := marketplace.Install(cmd.Context(), reqs, o)
+			if err != nil {
+				return err
+			}
+			if g.json() {
+				return writeJSON(g.stdout, res)
+			}
+			for _, e := range res.Lock.Extensions {
+				fmt.Fprintf(g.stdout, "%-32s %-12s %s\n", e.Name, e.Version, e.Digest)
+			}
+			if o.Locked {
+				fmt.Fprintf(g.stderr, "Installed %d extensions from %s into %s\n", len(res.Lock.Extensions), res.Lockfile, o.Dir)
+			} else {
+				fmt.Fprintf(g.stderr, "Installed %d extensions into %s; wrote %s\n", len(res.Lock.Extensions), o.Dir, res.Lockfile)
+			}
+			return nil
+		},
+	}
+	f.bind(cmd, true)
+	fl := cmd.Flags()
+	fl.StringVarP(&o.Dir, "output", "o", "", "directory to install into")
+	fl.StringVar(&o.Lockfile, "lockfile", "extensions.lock", "lockfile to write (or read with --locked)")
+	fl.BoolVar(&o.Locked, "locked", false, "install exactly the lockfile's digests")
+	fl.IntVar(&o.Concurrency, "concurrency", 4, "parallel downloads")
+	return cmd
+}
+
+func (f *policyFlags) bind(cmd *cobra.Command, policyRequired bool) {
+	fl := cmd.Flags()
+	help := "policy file deciding what may be chosen"
+	if policyRequired {
+		help += " (required)"
+	}
+	fl.StringVar(&f.policyFile, "policy", "", help)
+	fl.StringVar(&f.factory, "factory-version", "", "the Factory version extensions must be compatible with")
+	fl.StringVar(&f.registry, "registry", "", "HOST[/PREFIX] where publisher/name repositories live")
+	fl.StringVar(&f.index, "index", "", "index service URL (with the index service)")
+}
