@@ -36,7 +36,7 @@ unit:
 test: tools lint unit fuzz-short
 
 # Short fuzz runs of every target, as CI does; `make fuzz FUZZTIME=10m` digs deeper.
-FUZZ_TARGETS := artifact:FuzzParseExtension artifact:FuzzParseConfig artifact:FuzzUnpack signing:FuzzDecodeEnvelope signing:FuzzNormalizePredicate
+FUZZ_TARGETS := artifact:FuzzParseExtension artifact:FuzzParseConfig artifact:FuzzUnpack signing:FuzzDecodeEnvelope signing:FuzzNormalizePredicate policy:FuzzParsePolicy
 fuzz-short fuzz:
 	@for t in $(FUZZ_TARGETS); do pkg=$${t%%:*}; fn=$${t##*:}; \
 		echo "fuzz $$pkg $$fn for $(FUZZTIME)"; \
@@ -47,6 +47,8 @@ bench: build tools
 	$(GO) test ./artifact -run '^$$' -bench . -benchmem -benchtime 3x
 	$(GO) run ./bench -mkt bin/mkt
 	$(GO) run ./bench -mkt bin/mkt -mode verify
+	$(GO) run ./bench -mkt bin/mkt -mode install
+	$(GO) test ./policy -run '^$$' -bench . -benchmem
 
 demo: build
 	./scripts/demo.sh

@@ -30,7 +30,7 @@ func main() {
 	runs := flag.Int("runs", 5, "runs of each measurement (the median is reported)")
 	bigMiB := flag.Int("big", 1024, "size of the memory-test extension in MiB (0 skips it)")
 	out := flag.String("out", "", "also write the results table to this file")
-	mode := flag.String("mode", "transfer", "transfer (push/pull against oras) or verify (against cosign)")
+	mode := flag.String("mode", "transfer", "transfer (push/pull against oras), verify (against cosign) or install (50 extensions with a policy)")
 	bulk := flag.Int("bulk", 1000, "artifacts in the bulk verification (verify mode)")
 	flag.Parse()
 	var err error
@@ -39,6 +39,8 @@ func main() {
 		err = run(*mktBin, *sizeMiB, *runs, *bigMiB, *out)
 	case "verify":
 		err = runVerify(*mktBin, *runs, *bulk)
+	case "install":
+		err = runInstall(*mktBin, 50, *runs)
 	default:
 		err = fmt.Errorf("unknown -mode %q", *mode)
 	}

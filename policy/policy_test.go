@@ -220,3 +220,25 @@ func TestLifecycle(t *testing.T) {
 		t.Fatalf("deprecated with allowDeprecated: %s", d.Text())
 	}
 }
+
+func FuzzParsePolicy(f *testing.F) {
+	dir := f.TempDir()
+	_, _, pub := fixture.KeyPair(f, dir, "k")
+	_ = pub
+	f.Add([]byte("apiVersion: marketplace.connectsoft.io/v1\nkind: Policy\ntrustRoots:\n  - {name: k, keys: [k.pub]}\nrules:\n  - name: r\n    match: {repositories: [\"**\"]}\n    signatures: {trustRoots: [k], threshold: 1}\n    attestations:\n      - {type: review, trustRoots: [k], condition: 'predicate.result == \"approved\"'}\n    licenses: {allow: [MIT]}\n"))
+	f.Add([]byte("mode: audit\nrules: [{name: x}]\n"))
+	f.Add([]byte("trustRoots: [{name: k, keys: [k.pub], validUntil: 2020-01-01}]\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		p, err := policy.Parse(context.Background(), data, "fuzz.yaml", dir)
+		if err != nil {
+			if !errors.Is(err, policy.ErrInvalidPolicy) {
+				t.Fatalf("error is not ErrInvalidPolicy: %v", err)
+			}
+			return
+		}
+		// Whatever loads can be evaluated without panicking.
+		if _, err := p.Evaluate(context.Background(), policy.Input{Repository: "r.example/acme/x"}); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
