@@ -10,7 +10,6 @@ import (
 
 	"github.com/connectsoft/marketplace/artifact"
 	"github.com/connectsoft/marketplace/signing"
-	"github.com/connectsoft/marketplace/testenv"
 )
 
 // runInstall publishes n signed and reviewed extensions (bench/x000 depends
@@ -19,22 +18,12 @@ import (
 func runInstall(mktBin string, n, runs int) error {
 	ctx := context.Background()
 	mktBin, _ = filepath.Abs(mktBin)
-	work, err := os.MkdirTemp("", "mkt-bench-install-*")
+	be, err := newBenchEnv(mktBin, "install")
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(work)
-	host, stop, err := startRegistry(mktBin, filepath.Join(work, "registry"))
-	if err != nil {
-		return err
-	}
-	defer stop()
-	proxy, err := testenv.StartFaultProxy(host)
-	if err != nil {
-		return err
-	}
-	defer proxy.Close()
-	env := []string{"HOME=" + work, "DOCKER_CONFIG=" + work, "COSIGN_PASSWORD=bench"}
+	defer be.close()
+	work, host, proxy, env := be.work, be.host, be.proxy, be.env
 	if _, err := timed(env, work, mktBin, "key", "generate", "--output-prefix", filepath.Join(work, "k")); err != nil {
 		return err
 	}

@@ -31,22 +31,12 @@ func runVerify(mktBin string, runs, bulk int) error {
 	if err != nil {
 		return err
 	}
-	work, err := os.MkdirTemp("", "mkt-bench-verify-*")
+	be, err := newBenchEnv(mktBin, "verify")
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(work)
-	host, stop, err := startRegistry(mktBin, filepath.Join(work, "registry"))
-	if err != nil {
-		return err
-	}
-	defer stop()
-	proxy, err := testenv.StartFaultProxy(host)
-	if err != nil {
-		return err
-	}
-	defer proxy.Close()
-	env := []string{"HOME=" + work, "DOCKER_CONFIG=" + work, "COSIGN_PASSWORD=bench"}
+	defer be.close()
+	work, host, proxy, env := be.work, be.host, be.proxy, be.env
 	mkt := func(args ...string) (sample, error) { return timed(env, work, mktBin, args...) }
 
 	if _, err := mkt("key", "generate", "--output-prefix", filepath.Join(work, "k")); err != nil {
@@ -205,3 +195,39 @@ func medianDur(d []time.Duration) time.Duration {
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+// benchEnv is what the verify and install benchmarks share: a work
+// directory, `mkt dev up` in its own process, a counting proxy in front of
+// it, and an environment with a private HOME and COSIGN_PASSWORD.
+type benchEnv struct {
+	work, host string
+	proxy      *testenv.FaultProxy
+	env        []string
+	stop       func()
+}
+
+func newBenchEnv(mktBin, name string) (*benchEnv, error) {
+	work, err := os.MkdirTemp("", "mkt-bench-"+name+"-*")
+	if err != nil {
+		return nil, err
+	}
+	host, stop, err := startRegistry(mktBin, filepath.Join(work, "registry"))
+	if err != nil {
+		os.RemoveAll(work)
+		return nil, err
+	}
+	proxy, err := testenv.StartFaultProxy(host)
+	if err != nil {
+		stop()
+		os.RemoveAll(work)
+		return nil, err
+	}
+	env := []string{"HOME=" + work, "DOCKER_CONFIG=" + work, "COSIGN_PASSWORD=bench"}
+	return &benchEnv{work: work, host: host, proxy: proxy, env: env, stop: stop}, nil
+}
+
+func (b *benchEnv) close() {
+	b.proxy.Close()
+	b.stop()
+	os.RemoveAll(b.work)
+}

@@ -34,15 +34,15 @@ func TestResolvePassesOverWithReasons(t *testing.T) {
 		return ref
 	}
 	good(fixture.Ext{Name: "acme/lib", Version: "1.0.0"})
-	good(fixture.Ext{Name: "acme/lib", Version: "1.1.0", Factory: ">=3.0.0"})             // incompatible
+	good(fixture.Ext{Name: "acme/lib", Version: "1.1.0", Factory: ">=3.0.0"})              // incompatible
 	w.pub.Publish("res", fixture.Ext{Name: "acme/lib", Version: "1.2.0"})                  // unsigned
 	w.pub.Sign(w.pub.Publish("res", fixture.Ext{Name: "acme/lib", Version: "1.3.0"}), pub) // unreviewed
 	y := good(fixture.Ext{Name: "acme/lib", Version: "1.4.0"})
 	w.pub.Attest(y, pub, "lifecycle", `{"status":"yanked","reason":"broken build"}`) // yanked
 	r := good(fixture.Ext{Name: "acme/lib", Version: "1.5.0"})
 	w.pub.Attest(r, rev, "review", `{"reviewer":"sec","result":"revoked","level":"internal","notes":"CVE","time":"2026-06-01T00:00:00Z"}`) // revoked
-	good(fixture.Ext{Name: "acme/lib", Version: "1.6.0", License: "GPL-3.0-only"}) // licence
-	good(fixture.Ext{Name: "acme/lib", Version: "2.0.0-rc.1"})                     // pre-release
+	good(fixture.Ext{Name: "acme/lib", Version: "1.6.0", License: "GPL-3.0-only"})                                                         // licence
+	good(fixture.Ext{Name: "acme/lib", Version: "2.0.0-rc.1"})                                                                             // pre-release
 	good(fixture.Ext{Name: "acme/app", Version: "1.0.0", Deps: map[string]string{"acme/lib": "^1.0.0"}})
 	good(fixture.Ext{Name: "acme/other", Version: "1.0.0", Deps: map[string]string{"acme/lib": "^2.0.0-0"}})
 	good(fixture.Ext{Name: "acme/both", Version: "1.0.0", Deps: map[string]string{"acme/app": "^1.0.0", "acme/other": "^1.0.0"}})

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/connectsoft/marketplace/artifact"
+	"github.com/connectsoft/marketplace/internal/fixture"
 	"github.com/connectsoft/marketplace/signing"
 	"github.com/connectsoft/marketplace/testenv"
 )
@@ -87,22 +88,7 @@ func repoName(t testing.TB) string {
 // keyPair writes a key pair made by mkt into dir and loads both halves.
 func keyPair(t testing.TB, dir, prefix string) (*signing.Signer, *signing.Key) {
 	t.Helper()
-	pass := func(bool) ([]byte, error) { return []byte("pw-" + prefix), nil }
-	priv, pub, err := signing.GenerateKeyPair(pass)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kp, pp := filepath.Join(dir, prefix+".key"), filepath.Join(dir, prefix+".pub")
-	os.WriteFile(kp, priv, 0o600)
-	os.WriteFile(pp, pub, 0o644)
-	s, err := signing.LoadSigner(context.Background(), kp, pass)
-	if err != nil {
-		t.Fatal(err)
-	}
-	k, err := signing.LoadKey(context.Background(), pp)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, k, _ := fixture.KeyPair(t, dir, prefix)
 	if s.Fingerprint != k.Fingerprint {
 		t.Fatalf("fingerprints of one pair differ: %s %s", s.Fingerprint, k.Fingerprint)
 	}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -307,4 +308,30 @@ func signerText(verified bool, fp string, keysGiven bool) string {
 		return "NOT signed by any given key"
 	}
 	return "signer unknown (pass --key to verify)"
+}
+
+// verifyKeys checks that one of the keys signed what ref names and returns
+// the digest it checked, so callers act on exactly it.
+func verifyKeys(ctx context.Context, g *globals, ref string, keyRefs []string) (string, error) {
+	var opts signing.VerifyOptions
+	for _, r := range keyRefs {
+		k, err := signing.LoadKey(ctx, r)
+		if err != nil {
+			return "", err
+		}
+		opts.Keys = append(opts.Keys, k)
+	}
+	c, err := signing.NewClient(g.remote())
+	if err != nil {
+		return "", err
+	}
+	res, err := c.Verify(ctx, ref, opts)
+	if err != nil {
+		return "", err
+	}
+	if !res.Passed {
+		fmt.Fprintf(g.stderr, "%s: %s\n", res.Checks[0].Name, res.Checks[0].Reason)
+		return "", fmt.Errorf("%s: %w", ref, errVerificationFailed)
+	}
+	return res.Digest, nil
 }

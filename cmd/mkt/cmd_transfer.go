@@ -98,6 +98,7 @@ func newPullCmd(g *globals) *cobra.Command {
 		force  bool
 		limits artifact.Limits
 		pf     policyFlags
+		keys   []string
 	)
 	cmd := &cobra.Command{
 		Use:   "pull REF -o DIR",
@@ -117,6 +118,14 @@ paths, "..", duplicate entries and layers over the limits are refused.`,
 				return usageError{err}
 			}
 			ref := repo.Reference.Reference
+			if len(keys) > 0 && pf.policyFile != "" {
+				return usagef("give --key or --policy, not both")
+			}
+			if len(keys) > 0 {
+				if ref, err = verifyKeys(cmd.Context(), g, args[0], keys); err != nil {
+					return err
+				}
+			}
 			if pf.policyFile != "" {
 				// Verify first, then pull exactly the digest the policy
 				// allowed: nothing is unpacked from a denied artifact, and a
@@ -149,6 +158,7 @@ paths, "..", duplicate entries and layers over the limits are refused.`,
 	f.Int64Var(&limits.MaxTotalSize, "max-size", 0, fmt.Sprintf("most bytes a layer may unpack to (default %d)", artifact.DefaultLimits.MaxTotalSize))
 	f.Int64Var(&limits.MaxRatio, "max-ratio", 0, fmt.Sprintf("highest compression ratio accepted (default %d)", artifact.DefaultLimits.MaxRatio))
 	f.StringVar(&pf.policyFile, "policy", "", "verify against this policy before unpacking")
+	f.StringArrayVar(&keys, "key", nil, "verify a signature by one of these public keys before unpacking; repeatable")
 	f.StringVar(&pf.factory, "factory-version", "", "the Factory version, for the policy's compatibility check")
 	return cmd
 }

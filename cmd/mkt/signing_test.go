@@ -56,6 +56,16 @@ func TestKeySignAttestVerifyInspect(t *testing.T) {
 	if r := mkt(t, "attest", "--plain-http", ref, "--key", prefix+".key", "--type", "review", "--predicate", review); r.code != 1 || !strings.Contains(r.stderr, "result") {
 		t.Fatalf("attest an invalid review: %+v", r)
 	}
+	out := filepath.Join(dir, "pulled")
+	mustMkt(t, "pull", "--plain-http", ref, "-o", out, "--key", prefix+".pub")
+	other := filepath.Join(dir, "other")
+	mustMkt(t, "key", "generate", "--output-prefix", other)
+	if r := mkt(t, "pull", "--plain-http", ref, "-o", filepath.Join(dir, "refused"), "--key", other+".pub"); r.code != 1 || !strings.Contains(r.stderr, "verification failed") {
+		t.Fatalf("pull --key with a wrong key: %+v", r)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "refused")); !os.IsNotExist(err) {
+		t.Fatal("refused pull wrote its target")
+	}
 	r = mustMkt(t, "inspect", "--plain-http", ref, "--key", prefix+".pub")
 	if !strings.Contains(r.stdout, "review") || !strings.Contains(r.stdout, fp[:16]+" (verified)") {
 		t.Fatalf("inspect does not list the verified review: %s", r.stdout)
