@@ -133,8 +133,7 @@ func TestInstallWritesTreesAndLockfileThenLockedReverifies(t *testing.T) {
 	}
 	// Unlocked, resolution now falls back to 1.0.0.
 	o.Locked = false
-	res, err = marketplace.Install(ctx, []policy.Requirement{{Name: "acme/app"}}, o)
-	if err != nil {
+	if _, err = marketplace.Install(ctx, []policy.Requirement{{Name: "acme/app"}}, o); err != nil {
 		t.Fatal(err)
 	}
 	var lockNow marketplace.Lock
