@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/connectsoft/marketplace/artifact"
@@ -81,13 +82,16 @@ func openRepo(t testing.TB, reg *testenv.Registry, repo string) *remote.Reposito
 	return r
 }
 
-// uniqueRepo names a repository no other test uses.
+var repoSeq atomic.Int64
+
+// uniqueRepo names a repository no other test, and no other run of this
+// one (-count), uses.
 func uniqueRepo(t testing.TB) string {
 	name := strings.ToLower(strings.NewReplacer("/", "-", "_", "-").Replace(t.Name()))
 	if len(name) > 60 {
 		name = name[:60]
 	}
-	return "test/" + strings.Trim(name, "-")
+	return fmt.Sprintf("test/%s-%d", strings.Trim(name, "-"), repoSeq.Add(1))
 }
 
 // sampleWithBlob is sampleFiles plus n random bytes, so transfers take

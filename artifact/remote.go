@@ -182,6 +182,13 @@ func IsTransient(err error) bool {
 	if errors.As(err, &ne) && ne.Timeout() {
 		return true
 	}
+	// A connection that failed under a request (reset, closed while the
+	// body was still being written, refused) is a network fault, whatever
+	// words the kernel or net/http chose for it.
+	var op *net.OpError
+	if errors.As(err, &op) || errors.Is(err, net.ErrClosed) {
+		return true
+	}
 	return errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET) ||
 		errors.Is(err, syscall.EPIPE) || errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, io.EOF) ||
 		strings.Contains(err.Error(), "connection reset") || strings.Contains(err.Error(), "broken pipe")

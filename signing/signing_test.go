@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -77,12 +78,14 @@ func publish(t testing.TB, reg *testenv.Registry, repo, tag, salt string, force 
 	return reg.Ref(repo) + "@" + pkg.Manifest.Digest.String()
 }
 
+var repoSeq atomic.Int64
+
 func repoName(t testing.TB) string {
 	n := strings.ToLower(strings.NewReplacer("/", "-", "_", "-", " ", "-").Replace(t.Name()))
 	if len(n) > 60 {
 		n = n[:60]
 	}
-	return "sig/" + strings.Trim(n, "-")
+	return fmt.Sprintf("sig/%s-%d", strings.Trim(n, "-"), repoSeq.Add(1))
 }
 
 // keyPair writes a key pair made by mkt into dir and loads both halves.
