@@ -212,10 +212,16 @@ func lockedSelection(ctx context.Context, lockPath string, o Options) ([]*policy
 // stageAndMove unpacks every extension under a staging directory in Dir,
 // then moves each into place; on failure the staging directory goes and
 // Dir keeps what it had.
-func stageAndMove(ctx context.Context, chosen []*policy.Selected, o Options) error {
-	if err := os.MkdirAll(o.Dir, 0o755); err != nil {
+func stageAndMove(ctx context.Context, chosen []*policy.Selected, o Options) (err error) {
+	created, err := artifact.MkdirAllTracked(o.Dir)
+	if err != nil {
 		return err
 	}
+	defer func() {
+		if err != nil {
+			artifact.RemoveCreated(created)
+		}
+	}()
 	staging, err := os.MkdirTemp(o.Dir, ".mkt-install-*")
 	if err != nil {
 		return err

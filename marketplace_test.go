@@ -177,6 +177,15 @@ func TestInstallIsAllOrNothing(t *testing.T) {
 	if all, _ := os.ReadDir(o.Dir); len(all) != 1 {
 		t.Fatalf("failed install left %v in the target", all)
 	}
+	// Into a directory that did not exist, a failed install leaves none.
+	fresh := o
+	fresh.Dir = filepath.Join(t.TempDir(), "new", "extensions")
+	if _, err := marketplace.Install(ctx, []policy.Requirement{{Name: "acme/suite"}}, fresh); err == nil {
+		t.Fatal("install over the limits succeeded")
+	}
+	if _, err := os.Stat(filepath.Dir(fresh.Dir)); !os.IsNotExist(err) {
+		t.Fatalf("failed install left the directories it created: %v", err)
+	}
 	if _, err := os.Stat(o.Lockfile); !os.IsNotExist(err) {
 		t.Fatal("failed install wrote a lockfile")
 	}

@@ -229,12 +229,12 @@ func (e *Extension) validate(file string, lines yamlstrict.Lines) error {
 			add(fmt.Sprintf("metadata.keywords[%d]", i), "%q is not a keyword: lowercase letters, digits and .+- up to 32 characters", k)
 		}
 	}
-	for field, v := range map[string]string{"metadata.homepage": m.Homepage, "metadata.source": m.Source} {
-		if v == "" {
+	for _, f := range []struct{ field, v string }{{"metadata.homepage", m.Homepage}, {"metadata.source", m.Source}} {
+		if f.v == "" {
 			continue
 		}
-		if u, err := url.Parse(v); err != nil || u.Scheme == "" || u.Host == "" {
-			add(field, "%q is not an absolute URL", v)
+		if u, err := url.Parse(f.v); err != nil || u.Scheme == "" || u.Host == "" {
+			add(f.field, "%q is not an absolute URL", f.v)
 		}
 	}
 	s := e.Spec
@@ -276,10 +276,13 @@ func (e *Extension) validate(file string, lines yamlstrict.Lines) error {
 			add("spec.entrypoint", "%q %v", s.Entrypoint, err)
 		}
 	}
-	for field, globs := range map[string][]string{"spec.include": s.Include, "spec.exclude": s.Exclude} {
-		for i, g := range globs {
+	for _, f := range []struct {
+		field string
+		globs []string
+	}{{"spec.include", s.Include}, {"spec.exclude", s.Exclude}} {
+		for i, g := range f.globs {
 			if !doublestar.ValidatePattern(g) || strings.HasPrefix(g, "/") {
-				add(fmt.Sprintf("%s[%d]", field, i), "%q is not a valid relative glob", g)
+				add(fmt.Sprintf("%s[%d]", f.field, i), "%q is not a valid relative glob", g)
 			}
 		}
 	}

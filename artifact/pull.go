@@ -119,20 +119,20 @@ func Extract(ctx context.Context, src content.Fetcher, a *Artifact, dir string, 
 	if err := checkTarget(dir, opts.Force); err != nil {
 		return st, err
 	}
-	created, err := mkdirParents(filepath.Dir(dir))
+	created, err := MkdirAllTracked(filepath.Dir(dir))
 	if err != nil {
 		return st, fmt.Errorf("pull into %s: %w", dir, err)
 	}
 	staging, err := os.MkdirTemp(filepath.Dir(dir), "."+filepath.Base(dir)+".mkt-pull-*")
 	if err != nil {
-		removeCreated(created)
+		RemoveCreated(created)
 		return st, fmt.Errorf("pull into %s: %w", dir, err)
 	}
 	ok := false
 	defer func() {
 		if !ok {
 			os.RemoveAll(staging)
-			removeCreated(created)
+			RemoveCreated(created)
 		}
 	}()
 
@@ -198,9 +198,10 @@ func replaceDir(staging, dir string) error {
 	return os.RemoveAll(old)
 }
 
-// mkdirParents creates dir and its missing parents and returns the topmost
-// directory it created ("" if none), so a failed pull can remove it again.
-func mkdirParents(dir string) (string, error) {
+// MkdirAllTracked creates dir and its missing parents and returns the
+// topmost directory it created ("" if none), so that an operation that
+// fails can remove exactly what it made (RemoveCreated) and nothing else.
+func MkdirAllTracked(dir string) (string, error) {
 	top := ""
 	for d := dir; ; d = filepath.Dir(d) {
 		if _, err := os.Stat(d); err == nil {
@@ -217,7 +218,8 @@ func mkdirParents(dir string) (string, error) {
 	return top, os.MkdirAll(dir, 0o755)
 }
 
-func removeCreated(top string) {
+// RemoveCreated removes what MkdirAllTracked created.
+func RemoveCreated(top string) {
 	if top != "" {
 		os.RemoveAll(top)
 	}
