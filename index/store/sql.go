@@ -1,0 +1,382 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	_ "github.com/jackc/pgx/v5/stdlib" // database/sql driver "pgx"
+	_ "modernc.org/sqlite"             // database/sql driver "sqlite", pure Go
+)
+
+//go:embed migrations
+var migrations embed.FS
+
+// dialect holds what differs between SQLite and PostgreSQL; everything
+// else is one implementation.
+type dialect struct {
+	name string
+	// placeholder turns the n-th argument (1-based) into its marker.
+	placeholder func(n int) string
+	// insertIgnore is the clause that makes an insert of an existing key a no-op.
+	insertIgnore string
+}
+
+var (
+	sqliteDialect   = dialect{name: "sqlite", placeholder: func(int) string { return "?" }, insertIgnore: "ON CONFLICT DO NOTHING"}
+	postgresDialect = dialect{name: "postgres", placeholder: func(n int) string { return "$" + strconv.Itoa(n) }, insertIgnore: "ON CONFLICT DO NOTHING"}
+)
+
+type sqlStore struct {
+	db *sql.DB
+	d  dialect
+}
+
+func openSQLite(ctx context.Context, path string) (Store, error) {
+	if path == "" {
+		return nil, errors.New("store: sqlite:// needs a path (or :memory:)")
+	}
+	// WAL lets readers run beside the writer; busy_timeout makes writers
+	// queue instead of failing; one connection for :memory:, which is
+	// per-connection in SQLite.
+	dsn := "file:" + path + "?_pragma=journal_mode(WAL)&_pragma=busy_timeout(5000)&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)"
+	db, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
+	}
+	if path == ":memory:" {
+		db.SetMaxOpenConns(1)
+	}
+	return newSQLStore(ctx, db, sqliteDialect)
+}
+
+func openPostgres(ctx context.Context, url string) (Store, error) {
+	db, err := sql.Open("pgx", url)
+	if err != nil {
+		return nil, fmt.Errorf("open postgres: %w", err)
+	}
+	db.SetMaxOpenConns(16)
+	return newSQLStore(ctx, db, postgresDialect)
+}
+
+func newSQLStore(ctx context.Context, db *sql.DB, d dialect) (Store, error) {
+	s := &sqlStore{db: db, d: d}
+	if err := s.migrate(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// migrate applies the embedded migrations not yet recorded, in order, each
+// in its own transaction.
+func (s *sqlStore) migrate(ctx context.Context) error {
+	if _, err := s.db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (version TEXT PRIMARY KEY)`); err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	dir := "migrations/" + s.d.name
+	entries, err := fs.ReadDir(migrations, dir)
+	if err != nil {
+		return err
+	}
+	names := make([]string, 0, len(entries))
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		var one int
+		err := s.db.QueryRowContext(ctx, s.q(`SELECT 1 FROM schema_migrations WHERE version = ?`), n).Scan(&one)
+		if err == nil {
+			continue
+		}
+		if !errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("migrate: %w", err)
+		}
+		body, err := migrations.ReadFile(dir + "/" + n)
+		if err != nil {
+			return err
+		}
+		tx, err := s.db.BeginTx(ctx, nil)
+		if err != nil {
+			return err
+		}
+		for _, stmt := range strings.Split(string(body), ";") {
+			if strings.TrimSpace(stmt) == "" {
+				continue
+			}
+			if _, err := tx.ExecContext(ctx, stmt); err != nil {
+				tx.Rollback()
+				return fmt.Errorf("migrate %s: %w", n, err)
+			}
+		}
+		if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO schema_migrations (version) VALUES (?) `+s.d.insertIgnore), n); err != nil {
+			tx.Rollback()
+			return fmt.Errorf("migrate %s: %w", n, err)
+		}
+		if err := tx.Commit(); err != nil {
+			return fmt.Errorf("migrate %s: %w", n, err)
+		}
+	}
+	return nil
+}
+
+// q rewrites ? markers for the dialect.
+func (s *sqlStore) q(query string) string {
+	if s.d.name == "sqlite" {
+		return query
+	}
+	var b strings.Builder
+	n := 0
+	for _, r := range query {
+		if r == '?' {
+			n++
+			b.WriteString(s.d.placeholder(n))
+			continue
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+func (s *sqlStore) Ping(ctx context.Context) error { return s.db.PingContext(ctx) }
+func (s *sqlStore) Close() error                   { return s.db.Close() }
+
+const versionColumns = `tenant, name, version, repository, digest, kind, publisher, title, description, keywords,
+	license, factory, visibility, signed, reviewed, allowed, lifecycle, descriptor, decision, evidence, ingested_at, search_text`
+
+func searchText(v *Version) string {
+	return strings.ToLower(strings.Join([]string{v.Name, v.Title, v.Description, strings.Join(v.Keywords, " ")}, " "))
+}
+
+func nullJSON(b json.RawMessage) any {
+	if len(b) == 0 {
+		return nil
+	}
+	return string(b)
+}
+
+func (s *sqlStore) UpsertVersion(ctx context.Context, v *Version) (UpsertResult, error) {
+	var res UpsertResult
+	if v.IngestedAt.IsZero() {
+		v.IngestedAt = time.Now()
+	}
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return res, err
+	}
+	defer tx.Rollback()
+	args := []any{v.Tenant, v.Name, v.Version, v.Repository, v.Digest, v.Kind, v.Publisher(), v.Title, v.Description,
+		strings.Join(v.Keywords, ","), v.License, v.Factory, v.Visibility, v.Signed, v.Reviewed, v.Allowed, v.Lifecycle,
+		nullJSON(v.Descriptor), nullJSON(v.Decision), nullJSON(v.Evidence), v.IngestedAt.UnixNano(), searchText(v)}
+	marks := strings.TrimSuffix(strings.Repeat("?, ", len(args)), ", ")
+	r, err := tx.ExecContext(ctx, s.q(`INSERT INTO versions (`+versionColumns+`) VALUES (`+marks+`) `+s.d.insertIgnore), args...)
+	if err != nil {
+		return res, fmt.Errorf("upsert %s@%s: %w", v.Name, v.Version, err)
+	}
+	if n, _ := r.RowsAffected(); n == 1 {
+		res.Created = true
+		return res, tx.Commit()
+	}
+	// The version exists: refresh it if the digest is the same, keep it
+	// and raise an alert if the tag moved.
+	var stored string
+	if err := tx.QueryRowContext(ctx, s.q(`SELECT digest FROM versions WHERE tenant = ? AND name = ? AND version = ?`),
+		v.Tenant, v.Name, v.Version).Scan(&stored); err != nil {
+		return res, fmt.Errorf("upsert %s@%s: %w", v.Name, v.Version, err)
+	}
+	if stored == v.Digest {
+		_, err := tx.ExecContext(ctx, s.q(`UPDATE versions SET signed = ?, reviewed = ?, allowed = ?, lifecycle = ?, decision = ?, evidence = ?,
+			visibility = ?, ingested_at = ? WHERE tenant = ? AND name = ? AND version = ?`),
+			v.Signed, v.Reviewed, v.Allowed, v.Lifecycle, nullJSON(v.Decision), nullJSON(v.Evidence), v.Visibility,
+			v.IngestedAt.UnixNano(), v.Tenant, v.Name, v.Version)
+		if err != nil {
+			return res, fmt.Errorf("refresh %s@%s: %w", v.Name, v.Version, err)
+		}
+		res.Updated = true
+		return res, tx.Commit()
+	}
+	res.Moved = true
+	a := &Alert{Tenant: v.Tenant, Type: AlertTagMoved, Name: v.Name, Version: v.Version, Repository: v.Repository,
+		OldDigest: stored, NewDigest: v.Digest, CreatedAt: v.IngestedAt,
+		Message: fmt.Sprintf("tag %s of %s moved from %s to %s; the index keeps %s", v.Version, v.Repository, stored, v.Digest, stored)}
+	r, err = tx.ExecContext(ctx, s.q(`INSERT INTO alerts (tenant, type, name, version, repository, old_digest, new_digest, message, created_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) `+s.d.insertIgnore),
+		a.Tenant, a.Type, a.Name, a.Version, a.Repository, a.OldDigest, a.NewDigest, a.Message, a.CreatedAt.UnixNano())
+	if err != nil {
+		return res, fmt.Errorf("alert %s@%s: %w", v.Name, v.Version, err)
+	}
+	if n, _ := r.RowsAffected(); n == 1 {
+		res.Alert = a
+	}
+	return res, tx.Commit()
+}
+
+func (s *sqlStore) scanVersions(rows *sql.Rows) ([]*Version, error) {
+	defer rows.Close()
+	var out []*Version
+	for rows.Next() {
+		v := &Version{}
+		var publisher, keywords, searchText string
+		var descriptor, decision, evidence sql.NullString
+		var ingested int64
+		if err := rows.Scan(&v.Tenant, &v.Name, &v.Version, &v.Repository, &v.Digest, &v.Kind, &publisher, &v.Title, &v.Description,
+			&keywords, &v.License, &v.Factory, &v.Visibility, &v.Signed, &v.Reviewed, &v.Allowed, &v.Lifecycle,
+			&descriptor, &decision, &evidence, &ingested, &searchText); err != nil {
+			return nil, err
+		}
+		if keywords != "" {
+			v.Keywords = strings.Split(keywords, ",")
+		}
+		v.Descriptor = rawOrNil(descriptor)
+		v.Decision = rawOrNil(decision)
+		v.Evidence = rawOrNil(evidence)
+		v.IngestedAt = time.Unix(0, ingested).UTC()
+		out = append(out, v)
+	}
+	return out, rows.Err()
+}
+
+func rawOrNil(s sql.NullString) json.RawMessage {
+	if !s.Valid {
+		return nil
+	}
+	return json.RawMessage(s.String)
+}
+
+func (s *sqlStore) Versions(ctx context.Context, tenant, name string) ([]*Version, error) {
+	rows, err := s.db.QueryContext(ctx, s.q(`SELECT `+versionColumns+` FROM versions WHERE tenant = ? AND name = ? ORDER BY ingested_at DESC, version DESC`), tenant, name)
+	if err != nil {
+		return nil, err
+	}
+	return s.scanVersions(rows)
+}
+
+// Search matches every word of the text against name, title, description
+// and keywords, applies the filters, and returns the most recently ingested
+// version of each matching extension.
+func (s *sqlStore) Search(ctx context.Context, q Query) ([]*Version, int, error) {
+	var where []string
+	var args []any
+	for _, w := range strings.Fields(strings.ToLower(q.Text)) {
+		where = append(where, "search_text LIKE ?")
+		args = append(args, "%"+escapeLike(w)+"%")
+	}
+	for col, val := range map[string]string{"kind": q.Kind, "publisher": q.Publisher, "license": q.License} {
+		if val != "" {
+			where = append(where, col+" = ?")
+			args = append(args, val)
+		}
+	}
+	if q.Reviewed != nil {
+		where = append(where, "reviewed = ?")
+		args = append(args, *q.Reviewed)
+	}
+	in := func(col string, vals []string) {
+		if len(vals) == 0 {
+			return
+		}
+		where = append(where, col+" IN ("+strings.TrimSuffix(strings.Repeat("?, ", len(vals)), ", ")+")")
+		for _, v := range vals {
+			args = append(args, v)
+		}
+	}
+	in("tenant", q.Tenants)
+	in("visibility", q.Visibilities)
+	cond := ""
+	if len(where) > 0 {
+		cond = " AND " + strings.Join(where, " AND ")
+	}
+	// The latest version of each extension: no newer ingest of the same
+	// tenant/name exists.
+	latest := `FROM versions v WHERE NOT EXISTS (SELECT 1 FROM versions n WHERE n.tenant = v.tenant AND n.name = v.name
+		AND (n.ingested_at > v.ingested_at OR (n.ingested_at = v.ingested_at AND n.version > v.version)))` + cond
+	var total int
+	if err := s.db.QueryRowContext(ctx, s.q(`SELECT COUNT(*) `+latest), args...).Scan(&total); err != nil {
+		return nil, 0, fmt.Errorf("search: %w", err)
+	}
+	limit := q.Limit
+	if limit <= 0 {
+		limit = 20
+	}
+	rows, err := s.db.QueryContext(ctx, s.q(`SELECT `+versionColumns+` `+latest+` ORDER BY name, tenant LIMIT ? OFFSET ?`), append(args, limit, q.Offset)...)
+	if err != nil {
+		return nil, 0, fmt.Errorf("search: %w", err)
+	}
+	out, err := s.scanVersions(rows)
+	return out, total, err
+}
+
+func escapeLike(s string) string {
+	return strings.NewReplacer("%", "", "_", "").Replace(s)
+}
+
+func (s *sqlStore) Alerts(ctx context.Context, tenant string) ([]*Alert, error) {
+	query := `SELECT id, tenant, type, name, version, repository, old_digest, new_digest, message, created_at FROM alerts`
+	var args []any
+	if tenant != "" {
+		query += ` WHERE tenant = ?`
+		args = append(args, tenant)
+	}
+	rows, err := s.db.QueryContext(ctx, s.q(query+` ORDER BY created_at DESC, id DESC`), args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []*Alert
+	for rows.Next() {
+		a := &Alert{}
+		var created int64
+		if err := rows.Scan(&a.ID, &a.Tenant, &a.Type, &a.Name, &a.Version, &a.Repository, &a.OldDigest, &a.NewDigest, &a.Message, &created); err != nil {
+			return nil, err
+		}
+		a.CreatedAt = time.Unix(0, created).UTC()
+		out = append(out, a)
+	}
+	return out, rows.Err()
+}
+
+func (s *sqlStore) MarkEvent(ctx context.Context, id string) (bool, error) {
+	r, err := s.db.ExecContext(ctx, s.q(`INSERT INTO events (id, seen_at) VALUES (?, ?) `+s.d.insertIgnore), id, time.Now().UnixNano())
+	if err != nil {
+		return false, fmt.Errorf("mark event %s: %w", id, err)
+	}
+	n, _ := r.RowsAffected()
+	return n == 1, nil
+}
+
+func (s *sqlStore) PutToken(ctx context.Context, t *Token) error {
+	if t.CreatedAt.IsZero() {
+		t.CreatedAt = time.Now()
+	}
+	_, err := s.db.ExecContext(ctx, s.q(`INSERT INTO tokens (hash, tenant, roles, created_at) VALUES (?, ?, ?, ?)`),
+		t.Hash, t.Tenant, strings.Join(t.Roles, ","), t.CreatedAt.UnixNano())
+	if err != nil {
+		return fmt.Errorf("store token: %w", err)
+	}
+	return nil
+}
+
+func (s *sqlStore) Token(ctx context.Context, hash string) (*Token, error) {
+	t := &Token{Hash: hash}
+	var roles string
+	var created int64
+	err := s.db.QueryRowContext(ctx, s.q(`SELECT tenant, roles, created_at FROM tokens WHERE hash = ?`), hash).Scan(&t.Tenant, &roles, &created)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, err
+	}
+	t.Roles = strings.Split(roles, ",")
+	t.CreatedAt = time.Unix(0, created).UTC()
+	return t, nil
+}

@@ -1,0 +1,143 @@
+// Package store keeps what the index service knows: ingested versions with
+// their decisions, alerts, processed events and API tokens. One interface,
+// two drivers chosen by URL scheme (sqlite:// for the embedded default,
+// postgres:// for replicas behind a load balancer), one conformance suite
+// (storetest) that both pass.
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// ErrNotFound is returned for a token, extension or version the store does
+// not hold.
+var ErrNotFound = errors.New("not found")
+
+// Visibility says who may see an extension (DESIGN §6).
+const (
+	Internal = "internal"
+	Private  = "private"
+	Public   = "public"
+)
+
+// Version is one ingested version of one extension in one tenant.
+type Version struct {
+	Tenant      string          `json:"tenant"`
+	Name        string          `json:"name"`
+	Version     string          `json:"version"`
+	Repository  string          `json:"repository"`
+	Digest      string          `json:"digest"`
+	Kind        string          `json:"kind"`
+	Title       string          `json:"title,omitempty"`
+	Description string          `json:"description,omitempty"`
+	Keywords    []string        `json:"keywords,omitempty"`
+	License     string          `json:"license"`
+	Factory     string          `json:"factory"`
+	Visibility  string          `json:"visibility"`
+	Signed      bool            `json:"signed"`
+	Reviewed    bool            `json:"reviewed"`
+	Allowed     bool            `json:"allowed"`
+	Lifecycle   string          `json:"lifecycle,omitempty"`
+	Descriptor  json.RawMessage `json:"descriptor,omitempty"`
+	Decision    json.RawMessage `json:"decision,omitempty"`
+	Evidence    json.RawMessage `json:"evidence,omitempty"`
+	IngestedAt  time.Time       `json:"ingestedAt"`
+}
+
+// Publisher is the part of the name before the slash.
+func (v *Version) Publisher() string { p, _, _ := strings.Cut(v.Name, "/"); return p }
+
+// Alert records something an operator should know, such as a moved tag.
+type Alert struct {
+	ID         int64     `json:"id"`
+	Tenant     string    `json:"tenant"`
+	Type       string    `json:"type"`
+	Name       string    `json:"name"`
+	Version    string    `json:"version"`
+	Repository string    `json:"repository"`
+	OldDigest  string    `json:"oldDigest,omitempty"`
+	NewDigest  string    `json:"newDigest,omitempty"`
+	Message    string    `json:"message"`
+	CreatedAt  time.Time `json:"createdAt"`
+}
+
+// AlertTagMoved is raised when a version tag names a new digest.
+const AlertTagMoved = "tag-moved"
+
+// UpsertResult says what UpsertVersion did.
+type UpsertResult struct {
+	// Created is true when the version was new.
+	Created bool
+	// Updated is true when the same digest was re-ingested (new evidence
+	// or decision) and the record refreshed.
+	Updated bool
+	// Moved is true when the tag named another digest than the one stored:
+	// the first digest stays and Alert records the move.
+	Moved bool
+	Alert *Alert
+}
+
+// Query selects extensions for search. Visibility is decided by the
+// caller (the API): the store filters by the tenants and visibilities given.
+type Query struct {
+	Text      string
+	Kind      string
+	Publisher string
+	License   string
+	Reviewed  *bool
+	// Tenants and Visibilities, when set, restrict what is searched.
+	Tenants      []string
+	Visibilities []string
+	Limit        int // default 20
+	Offset       int
+}
+
+// Token is an API token's record; only the hash of the token is stored.
+type Token struct {
+	Hash      string    `json:"-"`
+	Tenant    string    `json:"tenant"`
+	Roles     []string  `json:"roles"`
+	CreatedAt time.Time `json:"createdAt"`
+}
+
+// Store is the index's persistence. Implementations are safe for
+// concurrent use, and every write is idempotent: ingesting the same event
+// twice changes nothing the second time.
+type Store interface {
+	// UpsertVersion records v. A version already stored with the same
+	// digest is refreshed; with another digest it is kept, and a tag-moved
+	// alert is recorded once per new digest.
+	UpsertVersion(ctx context.Context, v *Version) (UpsertResult, error)
+	// Versions lists the versions of tenant/name, newest ingest first.
+	Versions(ctx context.Context, tenant, name string) ([]*Version, error)
+	// Search returns the latest version of each matching extension, by
+	// name, and how many extensions match in all.
+	Search(ctx context.Context, q Query) ([]*Version, int, error)
+	// Alerts lists a tenant's alerts, newest first ("" for all tenants).
+	Alerts(ctx context.Context, tenant string) ([]*Alert, error)
+	// MarkEvent records an event id; it reports false when already seen.
+	MarkEvent(ctx context.Context, id string) (bool, error)
+	// PutToken stores a token's hash; Token finds it.
+	PutToken(ctx context.Context, t *Token) error
+	Token(ctx context.Context, hash string) (*Token, error)
+	// Ping checks that the store is reachable (for /readyz).
+	Ping(ctx context.Context) error
+	Close() error
+}
+
+// Open opens the store a URL names: sqlite://PATH (sqlite://:memory: for a
+// throwaway one) or postgres://user@host:port/db. Migrations are applied.
+func Open(ctx context.Context, url string) (Store, error) {
+	switch {
+	case strings.HasPrefix(url, "sqlite://"):
+		return openSQLite(ctx, strings.TrimPrefix(url, "sqlite://"))
+	case strings.HasPrefix(url, "postgres://"), strings.HasPrefix(url, "postgresql://"):
+		return openPostgres(ctx, url)
+	}
+	return nil, fmt.Errorf("store %q: want sqlite://PATH or postgres://…", url)
+}
