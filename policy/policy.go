@@ -307,3 +307,19 @@ func (e *Error) Error() string {
 func (e *Error) Is(target error) bool { return target == ErrInvalidPolicy }
 
 func policyError(p []*yamlstrict.FieldError) error { return &Error{Problems: p} }
+
+// Keys lists every key of every trust root, each once, for showing who
+// signed what (the index lists evidence with them).
+func (p *Policy) Keys() []*signing.Key {
+	seen := map[string]bool{}
+	var out []*signing.Key
+	for _, r := range p.roots {
+		for _, k := range r.keys {
+			if !seen[k.Fingerprint] {
+				seen[k.Fingerprint] = true
+				out = append(out, k)
+			}
+		}
+	}
+	return out
+}

@@ -353,6 +353,15 @@ func (s *sqlStore) MarkEvent(ctx context.Context, id string) (bool, error) {
 	return n == 1, nil
 }
 
+func (s *sqlStore) EventSeen(ctx context.Context, id string) (bool, error) {
+	var one int
+	err := s.db.QueryRowContext(ctx, s.q(`SELECT 1 FROM events WHERE id = ?`), id).Scan(&one)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
 func (s *sqlStore) PutToken(ctx context.Context, t *Token) error {
 	if t.CreatedAt.IsZero() {
 		t.CreatedAt = time.Now()

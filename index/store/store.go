@@ -122,6 +122,8 @@ type Store interface {
 	Alerts(ctx context.Context, tenant string) ([]*Alert, error)
 	// MarkEvent records an event id; it reports false when already seen.
 	MarkEvent(ctx context.Context, id string) (bool, error)
+	// EventSeen reports whether an event id was marked.
+	EventSeen(ctx context.Context, id string) (bool, error)
 	// PutToken stores a token's hash; Token finds it.
 	PutToken(ctx context.Context, t *Token) error
 	Token(ctx context.Context, hash string) (*Token, error)

@@ -230,6 +230,13 @@ func eventsAreDeduplicated(t *testing.T, s store.Store) {
 	if again := H.mark("evt-1"); again {
 		t.Fatal("a repeated event was reported as new")
 	}
+	ctx := context.Background()
+	if seen, err := s.EventSeen(ctx, "evt-1"); err != nil || !seen {
+		t.Fatalf("marked event not seen: %v %v", seen, err)
+	}
+	if seen, err := s.EventSeen(ctx, "evt-2"); err != nil || seen {
+		t.Fatalf("unmarked event seen: %v %v", seen, err)
+	}
 }
 
 func tokensRoundTrip(t *testing.T, s store.Store) {

@@ -1,0 +1,117 @@
+package index
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/connectsoft/marketplace/artifact"
+	"github.com/connectsoft/marketplace/index/store"
+	"github.com/connectsoft/marketplace/policy"
+	"github.com/connectsoft/marketplace/signing"
+)
+
+// Ingester turns a registry reference into a stored, verified version.
+// Ingesting the same thing twice is harmless: the store is idempotent.
+type Ingester struct {
+	Store  store.Store
+	Policy *policy.Policy // nil: versions are stored without a decision
+	// Remote returns how to reach a source's registry.
+	Remote func(*Source) artifact.RemoteOptions
+}
+
+// Ingested says what one ingest did.
+type Ingested struct {
+	Version *store.Version
+	Result  store.UpsertResult
+}
+
+// Ingest fetches src's repository at ref (a version tag or a digest),
+// collects its signatures and attestations, evaluates the policy and stores
+// the result. Artifacts that are not Marketplace extensions are skipped
+// with errNotExtension.
+func (in *Ingester) Ingest(ctx context.Context, src *Source, repository, ref string) (*Ingested, error) {
+	remote := in.Remote(src)
+	repoName := src.Registry + "/" + repository
+	repo, err := artifact.NewRepository(repoName, remote)
+	if err != nil {
+		return nil, err
+	}
+	a, err := artifact.Fetch(ctx, repo, ref)
+	if err != nil {
+		return nil, fmt.Errorf("ingest %s:%s: %w", repoName, ref, err)
+	}
+	c, err := signing.NewClient(remote)
+	if err != nil {
+		return nil, err
+	}
+	digest := a.Descriptor.Digest.String()
+	ev, err := c.Collect(ctx, repoName+"@"+digest)
+	if err != nil {
+		return nil, fmt.Errorf("ingest %s@%s: %w", repoName, digest, err)
+	}
+	ext := a.Extension
+	v := &store.Version{
+		Tenant: src.Tenant, Name: ext.Metadata.Name, Version: ext.Metadata.Version, Repository: repoName, Digest: digest,
+		Kind: string(ext.Kind), Title: ext.Metadata.Title, Description: ext.Metadata.Description, Keywords: ext.Metadata.Keywords,
+		License: ext.Spec.License, Factory: ext.Spec.Compatibility.Factory, Visibility: src.Visibility,
+	}
+	if v.Descriptor, err = json.Marshal(ext); err != nil {
+		return nil, err
+	}
+	// Evidence as the index shows it: every signature and attestation,
+	// checked against the policy's keys (or listed unchecked without one).
+	var res *signing.Result
+	if in.Policy != nil {
+		d, err := in.Policy.Evaluate(ctx, policy.Input{Repository: repoName, Digest: digest, Extension: ext, Evidence: ev})
+		if err != nil {
+			return nil, err
+		}
+		v.Allowed = d.Allowed
+		if v.Decision, err = json.Marshal(d); err != nil {
+			return nil, err
+		}
+		for _, ck := range d.Checks {
+			switch {
+			case ck.Name == "signature" && ck.Passed:
+				v.Signed = true
+			case ck.Name == "attestation:review" && ck.Passed:
+				v.Reviewed = true
+			}
+		}
+	}
+	if res, err = ev.Check(ctx, signing.VerifyOptions{Keys: in.policyKeys()}); err != nil {
+		return nil, err
+	}
+	if !v.Signed && in.Policy == nil {
+		v.Signed = len(res.Signatures) > 0
+	}
+	if l := res.Latest(signing.LifecycleV1); l != nil {
+		var lc signing.Lifecycle
+		if json.Unmarshal(l.Statement.Predicate, &lc) == nil {
+			v.Lifecycle = lc.Status
+		}
+	}
+	if v.Evidence, err = json.Marshal(struct {
+		Signatures   []signing.SignatureResult   `json:"signatures"`
+		Attestations []signing.AttestationResult `json:"attestations"`
+	}{res.Signatures, res.Attestations}); err != nil {
+		return nil, err
+	}
+	r, err := in.Store.UpsertVersion(ctx, v)
+	if err != nil {
+		return nil, err
+	}
+	return &Ingested{Version: v, Result: r}, nil
+}
+
+func (in *Ingester) policyKeys() []*signing.Key {
+	if in.Policy == nil {
+		return nil
+	}
+	return in.Policy.Keys()
+}
+
+// IsNotExtension reports whether an ingest skipped a non-extension artifact.
+func IsNotExtension(err error) bool { return errors.Is(err, artifact.ErrNotExtension) }

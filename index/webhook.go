@@ -1,0 +1,152 @@
+package index
+
+import (
+	"context"
+	"crypto/subtle"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/connectsoft/marketplace/artifact"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+)
+
+// maxEnvelopeSize bounds a notification body; distribution batches a few
+// events of a few hundred bytes each.
+const maxEnvelopeSize = 1 << 20
+
+// Event is the part of a CNCF distribution notification event the index
+// reads (registry/notifications: Envelope{events: [Event]}).
+type Event struct {
+	ID     string `json:"id"`
+	Action string `json:"action"`
+	Target struct {
+		MediaType  string `json:"mediaType"`
+		Digest     string `json:"digest"`
+		Repository string `json:"repository"`
+		URL        string `json:"url"`
+		Tag        string `json:"tag"`
+	} `json:"target"`
+	Request struct {
+		Host string `json:"host"`
+	} `json:"request"`
+}
+
+// DecodeEnvelope reads a notification body: {"events":[…]}. It refuses
+// what is not one, and events without an id or repository.
+func DecodeEnvelope(r io.Reader) ([]Event, error) {
+	var env struct {
+		Events []Event `json:"events"`
+	}
+	dec := json.NewDecoder(io.LimitReader(r, maxEnvelopeSize+1))
+	if err := dec.Decode(&env); err != nil {
+		return nil, fmt.Errorf("notification envelope: %w", err)
+	}
+	for i, e := range env.Events {
+		if e.ID == "" || e.Target.Repository == "" {
+			return nil, fmt.Errorf("notification event %d: no id or repository", i)
+		}
+	}
+	return env.Events, nil
+}
+
+// registryHost is the registry an event is about: the host of the target
+// URL distribution reports, else the request's Host.
+func (e *Event) registryHost() string {
+	if u, err := url.Parse(e.Target.URL); err == nil && u.Host != "" {
+		return u.Host
+	}
+	return e.Request.Host
+}
+
+// Webhook receives distribution's notifications at POST
+// /api/v1/events/registry. It needs "Authorization: Bearer <secret>",
+// records each event id once (duplicates are acknowledged and ignored) and
+// ingests pushed version tags of configured sources. A pushed cosign .sig
+// or .att tag re-ingests the version it belongs to.
+type Webhook struct {
+	Secret   string
+	Sources  []Source
+	Ingester *Ingester
+	Log      *slog.Logger
+}
+
+func (h *Webhook) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodPost {
+		http.Error(w, "POST only", http.StatusMethodNotAllowed)
+		return
+	}
+	token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	if !ok || h.Secret == "" || subtle.ConstantTimeCompare([]byte(token), []byte(h.Secret)) != 1 {
+		http.Error(w, "missing or wrong bearer secret", http.StatusUnauthorized)
+		return
+	}
+	events, err := DecodeEnvelope(r.Body)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	var failed []string
+	for _, e := range events {
+		if err := h.handle(r.Context(), e); err != nil {
+			failed = append(failed, fmt.Sprintf("%s: %v", e.ID, err))
+		}
+	}
+	if len(failed) > 0 {
+		// distribution retries the batch; events already done are skipped
+		// by their ids.
+		http.Error(w, strings.Join(failed, "\n"), http.StatusInternalServerError)
+		return
+	}
+	w.WriteHeader(http.StatusAccepted)
+}
+
+func (h *Webhook) handle(ctx context.Context, e Event) error {
+	if seen, err := h.Ingester.Store.EventSeen(ctx, e.ID); err != nil || seen {
+		return err
+	}
+	if e.Action != "push" || e.Target.Tag == "" || e.Target.MediaType != ocispec.MediaTypeImageManifest {
+		return nil
+	}
+	src := h.source(e.registryHost(), e.Target.Repository)
+	if src == nil {
+		return nil
+	}
+	ref := e.Target.Tag
+	if strings.HasSuffix(ref, "."+artifact.SignatureTagSuffix) || strings.HasSuffix(ref, "."+artifact.AttestationTagSuffix) {
+		// sha256-<hex>.sig → re-verify sha256:<hex>.
+		subject := strings.Replace(strings.TrimSuffix(strings.TrimSuffix(ref, ".sig"), ".att"), "-", ":", 1)
+		ref = subject
+	}
+	_, err := h.Ingester.Ingest(ctx, src, e.Target.Repository, ref)
+	if IsNotExtension(err) {
+		h.log().Info("skipped: not an extension", "repository", e.Target.Repository, "ref", ref)
+		err = nil
+	}
+	if err != nil {
+		return err
+	}
+	// Marked only once ingested, so a failed event is retried.
+	_, err = h.Ingester.Store.MarkEvent(ctx, e.ID)
+	return err
+}
+
+func (h *Webhook) source(registry, repository string) *Source {
+	for i := range h.Sources {
+		if h.Sources[i].Matches(registry, repository) {
+			return &h.Sources[i]
+		}
+	}
+	return nil
+}
+
+func (h *Webhook) log() *slog.Logger {
+	if h.Log != nil {
+		return h.Log
+	}
+	return slog.Default()
+}
