@@ -270,7 +270,7 @@ func (s *sqlStore) Search(ctx context.Context, q Query) ([]*Version, int, error)
 		where = append(where, "search_text LIKE ?")
 		args = append(args, "%"+escapeLike(w)+"%")
 	}
-	for col, val := range map[string]string{"kind": q.Kind, "publisher": q.Publisher, "license": q.License} {
+	for col, val := range map[string]string{"name": q.Name, "kind": q.Kind, "publisher": q.Publisher, "license": q.License} {
 		if val != "" {
 			where = append(where, col+" = ?")
 			args = append(args, val)
@@ -291,6 +291,19 @@ func (s *sqlStore) Search(ctx context.Context, q Query) ([]*Version, int, error)
 	}
 	in("tenant", q.Tenants)
 	in("visibility", q.Visibilities)
+	if v := q.Viewer; v != nil {
+		clause := "(visibility = ?"
+		args = append(args, Public)
+		if v.Tenant != "" {
+			clause += " OR tenant = ?"
+			args = append(args, v.Tenant)
+			if v.Operator {
+				clause += " OR visibility = ?"
+				args = append(args, Internal)
+			}
+		}
+		where = append(where, clause+")")
+	}
 	cond := ""
 	if len(where) > 0 {
 		cond = " AND " + strings.Join(where, " AND ")

@@ -85,6 +85,8 @@ type UpsertResult struct {
 // Query selects extensions for search. Visibility is decided by the
 // caller (the API): the store filters by the tenants and visibilities given.
 type Query struct {
+	// Name, when set, selects exactly this publisher/name.
+	Name      string
 	Text      string
 	Kind      string
 	Publisher string
@@ -93,8 +95,18 @@ type Query struct {
 	// Tenants and Visibilities, when set, restrict what is searched.
 	Tenants      []string
 	Visibilities []string
-	Limit        int // default 20
-	Offset       int
+	// Viewer, when set, restricts results to what that caller may see.
+	Viewer *Viewer
+	Limit  int // default 20
+	Offset int
+}
+
+// Viewer is who is asking (DESIGN §6): anonymous callers (Tenant "") see
+// public extensions; a tenant sees public ones and its own, and internal
+// ones too when it is the operator's own tenant.
+type Viewer struct {
+	Tenant   string
+	Operator bool
 }
 
 // Token is an API token's record; only the hash of the token is stored.

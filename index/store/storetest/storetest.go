@@ -151,6 +151,8 @@ func searchTextFiltersAndPaging(t *testing.T, s store.Store) {
 		{store.Query{Text: "pull requests"}, 5},
 		{store.Query{Text: "PULL"}, 5},
 		{store.Query{Text: "acme/ext07"}, 1},
+		{store.Query{Name: "acme/ext07"}, 1},
+		{store.Query{Name: "acme/ext0"}, 0},
 		{store.Query{Text: "review", Kind: "Agent"}, 5},
 		{store.Query{Kind: "Connector", License: "Apache-2.0"}, 1},
 		{store.Query{Reviewed: &yes}, 5},
@@ -213,6 +215,22 @@ func tenantsAndVisibilityFilter(t *testing.T, s store.Store) {
 	}
 	if got, n := mustSearch(t, s, store.Query{Text: "secret", Tenants: []string{"globex"}}); n != 1 || got[0].Tenant != "globex" {
 		t.Fatalf("globex's secret: %+v", got)
+	}
+	viewers := []struct {
+		v    store.Viewer
+		want int
+	}{
+		{store.Viewer{}, 1},                               // anonymous: acme/open
+		{store.Viewer{Tenant: "acme"}, 2},                 // + acme/secret
+		{store.Viewer{Tenant: "globex"}, 2},               // + globex/secret
+		{store.Viewer{Tenant: "ops"}, 2},                  // + its own internal ops/tool
+		{store.Viewer{Tenant: "acme", Operator: true}, 3}, // + internal ops/tool
+	}
+	for _, c := range viewers {
+		v := c.v
+		if got, n := mustSearch(t, s, store.Query{Viewer: &v}); n != c.want {
+			t.Errorf("viewer %+v sees %d (%v), want %d", c.v, n, got, c.want)
+		}
 	}
 	// The same name in two tenants are two extensions.
 	e := ver("globex", "acme/open", "1.0.0", "sha256:e", 0)

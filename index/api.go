@@ -1,0 +1,285 @@
+package index
+
+import (
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/Masterminds/semver/v3"
+	"github.com/connectsoft/marketplace/index/store"
+)
+
+// Roles a token can carry (DESIGN §6).
+var Roles = []string{"reader", "publisher", "reviewer", "admin"}
+
+// NewToken makes a random API token and the record to store: only the
+// token's hash is kept, so the token is shown once, at creation.
+func NewToken(tenant string, roles []string) (string, *store.Token, error) {
+	for _, r := range roles {
+		if !slices.Contains(Roles, r) {
+			return "", nil, errors.New("unknown role " + strconv.Quote(r) + ": want reader, publisher, reviewer or admin")
+		}
+	}
+	if tenant == "" || len(roles) == 0 {
+		return "", nil, errors.New("a token needs a tenant and at least one role")
+	}
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		return "", nil, err
+	}
+	token := "mkt_" + base64.RawURLEncoding.EncodeToString(b)
+	return token, &store.Token{Hash: HashToken(token), Tenant: tenant, Roles: roles}, nil
+}
+
+// HashToken is how tokens are looked up: hex SHA-256 (tokens are random,
+// so no salt or slow hash is needed).
+func HashToken(token string) string {
+	sum := sha256.Sum256([]byte(token))
+	return hex.EncodeToString(sum[:])
+}
+
+// API serves /api/v1 (search, extension details, alerts) and the health
+// endpoints. Handlers do HTTP and nothing else; the store decides
+// visibility from the viewer.
+type API struct {
+	Store store.Store
+	// Operator is the operator's own tenant, whose tokens see internal
+	// extensions.
+	Operator string
+	Log      *slog.Logger
+}
+
+// Handler routes the API.
+func (a *API) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /api/v1/extensions", a.search)
+	mux.HandleFunc("GET /api/v1/extensions/{publisher}/{name}", a.extension)
+	mux.HandleFunc("GET /api/v1/alerts", a.alerts)
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok\n")) })
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		if err := a.Store.Ping(r.Context()); err != nil {
+			http.Error(w, "store unreachable: "+err.Error(), http.StatusServiceUnavailable)
+			return
+		}
+		w.Write([]byte("ready\n"))
+	})
+	return mux
+}
+
+type apiError struct {
+	status int
+	msg    string
+}
+
+func (e *apiError) Error() string { return e.msg }
+
+// viewer is the caller: anonymous, or the tenant of a valid bearer token.
+func (a *API) viewer(r *http.Request) (*store.Viewer, *store.Token, error) {
+	h := r.Header.Get("Authorization")
+	if h == "" {
+		return &store.Viewer{}, nil, nil
+	}
+	token, ok := strings.CutPrefix(h, "Bearer ")
+	if !ok {
+		return nil, nil, &apiError{http.StatusUnauthorized, "Authorization must be a Bearer token"}
+	}
+	t, err := a.Store.Token(r.Context(), HashToken(token))
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, nil, &apiError{http.StatusUnauthorized, "unknown token"}
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	return &store.Viewer{Tenant: t.Tenant, Operator: t.Tenant == a.Operator && a.Operator != ""}, t, nil
+}
+
+func (a *API) fail(w http.ResponseWriter, err error) {
+	var ae *apiError
+	if errors.As(err, &ae) {
+		writeJSON(w, ae.status, map[string]string{"error": ae.msg})
+		return
+	}
+	a.log().Error("api", "err", err)
+	writeJSON(w, http.StatusInternalServerError, map[string]string{"error": "internal error"})
+}
+
+func (a *API) log() *slog.Logger {
+	if a.Log != nil {
+		return a.Log
+	}
+	return slog.Default()
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	enc.Encode(v)
+}
+
+const pageSize = 20
+
+// search: GET /api/v1/extensions?q=&kind=&publisher=&factory=&reviewed=&license=&page=
+func (a *API) search(w http.ResponseWriter, r *http.Request) {
+	viewer, _, err := a.viewer(r)
+	if err != nil {
+		a.fail(w, err)
+		return
+	}
+	p := r.URL.Query()
+	q := store.Query{Text: p.Get("q"), Kind: p.Get("kind"), Publisher: p.Get("publisher"), License: p.Get("license"), Viewer: viewer}
+	if v := p.Get("reviewed"); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			a.fail(w, &apiError{http.StatusBadRequest, "reviewed: want true or false"})
+			return
+		}
+		q.Reviewed = &b
+	}
+	page := 1
+	if v := p.Get("page"); v != "" {
+		if page, err = strconv.Atoi(v); err != nil || page < 1 {
+			a.fail(w, &apiError{http.StatusBadRequest, "page: want a number from 1"})
+			return
+		}
+	}
+	var factory *semver.Version
+	if v := p.Get("factory"); v != "" {
+		if factory, err = semver.NewVersion(v); err != nil {
+			a.fail(w, &apiError{http.StatusBadRequest, "factory: not a version"})
+			return
+		}
+	}
+	var items []*store.Version
+	var total int
+	if factory == nil {
+		q.Limit, q.Offset = pageSize, (page-1)*pageSize
+		items, total, err = a.Store.Search(r.Context(), q)
+	} else {
+		// Compatibility is a constraint check, not a column: filter all
+		// matches, then page.
+		q.Limit = 100000
+		var all []*store.Version
+		all, _, err = a.Store.Search(r.Context(), q)
+		for _, v := range all {
+			if c, cerr := semver.NewConstraint(v.Factory); cerr == nil && c.Check(factory) {
+				items = append(items, v)
+			}
+		}
+		total = len(items)
+		items = items[min((page-1)*pageSize, len(items)):min(page*pageSize, len(items))]
+	}
+	if err != nil {
+		a.fail(w, err)
+		return
+	}
+	out := make([]summary, len(items))
+	for i, v := range items {
+		out[i] = summarize(v)
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"items": out, "total": total, "page": page})
+}
+
+// summary is an extension in a search result: its latest version.
+type summary struct {
+	Name        string   `json:"name"`
+	Tenant      string   `json:"tenant"`
+	Kind        string   `json:"kind"`
+	Title       string   `json:"title,omitempty"`
+	Description string   `json:"description,omitempty"`
+	Keywords    []string `json:"keywords,omitempty"`
+	Latest      string   `json:"latestVersion"`
+	License     string   `json:"license"`
+	Factory     string   `json:"factory"`
+	Signed      bool     `json:"signed"`
+	Reviewed    bool     `json:"reviewed"`
+	Allowed     bool     `json:"allowed"`
+	Visibility  string   `json:"visibility"`
+}
+
+func summarize(v *store.Version) summary {
+	return summary{Name: v.Name, Tenant: v.Tenant, Kind: v.Kind, Title: v.Title, Description: v.Description, Keywords: v.Keywords,
+		Latest: v.Version, License: v.License, Factory: v.Factory, Signed: v.Signed, Reviewed: v.Reviewed, Allowed: v.Allowed, Visibility: v.Visibility}
+}
+
+// extension: GET /api/v1/extensions/{publisher}/{name}. Another tenant's
+// private extension is a 404, exactly like one that does not exist.
+func (a *API) extension(w http.ResponseWriter, r *http.Request) {
+	viewer, _, err := a.viewer(r)
+	if err != nil {
+		a.fail(w, err)
+		return
+	}
+	name := r.PathValue("publisher") + "/" + r.PathValue("name")
+	found, _, err := a.Store.Search(r.Context(), store.Query{Name: name, Viewer: viewer, Limit: 10})
+	if err != nil {
+		a.fail(w, err)
+		return
+	}
+	if len(found) == 0 {
+		a.fail(w, &apiError{http.StatusNotFound, "no extension " + name})
+		return
+	}
+	// The caller's own tenant first, then the others it may see.
+	slices.SortStableFunc(found, func(x, y *store.Version) int {
+		return btoi(y.Tenant == viewer.Tenant) - btoi(x.Tenant == viewer.Tenant)
+	})
+	tenant := found[0].Tenant
+	versions, err := a.Store.Versions(r.Context(), tenant, name)
+	if err != nil {
+		a.fail(w, err)
+		return
+	}
+	alerts, err := a.Store.Alerts(r.Context(), tenant)
+	if err != nil {
+		a.fail(w, err)
+		return
+	}
+	var mine []*store.Alert
+	for _, al := range alerts {
+		if al.Name == name {
+			mine = append(mine, al)
+		}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"extension": summarize(found[0]), "versions": versions, "alerts": mine})
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// alerts: GET /api/v1/alerts, for a tenant's token (its alerts) or an
+// operator admin (all).
+func (a *API) alerts(w http.ResponseWriter, r *http.Request) {
+	viewer, tok, err := a.viewer(r)
+	if err != nil {
+		a.fail(w, err)
+		return
+	}
+	if tok == nil {
+		a.fail(w, &apiError{http.StatusUnauthorized, "alerts need a token"})
+		return
+	}
+	tenant := viewer.Tenant
+	if viewer.Operator && slices.Contains(tok.Roles, "admin") {
+		tenant = ""
+	}
+	alerts, err := a.Store.Alerts(r.Context(), tenant)
+	if err != nil {
+		a.fail(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"items": alerts})
+}
