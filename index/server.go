@@ -1,0 +1,126 @@
+package index
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/connectsoft/marketplace/artifact"
+	"github.com/connectsoft/marketplace/index/store"
+	"github.com/connectsoft/marketplace/policy"
+)
+
+// Server is a running index: its store, the webhook and the API behind one
+// handler.
+type Server struct {
+	Config  *Config
+	Store   store.Store
+	API     *API
+	Webhook *Webhook
+	Log     *slog.Logger
+}
+
+// OpenStore opens the store the config names; a relative sqlite path is
+// taken from the config file's directory.
+func OpenStore(ctx context.Context, c *Config) (store.Store, error) {
+	url := c.Store
+	if p, ok := strings.CutPrefix(url, "sqlite://"); ok && p != ":memory:" && !filepath.IsAbs(p) {
+		url = "sqlite://" + filepath.Join(c.Dir, p)
+	}
+	return store.Open(ctx, url)
+}
+
+// NewServer opens the store and loads the policy of c.
+func NewServer(ctx context.Context, c *Config, remote artifact.RemoteOptions, log *slog.Logger) (*Server, error) {
+	st, err := OpenStore(ctx, c)
+	if err != nil {
+		return nil, err
+	}
+	var pol *policy.Policy
+	if c.Policy != "" {
+		path := c.Policy
+		if !filepath.IsAbs(path) {
+			path = filepath.Join(c.Dir, path)
+		}
+		if pol, err = policy.Load(ctx, path); err != nil {
+			st.Close()
+			return nil, err
+		}
+	}
+	ing := &Ingester{Store: st, Policy: pol, Remote: func(s *Source) artifact.RemoteOptions {
+		o := remote
+		o.PlainHTTP = s.PlainHTTP
+		return o
+	}}
+	return &Server{
+		Config:  c,
+		Store:   st,
+		API:     &API{Store: st, Operator: c.Operator, Log: log},
+		Webhook: &Webhook{Secret: c.WebhookSecret, Sources: c.Sources, Ingester: ing, Log: log},
+		Log:     log,
+	}, nil
+}
+
+// Handler serves the webhook at POST /api/v1/events/registry and the API
+// everywhere else, logging each request.
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("POST /api/v1/events/registry", s.Webhook)
+	mux.Handle("/", s.API.Handler())
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
+		mux.ServeHTTP(rec, r)
+		s.Log.Debug("request", "method", r.Method, "path", r.URL.Path, "status", rec.status, "duration", time.Since(start))
+	})
+}
+
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (r *statusRecorder) WriteHeader(code int) {
+	r.status = code
+	r.ResponseWriter.WriteHeader(code)
+}
+
+// Serve serves on ln until ctx ends, then shuts down gracefully (in-flight
+// requests get 10 seconds) and closes the store.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	srv := &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		s.Store.Close()
+		return err
+	case <-ctx.Done():
+	}
+	shutdown, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	err := srv.Shutdown(shutdown)
+	if cerr := s.Store.Close(); err == nil {
+		err = cerr
+	}
+	if errors.Is(err, http.ErrServerClosed) {
+		err = nil
+	}
+	return err
+}
+
+// ListenAndServe listens on the configured address.
+func (s *Server) ListenAndServe(ctx context.Context) error {
+	ln, err := net.Listen("tcp", s.Config.Listen)
+	if err != nil {
+		return fmt.Errorf("listen %s: %w", s.Config.Listen, err)
+	}
+	s.Log.Info("index listening", "addr", ln.Addr().String())
+	return s.Serve(ctx, ln)
+}
