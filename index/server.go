@@ -17,12 +17,13 @@ import (
 )
 
 // Server is a running index: its store, the webhook and the API behind one
-// handler.
+// handler, and the crawler reconciling every source at its interval.
 type Server struct {
 	Config  *Config
 	Store   store.Store
 	API     *API
 	Webhook *Webhook
+	Crawler *Crawler
 	Log     *slog.Logger
 }
 
@@ -63,6 +64,7 @@ func NewServer(ctx context.Context, c *Config, remote artifact.RemoteOptions, lo
 		Store:   st,
 		API:     &API{Store: st, Operator: c.Operator, Log: log},
 		Webhook: &Webhook{Secret: c.WebhookSecret, Sources: c.Sources, Ingester: ing, Log: log},
+		Crawler: &Crawler{Ingester: ing, Log: log},
 		Log:     log,
 	}, nil
 }
@@ -95,10 +97,14 @@ func (r *statusRecorder) WriteHeader(code int) {
 // requests get 10 seconds) and closes the store.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	srv := &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	crawlCtx, stopCrawl := context.WithCancel(ctx)
+	defer stopCrawl()
+	s.Crawler.Run(crawlCtx, s.Config.Sources)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {
 	case err := <-errc:
+		stopCrawl()
 		s.Store.Close()
 		return err
 	case <-ctx.Done():
@@ -106,6 +112,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	shutdown, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	err := srv.Shutdown(shutdown)
+	stopCrawl() // before the store closes under it
 	if cerr := s.Store.Close(); err == nil {
 		err = cerr
 	}

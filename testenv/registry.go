@@ -108,6 +108,9 @@ func StartDistribution(opts DistributionOptions) (*Registry, error) {
 	cfg.Log.Level = "error"
 	cfg.Log.AccessLog.Disabled = true
 	cfg.HTTP.Secret = "mkt-testenv"
+	// The YAML parser defaults this to 1000; built in code it is 0, which
+	// makes /v2/_catalog answer an empty list.
+	cfg.Catalog.MaxEntries = 1000
 	if opts.RootDir != "" {
 		cfg.Storage = configuration.Storage{"filesystem": configuration.Parameters{"rootdirectory": opts.RootDir}}
 	} else {

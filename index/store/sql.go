@@ -252,6 +252,21 @@ func rawOrNil(s sql.NullString) json.RawMessage {
 	return json.RawMessage(s.String)
 }
 
+func (s *sqlStore) VersionAt(ctx context.Context, tenant, repository, version string) (*Version, error) {
+	rows, err := s.db.QueryContext(ctx, s.q(`SELECT `+versionColumns+` FROM versions WHERE tenant = ? AND repository = ? AND version = ?`), tenant, repository, version)
+	if err != nil {
+		return nil, err
+	}
+	vs, err := s.scanVersions(rows)
+	if err != nil {
+		return nil, err
+	}
+	if len(vs) == 0 {
+		return nil, ErrNotFound
+	}
+	return vs[0], nil
+}
+
 func (s *sqlStore) Versions(ctx context.Context, tenant, name string) ([]*Version, error) {
 	rows, err := s.db.QueryContext(ctx, s.q(`SELECT `+versionColumns+` FROM versions WHERE tenant = ? AND name = ? ORDER BY ingested_at DESC, version DESC`), tenant, name)
 	if err != nil {

@@ -125,6 +125,9 @@ type Store interface {
 	// digest is refreshed; with another digest it is kept, and a tag-moved
 	// alert is recorded once per new digest.
 	UpsertVersion(ctx context.Context, v *Version) (UpsertResult, error)
+	// VersionAt finds the version stored for a tenant's repository and
+	// version tag (the crawl compares its digest with the registry's).
+	VersionAt(ctx context.Context, tenant, repository, version string) (*Version, error)
 	// Versions lists the versions of tenant/name, newest ingest first.
 	Versions(ctx context.Context, tenant, name string) ([]*Version, error)
 	// Search returns the latest version of each matching extension, by

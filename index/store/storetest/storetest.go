@@ -95,6 +95,13 @@ func upsertCreatesThenRefreshes(t *testing.T, s store.Store) {
 	if r := H.upsert(v2); r.Created || !r.Updated || r.Moved {
 		t.Fatalf("re-ingest of the same digest: %+v", r)
 	}
+	at, err := s.VersionAt(context.Background(), "acme", "reg.example/acme/crm", "1.0.0")
+	if err != nil || at.Digest != "sha256:aaa" {
+		t.Fatalf("VersionAt: %+v %v", at, err)
+	}
+	if _, err := s.VersionAt(context.Background(), "acme", "reg.example/acme/crm", "9.9.9"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("VersionAt of a missing version: %v", err)
+	}
 	vs := H.versions("acme", "acme/crm")
 	if len(vs) != 1 || !vs[0].Reviewed || !vs[0].Allowed || string(vs[0].Decision) != `{"allowed":true}` {
 		t.Fatalf("stored %+v", vs)

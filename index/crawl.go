@@ -1,0 +1,190 @@
+package index
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/Masterminds/semver/v3"
+	"github.com/bmatcuk/doublestar/v4"
+	"github.com/connectsoft/marketplace/artifact"
+	"github.com/connectsoft/marketplace/index/store"
+	"golang.org/x/sync/errgroup"
+	"oras.land/oras-go/v2/registry/remote"
+)
+
+// Crawler reconciles sources with their registries, for registries that
+// send no notifications and for anything a webhook missed. It costs one
+// request per unchanged tag (a HEAD), and fetches only what changed.
+type Crawler struct {
+	Ingester *Ingester
+	// Workers bounds concurrent tag checks per source; 0 means 8.
+	Workers int
+	Log     *slog.Logger
+}
+
+// CrawlStats says what one reconcile did.
+type CrawlStats struct {
+	Repositories int
+	Tags         int
+	Unchanged    int
+	Ingested     int
+	Skipped      int // not extensions
+	Errors       int
+	Duration     time.Duration
+}
+
+// Reconcile walks src's repositories (from the registry's catalog where it
+// offers one, else the source's globs that name a repository literally)
+// and ingests every SemVer tag whose digest differs from the stored one.
+func (c *Crawler) Reconcile(ctx context.Context, src *Source) (CrawlStats, error) {
+	start := time.Now()
+	var st CrawlStats
+	remoteOpts := c.Ingester.Remote(src)
+	repos, err := c.repositories(ctx, src, remoteOpts)
+	if err != nil {
+		return st, err
+	}
+	st.Repositories = len(repos)
+	var tags, unchanged, ingested, skipped, failed atomic.Int64
+	g, gctx := errgroup.WithContext(ctx)
+	workers := c.Workers
+	if workers <= 0 {
+		workers = 8
+	}
+	g.SetLimit(workers)
+	for _, repoName := range repos {
+		repo, err := artifact.NewRepository(src.Registry+"/"+repoName, remoteOpts)
+		if err != nil {
+			return st, err
+		}
+		var versions []string
+		err = repo.Tags(ctx, "", func(page []string) error {
+			for _, t := range page {
+				if _, err := semver.StrictNewVersion(t); err == nil {
+					versions = append(versions, t)
+				}
+			}
+			return nil
+		})
+		if err != nil && !artifact.IsNotFound(err) {
+			return st, fmt.Errorf("list tags of %s: %w", repoName, err)
+		}
+		for _, tag := range versions {
+			tags.Add(1)
+			g.Go(func() error {
+				switch changed, err := c.changed(gctx, src, repo, repoName, tag); {
+				case err != nil:
+					failed.Add(1)
+					c.log().Warn("crawl: check failed", "repository", repoName, "tag", tag, "err", err)
+					return nil
+				case !changed:
+					unchanged.Add(1)
+					return nil
+				}
+				_, err := c.Ingester.Ingest(gctx, src, repoName, tag)
+				switch {
+				case IsNotExtension(err):
+					skipped.Add(1)
+				case err != nil:
+					failed.Add(1)
+					c.log().Warn("crawl: ingest failed", "repository", repoName, "tag", tag, "err", err)
+				default:
+					ingested.Add(1)
+				}
+				return nil
+			})
+		}
+	}
+	err = g.Wait()
+	st.Tags, st.Unchanged, st.Ingested = int(tags.Load()), int(unchanged.Load()), int(ingested.Load())
+	st.Skipped, st.Errors, st.Duration = int(skipped.Load()), int(failed.Load()), time.Since(start)
+	return st, err
+}
+
+// changed compares the registry's digest for tag (one HEAD) with the
+// stored one.
+func (c *Crawler) changed(ctx context.Context, src *Source, repo *remote.Repository, repoName, tag string) (bool, error) {
+	desc, err := repo.Resolve(ctx, tag)
+	if err != nil {
+		return false, err
+	}
+	v, err := c.Ingester.Store.VersionAt(ctx, src.Tenant, src.Registry+"/"+repoName, tag)
+	if errors.Is(err, store.ErrNotFound) {
+		return true, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	return v.Digest != desc.Digest.String(), nil
+}
+
+// repositories lists the source's repositories: the catalog filtered by
+// its globs, or, where the registry has no catalog, the globs that are
+// plain repository names.
+func (c *Crawler) repositories(ctx context.Context, src *Source, o artifact.RemoteOptions) ([]string, error) {
+	reg, err := remote.NewRegistry(src.Registry)
+	if err != nil {
+		return nil, err
+	}
+	client, err := o.AuthClient()
+	if err != nil {
+		return nil, err
+	}
+	reg.Client, reg.PlainHTTP = client, o.PlainHTTP
+	var out []string
+	err = reg.Repositories(ctx, "", func(page []string) error {
+		for _, r := range page {
+			for _, g := range src.Repositories {
+				if ok, _ := doublestar.Match(g, r); ok {
+					out = append(out, r)
+					break
+				}
+			}
+		}
+		return nil
+	})
+	if err == nil {
+		return out, nil
+	}
+	c.log().Info("crawl: no catalog, using the configured repositories", "registry", src.Registry, "err", err)
+	out = out[:0]
+	for _, g := range src.Repositories {
+		if !strings.ContainsAny(g, "*?[{") {
+			out = append(out, g)
+		}
+	}
+	return out, nil
+}
+
+// Run reconciles every source at its interval until ctx ends.
+func (c *Crawler) Run(ctx context.Context, sources []Source) {
+	for i := range sources {
+		src := &sources[i]
+		go func() {
+			t := time.NewTicker(src.Interval)
+			defer t.Stop()
+			for {
+				st, err := c.Reconcile(ctx, src)
+				c.log().Info("crawl", "source", src.Name, "repositories", st.Repositories, "tags", st.Tags,
+					"ingested", st.Ingested, "unchanged", st.Unchanged, "errors", st.Errors, "duration", st.Duration, "err", err)
+				select {
+				case <-ctx.Done():
+					return
+				case <-t.C:
+				}
+			}
+		}()
+	}
+}
+
+func (c *Crawler) log() *slog.Logger {
+	if c.Log != nil {
+		return c.Log
+	}
+	return slog.Default()
+}

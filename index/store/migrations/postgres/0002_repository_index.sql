@@ -1,0 +1,1 @@
+CREATE INDEX versions_by_repository ON versions (tenant, repository, version);
