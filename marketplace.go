@@ -17,6 +17,7 @@ import (
 	"strings"
 
 	"github.com/connectsoft/marketplace/artifact"
+	"github.com/connectsoft/marketplace/index"
 	"github.com/connectsoft/marketplace/policy"
 	"github.com/connectsoft/marketplace/signing"
 	"golang.org/x/sync/errgroup"
@@ -45,36 +46,53 @@ type Options struct {
 	Concurrency int
 	// Limits bound what each layer may unpack to.
 	Limits artifact.Limits
-	// Source overrides where versions come from (an index, say); nil means
-	// the registry.
+	// Source overrides where versions come from (tests, an in-memory
+	// catalog); nil means the registry.
 	Source policy.Source
+	// Index, when set, resolves instead (by the decisions it made at
+	// ingest); the registry still serves, and Install verifies every
+	// chosen digest against Policy again before unpacking it.
+	Index *index.Client
 }
 
 // Verify fetches the artifact ref names and evaluates the policy on it.
 // The decision is the same one the CLI and the index print.
 func Verify(ctx context.Context, ref string, p *policy.Policy, factoryVersion string, remote artifact.RemoteOptions) (*policy.Decision, error) {
+	_, d, err := decide(ctx, ref, p, factoryVersion, remote)
+	return d, err
+}
+
+// decide fetches what ref names, collects its evidence and evaluates p.
+func decide(ctx context.Context, ref string, p *policy.Policy, factoryVersion string, remote artifact.RemoteOptions) (*policy.Candidate, *policy.Decision, error) {
 	repo, err := artifact.NewRepository(ref, remote)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	a, err := artifact.Fetch(ctx, repo, repo.Reference.Reference)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	c, err := signing.NewClient(remote)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	repoName := repo.Reference.Registry + "/" + repo.Reference.Repository
-	ev, err := c.Collect(ctx, repoName+"@"+a.Descriptor.Digest.String())
+	digest := a.Descriptor.Digest.String()
+	ev, err := c.Collect(ctx, repoName+"@"+digest)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return p.Evaluate(ctx, policy.Input{
-		Repository: repoName, Digest: a.Descriptor.Digest.String(),
+	d, err := p.Evaluate(ctx, policy.Input{
+		Repository: repoName, Digest: digest,
 		PinnedByDigest: strings.Contains(ref, "@"), Extension: a.Extension,
 		Evidence: ev, FactoryVersion: factoryVersion,
 	})
+	if err != nil {
+		return nil, nil, err
+	}
+	cand := &policy.Candidate{Name: a.Extension.Metadata.Name, Version: a.Extension.Metadata.Version, Repository: repoName,
+		Reference: repoName + "@" + digest, Digest: digest, Extension: a.Extension, Evidence: ev, Artifact: a}
+	return cand, d, nil
 }
 
 func (o Options) source() (policy.Source, error) {
@@ -89,6 +107,9 @@ func (o Options) source() (policy.Source, error) {
 
 // Resolve chooses versions for reqs and their dependencies.
 func Resolve(ctx context.Context, reqs []policy.Requirement, o Options) (*policy.Resolution, error) {
+	if o.Index != nil {
+		return o.Index.Resolve(ctx, reqs, o.FactoryVersion, true)
+	}
 	src, err := o.source()
 	if err != nil {
 		return nil, err
@@ -159,6 +180,9 @@ func Install(ctx context.Context, reqs []policy.Requirement, o Options) (*Instal
 		if res != nil {
 			chosen = res.Selected
 		}
+		if err == nil && o.Index != nil {
+			chosen, err = reverify(ctx, chosen, o)
+		}
 	}
 	if err != nil {
 		return nil, fmt.Errorf("install: %w", err)
@@ -179,6 +203,23 @@ func Install(ctx context.Context, reqs []policy.Requirement, o Options) (*Instal
 	return &Installed{Extensions: chosen, Lock: lock, Lockfile: lockPath}, nil
 }
 
+// reverify checks what an index chose against the local policy, by
+// digest, from the registry: the index is trusted to choose, not to verify.
+func reverify(ctx context.Context, chosen []*policy.Selected, o Options) ([]*policy.Selected, error) {
+	out := make([]*policy.Selected, 0, len(chosen))
+	for _, s := range chosen {
+		c, d, err := decide(ctx, s.Reference, o.Policy, o.FactoryVersion, o.Remote)
+		if err != nil {
+			return nil, fmt.Errorf("%s@%s from the index: %w", s.Name, s.Version, err)
+		}
+		if !d.Allowed {
+			return nil, fmt.Errorf("%s@%s, chosen by the index, is not allowed by %s: %s", s.Name, s.Version, o.Policy.File, strings.Join(d.Failed(), "; "))
+		}
+		out = append(out, &policy.Selected{Candidate: c, Decision: d, RequiredBy: s.RequiredBy})
+	}
+	return out, nil
+}
+
 // lockedSelection fetches every locked digest and evaluates the policy on
 // it again: a review revoked since locking refuses the install.
 func lockedSelection(ctx context.Context, lockPath string, o Options) ([]*policy.Selected, error) {
@@ -186,20 +227,17 @@ func lockedSelection(ctx context.Context, lockPath string, o Options) ([]*policy
 	if err != nil {
 		return nil, err
 	}
-	src, err := policy.NewRegistrySource(o.Registry, o.Remote)
-	if err != nil {
-		return nil, err
-	}
 	var out []*policy.Selected
 	for _, e := range lock.Extensions {
-		c, err := src.ByDigest(ctx, e.Name, e.Digest)
+		if !strings.HasSuffix(e.Reference, "@"+e.Digest) {
+			return nil, fmt.Errorf("lockfile %s: %s's reference %s does not pin its digest %s", lockPath, e.Name, e.Reference, e.Digest)
+		}
+		c, d, err := decide(ctx, e.Reference, o.Policy, o.FactoryVersion, o.Remote)
 		if err != nil {
 			return nil, fmt.Errorf("locked %s@%s (%s): %w", e.Name, e.Version, e.Digest, err)
 		}
-		d, err := o.Policy.Evaluate(ctx, policy.Input{Repository: c.Repository, Digest: c.Digest, PinnedByDigest: true,
-			Extension: c.Extension, Evidence: c.Evidence, FactoryVersion: o.FactoryVersion})
-		if err != nil {
-			return nil, err
+		if c.Name != e.Name || c.Version != e.Version {
+			return nil, fmt.Errorf("locked %s@%s: %s holds %s@%s", e.Name, e.Version, e.Reference, c.Name, c.Version)
 		}
 		if !d.Allowed {
 			return nil, fmt.Errorf("locked %s@%s (%s) is no longer allowed: %s", e.Name, e.Version, e.Digest, strings.Join(d.Failed(), "; "))

@@ -63,6 +63,7 @@ func (a *API) Handler() http.Handler {
 	mux.HandleFunc("GET /api/v1/extensions", a.search)
 	mux.HandleFunc("GET /api/v1/extensions/{publisher}/{name}", a.extension)
 	mux.HandleFunc("GET /api/v1/alerts", a.alerts)
+	mux.HandleFunc("GET /api/v1/resolve", a.resolve)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok\n")) })
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
 		if err := a.Store.Ping(r.Context()); err != nil {

@@ -28,6 +28,9 @@ type Candidate struct {
 	Evidence   *signing.Evidence   `json:"-"`
 	// Artifact is the fetched manifest, when the source fetched one.
 	Artifact *artifact.Artifact `json:"-"`
+	// Decision, when the source has one (an index decides at ingest), is
+	// used instead of evaluating ResolveOptions.Policy.
+	Decision *Decision `json:"-"`
 }
 
 // Source lists the versions of an extension and fetches one of them. A
@@ -362,7 +365,19 @@ func (r *resolver) verdict(name, version string) ([]string, error) {
 			reasons = append(reasons, why)
 		}
 	}
-	if r.opts.Policy != nil {
+	switch {
+	case c.Decision != nil:
+		// Decided without a Factory version (at ingest): its compatibility
+		// check is the one above, made with the version asked for.
+		r.decisions[key] = c.Decision
+		if c.Decision.Mode != "audit" {
+			for _, ck := range c.Decision.Checks {
+				if !ck.Passed && ck.Name != "compatibility" {
+					reasons = append(reasons, ck.Name+": "+ck.Reason)
+				}
+			}
+		}
+	case r.opts.Policy != nil:
 		d, err := r.opts.Policy.Evaluate(r.ctx, Input{
 			Repository: c.Repository, Digest: c.Digest, Extension: c.Extension,
 			Evidence: c.Evidence, FactoryVersion: r.opts.FactoryVersion,
@@ -434,11 +449,7 @@ func (s *RegistrySource) Versions(ctx context.Context, name string) ([]string, e
 }
 
 // Candidate fetches the descriptor and collects the evidence of one version.
-func (s *RegistrySource) Candidate(ctx context.Context, name, version string) (*Candidate, error) {
-	return s.fetch(ctx, name, version)
-}
-
-func (s *RegistrySource) fetch(ctx context.Context, name, ref string) (*Candidate, error) {
+func (s *RegistrySource) Candidate(ctx context.Context, name, ref string) (*Candidate, error) {
 	repoName := s.Repository(name)
 	repo, err := artifact.NewRepository(repoName, s.Remote)
 	if err != nil {
@@ -458,11 +469,6 @@ func (s *RegistrySource) fetch(ctx context.Context, name, ref string) (*Candidat
 	}
 	return &Candidate{Name: name, Version: a.Extension.Metadata.Version, Repository: repoName,
 		Reference: repoName + "@" + d, Digest: d, Extension: a.Extension, Evidence: ev, Artifact: a}, nil
-}
-
-// ByDigest fetches name at an exact digest (for locked installs).
-func (s *RegistrySource) ByDigest(ctx context.Context, name, digest string) (*Candidate, error) {
-	return s.fetch(ctx, name, digest)
 }
 
 // MemorySource serves candidates held in memory: for callers that already

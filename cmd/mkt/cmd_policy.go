@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"strings"
 
 	"github.com/connectsoft/marketplace"
+	"github.com/connectsoft/marketplace/index"
 	"github.com/connectsoft/marketplace/policy"
 	"github.com/spf13/cobra"
 )
@@ -31,11 +33,13 @@ func (f *policyFlags) load(ctx context.Context) (*policy.Policy, error) {
 
 func (f *policyFlags) options(ctx context.Context, g *globals) (marketplace.Options, error) {
 	o := marketplace.Options{Registry: f.registry, Remote: g.remote(), FactoryVersion: f.factory}
-	if f.index != "" {
-		return o, usagef("--index needs the index service, which is not built yet: use --registry HOST[/PREFIX]")
-	}
-	if f.registry == "" {
-		return o, usagef("give --registry HOST[/PREFIX] (acme/crm is looked up at HOST/PREFIX/acme/crm)")
+	switch {
+	case f.index != "" && f.registry != "":
+		return o, usagef("give --registry or --index, not both")
+	case f.index != "":
+		o.Index = &index.Client{URL: f.index, Token: os.Getenv("MKT_INDEX_TOKEN")}
+	case f.registry == "":
+		return o, usagef("give --registry HOST[/PREFIX] (acme/crm is looked up at HOST/PREFIX/acme/crm) or --index URL")
 	}
 	p, err := f.load(ctx)
 	if err != nil {
@@ -164,8 +168,9 @@ digests, verifies them again, and never rewrites the lockfile.`,
 			if err != nil {
 				return err
 			}
-			o.Registry, o.Remote, o.Policy, o.FactoryVersion = base.Registry, base.Remote, base.Policy, base.FactoryVersion
-			res, err := marketplace.Install(cmd.Context(), reqs, o)
+			// The shared options, with this command's own on top.
+			base.Dir, base.Lockfile, base.Locked, base.Concurrency = o.Dir, o.Lockfile, o.Locked, o.Concurrency
+			res, err := marketplace.Install(cmd.Context(), reqs, base)
 			if err != nil {
 				return err
 			}
@@ -201,5 +206,5 @@ func (f *policyFlags) bind(cmd *cobra.Command, policyRequired bool) {
 	fl.StringVar(&f.policyFile, "policy", "", help)
 	fl.StringVar(&f.factory, "factory-version", "", "the Factory version extensions must be compatible with")
 	fl.StringVar(&f.registry, "registry", "", "HOST[/PREFIX] where publisher/name repositories live")
-	fl.StringVar(&f.index, "index", "", "index service URL (with the index service)")
+	fl.StringVar(&f.index, "index", "", "index service URL that resolves (MKT_INDEX_TOKEN is sent as its bearer token)")
 }

@@ -80,9 +80,33 @@ sources:
 	waitFor(t, "the push to be searchable", func() bool {
 		return strings.Contains(mkt(t, "search", "crm", "--index", url).stdout, "acme/crm")
 	})
+	// The index resolves (for the token's tenant); anonymous, it is not found.
+	if r := mustMkt(t, "resolve", "acme/crm", "--index", url, "--factory-version", "2.4.0"); !strings.Contains(r.stdout, reg.Ref("acme/crm@sha256:")) {
+		t.Fatalf("resolve --index: %s", r.stdout)
+	}
+	// install --index: the index chooses, the registry serves, the local
+	// policy verifies again: unsigned is refused, signed installs.
+	t.Setenv("COSIGN_PASSWORD", "pw")
+	key := filepath.Join(dir, "acme")
+	mustMkt(t, "key", "generate", "--output-prefix", key)
+	pol := filepath.Join(dir, "policy.yaml")
+	os.WriteFile(pol, []byte("apiVersion: marketplace.connectsoft.io/v1\nkind: Policy\ntrustRoots:\n  - {name: acme, keys: [acme.pub]}\nrules:\n  - name: acme\n    match: {repositories: [\"**\"]}\n    signatures: {trustRoots: [acme]}\n"), 0o644)
+	inst := filepath.Join(t.TempDir(), "ext")
+	lock := filepath.Join(t.TempDir(), "lock.json")
+	if r := mkt(t, "install", "--plain-http", "acme/crm", "--index", url, "--policy", pol, "--factory-version", "2.4.0", "-o", inst, "--lockfile", lock); r.code != 1 || !strings.Contains(r.stderr, "chosen by the index, is not allowed") {
+		t.Fatalf("install --index of an unsigned choice: %+v", r)
+	}
+	mustMkt(t, "sign", "--plain-http", reg.Ref("acme/crm:0.1.0"), "--key", key+".key")
+	mustMkt(t, "install", "--plain-http", "acme/crm", "--index", url, "--policy", pol, "--factory-version", "2.4.0", "-o", inst, "--lockfile", lock)
+	if _, err := os.Stat(filepath.Join(inst, "acme", "crm", "extension.yaml")); err != nil {
+		t.Fatalf("install --index: %v", err)
+	}
 	t.Setenv("MKT_INDEX_TOKEN", "")
 	if r := mustMkt(t, "search", "crm", "--index", url); strings.Contains(r.stdout, "acme/crm") {
 		t.Fatalf("anonymous search shows a private extension: %s", r.stdout)
+	}
+	if r := mkt(t, "resolve", "acme/crm", "--index", url, "--factory-version", "2.4.0"); r.code != 1 || !strings.Contains(r.stderr, "no versions published") {
+		t.Fatalf("anonymous resolve of a private extension: %+v", r)
 	}
 	cancel()
 	if code := <-done; code != 0 {

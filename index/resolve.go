@@ -1,0 +1,186 @@
+package index
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/connectsoft/marketplace/artifact"
+	"github.com/connectsoft/marketplace/index/store"
+	"github.com/connectsoft/marketplace/policy"
+)
+
+// storeSource offers to the resolver what one viewer may see in the store,
+// with the decisions made at ingest.
+type storeSource struct {
+	st     store.Store
+	viewer *store.Viewer
+}
+
+// tenantOf is the tenant whose name the viewer sees: its own first.
+func (s *storeSource) tenantOf(ctx context.Context, name string) (string, error) {
+	found, _, err := s.st.Search(ctx, store.Query{Name: name, Viewer: s.viewer, Limit: 10})
+	if err != nil || len(found) == 0 {
+		return "", err
+	}
+	for _, v := range found {
+		if v.Tenant == s.viewer.Tenant {
+			return v.Tenant, nil
+		}
+	}
+	return found[0].Tenant, nil
+}
+
+func (s *storeSource) Versions(ctx context.Context, name string) ([]string, error) {
+	tenant, err := s.tenantOf(ctx, name)
+	if err != nil || tenant == "" {
+		return nil, err
+	}
+	vs, err := s.st.Versions(ctx, tenant, name)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]string, len(vs))
+	for i, v := range vs {
+		out[i] = v.Version
+	}
+	return out, nil
+}
+
+func (s *storeSource) Candidate(ctx context.Context, name, version string) (*policy.Candidate, error) {
+	tenant, err := s.tenantOf(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	vs, err := s.st.Versions(ctx, tenant, name)
+	if err != nil {
+		return nil, err
+	}
+	i := slices.IndexFunc(vs, func(v *store.Version) bool { return v.Version == version })
+	if i < 0 {
+		return nil, fmt.Errorf("%s@%s: %w", name, version, store.ErrNotFound)
+	}
+	return candidateOf(vs[i])
+}
+
+func candidateOf(v *store.Version) (*policy.Candidate, error) {
+	ext, err := artifact.ParseConfig(v.Descriptor)
+	if err != nil {
+		return nil, fmt.Errorf("stored descriptor of %s@%s: %w", v.Name, v.Version, err)
+	}
+	c := &policy.Candidate{Name: v.Name, Version: v.Version, Repository: v.Repository, Reference: v.Repository + "@" + v.Digest,
+		Digest: v.Digest, Extension: ext}
+	if len(v.Decision) > 0 {
+		c.Decision = &policy.Decision{}
+		if err := json.Unmarshal(v.Decision, c.Decision); err != nil {
+			return nil, fmt.Errorf("stored decision of %s@%s: %w", v.Name, v.Version, err)
+		}
+	}
+	return c, nil
+}
+
+// resolve: GET /api/v1/resolve?name=&constraint=&factory=&explain=
+func (a *API) resolve(w http.ResponseWriter, r *http.Request) {
+	viewer, _, err := a.viewer(r)
+	if err != nil {
+		a.fail(w, err)
+		return
+	}
+	p := r.URL.Query()
+	var reqs []policy.Requirement
+	for _, n := range p["name"] {
+		req, err := policy.ParseRequirement(n)
+		if err != nil {
+			a.fail(w, &apiError{http.StatusBadRequest, err.Error()})
+			return
+		}
+		if req.Constraint == "" {
+			req.Constraint = p.Get("constraint")
+		}
+		reqs = append(reqs, req)
+	}
+	if len(reqs) == 0 {
+		a.fail(w, &apiError{http.StatusBadRequest, "name is required"})
+		return
+	}
+	explain, _ := strconv.ParseBool(p.Get("explain"))
+	res, err := policy.Resolve(r.Context(), &storeSource{st: a.Store, viewer: viewer}, reqs, policy.ResolveOptions{FactoryVersion: p.Get("factory")})
+	if errors.Is(err, policy.ErrUnresolvable) {
+		status := http.StatusUnprocessableEntity
+		if strings.Contains(err.Error(), "no versions published") {
+			status = http.StatusNotFound // also another tenant's private name
+		}
+		a.fail(w, &apiError{status, err.Error()})
+		return
+	}
+	if err != nil {
+		a.fail(w, err)
+		return
+	}
+	if !explain {
+		for _, s := range res.Selected {
+			s.PassedOver = nil
+		}
+	}
+	writeJSON(w, http.StatusOK, res)
+}
+
+// Client is an index service as a resolution source, for `mkt resolve
+// --index` and `mkt install --index`: the index chooses, the registry
+// serves, the local policy verifies.
+type Client struct {
+	URL   string
+	Token string
+	HTTP  *http.Client
+}
+
+func (c *Client) get(ctx context.Context, path string, q url.Values, out any) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimSuffix(c.URL, "/")+path+"?"+q.Encode(), nil)
+	if err != nil {
+		return err
+	}
+	if c.Token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.Token)
+	}
+	hc := c.HTTP
+	if hc == nil {
+		hc = http.DefaultClient
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return fmt.Errorf("index %s: %w", c.URL, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		var e struct{ Error string }
+		json.NewDecoder(resp.Body).Decode(&e)
+		if resp.StatusCode == http.StatusNotFound || resp.StatusCode == http.StatusUnprocessableEntity {
+			return fmt.Errorf("%w: %s", policy.ErrUnresolvable, e.Error)
+		}
+		return fmt.Errorf("index %s%s: %d %s", c.URL, path, resp.StatusCode, e.Error)
+	}
+	return json.NewDecoder(resp.Body).Decode(out)
+}
+
+// Resolve asks the index to resolve reqs for a Factory version.
+func (c *Client) Resolve(ctx context.Context, reqs []policy.Requirement, factory string, explain bool) (*policy.Resolution, error) {
+	q := url.Values{"factory": {factory}, "explain": {strconv.FormatBool(explain)}}
+	for _, r := range reqs {
+		n := r.Name
+		if r.Constraint != "" {
+			n += "@" + r.Constraint
+		}
+		q.Add("name", n)
+	}
+	var res policy.Resolution
+	if err := c.get(ctx, "/api/v1/resolve", q, &res); err != nil {
+		return nil, err
+	}
+	return &res, nil
+}

@@ -1,0 +1,75 @@
+package index_test
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/connectsoft/marketplace/artifact"
+	"github.com/connectsoft/marketplace/index"
+	"github.com/connectsoft/marketplace/index/store"
+	"github.com/connectsoft/marketplace/policy"
+)
+
+func storeExt(t *testing.T, st store.Store, tenant, vis, name, version, factory, deps string, decision *policy.Decision) {
+	y := "apiVersion: marketplace.connectsoft.io/v1\nkind: Module\nmetadata:\n  name: " + name + "\n  version: " + version +
+		"\nspec:\n  license: MIT\n  compatibility:\n    factory: \"" + factory + "\"\n" + deps
+	ext, err := artifact.ParseExtension(strings.NewReader(y), "x.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	desc, _ := json.Marshal(ext)
+	v := &store.Version{Tenant: tenant, Name: name, Version: version, Repository: "reg.example/" + name, Digest: "sha256:" + strings.ReplaceAll(name+version, "/", ""),
+		Kind: "Module", License: "MIT", Factory: factory, Visibility: vis, Descriptor: desc, IngestedAt: time.Now()}
+	if decision != nil {
+		v.Allowed = decision.Allowed
+		v.Decision, _ = json.Marshal(decision)
+	}
+	if _, err := st.UpsertVersion(context.Background(), v); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestAPIResolveUsesStoredDecisionsAndTenancy(t *testing.T) {
+	w := newAPIWorld(t)
+	ok := &policy.Decision{Allowed: true, Passed: true, Mode: "enforce", Checks: []policy.Check{{Name: "signature", Passed: true, Reason: "signed"}, {Name: "compatibility", Reason: "no Factory version given"}}}
+	unsigned := &policy.Decision{Mode: "enforce", Checks: []policy.Check{{Name: "signature", Reason: "unsigned"}}}
+	storeExt(t, w.st, "acme", store.Public, "acme/lib", "1.0.0", ">=2.0.0 <3.0.0", "", ok)
+	storeExt(t, w.st, "acme", store.Public, "acme/lib", "1.1.0", ">=2.0.0 <3.0.0", "", unsigned)
+	storeExt(t, w.st, "acme", store.Public, "acme/lib", "1.2.0", ">=3.0.0", "", ok)
+	storeExt(t, w.st, "acme", store.Public, "acme/app", "1.0.0", ">=2.0.0", "  dependencies:\n    - {name: acme/lib, version: ^1.0.0}\n", ok)
+	storeExt(t, w.st, "globex", store.Private, "globex/app", "1.0.0", ">=2.0.0", "", ok)
+
+	c := &index.Client{URL: w.srv.URL}
+	res, err := c.Resolve(context.Background(), []policy.Requirement{{Name: "acme/app"}}, "2.4.0", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lib := res.Find("acme/lib")
+	if lib == nil || lib.Version != "1.0.0" || res.Find("acme/app") == nil || !strings.HasPrefix(lib.Reference, "reg.example/acme/lib@sha256:") {
+		t.Fatalf("resolution %+v", res.Selected)
+	}
+	reasons := map[string]string{}
+	for _, p := range lib.PassedOver {
+		reasons[p.Version] = strings.Join(p.Reasons, "; ")
+	}
+	if !strings.Contains(reasons["1.1.0"], "unsigned") || !strings.Contains(reasons["1.2.0"], "incompatible") {
+		t.Fatalf("passed over: %+v", reasons)
+	}
+	// Another tenant's private extension resolves for it, and is not found for anyone else.
+	if _, err := (&index.Client{URL: w.srv.URL, Token: w.tokens["globex"]}).Resolve(context.Background(), []policy.Requirement{{Name: "globex/app"}}, "2.4.0", false); err != nil {
+		t.Fatalf("globex resolving its own: %v", err)
+	}
+	for _, who := range []string{"", "acme"} {
+		_, err := (&index.Client{URL: w.srv.URL, Token: w.tokens[who]}).Resolve(context.Background(), []policy.Requirement{{Name: "globex/app"}}, "2.4.0", false)
+		if err == nil || !strings.Contains(err.Error(), "no versions published") {
+			t.Fatalf("%q resolving globex's private extension: %v", who, err)
+		}
+	}
+	if code := w.get(t, "", "/api/v1/resolve", nil); code != http.StatusBadRequest {
+		t.Fatalf("resolve without a name: %d", code)
+	}
+}
