@@ -188,7 +188,8 @@ func median(s []sample) sample {
 
 func startRegistry(mktBin, root string) (string, func(), error) {
 	addr := root + ".addr"
-	cmd := exec.Command(mktBin, "dev", "up", "--listen", "127.0.0.1:0", "--root", root, "--addr-file", addr)
+	// The registry alone: an index ingesting during measurements would skew them.
+	cmd := exec.Command(mktBin, "dev", "up", "--no-index", "--listen", "127.0.0.1:0", "--root", root, "--addr-file", addr)
 	if err := cmd.Start(); err != nil {
 		return "", nil, err
 	}

@@ -3,6 +3,7 @@ package index
 import (
 	"crypto/rand"
 	"crypto/sha256"
+	_ "embed"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
@@ -16,6 +17,11 @@ import (
 	"github.com/Masterminds/semver/v3"
 	"github.com/connectsoft/marketplace/index/store"
 )
+
+// OpenAPI describes the HTTP API; it is served at /api/v1/openapi.json.
+//
+//go:embed openapi.json
+var OpenAPI []byte
 
 // Roles a token can carry (DESIGN §6).
 var Roles = []string{"reader", "publisher", "reviewer", "admin"}
@@ -64,6 +70,10 @@ func (a *API) Handler() http.Handler {
 	mux.HandleFunc("GET /api/v1/extensions/{publisher}/{name}", a.extension)
 	mux.HandleFunc("GET /api/v1/alerts", a.alerts)
 	mux.HandleFunc("GET /api/v1/resolve", a.resolve)
+	mux.HandleFunc("GET /api/v1/openapi.json", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Write(OpenAPI)
+	})
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok\n")) })
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
 		if err := a.Store.Ping(r.Context()); err != nil {

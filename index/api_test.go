@@ -4,9 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/connectsoft/marketplace/artifact"
+	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -198,5 +202,63 @@ func TestNewTokenRefusesUnknownRoles(t *testing.T) {
 	tok, rec, err := index.NewToken("acme", []string{"reader"})
 	if err != nil || rec.Hash != index.HashToken(tok) || rec.Hash == tok {
 		t.Fatalf("token %q record %+v: %v", tok, rec, err)
+	}
+}
+
+func TestServerMetricsCountRequestsAndWebhookEvents(t *testing.T) {
+	dir := t.TempDir()
+	c := &index.Config{Store: "sqlite://index.db", WebhookSecret: "s", Dir: dir}
+	s, err := index.NewServer(context.Background(), c, artifact.RemoteOptions{}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Store.Close()
+	srv := httptest.NewServer(s.Handler())
+	defer srv.Close()
+	for _, path := range []string{"/api/v1/extensions", "/api/v1/extensions?q=x", "/healthz"} {
+		resp, _ := http.Get(srv.URL + path)
+		resp.Body.Close()
+	}
+	post(t, srv.URL+"/api/v1/events/registry", "Bearer wrong", `{"events":[]}`)
+	resp, err := http.Get(srv.URL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{
+		`mkt_index_http_request_duration_seconds_count{route="GET /api/v1/extensions",status="200"} 2`,
+		`mkt_index_http_request_duration_seconds_count{route="GET /healthz",status="200"} 1`,
+		`mkt_index_webhook_events_total{outcome="unauthorized"} 1`,
+		`go_goroutines`,
+	} {
+		if !strings.Contains(string(b), want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+}
+
+// Every route the server answers is in the OpenAPI document, and nothing else.
+func TestOpenAPIDescribesTheRoutes(t *testing.T) {
+	w := newAPIWorld(t)
+	var doc struct {
+		OpenAPI string                    `json:"openapi"`
+		Paths   map[string]map[string]any `json:"paths"`
+	}
+	if code := w.get(t, "", "/api/v1/openapi.json", &doc); code != 200 || doc.OpenAPI != "3.1.0" {
+		t.Fatalf("openapi.json: %d %q", code, doc.OpenAPI)
+	}
+	routes := map[string]string{
+		"/api/v1/extensions": "get", "/api/v1/extensions/{publisher}/{name}": "get", "/api/v1/resolve": "get",
+		"/api/v1/alerts": "get", "/api/v1/events/registry": "post", "/api/v1/openapi.json": "get",
+		"/healthz": "get", "/readyz": "get", "/metrics": "get",
+	}
+	for path, method := range routes {
+		if _, ok := doc.Paths[path][method]; !ok {
+			t.Errorf("openapi.json lacks %s %s", method, path)
+		}
+	}
+	if len(doc.Paths) != len(routes) {
+		t.Errorf("openapi.json has %d paths, the server %d", len(doc.Paths), len(routes))
 	}
 }

@@ -127,3 +127,16 @@ func LoadConfig(path string) (*Config, error) {
 	c.Dir = filepath.Dir(path)
 	return &c, nil
 }
+
+// DevConfig is the configuration `mkt dev up` runs: one source covering the
+// whole embedded registry, public, in a "dev" tenant, with the store in dir.
+func DevConfig(registry, dir, secret string) *Config {
+	return &Config{
+		Store:         "sqlite://" + filepath.Join(dir, "index.db"),
+		WebhookSecret: secret,
+		Operator:      "dev",
+		Dir:           dir,
+		Sources: []Source{{Name: "dev", Registry: registry, PlainHTTP: true, Repositories: []string{"**"},
+			Tenant: "dev", Visibility: store.Public, Interval: time.Minute}},
+	}
+}

@@ -25,6 +25,7 @@ type Crawler struct {
 	// Workers bounds concurrent tag checks per source; 0 means 8.
 	Workers int
 	Log     *slog.Logger
+	Metrics *Metrics // optional
 }
 
 // CrawlStats says what one reconcile did.
@@ -90,11 +91,14 @@ func (c *Crawler) Reconcile(ctx context.Context, src *Source) (CrawlStats, error
 				switch {
 				case IsNotExtension(err):
 					skipped.Add(1)
+					c.Metrics.ingest("crawl", "skipped", time.Time{})
 				case err != nil:
 					failed.Add(1)
+					c.Metrics.ingest("crawl", "failed", time.Time{})
 					c.log().Warn("crawl: ingest failed", "repository", repoName, "tag", tag, "err", err)
 				default:
 					ingested.Add(1)
+					c.Metrics.ingest("crawl", "stored", time.Time{})
 				}
 				return nil
 			})

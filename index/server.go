@@ -24,6 +24,7 @@ type Server struct {
 	API     *API
 	Webhook *Webhook
 	Crawler *Crawler
+	Metrics *Metrics
 	Log     *slog.Logger
 }
 
@@ -59,12 +60,14 @@ func NewServer(ctx context.Context, c *Config, remote artifact.RemoteOptions, lo
 		o.PlainHTTP = s.PlainHTTP
 		return o
 	}}
+	m := NewMetrics()
 	return &Server{
 		Config:  c,
 		Store:   st,
 		API:     &API{Store: st, Operator: c.Operator, Log: log},
-		Webhook: &Webhook{Secret: c.WebhookSecret, Sources: c.Sources, Ingester: ing, Log: log},
-		Crawler: &Crawler{Ingester: ing, Log: log},
+		Webhook: &Webhook{Secret: c.WebhookSecret, Sources: c.Sources, Ingester: ing, Log: log, Metrics: m},
+		Crawler: &Crawler{Ingester: ing, Log: log, Metrics: m},
+		Metrics: m,
 		Log:     log,
 	}, nil
 }
@@ -74,11 +77,17 @@ func NewServer(ctx context.Context, c *Config, remote artifact.RemoteOptions, lo
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("POST /api/v1/events/registry", s.Webhook)
+	mux.Handle("GET /metrics", s.Metrics.Handler())
 	mux.Handle("/", s.API.Handler())
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
 		mux.ServeHTTP(rec, r)
+		route := r.Pattern // the innermost ServeMux pattern that matched
+		if route == "" {
+			route = "unmatched"
+		}
+		s.Metrics.observeRequest(route, rec.status, time.Since(start))
 		s.Log.Debug("request", "method", r.Method, "path", r.URL.Path, "status", rec.status, "duration", time.Since(start))
 	})
 }

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/connectsoft/marketplace/artifact"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -34,6 +35,7 @@ type Event struct {
 	Request struct {
 		Host string `json:"host"`
 	} `json:"request"`
+	Timestamp time.Time `json:"timestamp"`
 }
 
 // DecodeEnvelope reads a notification body: {"events":[…]}. It refuses
@@ -73,6 +75,7 @@ type Webhook struct {
 	Sources  []Source
 	Ingester *Ingester
 	Log      *slog.Logger
+	Metrics  *Metrics // optional
 }
 
 func (h *Webhook) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -82,6 +85,7 @@ func (h *Webhook) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 	if !ok || h.Secret == "" || subtle.ConstantTimeCompare([]byte(token), []byte(h.Secret)) != 1 {
+		h.Metrics.event("unauthorized")
 		http.Error(w, "missing or wrong bearer secret", http.StatusUnauthorized)
 		return
 	}
@@ -107,8 +111,12 @@ func (h *Webhook) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 func (h *Webhook) handle(ctx context.Context, e Event) error {
 	if seen, err := h.Ingester.Store.EventSeen(ctx, e.ID); err != nil || seen {
+		if seen {
+			h.Metrics.event("duplicate")
+		}
 		return err
 	}
+	h.Metrics.event("received")
 	if e.Action != "push" || e.Target.Tag == "" || e.Target.MediaType != ocispec.MediaTypeImageManifest {
 		return nil
 	}
@@ -123,12 +131,16 @@ func (h *Webhook) handle(ctx context.Context, e Event) error {
 		ref = subject
 	}
 	_, err := h.Ingester.Ingest(ctx, src, e.Target.Repository, ref)
-	if IsNotExtension(err) {
+	switch {
+	case IsNotExtension(err):
 		h.log().Info("skipped: not an extension", "repository", e.Target.Repository, "ref", ref)
+		h.Metrics.ingest("webhook", "skipped", e.Timestamp)
 		err = nil
-	}
-	if err != nil {
+	case err != nil:
+		h.Metrics.ingest("webhook", "failed", e.Timestamp)
 		return err
+	default:
+		h.Metrics.ingest("webhook", "stored", e.Timestamp)
 	}
 	// Marked only once ingested, so a failed event is retried.
 	_, err = h.Ingester.Store.MarkEvent(ctx, e.ID)

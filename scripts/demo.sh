@@ -9,12 +9,14 @@ trap 'kill $registry_pid 2>/dev/null || true; rm -rf "$work"' EXIT
 
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
-step "Starting an embedded CNCF distribution registry (mkt dev up)"
-"$MKT" dev up --listen 127.0.0.1:0 --addr-file "$work/addr" >"$work/registry.log" 2>&1 &
+step "Starting an embedded CNCF distribution registry and index (mkt dev up)"
+"$MKT" dev up --listen 127.0.0.1:0 --index-listen 127.0.0.1:0 --addr-file "$work/addr" --index-addr-file "$work/index" >"$work/registry.log" 2>&1 &
 registry_pid=$!
-for _ in $(seq 100); do [ -s "$work/addr" ] && break; sleep 0.05; done
+for _ in $(seq 200); do [ -s "$work/addr" ] && [ -s "$work/index" ] && break; sleep 0.05; done
 host=$(cat "$work/addr")
+index=$(cat "$work/index")
 echo "registry: http://$host"
+echo "index:    $index (the registry notifies it of every push)"
 
 step "Pushing one extension of each kind (mkt push)"
 for dir in examples/*/; do
@@ -43,4 +45,11 @@ step "Mirroring it to an OCI layout for air-gapped transfer (mkt copy)"
 step "The same as JSON, for scripts (--format json)"
 "$MKT" push --plain-http "$host/acme/http" examples/http-module --format json
 
-printf '\nDemo finished: 4 extensions published, verified by digest, pulled and mirrored.\n'
+step "Searching the index (mkt search), compatible with Factory 2.4.0"
+for _ in $(seq 100); do "$MKT" search --index "$index" 2>/dev/null | grep -q connectsoft/code-reviewer && break; sleep 0.1; done
+"$MKT" search --index "$index" --factory 2.4.0
+
+step "Resolving acme/salesforce and its dependencies through the index (mkt resolve --index --explain)"
+"$MKT" resolve acme/salesforce --index "$index" --factory-version 2.4.0 --explain
+
+printf '\nDemo finished: 4 extensions published, indexed within a second of the push, searched, resolved, pulled and mirrored.\n'
