@@ -1,6 +1,7 @@
 package index
 
 import (
+	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	_ "embed"
@@ -10,6 +11,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -75,6 +77,7 @@ func (a *API) Handler() http.Handler {
 		w.Write(OpenAPI)
 	})
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok\n")) })
+	(&Web{API: a}).Register(mux)
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
 		if err := a.Store.Ping(r.Context()); err != nil {
 			http.Error(w, "store unreachable: "+err.Error(), http.StatusServiceUnavailable)
@@ -139,48 +142,50 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 
 const pageSize = 20
 
-// search: GET /api/v1/extensions?q=&kind=&publisher=&factory=&reviewed=&license=&page=
-func (a *API) search(w http.ResponseWriter, r *http.Request) {
-	viewer, _, err := a.viewer(r)
-	if err != nil {
-		a.fail(w, err)
-		return
-	}
-	p := r.URL.Query()
+// searchPage is one page of search results.
+type searchPage struct {
+	Items []summary `json:"items"`
+	Total int       `json:"total"`
+	Page  int       `json:"page"`
+}
+
+// find runs a search from query parameters for a viewer; the JSON API and
+// the web page both use it.
+func (a *API) find(ctx context.Context, viewer *store.Viewer, p url.Values) (*searchPage, error) {
 	q := store.Query{Text: p.Get("q"), Kind: p.Get("kind"), Publisher: p.Get("publisher"), License: p.Get("license"), Viewer: viewer}
 	if v := p.Get("reviewed"); v != "" {
 		b, err := strconv.ParseBool(v)
 		if err != nil {
-			a.fail(w, &apiError{http.StatusBadRequest, "reviewed: want true or false"})
-			return
+			return nil, &apiError{http.StatusBadRequest, "reviewed: want true or false"}
 		}
 		q.Reviewed = &b
 	}
 	page := 1
 	if v := p.Get("page"); v != "" {
+		var err error
 		if page, err = strconv.Atoi(v); err != nil || page < 1 {
-			a.fail(w, &apiError{http.StatusBadRequest, "page: want a number from 1"})
-			return
+			return nil, &apiError{http.StatusBadRequest, "page: want a number from 1"}
 		}
 	}
 	var factory *semver.Version
 	if v := p.Get("factory"); v != "" {
+		var err error
 		if factory, err = semver.NewVersion(v); err != nil {
-			a.fail(w, &apiError{http.StatusBadRequest, "factory: not a version"})
-			return
+			return nil, &apiError{http.StatusBadRequest, "factory: not a version"}
 		}
 	}
 	var items []*store.Version
 	var total int
+	var err error
 	if factory == nil {
 		q.Limit, q.Offset = pageSize, (page-1)*pageSize
-		items, total, err = a.Store.Search(r.Context(), q)
+		items, total, err = a.Store.Search(ctx, q)
 	} else {
 		// Compatibility is a constraint check, not a column: filter all
 		// matches, then page.
 		q.Limit = 100000
 		var all []*store.Version
-		all, _, err = a.Store.Search(r.Context(), q)
+		all, _, err = a.Store.Search(ctx, q)
 		for _, v := range all {
 			if c, cerr := semver.NewConstraint(v.Factory); cerr == nil && c.Check(factory) {
 				items = append(items, v)
@@ -190,14 +195,28 @@ func (a *API) search(w http.ResponseWriter, r *http.Request) {
 		items = items[min((page-1)*pageSize, len(items)):min(page*pageSize, len(items))]
 	}
 	if err != nil {
+		return nil, err
+	}
+	out := &searchPage{Items: make([]summary, len(items)), Total: total, Page: page}
+	for i, v := range items {
+		out.Items[i] = summarize(v)
+	}
+	return out, nil
+}
+
+// search: GET /api/v1/extensions?q=&kind=&publisher=&factory=&reviewed=&license=&page=
+func (a *API) search(w http.ResponseWriter, r *http.Request) {
+	viewer, _, err := a.viewer(r)
+	if err != nil {
 		a.fail(w, err)
 		return
 	}
-	out := make([]summary, len(items))
-	for i, v := range items {
-		out[i] = summarize(v)
+	page, err := a.find(r.Context(), viewer, r.URL.Query())
+	if err != nil {
+		a.fail(w, err)
+		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"items": out, "total": total, "page": page})
+	writeJSON(w, http.StatusOK, page)
 }
 
 // summary is an extension in a search result: its latest version.
@@ -222,46 +241,58 @@ func summarize(v *store.Version) summary {
 		Latest: v.Version, License: v.License, Factory: v.Factory, Signed: v.Signed, Reviewed: v.Reviewed, Allowed: v.Allowed, Visibility: v.Visibility}
 }
 
-// extension: GET /api/v1/extensions/{publisher}/{name}. Another tenant's
-// private extension is a 404, exactly like one that does not exist.
+// details is an extension with its versions and alerts.
+type details struct {
+	Extension summary          `json:"extension"`
+	Versions  []*store.Version `json:"versions"`
+	Alerts    []*store.Alert   `json:"alerts"`
+}
+
+// details finds name as the viewer sees it: its own tenant's first.
+// Another tenant's private extension is not found, exactly like one that
+// does not exist.
+func (a *API) details(ctx context.Context, viewer *store.Viewer, name string) (*details, error) {
+	found, _, err := a.Store.Search(ctx, store.Query{Name: name, Viewer: viewer, Limit: 10})
+	if err != nil {
+		return nil, err
+	}
+	if len(found) == 0 {
+		return nil, &apiError{http.StatusNotFound, "no extension " + name}
+	}
+	slices.SortStableFunc(found, func(x, y *store.Version) int {
+		return btoi(y.Tenant == viewer.Tenant) - btoi(x.Tenant == viewer.Tenant)
+	})
+	tenant := found[0].Tenant
+	versions, err := a.Store.Versions(ctx, tenant, name)
+	if err != nil {
+		return nil, err
+	}
+	alerts, err := a.Store.Alerts(ctx, tenant)
+	if err != nil {
+		return nil, err
+	}
+	d := &details{Extension: summarize(found[0]), Versions: versions}
+	for _, al := range alerts {
+		if al.Name == name {
+			d.Alerts = append(d.Alerts, al)
+		}
+	}
+	return d, nil
+}
+
+// extension: GET /api/v1/extensions/{publisher}/{name}
 func (a *API) extension(w http.ResponseWriter, r *http.Request) {
 	viewer, _, err := a.viewer(r)
 	if err != nil {
 		a.fail(w, err)
 		return
 	}
-	name := r.PathValue("publisher") + "/" + r.PathValue("name")
-	found, _, err := a.Store.Search(r.Context(), store.Query{Name: name, Viewer: viewer, Limit: 10})
+	d, err := a.details(r.Context(), viewer, r.PathValue("publisher")+"/"+r.PathValue("name"))
 	if err != nil {
 		a.fail(w, err)
 		return
 	}
-	if len(found) == 0 {
-		a.fail(w, &apiError{http.StatusNotFound, "no extension " + name})
-		return
-	}
-	// The caller's own tenant first, then the others it may see.
-	slices.SortStableFunc(found, func(x, y *store.Version) int {
-		return btoi(y.Tenant == viewer.Tenant) - btoi(x.Tenant == viewer.Tenant)
-	})
-	tenant := found[0].Tenant
-	versions, err := a.Store.Versions(r.Context(), tenant, name)
-	if err != nil {
-		a.fail(w, err)
-		return
-	}
-	alerts, err := a.Store.Alerts(r.Context(), tenant)
-	if err != nil {
-		a.fail(w, err)
-		return
-	}
-	var mine []*store.Alert
-	for _, al := range alerts {
-		if al.Name == name {
-			mine = append(mine, al)
-		}
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"extension": summarize(found[0]), "versions": versions, "alerts": mine})
+	writeJSON(w, http.StatusOK, d)
 }
 
 func btoi(b bool) int {

@@ -1,0 +1,105 @@
+package index
+
+import (
+	"embed"
+	"errors"
+	"html/template"
+	"io/fs"
+	"net/http"
+	"strings"
+
+	"github.com/connectsoft/marketplace/artifact"
+)
+
+//go:embed web/templates.html web/static
+var webFiles embed.FS
+
+// pages are parsed once: the layout with each page's body.
+var pages = func() map[string]*template.Template {
+	base := template.Must(template.ParseFS(webFiles, "web/templates.html"))
+	out := map[string]*template.Template{}
+	for _, p := range []string{"search", "extension"} {
+		t := template.Must(base.Clone())
+		template.Must(t.Parse(`{{define "body"}}{{template "` + p + `-body" .}}{{end}}`))
+		out[p] = t
+	}
+	return out
+}()
+
+// Web serves the catalog page at / and extension pages at
+// /extensions/{publisher}/{name}, rendered on the server from the same
+// search and details the API serves, as anonymous callers see them.
+type Web struct {
+	API *API
+	// IndexURL is shown in install commands.
+	IndexURL string
+}
+
+// Register adds the page routes to mux.
+func (wb *Web) Register(mux *http.ServeMux) {
+	static, _ := fs.Sub(webFiles, "web/static")
+	mux.Handle("GET /static/", http.StripPrefix("/static/", http.FileServerFS(static)))
+	mux.HandleFunc("GET /{$}", wb.search)
+	mux.HandleFunc("GET /extensions/{publisher}/{name}", wb.extension)
+}
+
+func (wb *Web) render(w http.ResponseWriter, page string, status int, data map[string]any) {
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.WriteHeader(status)
+	if err := pages[page].ExecuteTemplate(w, "layout", data); err != nil {
+		wb.API.log().Error("render", "page", page, "err", err)
+	}
+}
+
+func (wb *Web) search(w http.ResponseWriter, r *http.Request) {
+	viewer, _, err := wb.API.viewer(r)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusUnauthorized)
+		return
+	}
+	q := r.URL.Query()
+	res, err := wb.API.find(r.Context(), viewer, q)
+	var ae *apiError
+	if errors.As(err, &ae) {
+		http.Error(w, ae.msg, ae.status)
+		return
+	}
+	if err != nil {
+		http.Error(w, "internal error", http.StatusInternalServerError)
+		return
+	}
+	kinds := make([]string, len(artifact.Kinds))
+	for i, k := range artifact.Kinds {
+		kinds[i] = string(k)
+	}
+	wb.render(w, "search", http.StatusOK, map[string]any{
+		"Title": "Catalog", "Q": q.Get("q"), "Kind": q.Get("kind"), "Factory": q.Get("factory"), "Kinds": kinds,
+		"Items": res.Items, "Total": res.Total, "CompatibleWith": q.Get("factory"),
+	})
+}
+
+func (wb *Web) extension(w http.ResponseWriter, r *http.Request) {
+	viewer, _, err := wb.API.viewer(r)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusUnauthorized)
+		return
+	}
+	name := r.PathValue("publisher") + "/" + r.PathValue("name")
+	d, err := wb.API.details(r.Context(), viewer, name)
+	var ae *apiError
+	if errors.As(err, &ae) {
+		http.Error(w, ae.msg, ae.status)
+		return
+	}
+	if err != nil {
+		http.Error(w, "internal error", http.StatusInternalServerError)
+		return
+	}
+	indexURL := wb.IndexURL
+	if indexURL == "" {
+		indexURL = "http://" + r.Host
+	}
+	wb.render(w, "extension", http.StatusOK, map[string]any{
+		"Title": name, "Ext": d.Extension, "Versions": d.Versions, "Alerts": d.Alerts, "IndexURL": strings.TrimSuffix(indexURL, "/"),
+	})
+}

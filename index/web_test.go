@@ -1,0 +1,89 @@
+package index_test
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+)
+
+// browser starts a headless Chromium from the system (Debian's chromium
+// package, which .ci/run installs); a missing browser fails the test.
+func browser(t *testing.T) context.Context {
+	t.Helper()
+	path := os.Getenv("MKT_CHROMIUM")
+	if path == "" {
+		var err error
+		if path, err = exec.LookPath("chromium"); err != nil {
+			t.Fatalf("no chromium on $PATH (apt-get install chromium, or set MKT_CHROMIUM): %v", err)
+		}
+	}
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(path),
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("disable-quic", true),
+		chromedp.UserDataDir(t.TempDir()),
+	)
+	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancel := chromedp.NewContext(actx)
+	ctx, cancelTimeout := context.WithTimeout(ctx, 60*time.Second)
+	t.Cleanup(func() { cancelTimeout(); cancel(); cancelAlloc() })
+	return ctx
+}
+
+func TestCatalogPageInChromium(t *testing.T) {
+	w := newAPIWorld(t)
+	ctx := browser(t)
+	var total, results, install, badges, versions, missing string
+	var shot []byte
+	err := chromedp.Run(ctx,
+		chromedp.Navigate(w.srv.URL+"/"),
+		chromedp.Text("#total", &total, chromedp.ByQuery),
+		// Search as a person would: type, submit, read.
+		chromedp.SendKeys(`input[name="q"]`, "crm", chromedp.ByQuery),
+		chromedp.Submit(`input[name="q"]`, chromedp.ByQuery),
+		chromedp.WaitVisible(`.result[data-name="acme/public-crm"]`, chromedp.ByQuery),
+		chromedp.Text("main", &results, chromedp.ByQuery),
+		chromedp.Click(`.result[data-name="acme/public-crm"] a`, chromedp.ByQuery),
+		chromedp.WaitVisible("#install", chromedp.ByQuery),
+		chromedp.Text("#install", &install, chromedp.ByQuery),
+		chromedp.Text("#extension", &badges, chromedp.ByQuery),
+		chromedp.Text("#versions", &versions, chromedp.ByQuery),
+		chromedp.FullScreenshot(&shot, 100),
+		chromedp.Navigate(w.srv.URL+"/extensions/acme/secret"),
+		chromedp.Text("body", &missing, chromedp.ByQuery),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(os.TempDir(), "mkt-catalog-extension.png"), shot, 0o644)
+	if !strings.Contains(total, "1 extension") {
+		t.Errorf("anonymous catalog total %q, want the one public extension", total)
+	}
+	if !strings.Contains(results, "acme/public-crm") || strings.Contains(results, "acme/secret") {
+		t.Errorf("search results: %q", results)
+	}
+	if !strings.Contains(install, "mkt install acme/public-crm@1.1.0 --index "+w.srv.URL) {
+		t.Errorf("install command %q", install)
+	}
+	for _, b := range []string{"unsigned", "reviewed", "policy not passed"} {
+		if !strings.Contains(badges, b) {
+			t.Errorf("extension page badges %q lack %q", badges, b)
+		}
+	}
+	if !strings.Contains(versions, "1.1.0") || !strings.Contains(versions, "1.0.0") {
+		t.Errorf("versions table %q", versions)
+	}
+	if !strings.Contains(missing, "no extension acme/secret") {
+		t.Errorf("a private extension's page, anonymous: %q", missing)
+	}
+}
