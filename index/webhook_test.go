@@ -25,11 +25,12 @@ const secret = "hook-secret"
 // world: a store, an ingester with a policy, the webhook behind an HTTP
 // server, and a distribution registry that notifies it.
 type world struct {
-	st   store.Store
-	reg  *testenv.Registry
-	pub  *fixture.Publisher
-	hook *httptest.Server
-	dir  string
+	st     store.Store
+	reg    *testenv.Registry
+	pub    *fixture.Publisher
+	hook   *httptest.Server
+	dir    string
+	policy *policy.Policy
 }
 
 func newWorld(t *testing.T) *world {
@@ -68,7 +69,15 @@ rules:
 	wh.Ingester = &index.Ingester{Store: w.st, Policy: p, Remote: func(s *index.Source) artifact.RemoteOptions {
 		return artifact.RemoteOptions{PlainHTTP: s.PlainHTTP, RegistryConfig: filepath.Join(w.dir, "config.json")}
 	}}
+	w.policy = p
 	return w
+}
+
+// newIngester is another ingester on the world's store and policy.
+func newIngester(t *testing.T, w *world) *index.Ingester {
+	return &index.Ingester{Store: w.st, Policy: w.policy, Remote: func(s *index.Source) artifact.RemoteOptions {
+		return artifact.RemoteOptions{PlainHTTP: s.PlainHTTP, RegistryConfig: filepath.Join(w.dir, "config.json")}
+	}}
 }
 
 // eventually polls cond for up to 10 s: notifications are asynchronous.
@@ -189,4 +198,35 @@ func FuzzDecodeEnvelope(f *testing.F) {
 			}
 		}
 	})
+}
+
+// Events arrive in any order: the signature's event before the manifest's.
+func TestWebhookHandlesOutOfOrderEvents(t *testing.T) {
+	w := newWorld(t)
+	quiet, err := testenv.StartDistribution(testenv.DistributionOptions{}) // sends nothing itself
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer quiet.Close()
+	pub := fixture.NewPublisher(t, quiet)
+	ref := pub.Publish("", fixture.Ext{Name: "acme/ooo", Version: "3.0.0"})
+	s, _ := loadSigner(t, filepath.Join(w.dir, "acme.key"))
+	pub.Sign(ref, s)
+	digest := ref[strings.Index(ref, "@")+1:]
+	event := func(id, tag string) string {
+		return fmt.Sprintf(`{"id":%q,"action":"push","target":{"mediaType":"application/vnd.oci.image.manifest.v1+json","repository":"acme/ooo","url":"http://%s/v2/acme/ooo/manifests/x","tag":%q}}`, id, quiet.Host, tag)
+	}
+	sigTag := strings.Replace(digest, ":", "-", 1) + ".sig"
+	// Point the webhook at the quiet registry too.
+	hook := &index.Webhook{Secret: secret, Sources: []index.Source{{Name: "q", Registry: quiet.Host, PlainHTTP: true, Repositories: []string{"acme/**"}, Tenant: "acme", Visibility: store.Public}},
+		Ingester: newIngester(t, w)}
+	srv := httptest.NewServer(hook)
+	defer srv.Close()
+	if code := post(t, srv.URL, "Bearer "+secret, `{"events":[`+event("e2", sigTag)+`,`+event("e1", "3.0.0")+`]}`); code != http.StatusAccepted {
+		t.Fatalf("out-of-order batch: %d", code)
+	}
+	v := w.version(t, "acme/ooo", "3.0.0")
+	if v == nil || !v.Signed || !v.Allowed || v.Digest != digest {
+		t.Fatalf("after out-of-order events: %+v", v)
+	}
 }
