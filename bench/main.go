@@ -30,8 +30,12 @@ func main() {
 	runs := flag.Int("runs", 5, "runs of each measurement (the median is reported)")
 	bigMiB := flag.Int("big", 1024, "size of the memory-test extension in MiB (0 skips it)")
 	out := flag.String("out", "", "also write the results table to this file")
-	mode := flag.String("mode", "transfer", "transfer (push/pull against oras), verify (against cosign) or install (50 extensions with a policy)")
+	mode := flag.String("mode", "transfer", "transfer (push/pull against oras), verify (against cosign) install (50 extensions with a policy) or index (search/resolve under load)")
 	bulk := flag.Int("bulk", 1000, "artifacts in the bulk verification (verify mode)")
+	exts := flag.Int("extensions", 10000, "extensions loaded (index mode)")
+	vers := flag.Int("versions", 10, "versions per extension (index mode)")
+	pg := flag.String("postgres", "postgres://postgres@127.0.0.1:5432/test?sslmode=disable", "PostgreSQL for the index mode (\"\" skips it)")
+	dur := flag.Duration("duration", 5*time.Second, "load duration per measurement (index mode)")
 	flag.Parse()
 	var err error
 	switch *mode {
@@ -41,6 +45,8 @@ func main() {
 		err = runVerify(*mktBin, *runs, *bulk)
 	case "install":
 		err = runInstall(*mktBin, 50, *runs)
+	case "index":
+		err = runIndex(*exts, *vers, *pg, *dur)
 	default:
 		err = fmt.Errorf("unknown -mode %q", *mode)
 	}

@@ -54,6 +54,11 @@ func openSQLite(ctx context.Context, path string) (Store, error) {
 	}
 	if path == ":memory:" {
 		db.SetMaxOpenConns(1)
+	} else {
+		// Keep connections: database/sql keeps 2 idle by default, and
+		// reopening one (file, pragmas) per request under load dominates.
+		db.SetMaxOpenConns(16)
+		db.SetMaxIdleConns(16)
 	}
 	return newSQLStore(ctx, db, sqliteDialect)
 }
@@ -64,6 +69,7 @@ func openPostgres(ctx context.Context, url string) (Store, error) {
 		return nil, fmt.Errorf("open postgres: %w", err)
 	}
 	db.SetMaxOpenConns(16)
+	db.SetMaxIdleConns(16) // the default 2 would reconnect under load
 	return newSQLStore(ctx, db, postgresDialect)
 }
 
@@ -184,6 +190,9 @@ func (s *sqlStore) UpsertVersion(ctx context.Context, v *Version) (UpsertResult,
 	}
 	if n, _ := r.RowsAffected(); n == 1 {
 		res.Created = true
+		if err := s.markLatest(ctx, tx, v.Tenant, v.Name); err != nil {
+			return res, err
+		}
 		return res, tx.Commit()
 	}
 	// The version exists: refresh it if the digest is the same, keep it
@@ -200,6 +209,9 @@ func (s *sqlStore) UpsertVersion(ctx context.Context, v *Version) (UpsertResult,
 			v.IngestedAt.UnixNano(), v.Tenant, v.Name, v.Version)
 		if err != nil {
 			return res, fmt.Errorf("refresh %s@%s: %w", v.Name, v.Version, err)
+		}
+		if err := s.markLatest(ctx, tx, v.Tenant, v.Name); err != nil {
+			return res, err
 		}
 		res.Updated = true
 		return res, tx.Commit()
@@ -218,6 +230,19 @@ func (s *sqlStore) UpsertVersion(ctx context.Context, v *Version) (UpsertResult,
 		res.Alert = a
 	}
 	return res, tx.Commit()
+}
+
+// markLatest flags the most recently ingested version of tenant/name, the
+// one search shows, so that search reads one row per extension instead of
+// comparing every version with every other.
+func (s *sqlStore) markLatest(ctx context.Context, tx *sql.Tx, tenant, name string) error {
+	_, err := tx.ExecContext(ctx, s.q(`UPDATE versions SET latest = (version = (SELECT n.version FROM versions n
+		WHERE n.tenant = ? AND n.name = ? ORDER BY n.ingested_at DESC, n.version DESC LIMIT 1))
+		WHERE tenant = ? AND name = ?`), tenant, name, tenant, name)
+	if err != nil {
+		return fmt.Errorf("mark latest of %s: %w", name, err)
+	}
+	return nil
 }
 
 func (s *sqlStore) scanVersions(rows *sql.Rows) ([]*Version, error) {
@@ -323,10 +348,9 @@ func (s *sqlStore) Search(ctx context.Context, q Query) ([]*Version, int, error)
 	if len(where) > 0 {
 		cond = " AND " + strings.Join(where, " AND ")
 	}
-	// The latest version of each extension: no newer ingest of the same
-	// tenant/name exists.
-	latest := `FROM versions v WHERE NOT EXISTS (SELECT 1 FROM versions n WHERE n.tenant = v.tenant AND n.name = v.name
-		AND (n.ingested_at > v.ingested_at OR (n.ingested_at = v.ingested_at AND n.version > v.version)))` + cond
+	// The latest version of each extension, flagged at write time.
+	latest := `FROM versions WHERE latest = ?` + cond
+	args = append([]any{true}, args...)
 	var total int
 	if err := s.db.QueryRowContext(ctx, s.q(`SELECT COUNT(*) `+latest), args...).Scan(&total); err != nil {
 		return nil, 0, fmt.Errorf("search: %w", err)

@@ -1,0 +1,1 @@
+CREATE INDEX versions_search ON versions (latest, name, tenant, search_text, kind, publisher, license, reviewed, visibility);
