@@ -51,21 +51,28 @@ func (wb *Web) render(w http.ResponseWriter, page string, status int, data map[s
 	}
 }
 
-func (wb *Web) search(w http.ResponseWriter, r *http.Request) {
-	viewer, _, err := wb.API.viewer(r)
-	if err != nil {
-		http.Error(w, err.Error(), http.StatusUnauthorized)
-		return
-	}
-	q := r.URL.Query()
-	res, err := wb.API.find(r.Context(), viewer, q)
+// fail answers an error as plain text: the API's own status and message
+// for what the caller got wrong, a logged 500 for the rest.
+func (wb *Web) fail(w http.ResponseWriter, err error) {
 	var ae *apiError
 	if errors.As(err, &ae) {
 		http.Error(w, ae.msg, ae.status)
 		return
 	}
+	wb.API.log().Error("web", "err", err)
+	http.Error(w, "internal error", http.StatusInternalServerError)
+}
+
+func (wb *Web) search(w http.ResponseWriter, r *http.Request) {
+	viewer, _, err := wb.API.viewer(r)
 	if err != nil {
-		http.Error(w, "internal error", http.StatusInternalServerError)
+		wb.fail(w, err)
+		return
+	}
+	q := r.URL.Query()
+	res, err := wb.API.find(r.Context(), viewer, q)
+	if err != nil {
+		wb.fail(w, err)
 		return
 	}
 	kinds := make([]string, len(artifact.Kinds))
@@ -81,18 +88,13 @@ func (wb *Web) search(w http.ResponseWriter, r *http.Request) {
 func (wb *Web) extension(w http.ResponseWriter, r *http.Request) {
 	viewer, _, err := wb.API.viewer(r)
 	if err != nil {
-		http.Error(w, err.Error(), http.StatusUnauthorized)
+		wb.fail(w, err)
 		return
 	}
 	name := r.PathValue("publisher") + "/" + r.PathValue("name")
 	d, err := wb.API.details(r.Context(), viewer, name)
-	var ae *apiError
-	if errors.As(err, &ae) {
-		http.Error(w, ae.msg, ae.status)
-		return
-	}
 	if err != nil {
-		http.Error(w, "internal error", http.StatusInternalServerError)
+		wb.fail(w, err)
 		return
 	}
 	indexURL := wb.IndexURL

@@ -23,6 +23,18 @@ func browser(t *testing.T) context.Context {
 			t.Fatalf("no chromium on $PATH (apt-get install chromium, or set MKT_CHROMIUM): %v", err)
 		}
 	}
+	// Chromium's helper processes outlive the browser by a moment and keep
+	// writing its profile, so the profile is removed with retries after the
+	// browser is gone, rather than by t.TempDir's one-shot cleanup.
+	profile, err := os.MkdirTemp("", "mkt-chromium-*")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		for i := 0; i < 50 && os.RemoveAll(profile) != nil; i++ {
+			time.Sleep(100 * time.Millisecond)
+		}
+	})
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath(path),
 		chromedp.NoSandbox,
@@ -31,7 +43,7 @@ func browser(t *testing.T) context.Context {
 		chromedp.Flag("disable-component-update", true),
 		chromedp.Flag("disable-sync", true),
 		chromedp.Flag("disable-quic", true),
-		chromedp.UserDataDir(t.TempDir()),
+		chromedp.UserDataDir(profile),
 	)
 	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancel := chromedp.NewContext(actx)
@@ -51,6 +63,9 @@ func TestCatalogPageInChromium(t *testing.T) {
 		// Search as a person would: type, submit, read.
 		chromedp.SendKeys(`input[name="q"]`, "crm", chromedp.ByQuery),
 		chromedp.Submit(`input[name="q"]`, chromedp.ByQuery),
+		// Only the results page carries the query as an attribute; the old
+		// page (which lists the same card) must not be read after it went.
+		chromedp.WaitVisible(`input[name="q"][value="crm"]`, chromedp.ByQuery),
 		chromedp.WaitVisible(`.result[data-name="acme/public-crm"]`, chromedp.ByQuery),
 		chromedp.Text("main", &results, chromedp.ByQuery),
 		chromedp.Click(`.result[data-name="acme/public-crm"] a`, chromedp.ByQuery),

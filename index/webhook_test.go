@@ -80,10 +80,11 @@ func newIngester(t *testing.T, w *world) *index.Ingester {
 	}}
 }
 
-// eventually polls cond for up to 10 s: notifications are asynchronous.
+// eventually polls cond for up to 30 s: notifications are asynchronous,
+// and a loaded machine running -race is slow. It bounds, it does not time.
 func eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
 		if cond() {
 			return
 		}
