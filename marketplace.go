@@ -64,35 +64,23 @@ func Verify(ctx context.Context, ref string, p *policy.Policy, factoryVersion st
 
 // decide fetches what ref names, collects its evidence and evaluates p.
 func decide(ctx context.Context, ref string, p *policy.Policy, factoryVersion string, remote artifact.RemoteOptions) (*policy.Candidate, *policy.Decision, error) {
-	repo, err := artifact.NewRepository(ref, remote)
+	sc, err := signing.NewClient(remote)
 	if err != nil {
 		return nil, nil, err
 	}
-	a, err := artifact.Fetch(ctx, repo, repo.Reference.Reference)
-	if err != nil {
-		return nil, nil, err
-	}
-	c, err := signing.NewClient(remote)
-	if err != nil {
-		return nil, nil, err
-	}
-	repoName := repo.Reference.Registry + "/" + repo.Reference.Repository
-	digest := a.Descriptor.Digest.String()
-	ev, err := c.Collect(ctx, repoName+"@"+digest)
+	c, err := policy.FetchCandidate(ctx, ref, remote, sc)
 	if err != nil {
 		return nil, nil, err
 	}
 	d, err := p.Evaluate(ctx, policy.Input{
-		Repository: repoName, Digest: digest,
-		PinnedByDigest: strings.Contains(ref, "@"), Extension: a.Extension,
-		Evidence: ev, FactoryVersion: factoryVersion,
+		Repository: c.Repository, Digest: c.Digest,
+		PinnedByDigest: strings.Contains(ref, "@"), Extension: c.Extension,
+		Evidence: c.Evidence, FactoryVersion: factoryVersion,
 	})
 	if err != nil {
 		return nil, nil, err
 	}
-	cand := &policy.Candidate{Name: a.Extension.Metadata.Name, Version: a.Extension.Metadata.Version, Repository: repoName,
-		Reference: repoName + "@" + digest, Digest: digest, Extension: a.Extension, Evidence: ev, Artifact: a}
-	return cand, d, nil
+	return c, d, nil
 }
 
 func (o Options) source() (policy.Source, error) {

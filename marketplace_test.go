@@ -18,15 +18,7 @@ import (
 var reg *testenv.Registry
 
 func TestMain(m *testing.M) {
-	os.Exit(func() int {
-		var err error
-		if reg, err = testenv.StartDistribution(testenv.DistributionOptions{}); err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			return 1
-		}
-		defer reg.Close()
-		return m.Run()
-	}())
+	os.Exit(testenv.Main(m, testenv.Distribution(&reg, testenv.DistributionOptions{})))
 }
 
 const approve = `{"reviewer":"sec","result":"approved","level":"internal","time":"2026-05-01T00:00:00Z"}`

@@ -52,21 +52,8 @@ func runInstall(mktBin string, n, runs int) error {
 			f.WriteString(deps.String())
 			f.Close()
 		}
-		pkg, err := artifact.Pack(ctx, dir, artifact.PackOptions{})
+		ref, err := pushSigned(ctx, dir, fmt.Sprintf("%s/lib/bench/x%03d", host, i), ro, c, signer)
 		if err != nil {
-			return err
-		}
-		repoName := fmt.Sprintf("%s/lib/bench/x%03d", host, i)
-		repo, err := artifact.NewRepository(repoName, ro)
-		if err != nil {
-			return err
-		}
-		if _, err := artifact.Push(ctx, repo, "", pkg, artifact.PushOptions{}); err != nil {
-			return err
-		}
-		pkg.Close()
-		ref := repoName + "@" + pkg.Manifest.Digest.String()
-		if _, err := c.Sign(ctx, ref, signer, signing.WriteOptions{}); err != nil {
 			return err
 		}
 		if _, err := c.Attest(ctx, ref, signer, signing.ReviewV1, []byte(benchPredicates["review"]), signing.WriteOptions{}); err != nil {

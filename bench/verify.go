@@ -147,21 +147,8 @@ func bulkVerify(ctx context.Context, host, work string, n int) error {
 	for i := 0; i < n; i++ {
 		desc := fmt.Sprintf("apiVersion: marketplace.connectsoft.io/v1\nkind: Module\nmetadata:\n  name: bench/bulk\n  version: 1.0.%d\nspec:\n  license: MIT\n  compatibility:\n    factory: \">=2.0.0\"\n", i)
 		os.WriteFile(filepath.Join(ext, "extension.yaml"), []byte(desc), 0o644)
-		pkg, err := artifact.Pack(ctx, ext, artifact.PackOptions{})
+		ref, err := pushSigned(ctx, ext, fmt.Sprintf("%s/bench/bulk-%d", host, i%50), ro, c, signer)
 		if err != nil {
-			return err
-		}
-		repoName := fmt.Sprintf("%s/bench/bulk-%d", host, i%50)
-		repo, err := artifact.NewRepository(repoName, ro)
-		if err != nil {
-			return err
-		}
-		if _, err := artifact.Push(ctx, repo, "", pkg, artifact.PushOptions{}); err != nil {
-			return err
-		}
-		pkg.Close()
-		ref := repoName + "@" + pkg.Manifest.Digest.String()
-		if _, err := c.Sign(ctx, ref, signer, signing.WriteOptions{}); err != nil {
 			return err
 		}
 		refs = append(refs, ref)
@@ -230,4 +217,26 @@ func (b *benchEnv) close() {
 	b.proxy.Close()
 	b.stop()
 	os.RemoveAll(b.work)
+}
+
+// pushSigned packs dir, pushes it to repoName (tagged with its version) and
+// signs the digest; it returns repoName@digest.
+func pushSigned(ctx context.Context, dir, repoName string, ro artifact.RemoteOptions, c *signing.Client, s *signing.Signer) (string, error) {
+	pkg, err := artifact.Pack(ctx, dir, artifact.PackOptions{})
+	if err != nil {
+		return "", err
+	}
+	defer pkg.Close()
+	repo, err := artifact.NewRepository(repoName, ro)
+	if err != nil {
+		return "", err
+	}
+	if _, err := artifact.Push(ctx, repo, "", pkg, artifact.PushOptions{}); err != nil {
+		return "", err
+	}
+	ref := repoName + "@" + pkg.Manifest.Digest.String()
+	if _, err := c.Sign(ctx, ref, s, signing.WriteOptions{}); err != nil {
+		return "", err
+	}
+	return ref, nil
 }

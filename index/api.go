@@ -256,13 +256,11 @@ func (a *API) details(ctx context.Context, viewer *store.Viewer, name string) (*
 	if err != nil {
 		return nil, err
 	}
-	if len(found) == 0 {
+	latest := preferOwn(found, viewer)
+	if latest == nil {
 		return nil, &apiError{http.StatusNotFound, "no extension " + name}
 	}
-	slices.SortStableFunc(found, func(x, y *store.Version) int {
-		return btoi(y.Tenant == viewer.Tenant) - btoi(x.Tenant == viewer.Tenant)
-	})
-	tenant := found[0].Tenant
+	tenant := latest.Tenant
 	versions, err := a.Store.Versions(ctx, tenant, name)
 	if err != nil {
 		return nil, err
@@ -271,7 +269,7 @@ func (a *API) details(ctx context.Context, viewer *store.Viewer, name string) (*
 	if err != nil {
 		return nil, err
 	}
-	d := &details{Extension: summarize(found[0]), Versions: versions}
+	d := &details{Extension: summarize(latest), Versions: versions}
 	for _, al := range alerts {
 		if al.Name == name {
 			d.Alerts = append(d.Alerts, al)
@@ -295,11 +293,18 @@ func (a *API) extension(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, d)
 }
 
-func btoi(b bool) int {
-	if b {
-		return 1
+// preferOwn picks, among the tenants' copies of one name that a viewer
+// may see, the viewer's own tenant's, else the first; nil if none.
+func preferOwn(found []*store.Version, viewer *store.Viewer) *store.Version {
+	for _, v := range found {
+		if v.Tenant == viewer.Tenant {
+			return v
+		}
 	}
-	return 0
+	if len(found) == 0 {
+		return nil
+	}
+	return found[0]
 }
 
 // alerts: GET /api/v1/alerts, for a tenant's token (its alerts) or an

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
+	"sync"
 
 	"github.com/connectsoft/marketplace/artifact"
 	"github.com/connectsoft/marketplace/index/store"
@@ -19,6 +21,22 @@ type Ingester struct {
 	Policy *policy.Policy // nil: versions are stored without a decision
 	// Remote returns how to reach a source's registry.
 	Remote func(*Source) artifact.RemoteOptions
+
+	clients sync.Map // source name → *signing.Client, reused across ingests
+}
+
+// client is the source's signing client, kept so that connections and
+// tokens survive from one ingest to the next.
+func (in *Ingester) client(src *Source) (*signing.Client, error) {
+	if c, ok := in.clients.Load(src.Name); ok {
+		return c.(*signing.Client), nil
+	}
+	c, err := signing.NewClient(in.Remote(src))
+	if err != nil {
+		return nil, err
+	}
+	actual, _ := in.clients.LoadOrStore(src.Name, c)
+	return actual.(*signing.Client), nil
 }
 
 // Ingested says what one ingest did.
@@ -32,25 +50,20 @@ type Ingested struct {
 // the result. Artifacts that are not Marketplace extensions are skipped
 // with errNotExtension.
 func (in *Ingester) Ingest(ctx context.Context, src *Source, repository, ref string) (*Ingested, error) {
-	remote := in.Remote(src)
 	repoName := src.Registry + "/" + repository
-	repo, err := artifact.NewRepository(repoName, remote)
+	sep := ":"
+	if strings.Contains(ref, ":") {
+		sep = "@" // a digest
+	}
+	c, err := in.client(src)
 	if err != nil {
 		return nil, err
 	}
-	a, err := artifact.Fetch(ctx, repo, ref)
+	cand, err := policy.FetchCandidate(ctx, repoName+sep+ref, in.Remote(src), c)
 	if err != nil {
-		return nil, fmt.Errorf("ingest %s:%s: %w", repoName, ref, err)
+		return nil, fmt.Errorf("ingest %s%s%s: %w", repoName, sep, ref, err)
 	}
-	c, err := signing.NewClient(remote)
-	if err != nil {
-		return nil, err
-	}
-	digest := a.Descriptor.Digest.String()
-	ev, err := c.Collect(ctx, repoName+"@"+digest)
-	if err != nil {
-		return nil, fmt.Errorf("ingest %s@%s: %w", repoName, digest, err)
-	}
+	a, digest, ev := cand.Artifact, cand.Digest, cand.Evidence
 	ext := a.Extension
 	v := &store.Version{
 		Tenant: src.Tenant, Name: ext.Metadata.Name, Version: ext.Metadata.Version, Repository: repoName, Digest: digest,

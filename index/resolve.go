@@ -17,32 +17,40 @@ import (
 )
 
 // storeSource offers to the resolver what one viewer may see in the store,
-// with the decisions made at ingest.
+// with the decisions made at ingest. It lives for one request and reads
+// each name once: the resolver asks for a name's versions and then for
+// several of them.
 type storeSource struct {
 	st     store.Store
 	viewer *store.Viewer
+	seen   map[string][]*store.Version // name → visible versions, newest first
 }
 
-// tenantOf is the tenant whose name the viewer sees: its own first.
-func (s *storeSource) tenantOf(ctx context.Context, name string) (string, error) {
-	found, _, err := s.st.Search(ctx, store.Query{Name: name, Viewer: s.viewer, Limit: 10})
-	if err != nil || len(found) == 0 {
-		return "", err
+// versions finds name as the viewer sees it (its own tenant first) and
+// reads its versions, once per name.
+func (s *storeSource) versions(ctx context.Context, name string) ([]*store.Version, error) {
+	if vs, ok := s.seen[name]; ok {
+		return vs, nil
 	}
-	for _, v := range found {
-		if v.Tenant == s.viewer.Tenant {
-			return v.Tenant, nil
+	found, _, err := s.st.Search(ctx, store.Query{Name: name, Viewer: s.viewer, Limit: 10})
+	if err != nil {
+		return nil, err
+	}
+	var vs []*store.Version
+	if v := preferOwn(found, s.viewer); v != nil {
+		if vs, err = s.st.Versions(ctx, v.Tenant, name); err != nil {
+			return nil, err
 		}
 	}
-	return found[0].Tenant, nil
+	if s.seen == nil {
+		s.seen = map[string][]*store.Version{}
+	}
+	s.seen[name] = vs
+	return vs, nil
 }
 
 func (s *storeSource) Versions(ctx context.Context, name string) ([]string, error) {
-	tenant, err := s.tenantOf(ctx, name)
-	if err != nil || tenant == "" {
-		return nil, err
-	}
-	vs, err := s.st.Versions(ctx, tenant, name)
+	vs, err := s.versions(ctx, name)
 	if err != nil {
 		return nil, err
 	}
@@ -54,11 +62,7 @@ func (s *storeSource) Versions(ctx context.Context, name string) ([]string, erro
 }
 
 func (s *storeSource) Candidate(ctx context.Context, name, version string) (*policy.Candidate, error) {
-	tenant, err := s.tenantOf(ctx, name)
-	if err != nil {
-		return nil, err
-	}
-	vs, err := s.st.Versions(ctx, tenant, name)
+	vs, err := s.versions(ctx, name)
 	if err != nil {
 		return nil, err
 	}

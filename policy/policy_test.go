@@ -3,7 +3,6 @@ package policy_test
 import (
 	"context"
 	"errors"
-	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -19,15 +18,7 @@ import (
 var reg *testenv.Registry
 
 func TestMain(m *testing.M) {
-	os.Exit(func() int {
-		var err error
-		if reg, err = testenv.StartDistribution(testenv.DistributionOptions{}); err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			return 1
-		}
-		defer reg.Close()
-		return m.Run()
-	}())
+	os.Exit(testenv.Main(m, testenv.Distribution(&reg, testenv.DistributionOptions{})))
 }
 
 // world is a registry with keys and a policy directory to write policies in.

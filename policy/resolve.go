@@ -450,24 +450,36 @@ func (s *RegistrySource) Versions(ctx context.Context, name string) ([]string, e
 
 // Candidate fetches the descriptor and collects the evidence of one version.
 func (s *RegistrySource) Candidate(ctx context.Context, name, ref string) (*Candidate, error) {
-	repoName := s.Repository(name)
-	repo, err := artifact.NewRepository(repoName, s.Remote)
+	c, err := FetchCandidate(ctx, s.Repository(name)+":"+ref, s.Remote, s.signing)
 	if err != nil {
 		return nil, err
 	}
-	a, err := artifact.Fetch(ctx, repo, ref)
+	if c.Name != name {
+		return nil, fmt.Errorf("%s:%s holds %s, not %s", c.Repository, ref, c.Name, name)
+	}
+	return c, nil
+}
+
+// FetchCandidate fetches what ref (HOST/REPO:TAG or HOST/REPO@DIGEST)
+// names and collects its signatures and attestations: everything a policy
+// decision needs. Resolution, Factory's Verify and the index's ingest all
+// start here.
+func FetchCandidate(ctx context.Context, ref string, remote artifact.RemoteOptions, c *signing.Client) (*Candidate, error) {
+	repo, err := artifact.NewRepository(ref, remote)
 	if err != nil {
 		return nil, err
 	}
-	if a.Extension.Metadata.Name != name {
-		return nil, fmt.Errorf("%s:%s holds %s, not %s", repoName, ref, a.Extension.Metadata.Name, name)
+	a, err := artifact.Fetch(ctx, repo, repo.Reference.Reference)
+	if err != nil {
+		return nil, err
 	}
+	repoName := repo.Reference.Registry + "/" + repo.Reference.Repository
 	d := a.Descriptor.Digest.String()
-	ev, err := s.signing.Collect(ctx, repoName+"@"+d)
+	ev, err := c.Collect(ctx, repoName+"@"+d)
 	if err != nil {
 		return nil, err
 	}
-	return &Candidate{Name: name, Version: a.Extension.Metadata.Version, Repository: repoName,
+	return &Candidate{Name: a.Extension.Metadata.Name, Version: a.Extension.Metadata.Version, Repository: repoName,
 		Reference: repoName + "@" + d, Digest: d, Extension: a.Extension, Evidence: ev, Artifact: a}, nil
 }
 

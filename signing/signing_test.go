@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -23,20 +24,13 @@ var (
 )
 
 func TestMain(m *testing.M) {
-	os.Exit(func() int {
-		var err error
-		if dist, err = testenv.StartDistribution(testenv.DistributionOptions{}); err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			return 1
-		}
-		defer dist.Close()
-		if ggcr, err = testenv.StartGGCR(); err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			return 1
-		}
-		defer ggcr.Close()
-		return m.Run()
-	}())
+	os.Exit(testenv.Main(m,
+		testenv.Distribution(&dist, testenv.DistributionOptions{}),
+		func() (io.Closer, error) {
+			var err error
+			ggcr, err = testenv.StartGGCR()
+			return ggcr, err
+		}))
 }
 
 func registries() []*testenv.Registry { return []*testenv.Registry{dist, ggcr} }

@@ -216,3 +216,28 @@ func (r *Registry) DockerConfig(dir string) (string, error) {
 func basicAuth(user, pass string) string {
 	return strings.TrimSpace(b64(user + ":" + pass))
 }
+
+// Main is a package's TestMain body: it starts each service, runs the
+// tests, and closes the services; a service that does not start fails the
+// run with its error. Use it as os.Exit(testenv.Main(m, …)).
+func Main(m interface{ Run() int }, services ...func() (io.Closer, error)) int {
+	for _, start := range services {
+		c, err := start()
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "testenv:", err)
+			return 1
+		}
+		defer c.Close()
+	}
+	return m.Run()
+}
+
+// Distribution returns a Main service starting a distribution registry
+// into *reg.
+func Distribution(reg **Registry, opts DistributionOptions) func() (io.Closer, error) {
+	return func() (io.Closer, error) {
+		r, err := StartDistribution(opts)
+		*reg = r
+		return r, err
+	}
+}

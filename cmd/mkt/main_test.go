@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -20,20 +19,9 @@ var (
 )
 
 func TestMain(m *testing.M) {
-	os.Exit(func() int {
-		var err error
-		if plain, err = testenv.StartDistribution(testenv.DistributionOptions{}); err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			return 1
-		}
-		defer plain.Close()
-		if tlsReg, err = testenv.StartDistribution(testenv.DistributionOptions{TLS: true, Username: "alice", Password: "wonderland"}); err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			return 1
-		}
-		defer tlsReg.Close()
-		return m.Run()
-	}())
+	os.Exit(testenv.Main(m,
+		testenv.Distribution(&plain, testenv.DistributionOptions{}),
+		testenv.Distribution(&tlsReg, testenv.DistributionOptions{TLS: true, Username: "alice", Password: "wonderland"})))
 }
 
 type result struct {
