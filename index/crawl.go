@@ -78,7 +78,8 @@ func (c *Crawler) Reconcile(ctx context.Context, src *Source) (CrawlStats, error
 		for _, tag := range versions {
 			tags.Add(1)
 			g.Go(func() error {
-				switch changed, err := c.changed(gctx, src, repo, repoName, tag); {
+				digest, changed, err := c.changed(gctx, src, repo, repoName, tag)
+				switch {
 				case err != nil:
 					failed.Add(1)
 					c.log().Warn("crawl: check failed", "repository", repoName, "tag", tag, "err", err)
@@ -87,7 +88,8 @@ func (c *Crawler) Reconcile(ctx context.Context, src *Source) (CrawlStats, error
 					unchanged.Add(1)
 					return nil
 				}
-				_, err := c.Ingester.Ingest(gctx, src, repoName, tag)
+				// The digest the HEAD saw, not the tag, which may move again.
+				_, err = c.Ingester.Ingest(gctx, src, repoName, digest)
 				switch {
 				case IsNotExtension(err):
 					skipped.Add(1)
@@ -111,20 +113,21 @@ func (c *Crawler) Reconcile(ctx context.Context, src *Source) (CrawlStats, error
 }
 
 // changed compares the registry's digest for tag (one HEAD) with the
-// stored one.
-func (c *Crawler) changed(ctx context.Context, src *Source, repo *remote.Repository, repoName, tag string) (bool, error) {
+// stored one, and returns the registry's.
+func (c *Crawler) changed(ctx context.Context, src *Source, repo *remote.Repository, repoName, tag string) (string, bool, error) {
 	desc, err := repo.Resolve(ctx, tag)
 	if err != nil {
-		return false, err
+		return "", false, err
 	}
+	digest := desc.Digest.String()
 	v, err := c.Ingester.Store.VersionAt(ctx, src.Tenant, src.Registry+"/"+repoName, tag)
 	if errors.Is(err, store.ErrNotFound) {
-		return true, nil
+		return digest, true, nil
 	}
 	if err != nil {
-		return false, err
+		return "", false, err
 	}
-	return v.Digest != desc.Digest.String(), nil
+	return digest, v.Digest != digest, nil
 }
 
 // repositories lists the source's repositories: the catalog filtered by

@@ -124,11 +124,16 @@ func (h *Webhook) handle(ctx context.Context, e Event) error {
 	if src == nil {
 		return nil
 	}
-	ref := e.Target.Tag
-	if strings.HasSuffix(ref, "."+artifact.SignatureTagSuffix) || strings.HasSuffix(ref, "."+artifact.AttestationTagSuffix) {
+	// Ingest the digest the event names, never the tag: by the time the
+	// event arrives the tag may name something else (a forced push), and
+	// reading the tag would miss exactly the move that must be reported.
+	ref := e.Target.Digest
+	if tag := e.Target.Tag; strings.HasSuffix(tag, "."+artifact.SignatureTagSuffix) || strings.HasSuffix(tag, "."+artifact.AttestationTagSuffix) {
 		// sha256-<hex>.sig → re-verify sha256:<hex>.
-		subject := strings.Replace(strings.TrimSuffix(strings.TrimSuffix(ref, ".sig"), ".att"), "-", ":", 1)
-		ref = subject
+		ref = strings.Replace(strings.TrimSuffix(strings.TrimSuffix(tag, ".sig"), ".att"), "-", ":", 1)
+	}
+	if ref == "" {
+		ref = e.Target.Tag
 	}
 	_, err := h.Ingester.Ingest(ctx, src, e.Target.Repository, ref)
 	switch {
