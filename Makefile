@@ -8,6 +8,8 @@ export PATH := $(GOBIN):$(PATH)
 ORAS_VERSION        := v1.3.6
 COSIGN_VERSION      := v2.6.5
 STATICCHECK_VERSION := 2026.2.2
+# The release above is module version v0.8.2: the proxy serves module versions only.
+STATICCHECK_MODULE := v0.8.2
 FUZZTIME            ?= 10s
 # Race detection doubles the run time of the registry tests on two cores
 # and stays on: it is where concurrency bugs in transfers would show.
@@ -22,7 +24,7 @@ build:
 tools:
 	@oras version 2>/dev/null | grep -q "$(ORAS_VERSION:v%=%)" || $(GO) install oras.land/oras/cmd/oras@$(ORAS_VERSION)
 	@cosign version 2>/dev/null | grep -q "$(COSIGN_VERSION)" || $(GO) install github.com/sigstore/cosign/v2/cmd/cosign@$(COSIGN_VERSION)
-	@staticcheck -version 2>/dev/null | grep -q "$(STATICCHECK_VERSION)" || $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+	@staticcheck -version 2>/dev/null | grep -q "$(STATICCHECK_VERSION)" || $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_MODULE)
 	@echo "tools: oras $(ORAS_VERSION), cosign $(COSIGN_VERSION), staticcheck $(STATICCHECK_VERSION) in $(GOBIN)"
 
 lint:
