@@ -38,7 +38,7 @@ unit:
 test: tools lint unit fuzz-short
 
 # Short fuzz runs of every target, as CI does; `make fuzz FUZZTIME=10m` digs deeper.
-FUZZ_TARGETS := artifact:FuzzParseExtension artifact:FuzzParseConfig artifact:FuzzUnpack signing:FuzzDecodeEnvelope signing:FuzzNormalizePredicate policy:FuzzParsePolicy index:FuzzDecodeEnvelope
+FUZZ_TARGETS := artifact:FuzzParseExtension artifact:FuzzParseConfig artifact:FuzzUnpack signing:FuzzDecodeEnvelope signing:FuzzNormalizePredicate policy:FuzzParsePolicy index:FuzzDecodeEnvelope index/catalog:FuzzBeginsWord
 fuzz-short fuzz:
 	@for t in $(FUZZ_TARGETS); do pkg=$${t%%:*}; fn=$${t##*:}; \
 		echo "fuzz $$pkg $$fn for $(FUZZTIME)"; \
@@ -50,6 +50,8 @@ bench: build tools
 	$(GO) run ./bench -mkt bin/mkt
 	$(GO) run ./bench -mkt bin/mkt -mode verify
 	$(GO) run ./bench -mkt bin/mkt -mode install
+	$(GO) run ./bench -mode index
+	$(GO) run ./bench -mode ingest
 	$(GO) test ./policy -run '^$$' -bench . -benchmem
 
 demo: build

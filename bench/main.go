@@ -16,6 +16,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime/pprof"
 	"slices"
 	"strings"
 	"syscall"
@@ -30,13 +31,25 @@ func main() {
 	runs := flag.Int("runs", 5, "runs of each measurement (the median is reported)")
 	bigMiB := flag.Int("big", 1024, "size of the memory-test extension in MiB (0 skips it)")
 	out := flag.String("out", "", "also write the results table to this file")
-	mode := flag.String("mode", "transfer", "transfer (push/pull against oras), verify (against cosign) install (50 extensions with a policy) or index (search/resolve under load)")
+	mode := flag.String("mode", "transfer", "transfer (push/pull against oras), verify (against cosign) install (50 extensions with a policy), index (search/resolve under load) or ingest (webhook rate, push-to-search latency, reconcile)")
 	bulk := flag.Int("bulk", 1000, "artifacts in the bulk verification (verify mode)")
 	exts := flag.Int("extensions", 10000, "extensions loaded (index mode)")
 	vers := flag.Int("versions", 10, "versions per extension (index mode)")
 	pg := flag.String("postgres", "postgres://postgres@127.0.0.1:5432/test?sslmode=disable", "PostgreSQL for the index mode (\"\" skips it)")
 	dur := flag.Duration("duration", 5*time.Second, "load duration per measurement (index mode)")
+	events := flag.Int("events", 1000, "webhook events delivered (ingest mode)")
+	reconcile := flag.Int("reconcile", 10000, "versions in the reconciled registry (ingest mode)")
+	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the run to this file")
 	flag.Parse()
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			os.Exit(1)
+		}
+		pprof.StartCPUProfile(f)
+		defer pprof.StopCPUProfile()
+	}
 	var err error
 	switch *mode {
 	case "transfer":
@@ -45,12 +58,15 @@ func main() {
 		err = runVerify(*mktBin, *runs, *bulk)
 	case "install":
 		err = runInstall(*mktBin, 50, *runs)
+	case "ingest":
+		err = runIngest(*events, *reconcile)
 	case "index":
 		err = runIndex(*exts, *vers, *pg, *dur)
 	default:
 		err = fmt.Errorf("unknown -mode %q", *mode)
 	}
 	if err != nil {
+		pprof.StopCPUProfile()
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}

@@ -15,9 +15,13 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/Masterminds/semver/v3"
+	"github.com/connectsoft/marketplace/index/catalog"
 	"github.com/connectsoft/marketplace/index/store"
+	"github.com/connectsoft/marketplace/policy"
+	lru "github.com/hashicorp/golang-lru/v2"
 )
 
 // OpenAPI describes the HTTP API; it is served at /api/v1/openapi.json.
@@ -59,14 +63,34 @@ func HashToken(token string) string {
 // visibility from the viewer.
 type API struct {
 	Store store.Store
+	// Catalog serves search and resolution from memory; when nil, one is
+	// made from Store on first use.
+	Catalog *catalog.Catalog
 	// Operator is the operator's own tenant, whose tokens see internal
 	// extensions.
 	Operator string
 	Log      *slog.Logger
+
+	once       sync.Once
+	candidates *lru.Cache[candidateKey, *policy.Candidate]
+}
+
+// candidatesCached bounds the parsed descriptors and decisions kept for
+// resolution (about 2 KiB each).
+const candidatesCached = 8192
+
+func (a *API) init() {
+	a.once.Do(func() {
+		if a.Catalog == nil {
+			a.Catalog = catalog.New(a.Store)
+		}
+		a.candidates, _ = lru.New[candidateKey, *policy.Candidate](candidatesCached)
+	})
 }
 
 // Handler routes the API.
 func (a *API) Handler() http.Handler {
+	a.init()
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /api/v1/extensions", a.search)
 	mux.HandleFunc("GET /api/v1/extensions/{publisher}/{name}", a.extension)
@@ -96,10 +120,10 @@ type apiError struct {
 func (e *apiError) Error() string { return e.msg }
 
 // viewer is the caller: anonymous, or the tenant of a valid bearer token.
-func (a *API) viewer(r *http.Request) (*store.Viewer, *store.Token, error) {
+func (a *API) viewer(r *http.Request) (*catalog.Viewer, *store.Token, error) {
 	h := r.Header.Get("Authorization")
 	if h == "" {
-		return &store.Viewer{}, nil, nil
+		return &catalog.Viewer{}, nil, nil
 	}
 	token, ok := strings.CutPrefix(h, "Bearer ")
 	if !ok {
@@ -112,7 +136,7 @@ func (a *API) viewer(r *http.Request) (*store.Viewer, *store.Token, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	return &store.Viewer{Tenant: t.Tenant, Operator: t.Tenant == a.Operator && a.Operator != ""}, t, nil
+	return &catalog.Viewer{Tenant: t.Tenant, Operator: t.Tenant == a.Operator && a.Operator != ""}, t, nil
 }
 
 func (a *API) fail(w http.ResponseWriter, err error) {
@@ -151,8 +175,8 @@ type searchPage struct {
 
 // find runs a search from query parameters for a viewer; the JSON API and
 // the web page both use it.
-func (a *API) find(ctx context.Context, viewer *store.Viewer, p url.Values) (*searchPage, error) {
-	q := store.Query{Text: p.Get("q"), Kind: p.Get("kind"), Publisher: p.Get("publisher"), License: p.Get("license"), Viewer: viewer}
+func (a *API) find(ctx context.Context, viewer *catalog.Viewer, p url.Values) (*searchPage, error) {
+	q := catalog.Query{Text: p.Get("q"), Kind: p.Get("kind"), Publisher: p.Get("publisher"), License: p.Get("license"), Viewer: viewer}
 	if v := p.Get("reviewed"); v != "" {
 		b, err := strconv.ParseBool(v)
 		if err != nil {
@@ -167,33 +191,14 @@ func (a *API) find(ctx context.Context, viewer *store.Viewer, p url.Values) (*se
 			return nil, &apiError{http.StatusBadRequest, "page: want a number from 1"}
 		}
 	}
-	var factory *semver.Version
 	if v := p.Get("factory"); v != "" {
 		var err error
-		if factory, err = semver.NewVersion(v); err != nil {
+		if q.Factory, err = semver.NewVersion(v); err != nil {
 			return nil, &apiError{http.StatusBadRequest, "factory: not a version"}
 		}
 	}
-	var items []*store.Version
-	var total int
-	var err error
-	if factory == nil {
-		q.Limit, q.Offset = pageSize, (page-1)*pageSize
-		items, total, err = a.Store.Search(ctx, q)
-	} else {
-		// Compatibility is a constraint check, not a column: filter all
-		// matches, then page.
-		q.Limit = 100000
-		var all []*store.Version
-		all, _, err = a.Store.Search(ctx, q)
-		for _, v := range all {
-			if c, cerr := semver.NewConstraint(v.Factory); cerr == nil && c.Check(factory) {
-				items = append(items, v)
-			}
-		}
-		total = len(items)
-		items = items[min((page-1)*pageSize, len(items)):min(page*pageSize, len(items))]
-	}
+	q.Limit, q.Offset = pageSize, (page-1)*pageSize
+	items, total, err := a.Catalog.Search(ctx, q)
 	if err != nil {
 		return nil, err
 	}
@@ -251,15 +256,15 @@ type details struct {
 // details finds name as the viewer sees it: its own tenant's first.
 // Another tenant's private extension is not found, exactly like one that
 // does not exist.
-func (a *API) details(ctx context.Context, viewer *store.Viewer, name string) (*details, error) {
-	found, _, err := a.Store.Search(ctx, store.Query{Name: name, Viewer: viewer, Limit: 10})
+func (a *API) details(ctx context.Context, viewer *catalog.Viewer, name string) (*details, error) {
+	seen, err := a.Catalog.Lookup(ctx, viewer, name)
 	if err != nil {
 		return nil, err
 	}
-	latest := preferOwn(found, viewer)
-	if latest == nil {
+	if len(seen) == 0 {
 		return nil, &apiError{http.StatusNotFound, "no extension " + name}
 	}
+	latest := seen[0]
 	tenant := latest.Tenant
 	versions, err := a.Store.Versions(ctx, tenant, name)
 	if err != nil {
@@ -291,20 +296,6 @@ func (a *API) extension(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, d)
-}
-
-// preferOwn picks, among the tenants' copies of one name that a viewer
-// may see, the viewer's own tenant's, else the first; nil if none.
-func preferOwn(found []*store.Version, viewer *store.Viewer) *store.Version {
-	for _, v := range found {
-		if v.Tenant == viewer.Tenant {
-			return v
-		}
-	}
-	if len(found) == 0 {
-		return nil
-	}
-	return found[0]
 }
 
 // alerts: GET /api/v1/alerts, for a tenant's token (its alerts) or an

@@ -12,35 +12,28 @@ import (
 	"strings"
 
 	"github.com/connectsoft/marketplace/artifact"
+	"github.com/connectsoft/marketplace/index/catalog"
 	"github.com/connectsoft/marketplace/index/store"
 	"github.com/connectsoft/marketplace/policy"
 )
 
-// storeSource offers to the resolver what one viewer may see in the store,
-// with the decisions made at ingest. It lives for one request and reads
-// each name once: the resolver asks for a name's versions and then for
-// several of them.
+// storeSource offers to the resolver what one viewer may see in the
+// catalog, with the decisions made at ingest. It lives for one request and
+// looks each name up once: the resolver asks for a name's versions and
+// then for several of them.
 type storeSource struct {
-	st     store.Store
-	viewer *store.Viewer
+	api    *API
+	viewer *catalog.Viewer
 	seen   map[string][]*store.Version // name → visible versions, newest first
 }
 
-// versions finds name as the viewer sees it (its own tenant first) and
-// reads its versions, once per name.
 func (s *storeSource) versions(ctx context.Context, name string) ([]*store.Version, error) {
 	if vs, ok := s.seen[name]; ok {
 		return vs, nil
 	}
-	found, _, err := s.st.Search(ctx, store.Query{Name: name, Viewer: s.viewer, Limit: 10})
+	vs, err := s.api.Catalog.Lookup(ctx, s.viewer, name)
 	if err != nil {
 		return nil, err
-	}
-	var vs []*store.Version
-	if v := preferOwn(found, s.viewer); v != nil {
-		if vs, err = s.st.Versions(ctx, v.Tenant, name); err != nil {
-			return nil, err
-		}
 	}
 	if s.seen == nil {
 		s.seen = map[string][]*store.Version{}
@@ -70,7 +63,34 @@ func (s *storeSource) Candidate(ctx context.Context, name, version string) (*pol
 	if i < 0 {
 		return nil, fmt.Errorf("%s@%s: %w", name, version, store.ErrNotFound)
 	}
-	return candidateOf(vs[i])
+	return s.api.candidate(ctx, vs[i])
+}
+
+// candidateKey names one write of one version: a refresh (new evidence or
+// decision) takes a new seq, so a cached candidate is never stale.
+type candidateKey struct {
+	tenant, name, version string
+	seq                   int64
+}
+
+// candidate reads a version whole and parses its descriptor and decision,
+// once per write of it: resolution is the hot path, the documents do not
+// change.
+func (a *API) candidate(ctx context.Context, h *store.Version) (*policy.Candidate, error) {
+	k := candidateKey{h.Tenant, h.Name, h.Version, h.Seq}
+	if c, ok := a.candidates.Get(k); ok {
+		return c, nil
+	}
+	v, err := a.Store.Version(ctx, h.Tenant, h.Name, h.Version)
+	if err != nil {
+		return nil, fmt.Errorf("%s@%s: %w", h.Name, h.Version, err)
+	}
+	c, err := candidateOf(v)
+	if err != nil {
+		return nil, err
+	}
+	a.candidates.Add(candidateKey{v.Tenant, v.Name, v.Version, v.Seq}, c)
+	return c, nil
 }
 
 func candidateOf(v *store.Version) (*policy.Candidate, error) {
@@ -114,7 +134,7 @@ func (a *API) resolve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	explain, _ := strconv.ParseBool(p.Get("explain"))
-	res, err := policy.Resolve(r.Context(), &storeSource{st: a.Store, viewer: viewer}, reqs, policy.ResolveOptions{FactoryVersion: p.Get("factory")})
+	res, err := policy.Resolve(r.Context(), &storeSource{api: a, viewer: viewer}, reqs, policy.ResolveOptions{FactoryVersion: p.Get("factory")})
 	if errors.Is(err, policy.ErrUnresolvable) {
 		status := http.StatusUnprocessableEntity
 		if strings.Contains(err.Error(), "no versions published") {

@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	_ "github.com/jackc/pgx/v5/stdlib" // database/sql driver "pgx"
@@ -36,8 +37,9 @@ var (
 )
 
 type sqlStore struct {
-	db *sql.DB
-	d  dialect
+	db     *sql.DB
+	d      dialect
+	writes atomic.Int64 // version writes committed through this handle
 }
 
 func openSQLite(ctx context.Context, path string) (Store, error) {
@@ -156,12 +158,13 @@ func (s *sqlStore) q(query string) string {
 func (s *sqlStore) Ping(ctx context.Context) error { return s.db.PingContext(ctx) }
 func (s *sqlStore) Close() error                   { return s.db.Close() }
 
-const versionColumns = `tenant, name, version, repository, digest, kind, publisher, title, description, keywords,
-	license, factory, visibility, signed, reviewed, allowed, lifecycle, descriptor, decision, evidence, ingested_at, search_text`
-
-func searchText(v *Version) string {
-	return strings.ToLower(strings.Join([]string{v.Name, v.Title, v.Description, strings.Join(v.Keywords, " ")}, " "))
-}
+// headerColumns are what the change feed carries; versionColumns add the
+// large JSON documents, read only for one extension at a time.
+const (
+	headerColumns = `tenant, name, version, repository, digest, kind, title, description, keywords,
+	license, factory, visibility, signed, reviewed, allowed, lifecycle, ingested_at, seq`
+	versionColumns = headerColumns + `, descriptor, decision, evidence`
+)
 
 func nullJSON(b json.RawMessage) any {
 	if len(b) == 0 {
@@ -180,20 +183,23 @@ func (s *sqlStore) UpsertVersion(ctx context.Context, v *Version) (UpsertResult,
 		return res, err
 	}
 	defer tx.Rollback()
-	args := []any{v.Tenant, v.Name, v.Version, v.Repository, v.Digest, v.Kind, v.Publisher(), v.Title, v.Description,
+	// Taking the next number locks the counter row until commit, so writes
+	// commit in seq order and the change feed never skips one still in
+	// flight (a sequence would hand out numbers that commit out of order).
+	if err := tx.QueryRowContext(ctx, `UPDATE version_seq SET n = n + 1 RETURNING n`).Scan(&v.Seq); err != nil {
+		return res, fmt.Errorf("upsert %s@%s: next seq: %w", v.Name, v.Version, err)
+	}
+	args := []any{v.Tenant, v.Name, v.Version, v.Repository, v.Digest, v.Kind, v.Title, v.Description,
 		strings.Join(v.Keywords, ","), v.License, v.Factory, v.Visibility, v.Signed, v.Reviewed, v.Allowed, v.Lifecycle,
-		nullJSON(v.Descriptor), nullJSON(v.Decision), nullJSON(v.Evidence), v.IngestedAt.UnixNano(), searchText(v)}
+		v.IngestedAt.UnixNano(), v.Seq, nullJSON(v.Descriptor), nullJSON(v.Decision), nullJSON(v.Evidence), v.Publisher()}
 	marks := strings.TrimSuffix(strings.Repeat("?, ", len(args)), ", ")
-	r, err := tx.ExecContext(ctx, s.q(`INSERT INTO versions (`+versionColumns+`) VALUES (`+marks+`) `+s.d.insertIgnore), args...)
+	r, err := tx.ExecContext(ctx, s.q(`INSERT INTO versions (`+versionColumns+`, publisher) VALUES (`+marks+`) `+s.d.insertIgnore), args...)
 	if err != nil {
 		return res, fmt.Errorf("upsert %s@%s: %w", v.Name, v.Version, err)
 	}
 	if n, _ := r.RowsAffected(); n == 1 {
 		res.Created = true
-		if err := s.markLatest(ctx, tx, v.Tenant, v.Name); err != nil {
-			return res, err
-		}
-		return res, tx.Commit()
+		return res, s.commit(tx)
 	}
 	// The version exists: refresh it if the digest is the same, keep it
 	// and raise an alert if the tag moved.
@@ -204,17 +210,14 @@ func (s *sqlStore) UpsertVersion(ctx context.Context, v *Version) (UpsertResult,
 	}
 	if stored == v.Digest {
 		_, err := tx.ExecContext(ctx, s.q(`UPDATE versions SET signed = ?, reviewed = ?, allowed = ?, lifecycle = ?, decision = ?, evidence = ?,
-			visibility = ?, ingested_at = ? WHERE tenant = ? AND name = ? AND version = ?`),
+			visibility = ?, ingested_at = ?, seq = ? WHERE tenant = ? AND name = ? AND version = ?`),
 			v.Signed, v.Reviewed, v.Allowed, v.Lifecycle, nullJSON(v.Decision), nullJSON(v.Evidence), v.Visibility,
-			v.IngestedAt.UnixNano(), v.Tenant, v.Name, v.Version)
+			v.IngestedAt.UnixNano(), v.Seq, v.Tenant, v.Name, v.Version)
 		if err != nil {
 			return res, fmt.Errorf("refresh %s@%s: %w", v.Name, v.Version, err)
 		}
-		if err := s.markLatest(ctx, tx, v.Tenant, v.Name); err != nil {
-			return res, err
-		}
 		res.Updated = true
-		return res, tx.Commit()
+		return res, s.commit(tx)
 	}
 	res.Moved = true
 	a := &Alert{Tenant: v.Tenant, Type: AlertTagMoved, Name: v.Name, Version: v.Version, Repository: v.Repository,
@@ -232,30 +235,33 @@ func (s *sqlStore) UpsertVersion(ctx context.Context, v *Version) (UpsertResult,
 	return res, tx.Commit()
 }
 
-// markLatest flags the most recently ingested version of tenant/name, the
-// one search shows, so that search reads one row per extension instead of
-// comparing every version with every other.
-func (s *sqlStore) markLatest(ctx context.Context, tx *sql.Tx, tenant, name string) error {
-	_, err := tx.ExecContext(ctx, s.q(`UPDATE versions SET latest = (version = (SELECT n.version FROM versions n
-		WHERE n.tenant = ? AND n.name = ? ORDER BY n.ingested_at DESC, n.version DESC LIMIT 1))
-		WHERE tenant = ? AND name = ?`), tenant, name, tenant, name)
-	if err != nil {
-		return fmt.Errorf("mark latest of %s: %w", name, err)
+// commit commits a version write and counts it for LocalWrites.
+func (s *sqlStore) commit(tx *sql.Tx) error {
+	if err := tx.Commit(); err != nil {
+		return err
 	}
+	s.writes.Add(1)
 	return nil
 }
 
-func (s *sqlStore) scanVersions(rows *sql.Rows) ([]*Version, error) {
+func (s *sqlStore) LocalWrites() int64 { return s.writes.Load() }
+
+// scanVersions reads rows of headerColumns, or of versionColumns when
+// whole is set.
+func (s *sqlStore) scanVersions(rows *sql.Rows, whole bool) ([]*Version, error) {
 	defer rows.Close()
 	var out []*Version
 	for rows.Next() {
 		v := &Version{}
-		var publisher, keywords, searchText string
+		var keywords string
 		var descriptor, decision, evidence sql.NullString
 		var ingested int64
-		if err := rows.Scan(&v.Tenant, &v.Name, &v.Version, &v.Repository, &v.Digest, &v.Kind, &publisher, &v.Title, &v.Description,
-			&keywords, &v.License, &v.Factory, &v.Visibility, &v.Signed, &v.Reviewed, &v.Allowed, &v.Lifecycle,
-			&descriptor, &decision, &evidence, &ingested, &searchText); err != nil {
+		dest := []any{&v.Tenant, &v.Name, &v.Version, &v.Repository, &v.Digest, &v.Kind, &v.Title, &v.Description,
+			&keywords, &v.License, &v.Factory, &v.Visibility, &v.Signed, &v.Reviewed, &v.Allowed, &v.Lifecycle, &ingested, &v.Seq}
+		if whole {
+			dest = append(dest, &descriptor, &decision, &evidence)
+		}
+		if err := rows.Scan(dest...); err != nil {
 			return nil, err
 		}
 		if keywords != "" {
@@ -278,11 +284,20 @@ func rawOrNil(s sql.NullString) json.RawMessage {
 }
 
 func (s *sqlStore) VersionAt(ctx context.Context, tenant, repository, version string) (*Version, error) {
-	rows, err := s.db.QueryContext(ctx, s.q(`SELECT `+versionColumns+` FROM versions WHERE tenant = ? AND repository = ? AND version = ?`), tenant, repository, version)
+	return s.one(ctx, `WHERE tenant = ? AND repository = ? AND version = ?`, tenant, repository, version)
+}
+
+func (s *sqlStore) Version(ctx context.Context, tenant, name, version string) (*Version, error) {
+	return s.one(ctx, `WHERE tenant = ? AND name = ? AND version = ?`, tenant, name, version)
+}
+
+// one reads the whole version a condition selects.
+func (s *sqlStore) one(ctx context.Context, where string, args ...any) (*Version, error) {
+	rows, err := s.db.QueryContext(ctx, s.q(`SELECT `+versionColumns+` FROM versions `+where), args...)
 	if err != nil {
 		return nil, err
 	}
-	vs, err := s.scanVersions(rows)
+	vs, err := s.scanVersions(rows, true)
 	if err != nil {
 		return nil, err
 	}
@@ -297,78 +312,15 @@ func (s *sqlStore) Versions(ctx context.Context, tenant, name string) ([]*Versio
 	if err != nil {
 		return nil, err
 	}
-	return s.scanVersions(rows)
+	return s.scanVersions(rows, true)
 }
 
-// Search matches every word of the text against name, title, description
-// and keywords, applies the filters, and returns the most recently ingested
-// version of each matching extension.
-func (s *sqlStore) Search(ctx context.Context, q Query) ([]*Version, int, error) {
-	var where []string
-	var args []any
-	for _, w := range strings.Fields(strings.ToLower(q.Text)) {
-		where = append(where, "search_text LIKE ?")
-		args = append(args, "%"+escapeLike(w)+"%")
-	}
-	for col, val := range map[string]string{"name": q.Name, "kind": q.Kind, "publisher": q.Publisher, "license": q.License} {
-		if val != "" {
-			where = append(where, col+" = ?")
-			args = append(args, val)
-		}
-	}
-	if q.Reviewed != nil {
-		where = append(where, "reviewed = ?")
-		args = append(args, *q.Reviewed)
-	}
-	in := func(col string, vals []string) {
-		if len(vals) == 0 {
-			return
-		}
-		where = append(where, col+" IN ("+strings.TrimSuffix(strings.Repeat("?, ", len(vals)), ", ")+")")
-		for _, v := range vals {
-			args = append(args, v)
-		}
-	}
-	in("tenant", q.Tenants)
-	in("visibility", q.Visibilities)
-	if v := q.Viewer; v != nil {
-		clause := "(visibility = ?"
-		args = append(args, Public)
-		if v.Tenant != "" {
-			clause += " OR tenant = ?"
-			args = append(args, v.Tenant)
-			if v.Operator {
-				clause += " OR visibility = ?"
-				args = append(args, Internal)
-			}
-		}
-		where = append(where, clause+")")
-	}
-	cond := ""
-	if len(where) > 0 {
-		cond = " AND " + strings.Join(where, " AND ")
-	}
-	// The latest version of each extension, flagged at write time.
-	latest := `FROM versions WHERE latest = ?` + cond
-	args = append([]any{true}, args...)
-	var total int
-	if err := s.db.QueryRowContext(ctx, s.q(`SELECT COUNT(*) `+latest), args...).Scan(&total); err != nil {
-		return nil, 0, fmt.Errorf("search: %w", err)
-	}
-	limit := q.Limit
-	if limit <= 0 {
-		limit = 20
-	}
-	rows, err := s.db.QueryContext(ctx, s.q(`SELECT `+versionColumns+` `+latest+` ORDER BY name, tenant LIMIT ? OFFSET ?`), append(args, limit, q.Offset)...)
+func (s *sqlStore) Changes(ctx context.Context, after int64, limit int) ([]*Version, error) {
+	rows, err := s.db.QueryContext(ctx, s.q(`SELECT `+headerColumns+` FROM versions WHERE seq > ? ORDER BY seq LIMIT ?`), after, limit)
 	if err != nil {
-		return nil, 0, fmt.Errorf("search: %w", err)
+		return nil, fmt.Errorf("changes after %d: %w", after, err)
 	}
-	out, err := s.scanVersions(rows)
-	return out, total, err
-}
-
-func escapeLike(s string) string {
-	return strings.NewReplacer("%", "", "_", "").Replace(s)
+	return s.scanVersions(rows, false)
 }
 
 func (s *sqlStore) Alerts(ctx context.Context, tenant string) ([]*Alert, error) {

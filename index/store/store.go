@@ -47,6 +47,10 @@ type Version struct {
 	Decision    json.RawMessage `json:"decision,omitempty"`
 	Evidence    json.RawMessage `json:"evidence,omitempty"`
 	IngestedAt  time.Time       `json:"ingestedAt"`
+	// Seq orders writes: every create or refresh of a version takes the
+	// next number, in commit order, so a reader that has applied the
+	// changes up to n has missed none below it (Changes).
+	Seq int64 `json:"-"`
 }
 
 // Publisher is the part of the name before the slash.
@@ -82,33 +86,6 @@ type UpsertResult struct {
 	Alert *Alert
 }
 
-// Query selects extensions for search. Visibility is decided by the
-// caller (the API): the store filters by the tenants and visibilities given.
-type Query struct {
-	// Name, when set, selects exactly this publisher/name.
-	Name      string
-	Text      string
-	Kind      string
-	Publisher string
-	License   string
-	Reviewed  *bool
-	// Tenants and Visibilities, when set, restrict what is searched.
-	Tenants      []string
-	Visibilities []string
-	// Viewer, when set, restricts results to what that caller may see.
-	Viewer *Viewer
-	Limit  int // default 20
-	Offset int
-}
-
-// Viewer is who is asking (DESIGN §6): anonymous callers (Tenant "") see
-// public extensions; a tenant sees public ones and its own, and internal
-// ones too when it is the operator's own tenant.
-type Viewer struct {
-	Tenant   string
-	Operator bool
-}
-
 // Token is an API token's record; only the hash of the token is stored.
 type Token struct {
 	Hash      string    `json:"-"`
@@ -128,11 +105,18 @@ type Store interface {
 	// VersionAt finds the version stored for a tenant's repository and
 	// version tag (the crawl compares its digest with the registry's).
 	VersionAt(ctx context.Context, tenant, repository, version string) (*Version, error)
-	// Versions lists the versions of tenant/name, newest ingest first.
+	// Version reads one version whole (descriptor, decision, evidence).
+	Version(ctx context.Context, tenant, name, version string) (*Version, error)
+	// Versions lists the versions of tenant/name whole, newest ingest first.
 	Versions(ctx context.Context, tenant, name string) ([]*Version, error)
-	// Search returns the latest version of each matching extension, by
-	// name, and how many extensions match in all.
-	Search(ctx context.Context, q Query) ([]*Version, int, error)
+	// Changes lists the versions created or refreshed after seq, in seq
+	// order, at most limit of them, without descriptor, decision and
+	// evidence: it is the feed the in-memory catalog is kept current by.
+	Changes(ctx context.Context, after int64, limit int) ([]*Version, error)
+	// LocalWrites counts the version writes committed through this handle,
+	// so that a reader in the same process can tell that its view is
+	// stale without asking the database.
+	LocalWrites() int64
 	// Alerts lists a tenant's alerts, newest first ("" for all tenants).
 	Alerts(ctx context.Context, tenant string) ([]*Alert, error)
 	// MarkEvent records an event id; it reports false when already seen.

@@ -6,62 +6,21 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"sync/atomic"
+	"strings"
 	"testing"
-	"time"
 
 	"github.com/connectsoft/marketplace/index/store"
 	"github.com/connectsoft/marketplace/index/store/storetest"
 )
 
 func TestSQLite(t *testing.T) {
-	storetest.Run(t, func(t *testing.T) store.Store {
-		s, err := store.Open(context.Background(), "sqlite://"+filepath.Join(t.TempDir(), "index.db"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { s.Close() })
-		return s
-	})
+	storetest.Run(t, func(t *testing.T) store.Store { return storetest.SQLite(t) })
 }
-
-// postgresURL is the server the PostgreSQL suite runs on: MKT_TEST_POSTGRES,
-// or the machine's own (trust auth, database test), which .ci/run starts.
-func postgresURL() string {
-	if u := os.Getenv("MKT_TEST_POSTGRES"); u != "" {
-		return u
-	}
-	return "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
-}
-
-var schemaSeq atomic.Int64
 
 // TestPostgreSQL runs the same suite on PostgreSQL, each test in a schema
 // of its own. It fails, never skips, when the server cannot be reached.
 func TestPostgreSQL(t *testing.T) {
-	admin, err := sql.Open("pgx", postgresURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer admin.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := admin.PingContext(ctx); err != nil {
-		t.Fatalf("PostgreSQL at %s is not reachable (start it, or set MKT_TEST_POSTGRES): %v", postgresURL(), err)
-	}
-	storetest.Run(t, func(t *testing.T) store.Store {
-		schema := fmt.Sprintf("mkt_test_%d_%d", os.Getpid(), schemaSeq.Add(1))
-		if _, err := admin.Exec("CREATE SCHEMA " + schema); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { admin.Exec("DROP SCHEMA " + schema + " CASCADE") })
-		s, err := store.Open(context.Background(), postgresURL()+"&search_path="+schema)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { s.Close() })
-		return s
-	})
+	storetest.Run(t, func(t *testing.T) store.Store { return storetest.Postgres(t) })
 }
 
 func TestOpenRefusesUnknownSchemes(t *testing.T) {
@@ -78,5 +37,72 @@ func TestMigrationsAreAppliedOnce(t *testing.T) {
 			t.Fatalf("open %d: %v", i, err)
 		}
 		s.Close()
+	}
+}
+
+// An index created before the change feed (migrations 0001–0004, with data)
+// upgrades in place: its versions are numbered, and new writes follow them.
+func TestChangeFeedMigrationNumbersExistingVersions(t *testing.T) {
+	for _, driver := range []string{"sqlite", "postgres"} {
+		t.Run(driver, func(t *testing.T) {
+			ctx := context.Background()
+			var url, dsn, sqlDriver string
+			if driver == "sqlite" {
+				path := filepath.Join(t.TempDir(), "index.db")
+				url, dsn, sqlDriver = "sqlite://"+path, "file:"+path, "sqlite"
+			} else {
+				url = storetest.PostgresSchema(t)
+				dsn, sqlDriver = url, "pgx"
+			}
+			db, err := sql.Open(sqlDriver, dsn)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer db.Close()
+			if _, err := db.Exec(`CREATE TABLE schema_migrations (version TEXT PRIMARY KEY)`); err != nil {
+				t.Fatal(err)
+			}
+			for _, m := range []string{"0001_init.sql", "0002_repository_index.sql", "0003_latest.sql", "0004_search_index.sql"} {
+				body, err := os.ReadFile(filepath.Join("migrations", driver, m))
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, stmt := range strings.Split(string(body), ";") {
+					if strings.TrimSpace(stmt) != "" {
+						if _, err := db.Exec(stmt); err != nil {
+							t.Fatalf("%s: %v", m, err)
+						}
+					}
+				}
+				if _, err := db.Exec(`INSERT INTO schema_migrations (version) VALUES ('` + m + `')`); err != nil {
+					t.Fatal(err)
+				}
+			}
+			for i, name := range []string{"acme/old", "acme/older"} {
+				if _, err := db.Exec(`INSERT INTO versions (tenant, name, version, repository, digest, kind, publisher, visibility, ingested_at, latest, search_text)
+					VALUES ('acme', '` + name + `', '1.0.0', 'reg/` + name + `', 'sha256:` + name + `', 'Module', 'acme', 'public', ` + fmt.Sprint(100-i) + `, TRUE, '` + name + `')`); err != nil {
+					t.Fatal(err)
+				}
+			}
+			s, err := store.Open(ctx, url)
+			if err != nil {
+				t.Fatalf("upgrade: %v", err)
+			}
+			defer s.Close()
+			if _, err := s.UpsertVersion(ctx, &store.Version{Tenant: "acme", Name: "acme/new", Version: "1.0.0", Repository: "reg/acme/new",
+				Digest: "sha256:new", Kind: "Module", Visibility: store.Public}); err != nil {
+				t.Fatal(err)
+			}
+			vs, err := s.Changes(ctx, 0, 10)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(vs) != 3 || vs[2].Name != "acme/new" || vs[0].Seq < 1 || vs[1].Seq <= vs[0].Seq || vs[2].Seq <= vs[1].Seq {
+				for _, v := range vs {
+					t.Logf("%s seq %d", v.Name, v.Seq)
+				}
+				t.Fatalf("after the upgrade the feed has %d versions, numbered out of order", len(vs))
+			}
+		})
 	}
 }

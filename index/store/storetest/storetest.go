@@ -19,9 +19,9 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 	tests := map[string]func(*testing.T, store.Store){
 		"UpsertCreatesThenRefreshes":   upsertCreatesThenRefreshes,
 		"MovedTagKeepsFirstDigest":     movedTagKeepsFirstDigest,
-		"SearchTextFiltersAndPaging":   searchTextFiltersAndPaging,
-		"SearchReturnsLatestPerName":   searchReturnsLatestPerName,
-		"TenantsAndVisibilityFilter":   tenantsAndVisibilityFilter,
+		"VersionsNewestFirst":          versionsNewestFirst,
+		"ChangesFeedWritesInOrder":     changesFeedWritesInOrder,
+		"ChangesFeedSkipsNothing":      changesFeedSkipsNothingUnderConcurrency,
 		"EventsAreDeduplicated":        eventsAreDeduplicated,
 		"TokensRoundTrip":              tokensRoundTrip,
 		"ConcurrentIngestIsIdempotent": concurrentIngestIsIdempotent,
@@ -136,114 +136,109 @@ func movedTagKeepsFirstDigest(t *testing.T, s store.Store) {
 	}
 }
 
-func searchTextFiltersAndPaging(t *testing.T, s store.Store) {
-	H := h{t, s}
-	for i := 0; i < 25; i++ {
-		v := ver("acme", fmt.Sprintf("acme/ext%02d", i), "1.0.0", fmt.Sprintf("sha256:%02d", i), time.Duration(i)*time.Second)
-		if i%5 == 0 {
-			v.Kind, v.Description, v.Keywords = "Agent", "Reviews pull requests", []string{"review"}
-			v.Reviewed = true
-		}
-		if i == 7 {
-			v.License = "Apache-2.0"
-		}
-		H.upsert(v)
-	}
-	yes := true
-	cases := []struct {
-		q     store.Query
-		total int
-	}{
-		{store.Query{}, 25},
-		{store.Query{Text: "pull requests"}, 5},
-		{store.Query{Text: "PULL"}, 5},
-		{store.Query{Text: "acme/ext07"}, 1},
-		{store.Query{Name: "acme/ext07"}, 1},
-		{store.Query{Name: "acme/ext0"}, 0},
-		{store.Query{Text: "review", Kind: "Agent"}, 5},
-		{store.Query{Kind: "Connector", License: "Apache-2.0"}, 1},
-		{store.Query{Reviewed: &yes}, 5},
-		{store.Query{Publisher: "acme"}, 25},
-		{store.Query{Publisher: "globex"}, 0},
-		{store.Query{Text: "100%"}, 0},
-	}
-	for _, c := range cases {
-		got, total := mustSearch(t, s, c.q)
-		if total != c.total || len(got) != min(c.total, 20) {
-			t.Errorf("%+v: %d results of %d, want %d", c.q, len(got), total, c.total)
-		}
-	}
-	page2, total := mustSearch(t, s, store.Query{Limit: 10, Offset: 20})
-	if total != 25 || len(page2) != 5 || page2[0].Name != "acme/ext20" {
-		t.Fatalf("page 3 of 10: %d of %d, first %v", len(page2), total, page2)
-	}
-}
-
-func mustSearch(t *testing.T, s store.Store, q store.Query) ([]*store.Version, int) {
-	t.Helper()
-	got, total, err := s.Search(context.Background(), q)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return got, total
-}
-
-func searchReturnsLatestPerName(t *testing.T, s store.Store) {
+func versionsNewestFirst(t *testing.T, s store.Store) {
 	H := h{t, s}
 	H.upsert(ver("acme", "acme/crm", "1.0.0", "sha256:1", 0))
 	H.upsert(ver("acme", "acme/crm", "1.1.0", "sha256:2", time.Hour))
 	H.upsert(ver("acme", "acme/crm", "0.9.0", "sha256:0", -time.Hour))
-	got, total := mustSearch(t, s, store.Query{Text: "crm"})
-	if total != 1 || got[0].Version != "1.1.0" {
-		t.Fatalf("latest per name: %d %+v", total, got)
-	}
-	if vs := H.versions("acme", "acme/crm"); len(vs) != 3 || vs[0].Version != "1.1.0" {
+	if vs := H.versions("acme", "acme/crm"); len(vs) != 3 || vs[0].Version != "1.1.0" || vs[2].Version != "0.9.0" {
 		t.Fatalf("versions newest first: %+v", vs)
+	}
+	v, err := s.Version(context.Background(), "acme", "acme/crm", "1.1.0")
+	if err != nil || v.Digest != "sha256:2" || string(v.Descriptor) != `{"kind":"Connector"}` {
+		t.Fatalf("Version: %+v %v", v, err)
+	}
+	if _, err := s.Version(context.Background(), "globex", "acme/crm", "1.1.0"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("another tenant's version: %v", err)
 	}
 }
 
-func tenantsAndVisibilityFilter(t *testing.T, s store.Store) {
+// The change feed carries every create and refresh once, in write order,
+// and nothing for a moved tag (the stored version does not change).
+func changesFeedWritesInOrder(t *testing.T, s store.Store) {
 	H := h{t, s}
-	a := ver("acme", "acme/secret", "1.0.0", "sha256:a", 0)
-	a.Visibility = store.Private
-	b := ver("globex", "globex/secret", "1.0.0", "sha256:b", 0)
-	b.Visibility = store.Private
-	c := ver("ops", "ops/tool", "1.0.0", "sha256:c", 0)
-	c.Visibility = store.Internal
-	d := ver("acme", "acme/open", "1.0.0", "sha256:d", 0)
-	for _, v := range []*store.Version{a, b, c, d} {
-		H.upsert(v)
+	ctx := context.Background()
+	before := s.LocalWrites()
+	H.upsert(ver("acme", "acme/a", "1.0.0", "sha256:a", 0))
+	H.upsert(ver("globex", "globex/b", "1.0.0", "sha256:b", 0))
+	H.upsert(ver("acme", "acme/a", "1.0.0", "sha256:moved", time.Minute))
+	refreshed := ver("acme", "acme/a", "1.0.0", "sha256:a", 2*time.Minute)
+	refreshed.Reviewed = true
+	H.upsert(refreshed)
+	if n := s.LocalWrites() - before; n != 3 {
+		t.Fatalf("LocalWrites counted %d writes, want 3 (two creates, one refresh)", n)
 	}
-	if got, n := mustSearch(t, s, store.Query{Visibilities: []string{store.Public}}); n != 1 || got[0].Name != "acme/open" {
-		t.Fatalf("public only: %+v", got)
+	all, err := s.Changes(ctx, 0, 100)
+	if err != nil {
+		t.Fatal(err)
 	}
-	if _, n := mustSearch(t, s, store.Query{Tenants: []string{"acme"}}); n != 2 {
-		t.Fatalf("acme's: %d", n)
+	if len(all) != 2 || all[0].Name != "globex/b" || all[1].Name != "acme/a" || !all[1].Reviewed || all[1].Seq <= all[0].Seq {
+		t.Fatalf("changes: %+v", all)
 	}
-	if got, n := mustSearch(t, s, store.Query{Text: "secret", Tenants: []string{"globex"}}); n != 1 || got[0].Tenant != "globex" {
-		t.Fatalf("globex's secret: %+v", got)
+	if all[1].Descriptor != nil || all[1].Title != "Title of acme/a" || len(all[1].Keywords) != 2 {
+		t.Fatalf("the feed carries headers, not documents: %+v", all[1])
 	}
-	viewers := []struct {
-		v    store.Viewer
-		want int
-	}{
-		{store.Viewer{}, 1},                               // anonymous: acme/open
-		{store.Viewer{Tenant: "acme"}, 2},                 // + acme/secret
-		{store.Viewer{Tenant: "globex"}, 2},               // + globex/secret
-		{store.Viewer{Tenant: "ops"}, 2},                  // + its own internal ops/tool
-		{store.Viewer{Tenant: "acme", Operator: true}, 3}, // + internal ops/tool
+	rest, err := s.Changes(ctx, all[0].Seq, 1)
+	if err != nil || len(rest) != 1 || rest[0].Name != "acme/a" {
+		t.Fatalf("changes after %d: %+v %v", all[0].Seq, rest, err)
 	}
-	for _, c := range viewers {
-		v := c.v
-		if got, n := mustSearch(t, s, store.Query{Viewer: &v}); n != c.want {
-			t.Errorf("viewer %+v sees %d (%v), want %d", c.v, n, got, c.want)
+	if none, err := s.Changes(ctx, all[1].Seq, 100); err != nil || len(none) != 0 {
+		t.Fatalf("changes after the last: %+v %v", none, err)
+	}
+}
+
+// Writers racing must never let the feed skip a write: a reader that has
+// seen seq n has seen every write numbered below n.
+func changesFeedSkipsNothingUnderConcurrency(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	const writers, each = 8, 25
+	var wg sync.WaitGroup
+	errs := make(chan error, writers)
+	done := make(chan struct{})
+	for w := 0; w < writers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < each; i++ {
+				if _, err := s.UpsertVersion(ctx, ver("acme", fmt.Sprintf("acme/w%d", w), fmt.Sprintf("1.%d.0", i), fmt.Sprintf("sha256:%d-%d", w, i), 0)); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	go func() { wg.Wait(); close(done) }()
+	seen := map[string]bool{}
+	var after int64
+	for finished := false; !finished; {
+		select {
+		case <-done:
+			finished = true
+		default:
+		}
+		vs, err := s.Changes(ctx, after, 1000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, v := range vs {
+			seen[v.Name+"@"+v.Version] = true
+			after = v.Seq
 		}
 	}
-	// The same name in two tenants are two extensions.
-	e := ver("globex", "acme/open", "1.0.0", "sha256:e", 0)
-	H.upsert(e)
-	if _, n := mustSearch(t, s, store.Query{Text: "acme/open"}); n != 2 {
-		t.Fatalf("same name in two tenants: %d", n)
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	// One last read after all writers are done.
+	vs, err := s.Changes(ctx, after, 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range vs {
+		seen[v.Name+"@"+v.Version] = true
+	}
+	if len(seen) != writers*each {
+		t.Fatalf("the feed delivered %d of %d writes", len(seen), writers*each)
 	}
 }
 

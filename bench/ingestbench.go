@@ -1,0 +1,308 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync/atomic"
+	"time"
+
+	"github.com/connectsoft/marketplace/artifact"
+	"github.com/connectsoft/marketplace/index"
+	"github.com/connectsoft/marketplace/signing"
+	"github.com/connectsoft/marketplace/testenv"
+	"golang.org/x/sync/errgroup"
+)
+
+// runIngest measures the index's ingest, everything in this process on
+// loopback: the rate of webhook events including verification against a
+// local distribution registry, the time from a push to the version being
+// searchable with the registry's real notifications, and the reconcile of
+// an unchanged registry of many versions (time and requests per tag).
+func runIngest(events, reconcileVersions int) error {
+	ctx := context.Background()
+	work, err := os.MkdirTemp("", "mkt-bench-ingest-*")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(work)
+	pass := func(bool) ([]byte, error) { return []byte("bench"), nil }
+	priv, pub, err := signing.GenerateKeyPair(pass)
+	if err != nil {
+		return err
+	}
+	os.WriteFile(filepath.Join(work, "k.key"), priv, 0o600)
+	os.WriteFile(filepath.Join(work, "k.pub"), pub, 0o644)
+	signer, err := signing.LoadSigner(ctx, filepath.Join(work, "k.key"), pass)
+	if err != nil {
+		return err
+	}
+	os.WriteFile(filepath.Join(work, "policy.yaml"), []byte(`apiVersion: marketplace.connectsoft.io/v1
+kind: Policy
+trustRoots:
+  - {name: bench, keys: [k.pub]}
+rules:
+  - name: bench
+    match: {repositories: ["**"]}
+    signatures: {trustRoots: [bench]}
+`), 0o644)
+
+	// The index, listening before the registries that notify it.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	base := "http://" + ln.Addr().String()
+	const secret = "bench-secret"
+	quiet, bulkReg, liveReg, crawlReg := slog.New(slog.NewTextHandler(io.Discard, nil)), (*testenv.Registry)(nil), (*testenv.Registry)(nil), (*testenv.Registry)(nil)
+	if bulkReg, err = testenv.StartDistribution(testenv.DistributionOptions{}); err != nil {
+		return err
+	}
+	defer bulkReg.Close()
+	if liveReg, err = testenv.StartDistribution(testenv.DistributionOptions{NotifyURL: base + "/api/v1/events/registry",
+		NotifyHeaders: http.Header{"Authorization": {"Bearer " + secret}}}); err != nil {
+		return err
+	}
+	defer liveReg.Close()
+	if crawlReg, err = testenv.StartDistribution(testenv.DistributionOptions{}); err != nil {
+		return err
+	}
+	defer crawlReg.Close()
+	counter, err := testenv.StartFaultProxy(crawlReg.Host) // counts the crawl's requests
+	if err != nil {
+		return err
+	}
+	defer counter.Close()
+	source := func(name, host string) index.Source {
+		return index.Source{Name: name, Registry: host, PlainHTTP: true, Repositories: []string{"bench/**"}, Tenant: "bench", Visibility: "public"}
+	}
+	cfg := &index.Config{Store: "sqlite://index.db", Policy: "policy.yaml", WebhookSecret: secret, Dir: work,
+		Sources: []index.Source{source("bulk", bulkReg.Host), source("live", liveReg.Host), source("crawl", counter.Host)}}
+	srv, err := index.NewServer(ctx, cfg, artifact.RemoteOptions{RegistryConfig: filepath.Join(work, "config.json")}, quiet)
+	if err != nil {
+		return err
+	}
+	defer srv.Store.Close()
+	hs := &http.Server{Handler: srv.Handler()}
+	go hs.Serve(ln)
+	defer hs.Close()
+	ro := artifact.RemoteOptions{PlainHTTP: true, RegistryConfig: filepath.Join(work, "config.json")}
+	sc, err := signing.NewClient(ro)
+	if err != nil {
+		return err
+	}
+	src := work
+
+	// 1. Webhook events: push and sign, then deliver one event per
+	// version, 8 deliveries at a time, as several registries would.
+	start := time.Now()
+	type pushed struct{ repo, tag, digest string }
+	var all []pushed
+	for i := 0; i < events; i++ {
+		name := fmt.Sprintf("bench/hook%03d", i/10)
+		ref, err := pushVersion(ctx, src, name, fmt.Sprintf("1.%d.0", i%10), bulkReg.Host, ro, sc, signer)
+		if err != nil {
+			return err
+		}
+		all = append(all, pushed{name, fmt.Sprintf("1.%d.0", i%10), ref})
+	}
+	fmt.Printf("pushed and signed %d versions in %v\n", events, time.Since(start).Round(time.Millisecond))
+	start = time.Now()
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(8)
+	for i, p := range all {
+		g.Go(func() error { return deliver(gctx, base, secret, bulkReg.Host, i, p.repo, p.tag, p.digest) })
+	}
+	if err := g.Wait(); err != nil {
+		return err
+	}
+	el := time.Since(start)
+	if n, err := searchTotal(base, "hook", true); err != nil || n != events/10 {
+		return fmt.Errorf("after the webhook: %d extensions allowed, want %d (%v)", n, events/10, err)
+	}
+	fmt.Printf("| webhook ingest with verification | %d versions | %.2f s | %.0f versions/s |\n", events, el.Seconds(), float64(events)/el.Seconds())
+
+	// 2. Push to search with the registry's own notifications.
+	var visible, verified []time.Duration
+	for i := 0; i < 20; i++ {
+		name := fmt.Sprintf("bench/live%02d", i)
+		pushedAt, signedAt, err := pushTimed(ctx, src, name, liveReg.Host, ro, sc, signer)
+		if err != nil {
+			return err
+		}
+		v, err := waitSearch(base, fmt.Sprintf("live%02d", i), false, pushedAt)
+		if err != nil {
+			return err
+		}
+		a, err := waitSearch(base, fmt.Sprintf("live%02d", i), true, signedAt)
+		if err != nil {
+			return err
+		}
+		visible, verified = append(visible, v), append(verified, a)
+	}
+	slices.Sort(visible)
+	slices.Sort(verified)
+	fmt.Printf("| push → in search (registry notification) | p50 %.1f ms | max %.1f ms |\n", ms(visible[len(visible)/2]), ms(visible[len(visible)-1]))
+	fmt.Printf("| signature push → verified in search | p50 %.1f ms | max %.1f ms |\n", ms(verified[len(verified)/2]), ms(verified[len(verified)-1]))
+
+	// 3. Reconcile: a first crawl ingests everything, a second finds
+	// nothing changed.
+	start = time.Now()
+	g, gctx = errgroup.WithContext(ctx)
+	g.SetLimit(8)
+	for i := 0; i < reconcileVersions; i++ {
+		g.Go(func() error {
+			_, err := pushVersion(gctx, src, fmt.Sprintf("bench/crawl%04d", i/10), fmt.Sprintf("1.%d.0", i%10), crawlReg.Host, ro, nil, nil)
+			return err
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return err
+	}
+	fmt.Printf("pushed %d unsigned versions in %v\n", reconcileVersions, time.Since(start).Round(time.Millisecond))
+	crawlSrc := &cfg.Sources[2]
+	first, err := srv.Crawler.Reconcile(ctx, crawlSrc)
+	if err != nil || first.Ingested != reconcileVersions {
+		return fmt.Errorf("first crawl: %+v %v", first, err)
+	}
+	fmt.Printf("| first crawl (ingest with verification) | %d versions | %.2f s | %.0f versions/s |\n", reconcileVersions, first.Duration.Seconds(), float64(reconcileVersions)/first.Duration.Seconds())
+	before := counter.Requests()
+	again, err := srv.Crawler.Reconcile(ctx, crawlSrc)
+	if err != nil || again.Unchanged != reconcileVersions || again.Ingested != 0 {
+		return fmt.Errorf("second crawl: %+v %v", again, err)
+	}
+	reqs := counter.Requests() - before
+	fmt.Printf("| reconcile, unchanged | %d versions in %d repositories | %.2f s | %d requests (%.2f per tag) |\n",
+		reconcileVersions, again.Repositories, again.Duration.Seconds(), reqs, float64(reqs)/float64(reconcileVersions))
+	return nil
+}
+
+// pushVersion packs name@version from a directory of its own under work,
+// pushes it to host/name and signs it when signer is set; it returns the
+// manifest digest.
+func pushVersion(ctx context.Context, work, name, version, host string, ro artifact.RemoteOptions, c *signing.Client, signer *signing.Signer) (string, error) {
+	dir, err := os.MkdirTemp(work, "ext-*")
+	if err != nil {
+		return "", err
+	}
+	defer os.RemoveAll(dir)
+	desc := fmt.Sprintf("apiVersion: marketplace.connectsoft.io/v1\nkind: Module\nmetadata:\n  name: %s\n  version: %s\n  title: %s\nspec:\n  license: MIT\n  compatibility:\n    factory: \">=2.0.0\"\n", name, version, name)
+	if err := os.WriteFile(filepath.Join(dir, "extension.yaml"), []byte(desc), 0o644); err != nil {
+		return "", err
+	}
+	if err := os.WriteFile(filepath.Join(dir, "README.md"), bytes.Repeat([]byte("marketplace "), 300), 0o644); err != nil {
+		return "", err
+	}
+	pkg, err := artifact.Pack(ctx, dir, artifact.PackOptions{TempDir: work})
+	if err != nil {
+		return "", err
+	}
+	defer pkg.Close()
+	repo, err := artifact.NewRepository(host+"/"+name, ro)
+	if err != nil {
+		return "", err
+	}
+	if _, err := artifact.Push(ctx, repo, "", pkg, artifact.PushOptions{}); err != nil {
+		return "", err
+	}
+	d := pkg.Manifest.Digest.String()
+	if signer != nil {
+		if _, err := c.Sign(ctx, host+"/"+name+"@"+d, signer, signing.WriteOptions{}); err != nil {
+			return "", err
+		}
+	}
+	return d, nil
+}
+
+// pushTimed pushes and signs name@1.0.0 and says when the push and the
+// signature were done.
+func pushTimed(ctx context.Context, dir, name, host string, ro artifact.RemoteOptions, c *signing.Client, signer *signing.Signer) (time.Time, time.Time, error) {
+	d, err := pushVersion(ctx, dir, name, "1.0.0", host, ro, nil, nil)
+	if err != nil {
+		return time.Time{}, time.Time{}, err
+	}
+	pushedAt := time.Now()
+	if _, err := c.Sign(ctx, host+"/"+name+"@"+d, signer, signing.WriteOptions{}); err != nil {
+		return time.Time{}, time.Time{}, err
+	}
+	return pushedAt, time.Now(), nil
+}
+
+var eventSeq atomic.Int64
+
+// deliver posts one distribution notification for a pushed manifest.
+func deliver(ctx context.Context, base, secret, host string, i int, repo, tag, digest string) error {
+	var e index.Event
+	e.ID = fmt.Sprintf("bench-%d-%d", i, eventSeq.Add(1))
+	e.Action = "push"
+	e.Target.MediaType = "application/vnd.oci.image.manifest.v1+json"
+	e.Target.Digest, e.Target.Repository, e.Target.Tag = digest, repo, tag
+	e.Target.URL = "http://" + host + "/v2/" + repo + "/manifests/" + digest
+	e.Timestamp = time.Now()
+	body, _ := json.Marshal(map[string]any{"events": []index.Event{e}})
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, base+"/api/v1/events/registry", bytes.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+secret)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusAccepted {
+		b, _ := io.ReadAll(resp.Body)
+		return fmt.Errorf("event %s: %d %s", e.ID, resp.StatusCode, b)
+	}
+	return nil
+}
+
+// searchTotal is how many extensions a search for q finds (only those the
+// policy allowed, when allowed is set).
+func searchTotal(base, q string, allowed bool) (int, error) {
+	n := 0
+	for page := 1; ; page++ {
+		resp, err := http.Get(base + "/api/v1/extensions?q=" + url.QueryEscape(q) + "&page=" + fmt.Sprint(page))
+		if err != nil {
+			return 0, err
+		}
+		var res struct {
+			Items []struct{ Allowed bool }
+			Total int
+		}
+		err = json.NewDecoder(resp.Body).Decode(&res)
+		resp.Body.Close()
+		if err != nil {
+			return 0, err
+		}
+		for _, it := range res.Items {
+			if it.Allowed || !allowed {
+				n++
+			}
+		}
+		if len(res.Items) == 0 || page*20 >= res.Total {
+			return n, nil
+		}
+	}
+}
+
+// waitSearch polls search for q until it is found (and allowed, when
+// asked) and returns the time since from.
+func waitSearch(base, q string, allowed bool, from time.Time) (time.Duration, error) {
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		if n, err := searchTotal(base, q, allowed); err != nil {
+			return 0, err
+		} else if n == 1 {
+			return time.Since(from), nil
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	return 0, fmt.Errorf("%s not in search (allowed %v) after 30 s", q, allowed)
+}

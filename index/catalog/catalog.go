@@ -1,0 +1,402 @@
+// Package catalog is the index's read model: every extension's version
+// headers in memory, for search and resolution without a database round
+// trip per name, kept current from the store's change feed.
+//
+// The store stays the only source of truth. A catalog starts empty and
+// reads the whole feed on first use; each replica behind a load balancer
+// keeps its own. Writes made through the same store handle are seen by the
+// next read (read-your-writes in one process); writes made by another
+// replica are seen within MaxLag.
+package catalog
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+	"unicode"
+
+	"github.com/Masterminds/semver/v3"
+	"github.com/connectsoft/marketplace/index/store"
+)
+
+// DefaultMaxLag bounds how stale a replica's catalog may be with respect to
+// writes made by other replicas: well inside the one second in which a
+// push must be searchable, at four feed reads a second when idle.
+const DefaultMaxLag = 250 * time.Millisecond
+
+// feedPage is how many changes one feed read returns.
+const feedPage = 1000
+
+// Viewer is who is asking (DESIGN §6): anonymous callers (Tenant "") see
+// public extensions; a tenant sees public ones and its own, and internal
+// ones too when it is the operator's own tenant.
+type Viewer struct {
+	Tenant   string
+	Operator bool
+}
+
+// CanSee is the visibility rule, the one place it is decided.
+func (w *Viewer) CanSee(v *store.Version) bool { return w.canSee(v.Tenant, visibilityOf(v.Visibility)) }
+
+func (w *Viewer) canSee(tenant string, v visibility) bool {
+	switch {
+	case v == public:
+		return true
+	case w.Tenant == "":
+		return false
+	case tenant == w.Tenant:
+		return true
+	default:
+		return w.Operator && v == internal
+	}
+}
+
+// Query selects extensions for search.
+type Query struct {
+	// Name, when set, selects exactly this publisher/name.
+	Name string
+	// Text is matched word by word: each word must begin a word of the
+	// name, title, description or keywords (case-insensitive).
+	Text      string
+	Kind      string
+	Publisher string
+	License   string
+	Reviewed  *bool
+	// Factory, when set, keeps extensions whose latest version declares a
+	// compatibility range that includes it.
+	Factory *semver.Version
+	// Viewer restricts results to what that caller may see; nil sees all
+	// (the operator's tools, tests).
+	Viewer *Viewer
+	Limit  int // default 20
+	Offset int
+}
+
+// Catalog holds, for every tenant's extension, its versions' headers
+// (store.Version without descriptor, decision and evidence), newest ingest
+// first. It is safe for concurrent use. The versions it returns are
+// shared: callers must not modify them.
+type Catalog struct {
+	st store.Store
+	// MaxLag is how old the catalog may be before a read first applies
+	// the feed; writes through the same store handle are applied at once.
+	MaxLag time.Duration
+
+	syncMu       sync.Mutex   // one feed reader at a time
+	syncedWrites atomic.Int64 // st.LocalWrites() when the last sync began
+	syncedAt     atomic.Int64 // unix nanoseconds when the last sync began
+
+	mu     sync.RWMutex
+	seq    int64 // the last change applied
+	exts   map[key]*extension
+	sorted []*extension            // by name, then tenant: search order
+	byName map[string][]*extension // a name's copies in several tenants
+	snap   *snapshot               // what search scans; rebuilt when dirty
+	dirty  bool
+}
+
+// snapshot is what search scans: one row per extension, in search order,
+// held by value with every word in one contiguous arena, so that a search
+// reads memory in sequence instead of chasing a pointer per extension. It
+// is immutable; a change makes the next search build a new one.
+type snapshot struct {
+	rows []row
+}
+
+// visibility is store's visibility as a number: comparing it reads no
+// string that lives elsewhere in memory.
+type visibility uint8
+
+const (
+	private visibility = iota
+	internal
+	public
+)
+
+func visibilityOf(s string) visibility {
+	switch s {
+	case store.Public:
+		return public
+	case store.Internal:
+		return internal
+	}
+	return private // and anything unknown: the narrowest
+}
+
+type row struct {
+	latest     *store.Version
+	text       string // " word word …", a slice of the snapshot's arena
+	tenant     string
+	kind       string
+	license    string
+	publisher  string
+	visibility visibility
+	reviewed   bool
+	factory    *semver.Constraints
+}
+
+type key struct{ tenant, name string }
+
+// extension is one tenant's extension. versions is replaced, never
+// modified, so a reader may keep it after the lock is released.
+type extension struct {
+	key
+	versions []*store.Version // newest ingest first
+}
+
+func (e *extension) latest() *store.Version { return e.versions[0] }
+
+// New returns an empty catalog of st; the first read fills it.
+func New(st store.Store) *Catalog {
+	return &Catalog{st: st, MaxLag: DefaultMaxLag, exts: map[key]*extension{}, byName: map[string][]*extension{}}
+}
+
+// Sync applies every change the store has that the catalog has not.
+func (c *Catalog) Sync(ctx context.Context) error {
+	c.syncMu.Lock()
+	defer c.syncMu.Unlock()
+	return c.syncLocked(ctx)
+}
+
+func (c *Catalog) syncLocked(ctx context.Context) error {
+	writes, now := c.st.LocalWrites(), time.Now()
+	for {
+		c.mu.RLock()
+		after := c.seq
+		c.mu.RUnlock()
+		vs, err := c.st.Changes(ctx, after, feedPage)
+		if err != nil {
+			return fmt.Errorf("catalog: %w", err)
+		}
+		c.apply(vs)
+		if len(vs) < feedPage {
+			break
+		}
+	}
+	c.syncedWrites.Store(writes)
+	c.syncedAt.Store(now.UnixNano())
+	return nil
+}
+
+// fresh syncs when a write went through this process's store handle since
+// the last sync, or when the last sync is older than MaxLag.
+func (c *Catalog) fresh(ctx context.Context) error {
+	if !c.stale() {
+		return nil
+	}
+	c.syncMu.Lock()
+	defer c.syncMu.Unlock()
+	if !c.stale() { // another reader synced while this one waited
+		return nil
+	}
+	return c.syncLocked(ctx)
+}
+
+func (c *Catalog) stale() bool {
+	return c.st.LocalWrites() != c.syncedWrites.Load() ||
+		time.Since(time.Unix(0, c.syncedAt.Load())) > c.MaxLag
+}
+
+// apply adds a batch of changes, in seq order.
+func (c *Catalog) apply(vs []*store.Version) {
+	if len(vs) == 0 {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, v := range vs {
+		c.seq = max(c.seq, v.Seq)
+		k := key{v.Tenant, v.Name}
+		e := c.exts[k]
+		if e == nil {
+			e = &extension{key: k}
+			c.exts[k] = e
+			i, _ := slices.BinarySearchFunc(c.sorted, e, compareExt)
+			c.sorted = slices.Insert(c.sorted, i, e)
+			copies := append(c.byName[v.Name], e)
+			slices.SortFunc(copies, compareExt)
+			c.byName[v.Name] = copies
+		}
+		vers := make([]*store.Version, 0, len(e.versions)+1)
+		for _, old := range e.versions {
+			if old.Version != v.Version {
+				vers = append(vers, old)
+			}
+		}
+		vers = append(vers, v)
+		slices.SortFunc(vers, newestFirst)
+		e.versions = vers
+	}
+	c.dirty = true
+}
+
+// view returns the current snapshot, building it if changes were applied
+// since the last one.
+func (c *Catalog) view() *snapshot {
+	c.mu.RLock()
+	s, dirty := c.snap, c.dirty
+	c.mu.RUnlock()
+	if !dirty && s != nil {
+		return s
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.dirty || c.snap == nil {
+		c.snap, c.dirty = c.build(), false
+	}
+	return c.snap
+}
+
+// build makes a snapshot of the extensions (under c.mu).
+func (c *Catalog) build() *snapshot {
+	texts := make([]string, len(c.sorted))
+	size := 0
+	for i, e := range c.sorted {
+		l := e.latest()
+		texts[i] = " " + strings.Join(words(l.Name, l.Title, l.Description, strings.Join(l.Keywords, " ")), " ")
+		size += len(texts[i])
+	}
+	var arena strings.Builder
+	arena.Grow(size)
+	for _, t := range texts {
+		arena.WriteString(t)
+	}
+	all := arena.String()
+	s := &snapshot{rows: make([]row, len(c.sorted))}
+	off := 0
+	for i, e := range c.sorted {
+		l := e.latest()
+		factory, _ := semver.NewConstraint(l.Factory) // nil when unparsable: matches no Factory
+		s.rows[i] = row{latest: l, text: all[off : off+len(texts[i])], tenant: l.Tenant, kind: l.Kind, license: l.License,
+			publisher: l.Publisher(), visibility: visibilityOf(l.Visibility), reviewed: l.Reviewed, factory: factory}
+		off += len(texts[i])
+	}
+	return s
+}
+
+func compareExt(a, b *extension) int {
+	if n := strings.Compare(a.name, b.name); n != 0 {
+		return n
+	}
+	return strings.Compare(a.tenant, b.tenant)
+}
+
+// newestFirst orders versions as the store's Versions does.
+func newestFirst(a, b *store.Version) int {
+	if n := b.IngestedAt.Compare(a.IngestedAt); n != 0 {
+		return n
+	}
+	return strings.Compare(b.Version, a.Version)
+}
+
+// words lowercases and splits on everything but letters and digits, so
+// "acme/crm-sync" holds the words acme, crm and sync.
+func words(s ...string) []string {
+	var out []string
+	for _, x := range s {
+		out = append(out, strings.FieldsFunc(strings.ToLower(x), func(r rune) bool {
+			return !unicode.IsLetter(r) && !unicode.IsDigit(r)
+		})...)
+	}
+	return out
+}
+
+// Search returns the latest version of each matching extension, ordered by
+// name then tenant, and how many match in all.
+func (c *Catalog) Search(ctx context.Context, q Query) ([]*store.Version, int, error) {
+	if err := c.fresh(ctx); err != nil {
+		return nil, 0, err
+	}
+	limit := q.Limit
+	if limit <= 0 {
+		limit = 20
+	}
+	want := words(q.Text)
+	rows := c.view().rows
+	if q.Name != "" { // names are sorted: the copies of one are adjacent
+		i, _ := slices.BinarySearchFunc(rows, q.Name, func(r row, name string) int { return strings.Compare(r.latest.Name, name) })
+		j := i
+		for j < len(rows) && rows[j].latest.Name == q.Name {
+			j++
+		}
+		rows = rows[i:j]
+	}
+	var out []*store.Version
+	total := 0
+	for i := range rows {
+		r := &rows[i]
+		if !q.matches(r, want) {
+			continue
+		}
+		if total >= q.Offset && len(out) < limit {
+			out = append(out, r.latest)
+		}
+		total++
+	}
+	return out, total, nil
+}
+
+func (q *Query) matches(r *row, want []string) bool {
+	if q.Viewer != nil && !q.Viewer.canSee(r.tenant, r.visibility) ||
+		q.Kind != "" && r.kind != q.Kind ||
+		q.License != "" && r.license != q.License ||
+		q.Reviewed != nil && r.reviewed != *q.Reviewed ||
+		q.Publisher != "" && r.publisher != q.Publisher ||
+		q.Factory != nil && (r.factory == nil || !r.factory.Check(q.Factory)) {
+		return false
+	}
+	for _, w := range want {
+		if !beginsWord(r.text, w) {
+			return false
+		}
+	}
+	return true
+}
+
+// beginsWord reports whether w begins a word of text (" word word …").
+// It looks for w itself, not " "+w: a space would be the byte searched
+// for first, and text is full of them.
+func beginsWord(text, w string) bool {
+	for i := 0; i < len(text); {
+		j := strings.Index(text[i:], w)
+		if j < 0 {
+			return false
+		}
+		if at := i + j; text[at-1] == ' ' { // text starts with a space: at ≥ 1
+			return true
+		}
+		i += j + 1
+	}
+	return false
+}
+
+// Lookup finds name as a viewer sees it, its own tenant's copy first, and
+// returns that copy's versions, newest ingest first; none when the viewer
+// may see no copy (another tenant's private extension is not there).
+func (c *Catalog) Lookup(ctx context.Context, viewer *Viewer, name string) ([]*store.Version, error) {
+	if err := c.fresh(ctx); err != nil {
+		return nil, err
+	}
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	var found *extension
+	for _, e := range c.byName[name] {
+		if !viewer.CanSee(e.latest()) {
+			continue
+		}
+		if e.tenant == viewer.Tenant {
+			return e.versions, nil
+		}
+		if found == nil {
+			found = e
+		}
+	}
+	if found == nil {
+		return nil, nil
+	}
+	return found.versions, nil
+}
