@@ -51,7 +51,7 @@ bench: build tools
 	$(GO) run ./bench -mkt bin/mkt -mode verify
 	$(GO) run ./bench -mkt bin/mkt -mode install
 	$(GO) run ./bench -mode index
-	$(GO) run ./bench -mode ingest
+	$(GO) run ./bench -mkt bin/mkt -mode ingest
 	$(GO) test ./policy -run '^$$' -bench . -benchmem
 
 demo: build

@@ -154,12 +154,17 @@ func Install(ctx context.Context, reqs []policy.Requirement, o Options) (*Instal
 	if o.Dir == "" {
 		return nil, errors.New("install: no target directory")
 	}
+	// One registry client for every extension installed.
+	remote, err := o.Remote.Shared()
+	if err != nil {
+		return nil, err
+	}
+	o.Remote = remote
 	lockPath := o.Lockfile
 	if lockPath == "" {
 		lockPath = "extensions.lock"
 	}
 	var chosen []*policy.Selected
-	var err error
 	if o.Locked {
 		chosen, err = lockedSelection(ctx, lockPath, o)
 	} else {

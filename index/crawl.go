@@ -45,7 +45,10 @@ type CrawlStats struct {
 func (c *Crawler) Reconcile(ctx context.Context, src *Source) (CrawlStats, error) {
 	start := time.Now()
 	var st CrawlStats
-	remoteOpts := c.Ingester.Remote(src)
+	remoteOpts, err := c.Ingester.remote(src)
+	if err != nil {
+		return st, err
+	}
 	repos, err := c.repositories(ctx, src, remoteOpts)
 	if err != nil {
 		return st, err

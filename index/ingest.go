@@ -23,6 +23,22 @@ type Ingester struct {
 	Remote func(*Source) artifact.RemoteOptions
 
 	clients sync.Map // source name → *signing.Client, reused across ingests
+	remotes sync.Map // source name → artifact.RemoteOptions with a shared client
+}
+
+// remote is how to reach the source's registry, with one registry client
+// shared by every ingest and crawl of the source: dialing and
+// authenticating per artifact cost more than the artifact.
+func (in *Ingester) remote(src *Source) (artifact.RemoteOptions, error) {
+	if o, ok := in.remotes.Load(src.Name); ok {
+		return o.(artifact.RemoteOptions), nil
+	}
+	o, err := in.Remote(src).Shared()
+	if err != nil {
+		return o, err
+	}
+	actual, _ := in.remotes.LoadOrStore(src.Name, o)
+	return actual.(artifact.RemoteOptions), nil
 }
 
 // client is the source's signing client, kept so that connections and
@@ -59,7 +75,11 @@ func (in *Ingester) Ingest(ctx context.Context, src *Source, repository, ref str
 	if err != nil {
 		return nil, err
 	}
-	cand, err := policy.FetchCandidate(ctx, repoName+sep+ref, in.Remote(src), c)
+	ro, err := in.remote(src)
+	if err != nil {
+		return nil, err
+	}
+	cand, err := policy.FetchCandidate(ctx, repoName+sep+ref, ro, c)
 	if err != nil {
 		return nil, fmt.Errorf("ingest %s%s%s: %w", repoName, sep, ref, err)
 	}

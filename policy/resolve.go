@@ -416,6 +416,10 @@ type RegistrySource struct {
 
 // NewRegistrySource opens a source over HOST[/PREFIX].
 func NewRegistrySource(prefix string, o artifact.RemoteOptions) (*RegistrySource, error) {
+	o, err := o.Shared() // one registry client for every candidate fetched
+	if err != nil {
+		return nil, err
+	}
 	c, err := signing.NewClient(o)
 	if err != nil {
 		return nil, err
