@@ -130,6 +130,7 @@ func visibilityOf(s string) visibility {
 type row struct {
 	latest     *store.Version
 	text       string // " word word …", a slice of the snapshot's arena
+	sig        uint64 // signature of text's words: see signature
 	tenant     string
 	kind       string
 	license    string
@@ -271,7 +272,7 @@ func (c *Catalog) build() *snapshot {
 	for i, e := range c.sorted {
 		l := e.latest()
 		factory, _ := semver.NewConstraint(l.Factory) // nil when unparsable: matches no Factory
-		s.rows[i] = row{latest: l, text: all[off : off+len(texts[i])], tenant: l.Tenant, kind: l.Kind, license: l.License,
+		s.rows[i] = row{latest: l, text: all[off : off+len(texts[i])], sig: signature(strings.Fields(texts[i])), tenant: l.Tenant, kind: l.Kind, license: l.License,
 			publisher: l.Publisher(), visibility: visibilityOf(l.Visibility), reviewed: l.Reviewed, factory: factory}
 		off += len(texts[i])
 	}
@@ -316,6 +317,7 @@ func (c *Catalog) Search(ctx context.Context, q Query) ([]*store.Version, int, e
 		limit = 20
 	}
 	want := words(q.Text)
+	wantSig := signature(want)
 	rows := c.view().rows
 	if q.Name != "" { // names are sorted: the copies of one are adjacent
 		i, _ := slices.BinarySearchFunc(rows, q.Name, func(r row, name string) int { return strings.Compare(r.latest.Name, name) })
@@ -329,7 +331,7 @@ func (c *Catalog) Search(ctx context.Context, q Query) ([]*store.Version, int, e
 	total := 0
 	for i := range rows {
 		r := &rows[i]
-		if !q.matches(r, want) {
+		if !q.matches(r, want, wantSig) {
 			continue
 		}
 		if total >= q.Offset && len(out) < limit {
@@ -340,7 +342,7 @@ func (c *Catalog) Search(ctx context.Context, q Query) ([]*store.Version, int, e
 	return out, total, nil
 }
 
-func (q *Query) matches(r *row, want []string) bool {
+func (q *Query) matches(r *row, want []string, wantSig uint64) bool {
 	if q.Viewer != nil && !q.Viewer.canSee(r.tenant, r.visibility) ||
 		q.Kind != "" && r.kind != q.Kind ||
 		q.License != "" && r.license != q.License ||
@@ -349,12 +351,38 @@ func (q *Query) matches(r *row, want []string) bool {
 		q.Factory != nil && (r.factory == nil || !r.factory.Check(q.Factory)) {
 		return false
 	}
+	return textMatches(r.text, r.sig, want, wantSig)
+}
+
+// textMatches reports whether every word of want begins a word of text,
+// whose signature is sig; wantSig is want's. The signature rules out most
+// rows without reading their text.
+func textMatches(text string, sig uint64, want []string, wantSig uint64) bool {
+	if sig&wantSig != wantSig {
+		return false
+	}
 	for _, w := range want {
-		if !beginsWord(r.text, w) {
+		if !beginsWord(text, w) {
 			return false
 		}
 	}
 	return true
+}
+
+// signature sets, for each word of two bytes or more, one of 64 bits
+// chosen by its first two bytes. A word that begins another shares its
+// first two bytes, so a row whose signature lacks a bit of the query's
+// cannot match (a one-byte word sets no bit and rules nothing out). With
+// a dozen words a row sets about a fifth of the bits: four rows in five
+// are ruled out per query word.
+func signature(ws []string) uint64 {
+	var s uint64
+	for _, w := range ws {
+		if len(w) >= 2 {
+			s |= 1 << ((uint(w[0])*31 + uint(w[1])) % 64)
+		}
+	}
+	return s
 }
 
 // beginsWord reports whether w begins a word of text (" word word …").

@@ -5,26 +5,30 @@ import (
 	"testing"
 )
 
-// FuzzBeginsWord checks the matcher search uses against its definition: w
-// begins one of the words of the text.
-func FuzzBeginsWord(f *testing.F) {
+// FuzzTextMatches checks the matcher search uses (signature, then word
+// beginnings) against its definition: every query word begins one of the
+// words of the text.
+func FuzzTextMatches(f *testing.F) {
 	f.Add("acme/crm-sync Title of it", "crm")
 	f.Add("pull-requests", "requ")
 	f.Add("pull-requests", "equests")
 	f.Add("ééé ààà", "àà")
-	f.Add("crmcrm crm", "crm")
+	f.Add("crmcrm crm", "crm sy")
+	f.Add("a b c", "a")
 	f.Fuzz(func(t *testing.T, text, query string) {
-		text = " " + strings.Join(words(text), " ")
-		for _, w := range words(query) {
-			want := false
-			for _, x := range strings.Fields(text) {
-				if strings.HasPrefix(x, w) {
-					want = true
-				}
+		ws := words(text)
+		joined := " " + strings.Join(ws, " ")
+		want := words(query)
+		expect := true
+		for _, w := range want {
+			found := false
+			for _, x := range ws {
+				found = found || strings.HasPrefix(x, w)
 			}
-			if got := beginsWord(text, w); got != want {
-				t.Fatalf("beginsWord(%q, %q) = %v, want %v", text, w, got, want)
-			}
+			expect = expect && found
+		}
+		if got := textMatches(joined, signature(ws), want, signature(want)); got != expect {
+			t.Fatalf("textMatches(%q, %q) = %v, want %v", joined, want, got, expect)
 		}
 	})
 }
