@@ -96,7 +96,7 @@ func run(mktBin string, sizeMiB, runs, bigMiB int, outFile string) error {
 	os.MkdirAll(home, 0o755)
 	env := []string{"HOME=" + home, "DOCKER_CONFIG=" + home}
 
-	host, stop, err := startRegistry(mktBin, filepath.Join(work, "registry"))
+	host, stop, _, err := startRegistry(mktBin, filepath.Join(work, "registry"))
 	if err != nil {
 		return err
 	}
@@ -209,22 +209,22 @@ func median(s []sample) sample {
 	return m
 }
 
-func startRegistry(mktBin, root string) (string, func(), error) {
+func startRegistry(mktBin, root string) (string, func(), *os.Process, error) {
 	addr := root + ".addr"
 	// The registry alone: an index ingesting during measurements would skew them.
 	cmd := exec.Command(mktBin, "dev", "up", "--no-index", "--listen", "127.0.0.1:0", "--root", root, "--addr-file", addr)
 	if err := cmd.Start(); err != nil {
-		return "", nil, err
+		return "", nil, nil, err
 	}
 	stop := func() { cmd.Process.Signal(os.Interrupt); cmd.Wait() }
 	for i := 0; i < 200; i++ {
 		if b, err := os.ReadFile(addr); err == nil && len(b) > 0 {
-			return strings.TrimSpace(string(b)), stop, nil
+			return strings.TrimSpace(string(b)), stop, cmd.Process, nil
 		}
 		time.Sleep(25 * time.Millisecond)
 	}
 	stop()
-	return "", nil, fmt.Errorf("registry did not start")
+	return "", nil, nil, fmt.Errorf("registry did not start")
 }
 
 var words = strings.Fields(`func return if else for range package import type struct interface map string int error nil

@@ -198,7 +198,7 @@ func newBenchEnv(mktBin, name string) (*benchEnv, error) {
 	if err != nil {
 		return nil, err
 	}
-	host, stop, err := startRegistry(mktBin, filepath.Join(work, "registry"))
+	host, stop, _, err := startRegistry(mktBin, filepath.Join(work, "registry"))
 	if err != nil {
 		os.RemoveAll(work)
 		return nil, err

@@ -184,12 +184,22 @@ func (c *Catalog) syncLocked(ctx context.Context) error {
 }
 
 // fresh syncs when a write went through this process's store handle since
-// the last sync, or when the last sync is older than MaxLag.
+// the last sync (the caller waits: it may be reading its own write), or
+// when the last sync is older than MaxLag (one caller syncs, the others go
+// on with what is there rather than queue behind a database round trip).
 func (c *Catalog) fresh(ctx context.Context) error {
-	if !c.stale() {
+	local := c.st.LocalWrites() != c.syncedWrites.Load()
+	at := c.syncedAt.Load()
+	if !local && time.Since(time.Unix(0, at)) <= c.MaxLag {
 		return nil
 	}
-	c.syncMu.Lock()
+	if !local && at != 0 {
+		if !c.syncMu.TryLock() {
+			return nil
+		}
+	} else {
+		c.syncMu.Lock()
+	}
 	defer c.syncMu.Unlock()
 	if !c.stale() { // another reader synced while this one waited
 		return nil
