@@ -38,6 +38,7 @@ func main() {
 	pg := flag.String("postgres", "postgres://postgres@127.0.0.1:5432/test?sslmode=disable", "PostgreSQL for the index mode (\"\" skips it)")
 	dur := flag.Duration("duration", 5*time.Second, "load duration per measurement (index mode)")
 	events := flag.Int("events", 1000, "webhook events delivered (ingest mode)")
+	inProcess := flag.Bool("in-process-registry", false, "run the webhook's registry in the bench's process, in memory (ingest mode)")
 	deliveries := flag.Int("deliveries", 8, "webhook deliveries at a time (ingest mode)")
 	reconcile := flag.Int("reconcile", 10000, "versions in the reconciled registry (ingest mode)")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the run to this file")
@@ -60,7 +61,7 @@ func main() {
 	case "install":
 		err = runInstall(*mktBin, 50, *runs)
 	case "ingest":
-		err = runIngest(*mktBin, *events, *deliveries, *reconcile)
+		err = runIngest(*mktBin, *inProcess, *events, *deliveries, *reconcile)
 	case "index":
 		err = runIndex(*exts, *vers, *pg, *dur)
 	default:
