@@ -217,8 +217,8 @@ rules:
 	return nil
 }
 
-// pushVersion packs name@version from a directory of its own under work,
-// pushes it to host/name and signs it when signer is set; it returns the
+// pushVersion writes name@version into a directory of its own under work
+// and pushes it with pushSigned (signed when signer is set); it returns the
 // manifest digest.
 func pushVersion(ctx context.Context, work, name, version, host string, ro artifact.RemoteOptions, c *signing.Client, signer *signing.Signer) (string, error) {
 	dir, err := os.MkdirTemp(work, "ext-*")
@@ -233,24 +233,11 @@ func pushVersion(ctx context.Context, work, name, version, host string, ro artif
 	if err := os.WriteFile(filepath.Join(dir, "README.md"), bytes.Repeat([]byte("marketplace "), 300), 0o644); err != nil {
 		return "", err
 	}
-	pkg, err := artifact.Pack(ctx, dir, artifact.PackOptions{TempDir: work})
+	ref, err := pushSigned(ctx, dir, host+"/"+name, ro, c, signer)
 	if err != nil {
 		return "", err
 	}
-	defer pkg.Close()
-	repo, err := artifact.NewRepository(host+"/"+name, ro)
-	if err != nil {
-		return "", err
-	}
-	if _, err := artifact.Push(ctx, repo, "", pkg, artifact.PushOptions{}); err != nil {
-		return "", err
-	}
-	d := pkg.Manifest.Digest.String()
-	if signer != nil {
-		if _, err := c.Sign(ctx, host+"/"+name+"@"+d, signer, signing.WriteOptions{}); err != nil {
-			return "", err
-		}
-	}
+	_, d, _ := strings.Cut(ref, "@")
 	return d, nil
 }
 

@@ -45,10 +45,11 @@ type CrawlStats struct {
 func (c *Crawler) Reconcile(ctx context.Context, src *Source) (CrawlStats, error) {
 	start := time.Now()
 	var st CrawlStats
-	remoteOpts, err := c.Ingester.remote(src)
+	conn, err := c.Ingester.conn(src)
 	if err != nil {
 		return st, err
 	}
+	remoteOpts := conn.remote
 	repos, err := c.repositories(ctx, src, remoteOpts)
 	if err != nil {
 		return st, err

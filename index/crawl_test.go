@@ -15,16 +15,7 @@ import (
 
 func TestCrawlIngestsWithoutNotificationsAndCostsOneRequestPerUnchangedTag(t *testing.T) {
 	ctx := context.Background()
-	reg, err := testenv.StartDistribution(testenv.DistributionOptions{}) // notifications off
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer reg.Close()
-	proxy, err := testenv.StartFaultProxy(reg.Host)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer proxy.Close()
+	reg, proxy := countedRegistry(t) // notifications off
 	pub := fixture.NewPublisher(t, reg)
 	for _, e := range []fixture.Ext{{Name: "acme/aa", Version: "1.0.0"}, {Name: "acme/aa", Version: "1.1.0"}, {Name: "acme/bb", Version: "0.1.0"}, {Name: "globex/cc", Version: "1.0.0"}} {
 		pub.Publish("", e)
@@ -75,16 +66,7 @@ func TestCrawlIngestsWithoutNotificationsAndCostsOneRequestPerUnchangedTag(t *te
 
 func TestCrawlWithoutCatalogUsesConfiguredRepositories(t *testing.T) {
 	ctx := context.Background()
-	reg, err := testenv.StartDistribution(testenv.DistributionOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer reg.Close()
-	proxy, err := testenv.StartFaultProxy(reg.Host)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer proxy.Close()
+	reg, proxy := countedRegistry(t)
 	proxy.Inject(testenv.Fault{Kind: testenv.Status, Status: 404, PathContains: "/_catalog"})
 	pub := fixture.NewPublisher(t, reg)
 	pub.Publish("", fixture.Ext{Name: "acme/aa", Version: "1.0.0"})
@@ -104,4 +86,21 @@ func TestCrawlWithoutCatalogUsesConfiguredRepositories(t *testing.T) {
 	if err != nil || stats.Repositories != 1 || stats.Ingested != 1 || proxy.Hits() == 0 {
 		t.Fatalf("crawl without a catalog: %+v %v (catalog refusals: %d)", stats, err, proxy.Hits())
 	}
+}
+
+// countedRegistry is a distribution registry without notifications, and a
+// proxy in front of it that counts (and can fail) the crawl's requests.
+func countedRegistry(t *testing.T) (*testenv.Registry, *testenv.FaultProxy) {
+	t.Helper()
+	reg, err := testenv.StartDistribution(testenv.DistributionOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { reg.Close() })
+	proxy, err := testenv.StartFaultProxy(reg.Host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { proxy.Close() })
+	return reg, proxy
 }

@@ -22,37 +22,31 @@ type Ingester struct {
 	// Remote returns how to reach a source's registry.
 	Remote func(*Source) artifact.RemoteOptions
 
-	clients sync.Map // source name → *signing.Client, reused across ingests
-	remotes sync.Map // source name → artifact.RemoteOptions with a shared client
+	conns sync.Map // source name → *sourceConn, reused across ingests and crawls
 }
 
-// remote is how to reach the source's registry, with one registry client
-// shared by every ingest and crawl of the source: dialing and
+// sourceConn is how the index reaches one source's registry, kept so that
+// connections and tokens survive from one ingest to the next: dialing and
 // authenticating per artifact cost more than the artifact.
-func (in *Ingester) remote(src *Source) (artifact.RemoteOptions, error) {
-	if o, ok := in.remotes.Load(src.Name); ok {
-		return o.(artifact.RemoteOptions), nil
-	}
-	o, err := in.Remote(src).Shared()
-	if err != nil {
-		return o, err
-	}
-	actual, _ := in.remotes.LoadOrStore(src.Name, o)
-	return actual.(artifact.RemoteOptions), nil
+type sourceConn struct {
+	remote  artifact.RemoteOptions // with a shared registry client
+	signing *signing.Client
 }
 
-// client is the source's signing client, kept so that connections and
-// tokens survive from one ingest to the next.
-func (in *Ingester) client(src *Source) (*signing.Client, error) {
-	if c, ok := in.clients.Load(src.Name); ok {
-		return c.(*signing.Client), nil
+func (in *Ingester) conn(src *Source) (*sourceConn, error) {
+	if c, ok := in.conns.Load(src.Name); ok {
+		return c.(*sourceConn), nil
 	}
-	c, err := signing.NewClient(in.Remote(src))
+	remote, err := in.Remote(src).Shared()
 	if err != nil {
 		return nil, err
 	}
-	actual, _ := in.clients.LoadOrStore(src.Name, c)
-	return actual.(*signing.Client), nil
+	sc, err := signing.NewClient(remote)
+	if err != nil {
+		return nil, err
+	}
+	actual, _ := in.conns.LoadOrStore(src.Name, &sourceConn{remote: remote, signing: sc})
+	return actual.(*sourceConn), nil
 }
 
 // Ingested says what one ingest did.
@@ -71,15 +65,11 @@ func (in *Ingester) Ingest(ctx context.Context, src *Source, repository, ref str
 	if strings.Contains(ref, ":") {
 		sep = "@" // a digest
 	}
-	c, err := in.client(src)
+	conn, err := in.conn(src)
 	if err != nil {
 		return nil, err
 	}
-	ro, err := in.remote(src)
-	if err != nil {
-		return nil, err
-	}
-	cand, err := policy.FetchCandidate(ctx, repoName+sep+ref, ro, c)
+	cand, err := policy.FetchCandidate(ctx, repoName+sep+ref, conn.remote, conn.signing)
 	if err != nil {
 		return nil, fmt.Errorf("ingest %s%s%s: %w", repoName, sep, ref, err)
 	}

@@ -17,17 +17,17 @@ import (
 	"github.com/connectsoft/marketplace/policy"
 )
 
-// storeSource offers to the resolver what one viewer may see in the
+// catalogSource offers to the resolver what one viewer may see in the
 // catalog, with the decisions made at ingest. It lives for one request and
 // looks each name up once: the resolver asks for a name's versions and
 // then for several of them.
-type storeSource struct {
+type catalogSource struct {
 	api    *API
 	viewer *catalog.Viewer
 	seen   map[string][]*store.Version // name → visible versions, newest first
 }
 
-func (s *storeSource) versions(ctx context.Context, name string) ([]*store.Version, error) {
+func (s *catalogSource) versions(ctx context.Context, name string) ([]*store.Version, error) {
 	if vs, ok := s.seen[name]; ok {
 		return vs, nil
 	}
@@ -42,7 +42,7 @@ func (s *storeSource) versions(ctx context.Context, name string) ([]*store.Versi
 	return vs, nil
 }
 
-func (s *storeSource) Versions(ctx context.Context, name string) ([]string, error) {
+func (s *catalogSource) Versions(ctx context.Context, name string) ([]string, error) {
 	vs, err := s.versions(ctx, name)
 	if err != nil {
 		return nil, err
@@ -54,7 +54,7 @@ func (s *storeSource) Versions(ctx context.Context, name string) ([]string, erro
 	return out, nil
 }
 
-func (s *storeSource) Candidate(ctx context.Context, name, version string) (*policy.Candidate, error) {
+func (s *catalogSource) Candidate(ctx context.Context, name, version string) (*policy.Candidate, error) {
 	vs, err := s.versions(ctx, name)
 	if err != nil {
 		return nil, err
@@ -134,7 +134,7 @@ func (a *API) resolve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	explain, _ := strconv.ParseBool(p.Get("explain"))
-	res, err := policy.Resolve(r.Context(), &storeSource{api: a, viewer: viewer}, reqs, policy.ResolveOptions{FactoryVersion: p.Get("factory")})
+	res, err := policy.Resolve(r.Context(), &catalogSource{api: a, viewer: viewer}, reqs, policy.ResolveOptions{FactoryVersion: p.Get("factory")})
 	if errors.Is(err, policy.ErrUnresolvable) {
 		status := http.StatusUnprocessableEntity
 		if strings.Contains(err.Error(), "no versions published") {

@@ -112,11 +112,7 @@ adds nothing.`,
 			if keyRef == "" {
 				return usagef("sign needs --key")
 			}
-			c, err := signing.NewClient(g.remote())
-			if err != nil {
-				return err
-			}
-			s, err := signing.LoadSigner(cmd.Context(), keyRef, password(g))
+			c, s, err := signerClient(cmd.Context(), g, keyRef)
 			if err != nil {
 				return err
 			}
@@ -162,11 +158,7 @@ validated first and given the current time when they have none.`,
 			if err != nil {
 				return err
 			}
-			c, err := signing.NewClient(g.remote())
-			if err != nil {
-				return err
-			}
-			s, err := signing.LoadSigner(cmd.Context(), keyRef, password(g))
+			c, s, err := signerClient(cmd.Context(), g, keyRef)
 			if err != nil {
 				return err
 			}
@@ -334,4 +326,18 @@ func verifyKeys(ctx context.Context, g *globals, ref string, keyRefs []string) (
 		return "", fmt.Errorf("%s: %w", ref, errVerificationFailed)
 	}
 	return res.Digest, nil
+}
+
+// signerClient is what sign and attest need: a registry client and the
+// signer of keyRef.
+func signerClient(ctx context.Context, g *globals, keyRef string) (*signing.Client, *signing.Signer, error) {
+	c, err := signing.NewClient(g.remote())
+	if err != nil {
+		return nil, nil, err
+	}
+	s, err := signing.LoadSigner(ctx, keyRef, password(g))
+	if err != nil {
+		return nil, nil, err
+	}
+	return c, s, nil
 }

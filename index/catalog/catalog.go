@@ -91,8 +91,7 @@ type Catalog struct {
 	syncedAt     atomic.Int64 // unix nanoseconds when the last sync began
 
 	mu     sync.RWMutex
-	seq    int64 // the last change applied
-	exts   map[key]*extension
+	seq    int64                   // the last change applied
 	sorted []*extension            // by name, then tenant: search order
 	byName map[string][]*extension // a name's copies in several tenants
 	snap   *snapshot               // what search scans; rebuilt when dirty
@@ -153,7 +152,7 @@ func (e *extension) latest() *store.Version { return e.versions[0] }
 
 // New returns an empty catalog of st; the first read fills it.
 func New(st store.Store) *Catalog {
-	return &Catalog{st: st, MaxLag: DefaultMaxLag, exts: map[key]*extension{}, byName: map[string][]*extension{}}
+	return &Catalog{st: st, MaxLag: DefaultMaxLag, byName: map[string][]*extension{}}
 }
 
 // Sync applies every change the store has that the catalog has not.
@@ -188,12 +187,11 @@ func (c *Catalog) syncLocked(ctx context.Context) error {
 // when the last sync is older than MaxLag (one caller syncs, the others go
 // on with what is there rather than queue behind a database round trip).
 func (c *Catalog) fresh(ctx context.Context) error {
-	local := c.st.LocalWrites() != c.syncedWrites.Load()
-	at := c.syncedAt.Load()
-	if !local && time.Since(time.Unix(0, at)) <= c.MaxLag {
+	if !c.stale() {
 		return nil
 	}
-	if !local && at != 0 {
+	// Only a local write, or a catalog never filled, makes the reader wait.
+	if c.st.LocalWrites() == c.syncedWrites.Load() && c.syncedAt.Load() != 0 {
 		if !c.syncMu.TryLock() {
 			return nil
 		}
@@ -221,14 +219,15 @@ func (c *Catalog) apply(vs []*store.Version) {
 	defer c.mu.Unlock()
 	for _, v := range vs {
 		c.seq = max(c.seq, v.Seq)
-		k := key{v.Tenant, v.Name}
-		e := c.exts[k]
-		if e == nil {
-			e = &extension{key: k}
-			c.exts[k] = e
+		copies := c.byName[v.Name]
+		var e *extension
+		if i := slices.IndexFunc(copies, func(x *extension) bool { return x.tenant == v.Tenant }); i >= 0 {
+			e = copies[i]
+		} else {
+			e = &extension{key: key{v.Tenant, v.Name}}
 			i, _ := slices.BinarySearchFunc(c.sorted, e, compareExt)
 			c.sorted = slices.Insert(c.sorted, i, e)
-			copies := append(c.byName[v.Name], e)
+			copies = append(copies, e)
 			slices.SortFunc(copies, compareExt)
 			c.byName[v.Name] = copies
 		}
@@ -264,27 +263,27 @@ func (c *Catalog) view() *snapshot {
 
 // build makes a snapshot of the extensions (under c.mu).
 func (c *Catalog) build() *snapshot {
-	texts := make([]string, len(c.sorted))
-	size := 0
+	ws := make([][]string, len(c.sorted))
+	var arena strings.Builder
+	ends := make([]int, len(c.sorted)) // where each row's text ends in the arena
 	for i, e := range c.sorted {
 		l := e.latest()
-		texts[i] = " " + strings.Join(words(l.Name, l.Title, l.Description, strings.Join(l.Keywords, " ")), " ")
-		size += len(texts[i])
-	}
-	var arena strings.Builder
-	arena.Grow(size)
-	for _, t := range texts {
-		arena.WriteString(t)
+		ws[i] = words(l.Name, l.Title, l.Description, strings.Join(l.Keywords, " "))
+		for _, w := range ws[i] {
+			arena.WriteByte(' ')
+			arena.WriteString(w)
+		}
+		ends[i] = arena.Len()
 	}
 	all := arena.String()
 	s := &snapshot{rows: make([]row, len(c.sorted))}
-	off := 0
+	start := 0
 	for i, e := range c.sorted {
 		l := e.latest()
 		factory, _ := semver.NewConstraint(l.Factory) // nil when unparsable: matches no Factory
-		s.rows[i] = row{latest: l, text: all[off : off+len(texts[i])], sig: signature(strings.Fields(texts[i])), tenant: l.Tenant, kind: l.Kind, license: l.License,
+		s.rows[i] = row{latest: l, text: all[start:ends[i]], sig: signature(ws[i]), tenant: l.Tenant, kind: l.Kind, license: l.License,
 			publisher: l.Publisher(), visibility: visibilityOf(l.Visibility), reviewed: l.Reviewed, factory: factory}
-		off += len(texts[i])
+		start = ends[i]
 	}
 	return s
 }
