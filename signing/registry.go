@@ -4,7 +4,10 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"strings"
+	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/connectsoft/marketplace/artifact"
 	"github.com/google/go-containerregistry/pkg/authn"
@@ -23,6 +26,9 @@ type Client struct {
 	remote    []remote.Option
 	requests  atomic.Int64
 	userAgent string
+	// noReferrers holds, per registry host, when it last answered the OCI
+	// referrers API as a registry without it does (404, 400 or 406).
+	noReferrers sync.Map // host → time.Time
 }
 
 // NewClient builds a Client from the artifact package's RemoteOptions.
@@ -42,7 +48,7 @@ func NewClient(o artifact.RemoteOptions) (*Client, error) {
 	if o.PlainHTTP {
 		c.nameOpts = append(c.nameOpts, name.Insecure)
 	}
-	counting := &countingTransport{base: hc.Transport, n: &c.requests}
+	counting := &clientTransport{base: hc.Transport, c: c}
 	puller, err := remote.NewPuller(remote.WithTransport(counting), remote.WithAuthFromKeychain(keychain{store}), remote.WithUserAgent(c.userAgent))
 	if err != nil {
 		return nil, err
@@ -95,12 +101,35 @@ func (k keychain) Resolve(res authn.Resource) (authn.Authenticator, error) {
 	}), nil
 }
 
-type countingTransport struct {
+// clientTransport counts the requests a Client sends and notes the
+// registries that turn out to lack the referrers API.
+type clientTransport struct {
 	base http.RoundTripper
-	n    *atomic.Int64
+	c    *Client
 }
 
-func (t *countingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
-	t.n.Add(1)
-	return t.base.RoundTrip(r)
+func (t *clientTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	t.c.requests.Add(1)
+	resp, err := t.base.RoundTrip(r)
+	if err == nil && r.Method == http.MethodGet && strings.Contains(r.URL.Path, "/referrers/") {
+		switch resp.StatusCode {
+		case http.StatusNotFound, http.StatusBadRequest, http.StatusNotAcceptable:
+			// What go-containerregistry takes for "no referrers API" before
+			// it falls back to the referrers tag.
+			t.c.noReferrers.Store(r.URL.Host, time.Now())
+		}
+	}
+	return resp, err
+}
+
+// referrersTTL is how long a registry found without the referrers API is
+// read through the fallback tag alone before the API is tried again (a
+// registry may be upgraded while the process runs).
+const referrersTTL = 10 * time.Minute
+
+// knownWithoutReferrers reports whether host recently answered the
+// referrers API as a registry without it does.
+func (c *Client) knownWithoutReferrers(host string) bool {
+	at, ok := c.noReferrers.Load(host)
+	return ok && time.Since(at.(time.Time)) < referrersTTL
 }

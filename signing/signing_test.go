@@ -327,6 +327,47 @@ func TestReferrersFormIsWrittenAndRead(t *testing.T) {
 	}
 }
 
+// A registry without the referrers API is asked for it once; after that
+// its referrers tag is read directly, and referrers stored there are still
+// found. A registry with the API is asked every time.
+func TestReferrersAPIAbsenceIsRemembered(t *testing.T) {
+	ctx := context.Background()
+	signer, key := keyPair(t, t.TempDir(), "ref")
+	for _, reg := range registries() {
+		t.Run(reg.Name, func(t *testing.T) {
+			proxy, err := testenv.StartFaultProxy(reg.Host)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer proxy.Close()
+			via := &testenv.Registry{Host: proxy.Host, PlainHTTP: true}
+			var refs []string
+			for i := range 3 {
+				ref := publish(t, via, repoName(t), "", fmt.Sprint("absent-", i), false)
+				if _, err := client(t).Sign(ctx, ref, signer, signing.WriteOptions{Referrers: true}); err != nil {
+					t.Fatal(err)
+				}
+				refs = append(refs, ref)
+			}
+			proxy.Clear()
+			c := client(t)
+			for _, ref := range refs {
+				res, err := c.Verify(ctx, ref, signing.VerifyOptions{Keys: []*signing.Key{key}})
+				if err != nil || !res.Passed || len(res.Signatures) != 1 || res.Signatures[0].Source != signing.FromReferrer {
+					t.Fatalf("verify %s: %+v %v", ref, res, err)
+				}
+			}
+			want := len(refs)
+			if !reg.Referrers {
+				want = 1
+			}
+			if got := proxy.RequestsTo("/referrers/"); got != want {
+				t.Fatalf("%d requests to the referrers API for %d artifacts, want %d", got, len(refs), want)
+			}
+		})
+	}
+}
+
 func TestCopyKeepsSignaturesAndAttestations(t *testing.T) {
 	ctx := context.Background()
 	home := t.TempDir()

@@ -13,6 +13,7 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 	"github.com/sigstore/cosign/v2/pkg/cosign"
 	"github.com/sigstore/cosign/v2/pkg/oci"
@@ -95,7 +96,7 @@ func (c *Client) Collect(ctx context.Context, ref string) (*Evidence, error) {
 		return err
 	})
 	g.Go(func() error {
-		idx, err := ociremote.Referrers(d, "", c.ociOpts(gctx)...)
+		idx, err := c.referrers(gctx, d)
 		if isNotFound(err) {
 			return nil
 		}
@@ -140,6 +141,22 @@ func (c *Client) Collect(ctx context.Context, ref string) (*Evidence, error) {
 // fetchSignatures reads every layer of a signature or attestation manifest
 // into memory (they are small), so that checking them against several keys
 // fetches nothing twice. A missing manifest means none.
+// referrers lists d's referrers. A registry known to lack the referrers
+// API is not asked again: its referrers tag (sha256-<hex>), where clients
+// put referrers on such registries, is read directly, saving a request per
+// artifact.
+func (c *Client) referrers(ctx context.Context, d name.Digest) (*v1.IndexManifest, error) {
+	if !c.knownWithoutReferrers(d.RegistryStr()) {
+		return ociremote.Referrers(d, "", c.ociOpts(ctx)...)
+	}
+	tag := d.Context().Tag(strings.Replace(d.DigestStr(), ":", "-", 1))
+	idx, err := remote.Index(tag, append([]remote.Option{remote.WithContext(ctx)}, c.remote...)...)
+	if err != nil {
+		return nil, err
+	}
+	return idx.IndexManifest()
+}
+
 func fetchSignatures(ref name.Reference, opts []ociremote.Option) ([]oci.Signature, error) {
 	sigs, err := ociremote.Signatures(ref, opts...)
 	if isNotFound(err) {

@@ -54,6 +54,7 @@ type FaultProxy struct {
 	faults   []*Fault
 	hits     int
 	requests int
+	paths    []string // of every request, in order
 	srv      *http.Server
 }
 
@@ -93,7 +94,7 @@ func (p *FaultProxy) Inject(f Fault) {
 func (p *FaultProxy) Clear() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.faults, p.hits, p.requests = nil, 0, 0
+	p.faults, p.hits, p.requests, p.paths = nil, 0, 0, nil
 }
 
 // Hits is how many requests a fault was injected into.
@@ -111,6 +112,20 @@ func (p *FaultProxy) Requests() int {
 	return p.requests
 }
 
+// RequestsTo is how many requests the proxy has seen whose path contains
+// part: what one kind of call costs the registry.
+func (p *FaultProxy) RequestsTo(part string) int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	n := 0
+	for _, path := range p.paths {
+		if strings.Contains(path, part) {
+			n++
+		}
+	}
+	return n
+}
+
 // Close stops the proxy.
 func (p *FaultProxy) Close() error { return p.srv.Close() }
 
@@ -118,6 +133,7 @@ func (p *FaultProxy) match(r *http.Request) *Fault {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.requests++
+	p.paths = append(p.paths, r.URL.Path)
 	for _, f := range p.faults {
 		if f.Method != "" && f.Method != r.Method {
 			continue

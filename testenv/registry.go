@@ -117,6 +117,9 @@ func StartDistribution(opts DistributionOptions) (*Registry, error) {
 		cfg.Storage = configuration.Storage{"inmemory": configuration.Parameters{}}
 	}
 	cfg.Storage["delete"] = configuration.Parameters{"enabled": true}
+	// As distribution's shipped configurations have it: blob descriptors
+	// cached in memory instead of read from storage on every request.
+	cfg.Storage["cache"] = configuration.Parameters{"blobdescriptor": "inmemory"}
 	cfg.Storage["maintenance"] = configuration.Parameters{"uploadpurging": map[any]any{"enabled": false}}
 	if opts.Username != "" {
 		hash, err := bcrypt.GenerateFromPassword([]byte(opts.Password), bcrypt.MinCost)
