@@ -12,6 +12,7 @@ import (
 	"github.com/connectsoft/marketplace/index/store"
 	"github.com/connectsoft/marketplace/policy"
 	"github.com/connectsoft/marketplace/signing"
+	lru "github.com/hashicorp/golang-lru/v2"
 )
 
 // Ingester turns a registry reference into a stored, verified version.
@@ -23,7 +24,16 @@ type Ingester struct {
 	Remote func(*Source) artifact.RemoteOptions
 
 	conns sync.Map // source name → *sourceConn, reused across ingests and crawls
+
+	manifestsOnce sync.Once
+	manifests     *lru.Cache[string, *artifact.Artifact] // repository@digest → artifact
 }
+
+// manifestsCached bounds the artifacts an Ingester remembers by digest. A
+// version is typically ingested again within seconds of its push, when its
+// signature and attestations arrive; the manifest and config it reads then
+// are the ones it read before, since a digest names fixed content.
+const manifestsCached = 4096
 
 // sourceConn is how the index reaches one source's registry, kept so that
 // connections and tokens survive from one ingest to the next: dialing and
@@ -69,11 +79,15 @@ func (in *Ingester) Ingest(ctx context.Context, src *Source, repository, ref str
 	if err != nil {
 		return nil, err
 	}
-	cand, err := policy.FetchCandidate(ctx, repoName+sep+ref, conn.remote, conn.signing)
+	a, err := in.fetch(ctx, conn, repoName, sep, ref)
 	if err != nil {
 		return nil, fmt.Errorf("ingest %s%s%s: %w", repoName, sep, ref, err)
 	}
-	a, digest, ev := cand.Artifact, cand.Digest, cand.Evidence
+	digest := a.Descriptor.Digest.String()
+	ev, err := conn.signing.Collect(ctx, repoName+"@"+digest)
+	if err != nil {
+		return nil, fmt.Errorf("ingest %s@%s: %w", repoName, digest, err)
+	}
 	ext := a.Extension
 	v := &store.Version{
 		Tenant: src.Tenant, Name: ext.Metadata.Name, Version: ext.Metadata.Version, Repository: repoName, Digest: digest,
@@ -127,6 +141,27 @@ func (in *Ingester) Ingest(ctx context.Context, src *Source, repository, ref str
 		return nil, err
 	}
 	return &Ingested{Version: v, Result: r}, nil
+}
+
+// fetch reads the artifact at repoName + sep + ref, or remembers it: by
+// digest, an artifact read before needs no request.
+func (in *Ingester) fetch(ctx context.Context, conn *sourceConn, repoName, sep, ref string) (*artifact.Artifact, error) {
+	in.manifestsOnce.Do(func() { in.manifests, _ = lru.New[string, *artifact.Artifact](manifestsCached) })
+	if sep == "@" {
+		if a, ok := in.manifests.Get(repoName + "@" + ref); ok {
+			return a, nil
+		}
+	}
+	repo, err := artifact.NewRepository(repoName+sep+ref, conn.remote)
+	if err != nil {
+		return nil, err
+	}
+	a, err := artifact.Fetch(ctx, repo, repo.Reference.Reference)
+	if err != nil {
+		return nil, err
+	}
+	in.manifests.Add(repoName+"@"+a.Descriptor.Digest.String(), a)
+	return a, nil
 }
 
 func (in *Ingester) policyKeys() []*signing.Key {
