@@ -22,6 +22,7 @@ import (
 	"github.com/connectsoft/marketplace/index"
 	"github.com/connectsoft/marketplace/signing"
 	"github.com/connectsoft/marketplace/testenv"
+	"github.com/opencontainers/go-digest"
 	"golang.org/x/sync/errgroup"
 )
 
@@ -177,7 +178,7 @@ rules:
 	// What a registry sends next: the push of each version's signature,
 	// which re-verifies the version.
 	if err := deliverAll("its signature's push", func(p pushed) (string, string) {
-		return strings.Replace(p.digest, ":", "-", 1) + ".sig", ""
+		return artifact.CosignTag(digest.Digest(p.digest), artifact.SignatureTagSuffix), ""
 	}); err != nil {
 		return err
 	}

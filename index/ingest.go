@@ -24,23 +24,21 @@ type Ingester struct {
 	Remote func(*Source) artifact.RemoteOptions
 
 	conns sync.Map // source name → *sourceConn, reused across ingests and crawls
-
-	manifestsOnce sync.Once
-	manifests     *lru.Cache[string, *artifact.Artifact] // repository@digest → artifact
 }
 
-// manifestsCached bounds the artifacts an Ingester remembers by digest. A
+// artifactsCached bounds the artifacts a source remembers by digest. A
 // version is typically ingested again within seconds of its push, when its
 // signature and attestations arrive; the manifest and config it reads then
 // are the ones it read before, since a digest names fixed content.
-const manifestsCached = 4096
+const artifactsCached = 4096
 
 // sourceConn is how the index reaches one source's registry, kept so that
 // connections and tokens survive from one ingest to the next: dialing and
 // authenticating per artifact cost more than the artifact.
 type sourceConn struct {
-	remote  artifact.RemoteOptions // with a shared registry client
-	signing *signing.Client
+	remote    artifact.RemoteOptions // with a shared registry client
+	signing   *signing.Client
+	artifacts *lru.Cache[string, *artifact.Artifact] // repository@digest → artifact
 }
 
 func (in *Ingester) conn(src *Source) (*sourceConn, error) {
@@ -55,7 +53,11 @@ func (in *Ingester) conn(src *Source) (*sourceConn, error) {
 	if err != nil {
 		return nil, err
 	}
-	actual, _ := in.conns.LoadOrStore(src.Name, &sourceConn{remote: remote, signing: sc})
+	artifacts, err := lru.New[string, *artifact.Artifact](artifactsCached)
+	if err != nil {
+		return nil, err
+	}
+	actual, _ := in.conns.LoadOrStore(src.Name, &sourceConn{remote: remote, signing: sc, artifacts: artifacts})
 	return actual.(*sourceConn), nil
 }
 
@@ -79,15 +81,18 @@ func (in *Ingester) Ingest(ctx context.Context, src *Source, repository, ref str
 	if err != nil {
 		return nil, err
 	}
-	a, err := in.fetch(ctx, conn, repoName, sep, ref)
+	// An artifact read before by digest needs no request, only its evidence
+	// again. Keys are repository@digest, so a tag, which moves, never hits.
+	var cand *policy.Candidate
+	if a, ok := conn.artifacts.Get(repoName + sep + ref); ok {
+		cand, err = policy.CandidateOf(ctx, repoName, a, conn.signing)
+	} else if cand, err = policy.FetchCandidate(ctx, repoName+sep+ref, conn.remote, conn.signing); err == nil {
+		conn.artifacts.Add(cand.Reference, cand.Artifact)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("ingest %s%s%s: %w", repoName, sep, ref, err)
 	}
-	digest := a.Descriptor.Digest.String()
-	ev, err := conn.signing.Collect(ctx, repoName+"@"+digest)
-	if err != nil {
-		return nil, fmt.Errorf("ingest %s@%s: %w", repoName, digest, err)
-	}
+	a, digest, ev := cand.Artifact, cand.Digest, cand.Evidence
 	ext := a.Extension
 	v := &store.Version{
 		Tenant: src.Tenant, Name: ext.Metadata.Name, Version: ext.Metadata.Version, Repository: repoName, Digest: digest,
@@ -141,27 +146,6 @@ func (in *Ingester) Ingest(ctx context.Context, src *Source, repository, ref str
 		return nil, err
 	}
 	return &Ingested{Version: v, Result: r}, nil
-}
-
-// fetch reads the artifact at repoName + sep + ref, or remembers it: by
-// digest, an artifact read before needs no request.
-func (in *Ingester) fetch(ctx context.Context, conn *sourceConn, repoName, sep, ref string) (*artifact.Artifact, error) {
-	in.manifestsOnce.Do(func() { in.manifests, _ = lru.New[string, *artifact.Artifact](manifestsCached) })
-	if sep == "@" {
-		if a, ok := in.manifests.Get(repoName + "@" + ref); ok {
-			return a, nil
-		}
-	}
-	repo, err := artifact.NewRepository(repoName+sep+ref, conn.remote)
-	if err != nil {
-		return nil, err
-	}
-	a, err := artifact.Fetch(ctx, repo, repo.Reference.Reference)
-	if err != nil {
-		return nil, err
-	}
-	in.manifests.Add(repoName+"@"+a.Descriptor.Digest.String(), a)
-	return a, nil
 }
 
 func (in *Ingester) policyKeys() []*signing.Key {

@@ -477,7 +477,13 @@ func FetchCandidate(ctx context.Context, ref string, remote artifact.RemoteOptio
 	if err != nil {
 		return nil, err
 	}
-	repoName := repo.Reference.Registry + "/" + repo.Reference.Repository
+	return CandidateOf(ctx, repo.Reference.Registry+"/"+repo.Reference.Repository, a, c)
+}
+
+// CandidateOf collects the signatures and attestations of a, an artifact
+// already fetched from repoName: for callers that keep artifacts by digest
+// (a digest names fixed content, its evidence can change).
+func CandidateOf(ctx context.Context, repoName string, a *artifact.Artifact, c *signing.Client) (*Candidate, error) {
 	d := a.Descriptor.Digest.String()
 	ev, err := c.Collect(ctx, repoName+"@"+d)
 	if err != nil {

@@ -71,8 +71,12 @@ func NewClient(o artifact.RemoteOptions) (*Client, error) {
 func (c *Client) Requests() int64 { return c.requests.Load() }
 
 func (c *Client) ociOpts(ctx context.Context) []ociremote.Option {
-	ro := append([]remote.Option{remote.WithContext(ctx)}, c.remote...)
-	return []ociremote.Option{ociremote.WithRemoteOptions(ro...), ociremote.WithNameOptions(c.nameOpts...)}
+	return []ociremote.Option{ociremote.WithRemoteOptions(c.remoteOpts(ctx)...), ociremote.WithNameOptions(c.nameOpts...)}
+}
+
+// remoteOpts are go-containerregistry's options for calls made with ctx.
+func (c *Client) remoteOpts(ctx context.Context) []remote.Option {
+	return append([]remote.Option{remote.WithContext(ctx)}, c.remote...)
 }
 
 func (c *Client) parse(ref string) (name.Reference, error) {

@@ -11,10 +11,12 @@ import (
 	"sync"
 	"time"
 
+	"github.com/connectsoft/marketplace/artifact"
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
+	"github.com/opencontainers/go-digest"
 	"github.com/sigstore/cosign/v2/pkg/cosign"
 	"github.com/sigstore/cosign/v2/pkg/oci"
 	ociremote "github.com/sigstore/cosign/v2/pkg/oci/remote"
@@ -138,9 +140,6 @@ func (c *Client) Collect(ctx context.Context, ref string) (*Evidence, error) {
 	return ev, nil
 }
 
-// fetchSignatures reads every layer of a signature or attestation manifest
-// into memory (they are small), so that checking them against several keys
-// fetches nothing twice. A missing manifest means none.
 // referrers lists d's referrers. A registry known to lack the referrers
 // API is not asked again: its referrers tag (sha256-<hex>), where clients
 // put referrers on such registries, is read directly, saving a request per
@@ -149,14 +148,17 @@ func (c *Client) referrers(ctx context.Context, d name.Digest) (*v1.IndexManifes
 	if !c.knownWithoutReferrers(d.RegistryStr()) {
 		return ociremote.Referrers(d, "", c.ociOpts(ctx)...)
 	}
-	tag := d.Context().Tag(strings.Replace(d.DigestStr(), ":", "-", 1))
-	idx, err := remote.Index(tag, append([]remote.Option{remote.WithContext(ctx)}, c.remote...)...)
+	tag := d.Context().Tag(artifact.ReferrersTag(digest.Digest(d.DigestStr())))
+	idx, err := remote.Index(tag, c.remoteOpts(ctx)...)
 	if err != nil {
 		return nil, err
 	}
 	return idx.IndexManifest()
 }
 
+// fetchSignatures reads every layer of a signature or attestation manifest
+// into memory (they are small), so that checking them against several keys
+// fetches nothing twice. A missing manifest means none.
 func fetchSignatures(ref name.Reference, opts []ociremote.Option) ([]oci.Signature, error) {
 	sigs, err := ociremote.Signatures(ref, opts...)
 	if isNotFound(err) {

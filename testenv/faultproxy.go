@@ -50,12 +50,11 @@ type FaultProxy struct {
 	// Host is the proxy's host:port, used in place of the registry's.
 	Host string
 
-	mu       sync.Mutex
-	faults   []*Fault
-	hits     int
-	requests int
-	paths    []string // of every request, in order
-	srv      *http.Server
+	mu     sync.Mutex
+	faults []*Fault
+	hits   int
+	paths  []string // of every request, in order
+	srv    *http.Server
 }
 
 // StartFaultProxy starts a proxy to the plain-HTTP registry at upstream.
@@ -94,7 +93,7 @@ func (p *FaultProxy) Inject(f Fault) {
 func (p *FaultProxy) Clear() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.faults, p.hits, p.requests, p.paths = nil, 0, 0, nil
+	p.faults, p.hits, p.paths = nil, 0, nil
 }
 
 // Hits is how many requests a fault was injected into.
@@ -109,7 +108,7 @@ func (p *FaultProxy) Hits() int {
 func (p *FaultProxy) Requests() int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return p.requests
+	return len(p.paths)
 }
 
 // RequestsTo is how many requests the proxy has seen whose path contains
@@ -132,7 +131,6 @@ func (p *FaultProxy) Close() error { return p.srv.Close() }
 func (p *FaultProxy) match(r *http.Request) *Fault {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.requests++
 	p.paths = append(p.paths, r.URL.Path)
 	for _, f := range p.faults {
 		if f.Method != "" && f.Method != r.Method {
