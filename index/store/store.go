@@ -46,7 +46,12 @@ type Version struct {
 	Descriptor  json.RawMessage `json:"descriptor,omitempty"`
 	Decision    json.RawMessage `json:"decision,omitempty"`
 	Evidence    json.RawMessage `json:"evidence,omitempty"`
-	IngestedAt  time.Time       `json:"ingestedAt"`
+	// EvidenceDigests names the evidence manifests (cosign .sig and .att
+	// tags, the referrers tag) the decision was made from, as the ingester
+	// encodes them: the crawl compares it with the registry's tags, so
+	// evidence a notification missed is re-verified.
+	EvidenceDigests string    `json:"-"`
+	IngestedAt      time.Time `json:"ingestedAt"`
 	// Seq orders writes: every create or refresh of a version takes the
 	// next number, in commit order, so a reader that has applied the
 	// changes up to n has missed none below it (Changes).
