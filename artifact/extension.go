@@ -150,7 +150,9 @@ func ParseExtension(r io.Reader, file string) (*Extension, error) {
 }
 
 // ParseConfig reads the config blob of a pulled artifact: the same model in
-// its canonical JSON form, held to the same rules.
+// its canonical JSON form, held to the same rules. The bytes must be exactly
+// the canonical encoding (CanonicalJSON) of what they decode to: exact,
+// case-sensitive keys, each once, in order, nothing unknown.
 func ParseConfig(data []byte) (*Extension, error) {
 	if len(data) > maxDescriptorSize {
 		return nil, fmt.Errorf("%w: config larger than %d bytes", ErrInvalidExtension, maxDescriptorSize)
@@ -166,6 +168,15 @@ func ParseConfig(data []byte) (*Extension, error) {
 	}
 	if err := ext.validate("config", nil); err != nil {
 		return nil, err
+	}
+	// Decoding alone is not enough: encoding/json takes "NAME" for "name"
+	// and the last of duplicate keys, where other readers may not.
+	canon, err := ext.CanonicalJSON()
+	if err != nil {
+		return nil, fmt.Errorf("%w: config: %v", ErrInvalidExtension, err)
+	}
+	if !bytes.Equal(canon, data) {
+		return nil, configNotCanonical(data, canon)
 	}
 	return &ext, nil
 }

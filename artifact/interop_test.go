@@ -6,7 +6,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -139,7 +138,7 @@ func pushWithStockOras(t testing.TB, oras *testenv.Tool, ref, layer string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg, _ := json.Marshal(ext)
+	cfg, _ := ext.CanonicalJSON()
 	dir := filepath.Dir(layer)
 	os.WriteFile(filepath.Join(dir, "config.json"), cfg, 0o644)
 	oras.Dir = dir

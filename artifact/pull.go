@@ -109,7 +109,9 @@ func Pull(ctx context.Context, src oras.ReadOnlyTarget, ref, dir string, opts Pu
 	return &PullResult{Artifact: a, Stats: st}, nil
 }
 
-// Extract unpacks an already fetched artifact into dir, all or nothing.
+// Extract unpacks an already fetched artifact into dir, all or nothing. The
+// extension.yaml unpacked from the layer must say exactly what the config
+// says (see CheckContent); otherwise nothing is written.
 func Extract(ctx context.Context, src content.Fetcher, a *Artifact, dir string, opts PullOptions) (UnpackStats, error) {
 	var st UnpackStats
 	dir, err := filepath.Abs(dir)
@@ -152,6 +154,9 @@ func Extract(ctx context.Context, src content.Fetcher, a *Artifact, dir string, 
 	ra.Close()
 	if err := vr.Verify(); err != nil {
 		return st, fmt.Errorf("pull %s: layer %s: %w", a.Reference, layer.Digest, wrapFetchError(err))
+	}
+	if err := checkUnpackedDescriptor(staging, a); err != nil {
+		return st, fmt.Errorf("pull %s: %w", a.Reference, err)
 	}
 	if err := os.Chmod(staging, 0o755); err != nil {
 		return st, err

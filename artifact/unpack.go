@@ -93,73 +93,135 @@ func (e *UnsafeEntryError) Is(target error) bool { return target == ErrUnsafeCon
 // Pull does) and discard it.
 func Unpack(ctx context.Context, r io.Reader, dir string, limits Limits) (UnpackStats, error) {
 	var st UnpackStats
-	lim := limits.withDefaults()
 	root, err := os.OpenRoot(dir)
 	if err != nil {
 		return st, err
 	}
 	defer root.Close()
 
-	compressed := &countingReader{r: r}
-	gz, err := gzip.NewReader(compressed)
+	lr, err := newLayerReader(r, limits)
 	if err != nil {
-		return st, &UnsafeEntryError{Reason: "not a gzip stream: " + err.Error()}
+		return st, err
 	}
-	defer gz.Close()
-	plain := &ratioReader{r: gz, compressed: compressed, limits: lim}
-	tr := tar.NewReader(plain)
-	seen := map[string]bool{}
+	defer lr.Close()
 	dirs := map[string]bool{".": true} // created, so MkdirAll is not asked again
 	buf := make([]byte, 256<<10)
 	for {
 		if err := ctx.Err(); err != nil {
 			return st, err
 		}
-		hdr, err := tr.Next()
+		name, hdr, err := lr.next()
 		if err == io.EOF {
 			break
 		}
 		if err != nil {
-			return st, wrapTarError(err)
+			return st, err
 		}
-		name, err := entryName(hdr.Name, lim)
-		if err != nil {
-			return st, &UnsafeEntryError{Entry: hdr.Name, Reason: err.Error()}
-		}
-		if seen[name] {
-			return st, &UnsafeEntryError{Entry: hdr.Name, Reason: "duplicate entry"}
-		}
-		seen[name] = true
-		if lim.MaxFiles > 0 && len(seen) > lim.MaxFiles {
-			return st, &UnsafeEntryError{Entry: hdr.Name, Reason: fmt.Sprintf("more than %d entries", lim.MaxFiles)}
-		}
-		switch hdr.Typeflag {
-		case tar.TypeDir:
+		if hdr.Typeflag == tar.TypeDir {
 			if err := mkdirAll(root, dirs, name); err != nil {
 				return st, err
 			}
 			st.Dirs++
-		case tar.TypeReg: // the reader already maps old TypeRegA entries to TypeReg
-			if hdr.Size < 0 || (lim.MaxTotalSize > 0 && st.Bytes+hdr.Size > lim.MaxTotalSize) {
-				return st, &UnsafeEntryError{Entry: hdr.Name, Reason: fmt.Sprintf("declares %d bytes, over the %d-byte total limit", hdr.Size, lim.MaxTotalSize)}
-			}
-			if err := mkdirAll(root, dirs, path.Dir(name)); err != nil {
-				return st, err
-			}
-			if err := writeEntry(root, name, hdr, tr, buf); err != nil {
-				return st, wrapTarError(err)
-			}
-			st.Files++
-			st.Bytes += hdr.Size
-		default:
-			return st, &UnsafeEntryError{Entry: hdr.Name, Reason: "is a " + typeName(hdr.Typeflag) + ": only regular files and directories are allowed"}
+			continue
 		}
+		if err := mkdirAll(root, dirs, path.Dir(name)); err != nil {
+			return st, err
+		}
+		if err := writeEntry(root, name, hdr, lr.tr, buf); err != nil {
+			return st, wrapTarError(err)
+		}
+		st.Files++
+		st.Bytes += hdr.Size
 	}
 	// Read to the end so the caller's digest check covers every byte.
-	if _, err := io.CopyBuffer(io.Discard, plain, buf); err != nil {
+	if _, err := io.CopyBuffer(io.Discard, lr.plain, buf); err != nil {
 		return st, wrapTarError(err)
 	}
 	return st, nil
+}
+
+// layerReader walks a tar+gzip layer entry by entry and holds every entry
+// to the unpacker's rules before its content is read: a clean relative
+// name, no duplicates, a regular file or a directory (never a link, device
+// or sparse file), and the file-count, total-size and ratio limits. Unpack
+// writes what it hands out; ReadLayerDescriptor reads one file from it.
+type layerReader struct {
+	lim   Limits
+	gz    *gzip.Reader
+	plain *ratioReader
+	tr    *tar.Reader
+	seen  map[string]bool
+	total int64 // logical bytes of the regular files handed out so far
+}
+
+func newLayerReader(r io.Reader, limits Limits) (*layerReader, error) {
+	lim := limits.withDefaults()
+	compressed := &countingReader{r: r}
+	gz, err := gzip.NewReader(compressed)
+	if err != nil {
+		return nil, &UnsafeEntryError{Reason: "not a gzip stream: " + err.Error()}
+	}
+	plain := &ratioReader{r: gz, compressed: compressed, limits: lim}
+	return &layerReader{lim: lim, gz: gz, plain: plain, tr: tar.NewReader(plain), seen: map[string]bool{}}, nil
+}
+
+func (l *layerReader) Close() error { return l.gz.Close() }
+
+// next returns the next entry's cleaned name and header, or io.EOF. The
+// entry's content is read from l.tr.
+func (l *layerReader) next() (string, *tar.Header, error) {
+	hdr, err := l.tr.Next()
+	if err == io.EOF {
+		return "", nil, io.EOF
+	}
+	if err != nil {
+		return "", nil, wrapTarError(err)
+	}
+	name, err := entryName(hdr.Name, l.lim)
+	if err != nil {
+		return "", nil, &UnsafeEntryError{Entry: hdr.Name, Reason: err.Error()}
+	}
+	if l.seen[name] {
+		return "", nil, &UnsafeEntryError{Entry: hdr.Name, Reason: "duplicate entry"}
+	}
+	l.seen[name] = true
+	if l.lim.MaxFiles > 0 && len(l.seen) > l.lim.MaxFiles {
+		return "", nil, &UnsafeEntryError{Entry: hdr.Name, Reason: fmt.Sprintf("more than %d entries", l.lim.MaxFiles)}
+	}
+	// A sparse entry stores only its data blocks and expands to its full
+	// logical size on extraction: a few hundred compressed bytes can claim
+	// gigabytes of zeros that the ratio check never sees, since they never
+	// pass through the decompressor. Our packer never writes one.
+	if isSparse(hdr) {
+		return "", nil, &UnsafeEntryError{Entry: hdr.Name, Reason: fmt.Sprintf("is a sparse file (claims %d bytes): only regular files and directories are allowed", hdr.Size)}
+	}
+	switch hdr.Typeflag {
+	case tar.TypeDir:
+	case tar.TypeReg: // the reader already maps old TypeRegA entries to TypeReg
+		// Charge the declared (logical) size before a byte is written.
+		if hdr.Size < 0 || (l.lim.MaxTotalSize > 0 && l.total+hdr.Size > l.lim.MaxTotalSize) {
+			return "", nil, &UnsafeEntryError{Entry: hdr.Name, Reason: fmt.Sprintf("declares %d bytes, over the %d-byte total limit", hdr.Size, l.lim.MaxTotalSize)}
+		}
+		l.total += hdr.Size
+	default:
+		return "", nil, &UnsafeEntryError{Entry: hdr.Name, Reason: "is a " + typeName(hdr.Typeflag) + ": only regular files and directories are allowed"}
+	}
+	return name, hdr, nil
+}
+
+// isSparse reports whether hdr is a GNU sparse entry, in the old GNU
+// format (type 'S') or in any of the PAX forms (GNU.sparse.* records),
+// which archive/tar expands transparently.
+func isSparse(hdr *tar.Header) bool {
+	if hdr.Typeflag == tar.TypeGNUSparse {
+		return true
+	}
+	for k := range hdr.PAXRecords {
+		if strings.HasPrefix(k, "GNU.sparse.") {
+			return true
+		}
+	}
+	return false
 }
 
 func mkdirAll(root *os.Root, dirs map[string]bool, dir string) error {

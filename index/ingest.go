@@ -87,7 +87,11 @@ func (in *Ingester) Ingest(ctx context.Context, src *Source, repository, ref str
 	if a, ok := conn.artifacts.Get(repoName + sep + ref); ok {
 		cand, err = policy.CandidateOf(ctx, repoName, a, conn.signing)
 	} else if cand, err = policy.FetchCandidate(ctx, repoName+sep+ref, conn.remote, conn.signing); err == nil {
-		conn.artifacts.Add(cand.Reference, cand.Artifact)
+		// The layer's extension.yaml must say what the config says; only
+		// artifacts that passed are remembered.
+		if err = artifact.CheckContentAt(ctx, cand.Reference, conn.remote, cand.Artifact); err == nil {
+			conn.artifacts.Add(cand.Reference, cand.Artifact)
+		}
 	}
 	if err != nil {
 		return nil, fmt.Errorf("ingest %s%s%s: %w", repoName, sep, ref, err)
