@@ -24,6 +24,9 @@ type Server struct {
 	API     *API
 	Webhook *Webhook
 	Crawler *Crawler
+	// Queue holds the webhook's events until its workers ingest them;
+	// Serve runs it. Its Options may be changed before Serve.
+	Queue   *Queue
 	Metrics *Metrics
 	Log     *slog.Logger
 }
@@ -61,12 +64,18 @@ func NewServer(ctx context.Context, c *Config, remote artifact.RemoteOptions, lo
 		return o
 	}}
 	m := NewMetrics()
+	hook := &Webhook{Secret: c.WebhookSecret, Sources: c.Sources, Ingester: ing, Log: log, Metrics: m}
+	if hook.Queue, err = NewQueue(st, hook, QueueOptions{Log: log}); err != nil {
+		st.Close()
+		return nil, err
+	}
 	return &Server{
 		Config:  c,
 		Store:   st,
 		API:     &API{Store: st, Operator: c.Operator, Log: log},
-		Webhook: &Webhook{Secret: c.WebhookSecret, Sources: c.Sources, Ingester: ing, Log: log, Metrics: m},
+		Webhook: hook,
 		Crawler: &Crawler{Ingester: ing, Log: log, Metrics: m},
+		Queue:   hook.Queue,
 		Metrics: m,
 		Log:     log,
 	}, nil
@@ -103,9 +112,21 @@ func (r *statusRecorder) WriteHeader(code int) {
 }
 
 // Serve serves on ln until ctx ends, then shuts down gracefully (in-flight
-// requests get 10 seconds) and closes the store.
+// requests get 10 seconds, running ingests 30 more) and closes the store.
+// The queue's workers run from before the first request until after the
+// last, and stop before the store closes under them.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	srv := &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	if err := s.Queue.Start(ctx); err != nil {
+		ln.Close()
+		s.Store.Close()
+		return err
+	}
+	stopQueue := func() error {
+		stop, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		return s.Queue.Stop(stop)
+	}
 	crawlCtx, stopCrawl := context.WithCancel(ctx)
 	defer stopCrawl()
 	s.Crawler.Run(crawlCtx, s.Config.Sources)
@@ -114,6 +135,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	select {
 	case err := <-errc:
 		stopCrawl()
+		stopQueue()
 		s.Store.Close()
 		return err
 	case <-ctx.Done():
@@ -122,6 +144,9 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	defer cancel()
 	err := srv.Shutdown(shutdown)
 	stopCrawl() // before the store closes under it
+	if qerr := stopQueue(); err == nil {
+		err = qerr
+	}
 	if cerr := s.Store.Close(); err == nil {
 		err = cerr
 	}

@@ -76,6 +76,9 @@ type Webhook struct {
 	Ingester *Ingester
 	Log      *slog.Logger
 	Metrics  *Metrics // optional
+	// Queue makes the webhook answer once a batch is durably queued; its
+	// workers ingest. Without one, events are ingested before the answer.
+	Queue *Queue
 }
 
 func (h *Webhook) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -91,19 +94,35 @@ func (h *Webhook) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	events, err := DecodeEnvelope(r.Body)
 	if err != nil {
-		http.Error(w, err.Error(), http.StatusBadRequest)
+		h.Metrics.event("malformed")
+		http.Error(w, fmt.Sprintf("malformed notification: %v; the index takes CNCF distribution's envelope, {\"events\":[{\"id\":…,\"action\":…,\"target\":{…}}]}", err), http.StatusBadRequest)
 		return
 	}
+	if h.Queue != nil {
+		n, err := h.Queue.Enqueue(r.Context(), events)
+		if err != nil {
+			// Nothing was queued: the sender keeps the batch and retries.
+			h.log().Error("cannot queue notification events", "events", len(events), "error", err)
+			w.Header().Set("Retry-After", "5")
+			http.Error(w, "the ingest queue is unavailable; retry later", http.StatusServiceUnavailable)
+			return
+		}
+		w.WriteHeader(http.StatusAccepted)
+		fmt.Fprintf(w, "queued %d of %d events\n", n, len(events))
+		return
+	}
+	// Without a queue (tests, tools) the events are ingested here, with
+	// the queue's outcome: a permanent failure is quarantined, a transient
+	// one makes the sender retry the batch (done events are skipped then).
 	var failed []string
 	for _, e := range events {
-		if err := h.handle(r.Context(), e); err != nil {
-			failed = append(failed, fmt.Sprintf("%s: %v", e.ID, err))
+		if err := h.inline().process(r.Context(), e, 1, 2); err != nil {
+			failed = append(failed, fmt.Sprintf("%s (%s): %v", e.ID, describe(e), err))
 		}
 	}
 	if len(failed) > 0 {
-		// distribution retries the batch; events already done are skipped
-		// by their ids.
-		http.Error(w, strings.Join(failed, "\n"), http.StatusInternalServerError)
+		w.Header().Set("Retry-After", "5")
+		http.Error(w, "retry later: "+strings.Join(failed, "\n"), http.StatusServiceUnavailable)
 		return
 	}
 	w.WriteHeader(http.StatusAccepted)

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"sort"
 	"strconv"
 	"strings"
@@ -16,6 +17,11 @@ import (
 
 	_ "github.com/jackc/pgx/v5/stdlib" // database/sql driver "pgx"
 	_ "modernc.org/sqlite"             // database/sql driver "sqlite", pure Go
+
+	"github.com/riverqueue/river/riverdriver"
+	"github.com/riverqueue/river/riverdriver/riverdatabasesql"
+	"github.com/riverqueue/river/riverdriver/riversqlite"
+	"github.com/riverqueue/river/rivermigrate"
 )
 
 //go:embed migrations
@@ -78,6 +84,10 @@ func openPostgres(ctx context.Context, url string) (Store, error) {
 func newSQLStore(ctx context.Context, db *sql.DB, d dialect) (Store, error) {
 	s := &sqlStore{db: db, d: d}
 	if err := s.migrate(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
+	if err := s.migrateQueue(ctx); err != nil {
 		db.Close()
 		return nil, err
 	}
@@ -183,6 +193,9 @@ func (s *sqlStore) UpsertVersion(ctx context.Context, v *Version) (UpsertResult,
 		return res, err
 	}
 	defer tx.Rollback()
+	if first, err := s.markEventTx(ctx, tx); err != nil || !first {
+		return res, err // !first: this event's write committed already
+	}
 	// Taking the next number locks the counter row until commit, so writes
 	// commit in seq order and the change feed never skips one still in
 	// flight (a sequence would hand out numbers that commit out of order).
@@ -392,4 +405,102 @@ func (s *sqlStore) Token(ctx context.Context, hash string) (*Token, error) {
 	t.Roles = strings.Split(roles, ",")
 	t.CreatedAt = time.Unix(0, created).UTC()
 	return t, nil
+}
+
+// QueueStore is what the durable ingest queue (index.Queue) needs from a
+// store beyond Store. Both SQL stores implement it: the queue keeps its jobs
+// in the store's own database, so that a notification batch is queued in
+// one transaction and an event's version write records the event in the
+// same transaction (WithEvent).
+type QueueStore interface {
+	Store
+	// QueueDB is the database handle the store uses and its dialect,
+	// "sqlite" or "postgres"; the queue's tables live beside the store's.
+	QueueDB() (*sql.DB, string)
+	// Quarantine records an alert about an event the index gave up on and
+	// marks the event seen, in one transaction, so that a redelivery or a
+	// worker that dies half-way can raise the alert only once. It returns
+	// the alert when it was new, nil when it was already recorded.
+	Quarantine(ctx context.Context, eventID string, a *Alert) (*Alert, error)
+}
+
+type eventKey struct{}
+
+// WithEvent returns a context under which UpsertVersion records eventID in
+// the same transaction as its version write, and writes nothing when the
+// id is already recorded. A queue worker that dies after the write but
+// before it marks its job done then leaves no second write for the job's
+// retry to make: an event's effect commits exactly once.
+func WithEvent(ctx context.Context, eventID string) context.Context {
+	return context.WithValue(ctx, eventKey{}, eventID)
+}
+
+func (s *sqlStore) QueueDB() (*sql.DB, string) { return s.db, s.d.name }
+
+// markEventTx records the WithEvent id of ctx in tx; it reports false when
+// the event was already recorded (its write committed before).
+func (s *sqlStore) markEventTx(ctx context.Context, tx *sql.Tx) (bool, error) {
+	id, _ := ctx.Value(eventKey{}).(string)
+	if id == "" {
+		return true, nil
+	}
+	r, err := tx.ExecContext(ctx, s.q(`INSERT INTO events (id, seen_at) VALUES (?, ?) `+s.d.insertIgnore), id, time.Now().UnixNano())
+	if err != nil {
+		return false, fmt.Errorf("mark event %s: %w", id, err)
+	}
+	n, _ := r.RowsAffected()
+	return n == 1, nil
+}
+
+func (s *sqlStore) Quarantine(ctx context.Context, eventID string, a *Alert) (*Alert, error) {
+	if a.CreatedAt.IsZero() {
+		a.CreatedAt = time.Now()
+	}
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, fmt.Errorf("quarantine event %s: %w", eventID, err)
+	}
+	defer tx.Rollback()
+	if _, err := s.markEventTx(WithEvent(ctx, eventID), tx); err != nil {
+		return nil, fmt.Errorf("quarantine event %s: %w", eventID, err)
+	}
+	r, err := tx.ExecContext(ctx, s.q(`INSERT INTO alerts (tenant, type, name, version, repository, old_digest, new_digest, message, created_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) `+s.d.insertIgnore),
+		a.Tenant, a.Type, a.Name, a.Version, a.Repository, a.OldDigest, a.NewDigest, a.Message, a.CreatedAt.UnixNano())
+	if err != nil {
+		return nil, fmt.Errorf("quarantine event %s: alert: %w", eventID, err)
+	}
+	created, _ := r.RowsAffected()
+	if err := tx.Commit(); err != nil {
+		return nil, fmt.Errorf("quarantine event %s: %w", eventID, err)
+	}
+	if created != 1 {
+		return nil, nil
+	}
+	return a, nil
+}
+
+// migrateQueue creates or updates the ingest queue's tables (River's own
+// migrations, applied by rivermigrate) beside the store's.
+func (s *sqlStore) migrateQueue(ctx context.Context) error {
+	var err error
+	switch s.d.name {
+	case "sqlite":
+		err = riverMigrate(ctx, riversqlite.New(s.db))
+	default:
+		err = riverMigrate(ctx, riverdatabasesql.New(s.db))
+	}
+	if err != nil {
+		return fmt.Errorf("migrate the ingest queue's tables: %w", err)
+	}
+	return nil
+}
+
+func riverMigrate(ctx context.Context, d riverdriver.Driver[*sql.Tx]) error {
+	m, err := rivermigrate.New(d, &rivermigrate.Config{Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		return err
+	}
+	_, err = m.Migrate(ctx, rivermigrate.DirectionUp, nil)
+	return err
 }

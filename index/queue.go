@@ -1,0 +1,365 @@
+package index
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/connectsoft/marketplace/artifact"
+	"github.com/connectsoft/marketplace/index/store"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver"
+	"github.com/riverqueue/river/riverdriver/riverdatabasesql"
+	"github.com/riverqueue/river/riverdriver/riversqlite"
+	"github.com/riverqueue/river/rivertype"
+	"oras.land/oras-go/v2/registry/remote/errcode"
+)
+
+// AlertIngestFailed is raised when the queue gives up on an event: its
+// artifact is invalid (a permanent error) or it kept failing for every
+// attempt. The alert names the repository, the reference and the error.
+const AlertIngestFailed = "ingest-failed"
+
+// errTransient marks errors that another attempt may cure.
+var errTransient = errors.New("transient")
+
+// Transient marks err as worth another attempt later: the queue retries it
+// with backoff instead of quarantining the event. The ingest wraps what it
+// knows to be temporary with it, such as evidence a notification named but
+// the registry has not linked yet.
+func Transient(err error) error {
+	if err == nil {
+		return nil
+	}
+	return fmt.Errorf("%w (%w)", err, errTransient)
+}
+
+// IsTransient reports whether an ingest error is worth another attempt:
+// errors marked by Transient, an unreachable or failing registry (network
+// errors, timeouts, 429 and 5xx answers) and an unreachable store. Anything
+// else, an invalid artifact first of all, is permanent: retrying would fail
+// the same way.
+func IsTransient(err error) bool {
+	if err == nil {
+		return false
+	}
+	if errors.Is(err, errTransient) || artifact.IsTransient(err) {
+		return true
+	}
+	if errors.Is(err, artifact.ErrInvalidExtension) || errors.Is(err, artifact.ErrUnsafeContent) ||
+		errors.Is(err, artifact.ErrDigestMismatch) || errors.Is(err, artifact.ErrNotExtension) {
+		return false
+	}
+	if errors.Is(err, context.DeadlineExceeded) { // an attempt's time ran out
+		return true
+	}
+	var resp *errcode.ErrorResponse // artifact.IsTransient leaves retried reads out
+	if errors.As(err, &resp) {
+		return resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusRequestTimeout || resp.StatusCode >= 500
+	}
+	var ne net.Error
+	return errors.As(err, &ne) || errors.Is(err, sql.ErrConnDone)
+}
+
+// QueueOptions tune the ingest queue. The zero value means the defaults,
+// which suit a production index; tests shorten the times.
+type QueueOptions struct {
+	// Workers is how many events one replica ingests at once (default 16).
+	Workers int
+	// MaxAttempts is how often an event is tried before it is quarantined
+	// (default 8: with the default backoff, about 4 minutes of retries).
+	MaxAttempts int
+	// Backoff is the wait before the first retry; each further retry waits
+	// twice as long, up to MaxBackoff, with ±10% jitter (defaults 1 s, 2 min).
+	Backoff, MaxBackoff time.Duration
+	// AttemptTimeout bounds one ingest of one event (default 1 min).
+	AttemptTimeout time.Duration
+	// RescueAfter is how long an event may stay claimed before another
+	// replica runs it again: the claimant was killed (default 2 min; it must
+	// exceed AttemptTimeout, or a live worker's event would run twice).
+	RescueAfter time.Duration
+	// PollInterval is how often a replica looks for events another replica
+	// queued (default 100 ms); events a replica queues itself start at once.
+	PollInterval time.Duration
+	// ID names this replica in the queue's tables (default: River's own).
+	ID string
+	// Log receives retries and quarantines (default slog.Default()).
+	Log *slog.Logger
+}
+
+func (o QueueOptions) withDefaults() QueueOptions {
+	if o.Workers <= 0 {
+		o.Workers = 16
+	}
+	if o.MaxAttempts <= 0 {
+		o.MaxAttempts = 8
+	}
+	if o.Backoff <= 0 {
+		o.Backoff = time.Second
+	}
+	if o.MaxBackoff <= 0 {
+		o.MaxBackoff = 2 * time.Minute
+	}
+	if o.AttemptTimeout <= 0 {
+		o.AttemptTimeout = time.Minute
+	}
+	if o.RescueAfter <= o.AttemptTimeout {
+		o.RescueAfter = 2 * o.AttemptTimeout
+	}
+	if o.PollInterval <= 0 {
+		o.PollInterval = 100 * time.Millisecond
+	}
+	if o.Log == nil {
+		o.Log = slog.Default()
+	}
+	return o
+}
+
+// ingestQueue is the River queue name the index's events go to.
+const ingestQueue = "mkt_ingest"
+
+// ingestArgs is one queued notification event. River keeps at most one job
+// per event id (unique by EventID) while it is queued, running or done, so
+// a batch delivered again adds nothing.
+type ingestArgs struct {
+	EventID string `json:"eventId" river:"unique"`
+	Event   Event  `json:"event"`
+}
+
+func (ingestArgs) Kind() string { return "mkt_ingest_event" }
+
+func (ingestArgs) InsertOpts() river.InsertOpts {
+	return river.InsertOpts{Queue: ingestQueue, UniqueOpts: river.UniqueOpts{ByArgs: true}}
+}
+
+// Queue is the durable ingest queue: the webhook queues each notification
+// batch in one transaction and answers, and workers (on every replica that
+// shares the database) ingest the events with retries and backoff. An event
+// that fails for good is quarantined with an ingest-failed alert; it never
+// holds up the others. It is River (riverqueue.com) over the store's own
+// database: SQLite through River's SQLite driver, PostgreSQL through its
+// database/sql driver on the store's pgx connections.
+type Queue struct {
+	hook   *Webhook
+	st     store.QueueStore
+	db     *sql.DB
+	driver riverdriver.Driver[*sql.Tx]
+	opts   QueueOptions
+	client *river.Client[*sql.Tx]
+}
+
+// NewQueue prepares the queue of hook's events in st; Start runs it. The
+// store must be one of the SQL stores (both are), whose open has created
+// the queue's tables.
+func NewQueue(st store.Store, hook *Webhook, opts QueueOptions) (*Queue, error) {
+	qs, ok := st.(store.QueueStore)
+	if !ok {
+		return nil, fmt.Errorf("ingest queue: the store (%T) cannot hold a queue; use sqlite:// or postgres://", st)
+	}
+	q := &Queue{hook: hook, st: qs, opts: opts.withDefaults()}
+	var dialect string
+	q.db, dialect = qs.QueueDB()
+	switch dialect {
+	case "sqlite":
+		q.driver = riversqlite.New(q.db)
+	case "postgres":
+		q.driver = riverdatabasesql.New(q.db)
+	default:
+		return nil, fmt.Errorf("ingest queue: no queue driver for a %s store", dialect)
+	}
+	workers := river.NewWorkers()
+	if err := river.AddWorkerSafely(workers, &ingestWorker{q: q}); err != nil {
+		return nil, fmt.Errorf("ingest queue: %w", err)
+	}
+	o := q.opts
+	client, err := river.NewClient(q.driver, &river.Config{
+		ID:                   o.ID,
+		Queues:               map[string]river.QueueConfig{ingestQueue: {MaxWorkers: o.Workers}},
+		Workers:              workers,
+		MaxAttempts:          o.MaxAttempts,
+		RetryPolicy:          backoff{first: o.Backoff, max: o.MaxBackoff},
+		JobTimeout:           o.AttemptTimeout,
+		RescueStuckJobsAfter: o.RescueAfter,
+		FetchCooldown:        min(o.PollInterval, 20*time.Millisecond),
+		FetchPollInterval:    o.PollInterval,
+		Logger:               o.Log.With("component", "ingest-queue"),
+		// Quarantined events stay visible (and deduplicated) for a month.
+		CancelledJobRetentionPeriod: 30 * 24 * time.Hour,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("ingest queue: %w", err)
+	}
+	q.client = client
+	return q, nil
+}
+
+// Start runs the workers until Stop. The queue accepts events as soon as
+// NewQueue returns; Start only makes this replica work on them.
+func (q *Queue) Start(ctx context.Context) error {
+	// River stops abruptly when its start context ends; Stop is the way
+	// to end it, so it is detached from ctx's cancellation.
+	if err := q.client.Start(context.WithoutCancel(ctx)); err != nil {
+		return fmt.Errorf("start the ingest queue: %w", err)
+	}
+	return nil
+}
+
+// Stop stops fetching events and waits for the running ones to finish, or
+// until ctx ends, when their ingests are cancelled (they are retried, here
+// or on another replica). The store must stay open until Stop returns.
+func (q *Queue) Stop(ctx context.Context) error {
+	err := q.client.Stop(ctx)
+	if err != nil && ctx.Err() != nil {
+		hard, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		err = q.client.StopAndCancel(hard)
+	}
+	if err != nil {
+		return fmt.Errorf("stop the ingest queue: %w", err)
+	}
+	return nil
+}
+
+// Enqueue queues the events worth ingesting, all or none, in one
+// transaction; when it returns nil they are durable. Events already queued
+// (a redelivered batch) are not queued again.
+func (q *Queue) Enqueue(ctx context.Context, events []Event) (int, error) {
+	params := make([]river.InsertManyParams, 0, len(events))
+	for _, e := range events {
+		if queued(e) {
+			params = append(params, river.InsertManyParams{Args: ingestArgs{EventID: e.ID, Event: e}})
+		}
+	}
+	if len(params) == 0 {
+		return 0, nil
+	}
+	tx, err := q.db.BeginTx(ctx, nil)
+	if err != nil {
+		return 0, fmt.Errorf("queue %d events: %w", len(params), err)
+	}
+	defer tx.Rollback()
+	if _, err := q.client.InsertManyTx(ctx, tx, params); err != nil {
+		return 0, fmt.Errorf("queue %d events: %w", len(params), err)
+	}
+	if err := tx.Commit(); err != nil {
+		return 0, fmt.Errorf("queue %d events: commit: %w", len(params), err)
+	}
+	return len(params), nil
+}
+
+// queued reports whether an event can make the index ingest anything: a
+// pushed manifest. Pulls (one per manifest the index itself reads) and blob
+// pushes are not queued at all.
+func queued(e Event) bool {
+	if e.Action != "push" {
+		return false
+	}
+	switch e.Target.MediaType {
+	case ocispec.MediaTypeImageManifest, ocispec.MediaTypeImageIndex,
+		"application/vnd.docker.distribution.manifest.v2+json", "application/vnd.docker.distribution.manifest.list.v2+json":
+		return true
+	}
+	return false
+}
+
+// ingestWorker runs Webhook.handle for one queued event.
+type ingestWorker struct {
+	river.WorkerDefaults[ingestArgs]
+	q *Queue
+}
+
+func (w *ingestWorker) Work(ctx context.Context, job *river.Job[ingestArgs]) error {
+	return w.q.process(ctx, job.Args.Event, job.Attempt, job.MaxAttempts)
+}
+
+// process ingests e. A transient error is returned for a retry while
+// attempts remain; a permanent error, or a transient one on the last
+// attempt, quarantines the event and cancels its job.
+func (q *Queue) process(ctx context.Context, e Event, attempt, maxAttempts int) error {
+	err := q.hook.handle(store.WithEvent(ctx, e.ID), e)
+	if err == nil {
+		return nil
+	}
+	log := q.opts.Log.With("event", e.ID, "repository", e.Target.Repository, "tag", e.Target.Tag, "digest", e.Target.Digest)
+	if IsTransient(err) && attempt < maxAttempts {
+		log.Warn("ingest failed; will retry", "attempt", attempt, "of", maxAttempts, "error", err)
+		q.hook.Metrics.ingest("queue", "retried", e.Timestamp)
+		return err
+	}
+	if q.st == nil { // an inline Webhook on a store that keeps no alerts
+		return err
+	}
+	why := "a permanent error"
+	if IsTransient(err) {
+		why = fmt.Sprintf("%d attempts", attempt)
+	}
+	a, qerr := q.st.Quarantine(ctx, e.ID, q.alert(e, why, err))
+	if qerr != nil {
+		// The store is unreachable: try the quarantine again later,
+		// without spending an attempt.
+		log.Error("cannot quarantine the event", "error", qerr)
+		return river.JobSnooze(q.opts.Backoff)
+	}
+	q.hook.Metrics.ingest("queue", "quarantined", e.Timestamp)
+	if a != nil {
+		log.Error("ingest failed; event quarantined", "after", why, "error", err)
+	}
+	return river.JobCancel(err)
+}
+
+// alert describes an event the queue gives up on.
+func (q *Queue) alert(e Event, why string, err error) *store.Alert {
+	tenant, repository := "", e.Target.Repository
+	if src := q.hook.source(e.registryHost(), e.Target.Repository); src != nil {
+		tenant = src.Tenant
+		repository = src.Registry + "/" + e.Target.Repository
+	}
+	ref := e.Target.Tag
+	if ref == "" {
+		ref = e.Target.Digest
+	}
+	return &store.Alert{
+		Tenant: tenant, Type: AlertIngestFailed, Name: e.Target.Repository, Version: ref,
+		Repository: repository, NewDigest: e.Target.Digest,
+		Message: fmt.Sprintf("%s:%s (%s) was not ingested after %s: %v; fix the artifact and push it again",
+			repository, ref, e.Target.Digest, why, err),
+	}
+}
+
+// backoff is the queue's retry policy: first, then doubling up to max,
+// with ±10% jitter so that events that failed together spread out.
+type backoff struct{ first, max time.Duration }
+
+func (b backoff) NextRetry(job *rivertype.JobRow) time.Time {
+	d := b.first
+	for i := 1; i < job.Attempt && d < b.max; i++ {
+		d *= 2
+	}
+	d = min(d, b.max)
+	d += time.Duration((rand.Float64()*0.2 - 0.1) * float64(d))
+	return time.Now().Add(d)
+}
+
+// describe names an event for logs and errors.
+func describe(e Event) string {
+	ref := e.Target.Tag
+	if ref == "" {
+		ref = e.Target.Digest
+	}
+	return strings.TrimSuffix(e.Target.Repository+":"+ref, ":")
+}
+
+// inline is a queue-less processor for a Webhook without a Queue: the same
+// outcome per event, run in the request.
+func (h *Webhook) inline() *Queue {
+	qs, _ := h.Ingester.Store.(store.QueueStore)
+	return &Queue{hook: h, st: qs, opts: QueueOptions{Log: h.Log}.withDefaults()}
+}

@@ -1,0 +1,187 @@
+package index_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/connectsoft/marketplace/artifact"
+	"github.com/connectsoft/marketplace/index"
+	"github.com/connectsoft/marketplace/index/store"
+	"github.com/connectsoft/marketplace/index/store/storetest"
+	"github.com/connectsoft/marketplace/internal/fixture"
+	"github.com/connectsoft/marketplace/testenv"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"oras.land/oras-go/v2/content"
+)
+
+// queueStores are the stores the queue runs on: each test runs on both.
+var queueStores = []struct {
+	name string
+	url  func(t *testing.T) string
+}{
+	{"sqlite", func(t *testing.T) string { return "sqlite://" + filepath.Join(t.TempDir(), "index.db") }},
+	{"postgres", func(t *testing.T) string { return storetest.PostgresSchema(t) }},
+}
+
+// served is an index server (store, webhook, queue, crawler) on a port of
+// its own, with a distribution registry that notifies it.
+type served struct {
+	srv *index.Server
+	url string
+	reg *testenv.Registry
+	pub *fixture.Publisher
+}
+
+func serveIndex(t *testing.T, storeURL string) *served {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &served{url: "http://" + ln.Addr().String() + "/api/v1/events/registry"}
+	s.reg, err = testenv.StartDistribution(testenv.DistributionOptions{
+		NotifyURL: s.url, NotifyHeaders: http.Header{"Authorization": {"Bearer " + secret}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.reg.Close() })
+	dir := t.TempDir()
+	cfg := &index.Config{Store: storeURL, WebhookSecret: secret, Dir: dir, Sources: []index.Source{{
+		Name: "q", Registry: s.reg.Host, PlainHTTP: true, Repositories: []string{"acme/**"},
+		Tenant: "acme", Visibility: store.Public, Interval: time.Hour,
+	}}}
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	s.srv, err = index.NewServer(context.Background(), cfg, artifact.RemoteOptions{RegistryConfig: filepath.Join(dir, "config.json")}, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.srv.Serve(ctx, ln) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("serve: %v", err)
+		}
+	})
+	s.pub = fixture.NewPublisher(t, s.reg)
+	return s
+}
+
+func (s *served) stored(t *testing.T, name, version string) *store.Version {
+	t.Helper()
+	v, err := s.srv.Store.Version(context.Background(), "acme", name, version)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+// pushKindMismatch pushes a Connector whose manifest says it is a Module:
+// an artifact the index must refuse, the way issue 9 saw it block ingest.
+func pushKindMismatch(t *testing.T, pub *fixture.Publisher, name, version string) (digest string) {
+	t.Helper()
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "extension.yaml"), []byte(fmt.Sprintf("apiVersion: marketplace.connectsoft.io/v1\nkind: Connector\nmetadata:\n  name: %s\n  version: %s\nspec:\n  license: MIT\n  compatibility:\n    factory: \">=2.0.0\"\n", name, version)), 0o644)
+	ctx := context.Background()
+	pkg, err := artifact.Pack(ctx, dir, artifact.PackOptions{TempDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pkg.Close()
+	repo, err := artifact.NewRepository(pub.Reg.Ref(name), pub.Remote)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := repo.Push(ctx, pkg.Config, bytes.NewReader(pkg.ConfigJSON())); err != nil {
+		t.Fatal(err)
+	}
+	layer, err := pkg.OpenLayer()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer layer.Close()
+	if err := repo.Push(ctx, pkg.Layer, layer); err != nil {
+		t.Fatal(err)
+	}
+	manifest := bytes.Replace(pkg.ManifestJSON(), []byte(artifact.KindConnector.ArtifactType()), []byte(artifact.KindModule.ArtifactType()), 1)
+	if bytes.Equal(manifest, pkg.ManifestJSON()) {
+		t.Fatal("the packed manifest does not carry the Connector artifactType")
+	}
+	desc := content.NewDescriptorFromBytes(ocispec.MediaTypeImageManifest, manifest)
+	if err := repo.PushReference(ctx, desc, bytes.NewReader(manifest), version); err != nil {
+		t.Fatal(err)
+	}
+	return desc.Digest.String()
+}
+
+// One artifact the index must refuse, in the middle of good ones, used to
+// make the webhook answer 500 for its batch forever, and distribution
+// retried that batch before any later notification (issue 9, item 4). Now
+// the batch is queued and acknowledged, the bad event is quarantined with
+// an ingest-failed alert, and everything around and after it is ingested.
+func TestWebhookQuarantinesABadArtifactAndKeepsIngesting(t *testing.T) {
+	for _, st := range queueStores {
+		t.Run(st.name, func(t *testing.T) {
+			s := serveIndex(t, st.url(t))
+			s.pub.Publish("", fixture.Ext{Name: "acme/good-a", Version: "1.0.0"})
+			bad := pushKindMismatch(t, s.pub, "acme/bad", "1.0.0")
+			s.pub.Publish("", fixture.Ext{Name: "acme/good-b", Version: "1.0.0"})
+
+			// The same bad artifact and a good one in one batch, as
+			// distribution batches them: acknowledged, not refused.
+			goodRef := s.pub.Publish("", fixture.Ext{Name: "acme/good-c", Version: "1.0.0"})
+			event := func(id, repo, tag, digest string) string {
+				return fmt.Sprintf(`{"id":%q,"action":"push","target":{"mediaType":%q,"digest":%q,"repository":%q,"url":"http://%s/v2/%s/manifests/%s","tag":%q}}`,
+					id, ocispec.MediaTypeImageManifest, digest, repo, s.reg.Host, repo, digest, tag)
+			}
+			batch := `{"events":[` + event("manual-bad", "acme/bad", "1.0.0", bad) + `,` +
+				event("manual-good", "acme/good-c", "1.0.0", goodRef[strings.Index(goodRef, "@")+1:]) + `]}`
+			if code := post(t, s.url, "Bearer "+secret, batch); code != http.StatusAccepted {
+				t.Fatalf("a batch holding a bad artifact: %d, want 202", code)
+			}
+			// Later notifications still reach the index.
+			s.pub.Publish("", fixture.Ext{Name: "acme/later", Version: "2.0.0"})
+			for _, n := range []string{"acme/good-a", "acme/good-b", "acme/good-c"} {
+				eventually(t, n+" to be ingested", func() bool { return s.stored(t, n, "1.0.0") != nil })
+			}
+			eventually(t, "the push after the bad artifact to be ingested", func() bool { return s.stored(t, "acme/later", "2.0.0") != nil })
+			var failed []*store.Alert
+			eventually(t, "an ingest-failed alert for the bad artifact", func() bool {
+				alerts, err := s.srv.Store.Alerts(context.Background(), "acme")
+				if err != nil {
+					t.Fatal(err)
+				}
+				failed = failed[:0]
+				for _, a := range alerts {
+					if a.Type == "ingest-failed" {
+						failed = append(failed, a)
+					}
+				}
+				return len(failed) > 0
+			})
+			a := failed[0]
+			if len(failed) != 1 || a.NewDigest != bad || !strings.Contains(a.Repository, "acme/bad") || a.Version != "1.0.0" ||
+				!strings.Contains(a.Message, "artifactType") {
+				t.Fatalf("ingest-failed alerts (two events, one artifact): %+v", failed)
+			}
+			if v := s.stored(t, "acme/bad", "1.0.0"); v != nil {
+				t.Fatalf("the bad artifact was stored: %+v", v)
+			}
+		})
+	}
+}
