@@ -39,20 +39,44 @@ type Viewer struct {
 	Operator bool
 }
 
-// CanSee is the visibility rule, the one place it is decided.
-func (w *Viewer) CanSee(v *store.Version) bool { return w.canSee(v.Tenant, visibilityOf(v.Visibility)) }
+// CanSee is the visibility rule, the one place it is decided. It is
+// decided per version, never by an extension's latest one: when a name has
+// versions from a private and a public source, anonymous callers see only
+// the public versions.
+func (w *Viewer) CanSee(v *store.Version) bool {
+	return w.level(v.Tenant) >= levelOf(visibilityOf(v.Visibility))
+}
 
-func (w *Viewer) canSee(tenant string, v visibility) bool {
+// level is how much of tenant's versions w may see.
+func (w *Viewer) level(tenant string) seeLevel {
 	switch {
-	case v == public:
-		return true
-	case w.Tenant == "":
-		return false
-	case tenant == w.Tenant:
-		return true
-	default:
-		return w.Operator && v == internal
+	case w == nil || w.Tenant != "" && tenant == w.Tenant:
+		return seesAll
+	case w.Tenant != "" && w.Operator:
+		return seesInternal
 	}
+	return seesPublic
+}
+
+// seeLevel orders viewers of one tenant's extension: each level sees what
+// the one below sees and more.
+type seeLevel uint8
+
+const (
+	seesPublic   seeLevel = iota // anonymous callers, other tenants
+	seesInternal                 // the operator's tenant: public and internal
+	seesAll                      // the extension's own tenant
+)
+
+// levelOf is the lowest level that sees a visibility.
+func levelOf(v visibility) seeLevel {
+	switch v {
+	case public:
+		return seesPublic
+	case internal:
+		return seesInternal
+	}
+	return seesAll
 }
 
 // Query selects extensions for search.
@@ -66,8 +90,8 @@ type Query struct {
 	Publisher string
 	License   string
 	Reviewed  *bool
-	// Factory, when set, keeps extensions whose latest version declares a
-	// compatibility range that includes it.
+	// Factory, when set, keeps extensions whose latest version (of those
+	// the viewer may see) declares a compatibility range that includes it.
 	Factory *semver.Version
 	// Viewer restricts results to what that caller may see; nil sees all
 	// (the operator's tools, tests).
@@ -77,8 +101,8 @@ type Query struct {
 }
 
 // Catalog holds, for every tenant's extension, its versions' headers
-// (store.Version without descriptor, decision and evidence), newest ingest
-// first. It is safe for concurrent use. The versions it returns are
+// (store.Version without descriptor, decision and evidence), highest
+// SemVer first. It is safe for concurrent use. The versions it returns are
 // shared: callers must not modify them.
 type Catalog struct {
 	st store.Store
@@ -127,16 +151,19 @@ func visibilityOf(s string) visibility {
 }
 
 type row struct {
-	latest     *store.Version
-	text       string // " word word …", a slice of the snapshot's arena
-	sig        uint64 // signature of text's words: see signature
-	tenant     string
-	kind       string
-	license    string
-	publisher  string
-	visibility visibility
-	reviewed   bool
-	factory    *semver.Constraints
+	latest *store.Version // of all versions; what the fields below describe
+	// latestFor is the latest version each level of viewer may see (nil:
+	// none). Most often all three are latest; when one differs, search
+	// matches that version's own fields instead of the row's.
+	latestFor [seesAll + 1]*store.Version
+	text      string // " word word …", a slice of the snapshot's arena
+	sig       uint64 // signature of text's words: see signature
+	tenant    string
+	kind      string
+	license   string
+	publisher string
+	reviewed  bool
+	factory   *semver.Constraints
 }
 
 type key struct{ tenant, name string }
@@ -145,10 +172,31 @@ type key struct{ tenant, name string }
 // modified, so a reader may keep it after the lock is released.
 type extension struct {
 	key
-	versions []*store.Version // newest ingest first
+	versions []*store.Version // highest SemVer first
 }
 
-func (e *extension) latest() *store.Version { return e.versions[0] }
+func (e *extension) latest() *store.Version { return store.Latest(e.versions) }
+
+// visibleAt returns the versions a level of viewer may see, highest
+// first: all of them (the same slice) when it may see all.
+func (e *extension) visibleAt(lvl seeLevel) []*store.Version {
+	n := 0
+	for _, v := range e.versions {
+		if lvl >= levelOf(visibilityOf(v.Visibility)) {
+			n++
+		}
+	}
+	if n == len(e.versions) {
+		return e.versions
+	}
+	out := make([]*store.Version, 0, n)
+	for _, v := range e.versions {
+		if lvl >= levelOf(visibilityOf(v.Visibility)) {
+			out = append(out, v)
+		}
+	}
+	return out
+}
 
 // New returns an empty catalog of st; the first read fills it.
 func New(st store.Store) *Catalog {
@@ -238,7 +286,7 @@ func (c *Catalog) apply(vs []*store.Version) {
 			}
 		}
 		vers = append(vers, v)
-		slices.SortFunc(vers, newestFirst)
+		store.SortHighestFirst(vers)
 		e.versions = vers
 	}
 	c.dirty = true
@@ -282,7 +330,10 @@ func (c *Catalog) build() *snapshot {
 		l := e.latest()
 		factory, _ := semver.NewConstraint(l.Factory) // nil when unparsable: matches no Factory
 		s.rows[i] = row{latest: l, text: all[start:ends[i]], sig: signature(ws[i]), tenant: l.Tenant, kind: l.Kind, license: l.License,
-			publisher: l.Publisher(), visibility: visibilityOf(l.Visibility), reviewed: l.Reviewed, factory: factory}
+			publisher: l.Publisher(), reviewed: l.Reviewed, factory: factory}
+		for lvl := seesPublic; lvl <= seesAll; lvl++ {
+			s.rows[i].latestFor[lvl] = store.Latest(e.visibleAt(lvl))
+		}
 		start = ends[i]
 	}
 	return s
@@ -293,14 +344,6 @@ func compareExt(a, b *extension) int {
 		return n
 	}
 	return strings.Compare(a.tenant, b.tenant)
-}
-
-// newestFirst orders versions as the store's Versions does.
-func newestFirst(a, b *store.Version) int {
-	if n := b.IngestedAt.Compare(a.IngestedAt); n != 0 {
-		return n
-	}
-	return strings.Compare(b.Version, a.Version)
 }
 
 // words lowercases and splits on everything but letters and digits, so
@@ -315,8 +358,9 @@ func words(s ...string) []string {
 	return out
 }
 
-// Search returns the latest version of each matching extension, ordered by
-// name then tenant, and how many match in all.
+// Search returns the latest version of each matching extension that the
+// viewer may see (versions it may not see are not matched, counted or
+// returned), ordered by name then tenant, and how many match in all.
 func (c *Catalog) Search(ctx context.Context, q Query) ([]*store.Version, int, error) {
 	if err := c.fresh(ctx); err != nil {
 		return nil, 0, err
@@ -340,20 +384,37 @@ func (c *Catalog) Search(ctx context.Context, q Query) ([]*store.Version, int, e
 	total := 0
 	for i := range rows {
 		r := &rows[i]
-		if !q.matches(r, want, wantSig) {
+		v := r.latest
+		if q.Viewer != nil {
+			v = r.latestFor[q.Viewer.level(r.tenant)]
+		}
+		if v == nil || !q.matches(r, v, want, wantSig) {
 			continue
 		}
 		if total >= q.Offset && len(out) < limit {
-			out = append(out, r.latest)
+			out = append(out, v)
 		}
 		total++
 	}
 	return out, total, nil
 }
 
-func (q *Query) matches(r *row, want []string, wantSig uint64) bool {
-	if q.Viewer != nil && !q.Viewer.canSee(r.tenant, r.visibility) ||
-		q.Kind != "" && r.kind != q.Kind ||
+// matches reports whether v, the version of r the viewer sees as latest,
+// matches. When v is r.latest the row's prepared fields are used; another
+// version (the viewer may not see the latest) is matched field by field.
+func (q *Query) matches(r *row, v *store.Version, want []string, wantSig uint64) bool {
+	if v != r.latest {
+		factory, _ := semver.NewConstraint(v.Factory)
+		ws := words(v.Name, v.Title, v.Description, strings.Join(v.Keywords, " "))
+		var text strings.Builder
+		for _, w := range ws {
+			text.WriteByte(' ')
+			text.WriteString(w)
+		}
+		r = &row{latest: v, text: text.String(), sig: signature(ws), tenant: v.Tenant, kind: v.Kind, license: v.License,
+			publisher: v.Publisher(), reviewed: v.Reviewed, factory: factory}
+	}
+	if q.Kind != "" && r.kind != q.Kind ||
 		q.License != "" && r.license != q.License ||
 		q.Reviewed != nil && r.reviewed != *q.Reviewed ||
 		q.Publisher != "" && r.publisher != q.Publisher ||
@@ -412,28 +473,27 @@ func beginsWord(text, w string) bool {
 }
 
 // Lookup finds name as a viewer sees it, its own tenant's copy first, and
-// returns that copy's versions, newest ingest first; none when the viewer
-// may see no copy (another tenant's private extension is not there).
+// returns the versions of that copy the viewer may see, highest SemVer
+// first; none when it may see no version of any copy (another tenant's
+// private extension is not there).
 func (c *Catalog) Lookup(ctx context.Context, viewer *Viewer, name string) ([]*store.Version, error) {
 	if err := c.fresh(ctx); err != nil {
 		return nil, err
 	}
 	c.mu.RLock()
 	defer c.mu.RUnlock()
-	var found *extension
+	var found []*store.Version
 	for _, e := range c.byName[name] {
-		if !viewer.CanSee(e.latest()) {
+		vs := e.visibleAt(viewer.level(e.tenant))
+		if len(vs) == 0 {
 			continue
 		}
 		if e.tenant == viewer.Tenant {
-			return e.versions, nil
+			return vs, nil
 		}
 		if found == nil {
-			found = e
+			found = vs
 		}
 	}
-	if found == nil {
-		return nil, nil
-	}
-	return found.versions, nil
+	return found, nil
 }

@@ -259,3 +259,82 @@ func TestConcurrentReadsAndWrites(t *testing.T) {
 		t.Fatalf("acme/e0: %d versions, newest %v", len(vs), vs[0])
 	}
 }
+
+// Latest is the highest stable version, not the last ingested: a new
+// signature on 0.1.0 (a re-ingest) after 1.0.0 leaves 1.0.0 latest, with
+// its own Factory range, and a newer pre-release does not displace it.
+func TestLatestIsTheHighestStableVersionNotTheLastIngested(t *testing.T) {
+	both(t, func(t *testing.T, st store.Store) {
+		old := ver("acme", "acme/crm", "0.1.0", 0)
+		old.Factory = ">=1.0.0 <2.0.0"
+		upsert(t, st, old, ver("acme", "acme/crm", "1.0.0", time.Minute), ver("acme", "acme/crm", "2.0.0-rc.1", 2*time.Minute))
+		resigned := *old
+		resigned.IngestedAt, resigned.Reviewed = t0.Add(time.Hour), true
+		upsert(t, st, &resigned)
+		c := catalog.New(st)
+		got, total := search(t, c, catalog.Query{Text: "crm"})
+		if total != 1 || got[0].Version != "1.0.0" {
+			t.Fatalf("latest after re-ingesting 0.1.0: %+v", got)
+		}
+		if _, n := search(t, c, catalog.Query{Factory: semver.MustParse("1.5.0")}); n != 0 {
+			t.Fatalf("0.1.0's Factory range is searched as the latest's")
+		}
+		vs, _ := c.Lookup(context.Background(), &catalog.Viewer{}, "acme/crm")
+		var order []string
+		for _, v := range vs {
+			order = append(order, v.Version)
+		}
+		if fmt.Sprint(order) != "[2.0.0-rc.1 1.0.0 0.1.0]" {
+			t.Fatalf("Lookup order %v, want highest first", order)
+		}
+	})
+}
+
+// Visibility is decided per version: when one name has a public version
+// and a newer private one (two sources of one tenant), anonymous callers
+// and other tenants find the extension by its public version only, and
+// never the private one's fields, in search or Lookup.
+func TestVisibilityIsPerVersionNotByTheLatest(t *testing.T) {
+	both(t, func(t *testing.T, st store.Store) {
+		pub := ver("acme", "acme/mixed", "1.0.0", 0)
+		priv := ver("acme", "acme/mixed", "2.0.0", time.Minute)
+		priv.Visibility, priv.Title, priv.Digest, priv.Kind = store.Private, "Confidential ledger", "sha256:private", "Agent"
+		internal := ver("acme", "acme/mixed", "1.5.0", 2*time.Minute)
+		internal.Visibility = store.Internal
+		only := ver("acme", "acme/hidden", "1.0.0", 0)
+		only.Visibility = store.Private
+		upsert(t, st, pub, priv, internal, only)
+		c := catalog.New(st)
+		for _, tc := range []struct {
+			v      *catalog.Viewer
+			latest string
+			seen   string
+		}{
+			{&catalog.Viewer{}, "1.0.0", "[1.0.0]"},
+			{&catalog.Viewer{Tenant: "globex"}, "1.0.0", "[1.0.0]"},
+			{&catalog.Viewer{Tenant: "ops", Operator: true}, "1.5.0", "[1.5.0 1.0.0]"},
+			{&catalog.Viewer{Tenant: "acme"}, "2.0.0", "[2.0.0 1.5.0 1.0.0]"},
+		} {
+			got, n := search(t, c, catalog.Query{Viewer: tc.v, Name: "acme/mixed"})
+			if n != 1 || got[0].Version != tc.latest {
+				t.Errorf("viewer %+v: search %+v, want latest %s", tc.v, got, tc.latest)
+			}
+			_, ledger := search(t, c, catalog.Query{Viewer: tc.v, Text: "ledger"})
+			_, agents := search(t, c, catalog.Query{Viewer: tc.v, Kind: "Agent"})
+			if want := tc.latest == "2.0.0"; (ledger == 1) != want || (agents == 1) != want {
+				t.Errorf("viewer %+v: the private version's title matched %d, kind %d", tc.v, ledger, agents)
+			}
+			vs, err := c.Lookup(context.Background(), tc.v, "acme/mixed")
+			var seen []string
+			for _, v := range vs {
+				seen = append(seen, v.Version)
+			}
+			if err != nil || fmt.Sprint(seen) != tc.seen {
+				t.Errorf("viewer %+v: Lookup %v %v, want %s", tc.v, seen, err, tc.seen)
+			}
+			if _, n := search(t, c, catalog.Query{Viewer: tc.v, Name: "acme/hidden"}); (n == 1) != (tc.v.Tenant == "acme") {
+				t.Errorf("viewer %+v: the private-only extension found %d times", tc.v, n)
+			}
+		}
+	})
+}

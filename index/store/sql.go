@@ -321,11 +321,13 @@ func (s *sqlStore) one(ctx context.Context, where string, args ...any) (*Version
 }
 
 func (s *sqlStore) Versions(ctx context.Context, tenant, name string) ([]*Version, error) {
-	rows, err := s.db.QueryContext(ctx, s.q(`SELECT `+versionColumns+` FROM versions WHERE tenant = ? AND name = ? ORDER BY ingested_at DESC, version DESC`), tenant, name)
+	rows, err := s.db.QueryContext(ctx, s.q(`SELECT `+versionColumns+` FROM versions WHERE tenant = ? AND name = ? ORDER BY version`), tenant, name)
 	if err != nil {
 		return nil, err
 	}
-	return s.scanVersions(rows, true)
+	vs, err := s.scanVersions(rows, true)
+	SortHighestFirst(vs) // SemVer order is not SQL's text order
+	return vs, err
 }
 
 func (s *sqlStore) Changes(ctx context.Context, after int64, limit int) ([]*Version, error) {

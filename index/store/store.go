@@ -10,8 +10,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
+
+	"github.com/Masterminds/semver/v3"
 )
 
 // ErrNotFound is returned for a token, extension or version the store does
@@ -78,6 +81,11 @@ type Alert struct {
 // AlertTagMoved is raised when a version tag names a new digest.
 const AlertTagMoved = "tag-moved"
 
+// AlertIdentityMismatch is raised when an artifact claims a name that is
+// not bound to the repository it was found in (DESIGN §6.1): it is
+// quarantined, never listed, resolved or installed under that name.
+const AlertIdentityMismatch = "identity-mismatch"
+
 // UpsertResult says what UpsertVersion did.
 type UpsertResult struct {
 	// Created is true when the version was new.
@@ -88,7 +96,10 @@ type UpsertResult struct {
 	// Moved is true when the tag named another digest than the one stored:
 	// the first digest stays and Alert records the move.
 	Moved bool
-	Alert *Alert
+	// Quarantined is true when nothing was stored because the artifact's
+	// name is not bound to its repository; Alert records why.
+	Quarantined bool
+	Alert       *Alert
 }
 
 // Token is an API token's record; only the hash of the token is stored.
@@ -112,7 +123,8 @@ type Store interface {
 	VersionAt(ctx context.Context, tenant, repository, version string) (*Version, error)
 	// Version reads one version whole (descriptor, decision, evidence).
 	Version(ctx context.Context, tenant, name, version string) (*Version, error)
-	// Versions lists the versions of tenant/name whole, newest ingest first.
+	// Versions lists the versions of tenant/name whole, highest SemVer
+	// first (SortHighestFirst).
 	Versions(ctx context.Context, tenant, name string) ([]*Version, error)
 	// Changes lists the versions created or refreshed after seq, in seq
 	// order, at most limit of them, without descriptor, decision and
@@ -122,6 +134,14 @@ type Store interface {
 	// so that a reader in the same process can tell that its view is
 	// stale without asking the database.
 	LocalWrites() int64
+	// ClaimName makes tenant's repository the owner of name unless the
+	// name has one, and returns the owner: one name has one owner across
+	// the whole index (DESIGN §6.1), the first repository to publish it.
+	ClaimName(ctx context.Context, name, tenant, repository string) (*NameOwner, error)
+	// AddAlert records an alert other than a moved tag (those come from
+	// UpsertVersion); it reports false when the same alert (tenant, type,
+	// name, version, new digest) was already recorded.
+	AddAlert(ctx context.Context, a *Alert) (bool, error)
 	// Alerts lists a tenant's alerts, newest first ("" for all tenants).
 	Alerts(ctx context.Context, tenant string) ([]*Alert, error)
 	// MarkEvent records an event id; it reports false when already seen.
@@ -146,4 +166,52 @@ func Open(ctx context.Context, url string) (Store, error) {
 		return openPostgres(ctx, url)
 	}
 	return nil, fmt.Errorf("store %q: want sqlite://PATH or postgres://…", url)
+}
+
+// NameOwner is the tenant and repository that own an extension name: the
+// only place whose versions the index lists under that name.
+type NameOwner struct {
+	Name       string    `json:"name"`
+	Tenant     string    `json:"tenant"`
+	Repository string    `json:"repository"`
+	ClaimedAt  time.Time `json:"claimedAt"`
+}
+
+// CompareVersions orders version strings by SemVer precedence, with
+// strings that are not SemVer below all that are (among themselves by
+// text). It returns -1, 0 or +1 as a ranks below, equal to or above b.
+func CompareVersions(a, b string) int {
+	va, ea := semver.StrictNewVersion(a)
+	vb, eb := semver.StrictNewVersion(b)
+	switch {
+	case ea != nil && eb != nil:
+		return strings.Compare(a, b)
+	case ea != nil:
+		return -1
+	case eb != nil:
+		return 1
+	}
+	return va.Compare(vb)
+}
+
+// SortHighestFirst orders versions as every list of the index shows them:
+// by CompareVersions, highest first.
+func SortHighestFirst(vs []*Version) {
+	slices.SortStableFunc(vs, func(a, b *Version) int { return CompareVersions(b.Version, a.Version) })
+}
+
+// Latest is the version an extension is listed by: the highest stable
+// release, or the highest pre-release when there is no stable one, never
+// merely the last ingested (re-signing 0.1.0 does not make it latest). vs
+// must be sorted by SortHighestFirst; Latest of none is nil.
+func Latest(vs []*Version) *Version {
+	for _, v := range vs {
+		if sv, err := semver.StrictNewVersion(v.Version); err == nil && sv.Prerelease() == "" {
+			return v
+		}
+	}
+	if len(vs) == 0 {
+		return nil
+	}
+	return vs[0]
 }

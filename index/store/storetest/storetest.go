@@ -25,6 +25,9 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		"EventsAreDeduplicated":        eventsAreDeduplicated,
 		"TokensRoundTrip":              tokensRoundTrip,
 		"ConcurrentIngestIsIdempotent": concurrentIngestIsIdempotent,
+		"VersionsHighestSemVerFirst":   versionsHighestSemVerFirst,
+		"NameHasOneOwner":              nameHasOneOwner,
+		"AlertsAreRecordedOnce":        alertsAreRecordedOnce,
 	}
 	for name, fn := range tests {
 		t.Run(name, func(t *testing.T) { fn(t, open(t)) })
@@ -314,5 +317,98 @@ func concurrentIngestIsIdempotent(t *testing.T, s store.Store) {
 	}
 	if alerts := H.alerts("acme"); len(alerts) != 1 {
 		t.Fatalf("%d alerts for one move", len(alerts))
+	}
+}
+
+// Versions come highest SemVer first, whatever the ingest order: a
+// re-ingest of 0.1.0 after 1.0.0 (a new signature) does not move it up,
+// 1.10.0 is above 1.9.0 (not text order), a pre-release sits below its
+// release; Latest prefers the highest stable release to a newer
+// pre-release.
+func versionsHighestSemVerFirst(t *testing.T, s store.Store) {
+	H := h{t, s}
+	H.upsert(ver("acme", "acme/crm", "0.1.0", "sha256:01", 0))
+	H.upsert(ver("acme", "acme/crm", "1.9.0", "sha256:19", time.Minute))
+	H.upsert(ver("acme", "acme/crm", "1.10.0", "sha256:110", 2*time.Minute))
+	H.upsert(ver("acme", "acme/crm", "2.0.0-rc.1", "sha256:2rc", 3*time.Minute))
+	H.upsert(ver("acme", "acme/crm", "1.10.0-beta", "sha256:110b", 4*time.Minute))
+	resigned := ver("acme", "acme/crm", "0.1.0", "sha256:01", time.Hour)
+	resigned.Reviewed = true
+	if r := H.upsert(resigned); !r.Updated {
+		t.Fatalf("re-ingest of 0.1.0: %+v", r)
+	}
+	var got []string
+	vs := H.versions("acme", "acme/crm")
+	for _, v := range vs {
+		got = append(got, v.Version)
+	}
+	want := []string{"2.0.0-rc.1", "1.10.0", "1.10.0-beta", "1.9.0", "0.1.0"}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("versions %v, want %v", got, want)
+	}
+	if l := store.Latest(vs); l == nil || l.Version != "1.10.0" {
+		t.Fatalf("latest %+v, want 1.10.0 (the highest stable)", l)
+	}
+	if l := store.Latest(vs[:1]); l.Version != "2.0.0-rc.1" {
+		t.Fatalf("latest of pre-releases only: %s", l.Version)
+	}
+}
+
+// The first repository to claim a name owns it; later claimants, from
+// another repository or another tenant, get the owner back, not the name.
+func nameHasOneOwner(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	claim := func(tenant, repo string) *store.NameOwner {
+		t.Helper()
+		o, err := s.ClaimName(ctx, "connectsoft/widget", tenant, repo)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return o
+	}
+	first := claim("connectsoft", "reg.example/connectsoft/widget")
+	if first.Tenant != "connectsoft" || first.Repository != "reg.example/connectsoft/widget" || first.ClaimedAt.IsZero() {
+		t.Fatalf("first claim: %+v", first)
+	}
+	for _, c := range [][2]string{{"connectsoft", "reg.example/evil/connectsoft/widget"}, {"evil", "reg.example/evil/connectsoft/widget"}, {"connectsoft", "reg.example/connectsoft/widget"}} {
+		if o := claim(c[0], c[1]); o.Tenant != first.Tenant || o.Repository != first.Repository {
+			t.Fatalf("claim by %v changed the owner to %+v", c, o)
+		}
+	}
+	// Concurrent first claims: exactly one wins, every claimant sees it.
+	var wg sync.WaitGroup
+	owners := make([]*store.NameOwner, 8)
+	for i := range owners {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			o, err := s.ClaimName(ctx, "acme/race", "acme", fmt.Sprintf("reg.example/r%d/acme/race", i))
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			owners[i] = o
+		}()
+	}
+	wg.Wait()
+	for _, o := range owners {
+		if o == nil || o.Repository != owners[0].Repository {
+			t.Fatalf("concurrent claims saw different owners: %+v", owners)
+		}
+	}
+}
+
+func alertsAreRecordedOnce(t *testing.T, s store.Store) {
+	H := h{t, s}
+	a := &store.Alert{Tenant: "evil", Type: store.AlertIdentityMismatch, Name: "connectsoft/widget", Version: "1.0.0",
+		Repository: "reg.example/evil/widget", NewDigest: "sha256:e", Message: "not bound"}
+	for i, want := range []bool{true, false} {
+		added, err := s.AddAlert(context.Background(), a)
+		if err != nil || added != want {
+			t.Fatalf("AddAlert %d: %v %v, want %v", i, added, err, want)
+		}
+	}
+	if got := H.alerts("evil"); len(got) != 1 || got[0].Type != store.AlertIdentityMismatch || got[0].Message != "not bound" {
+		t.Fatalf("alerts %+v", got)
 	}
 }
