@@ -7,6 +7,7 @@ export PATH := $(GOBIN):$(PATH)
 
 ORAS_VERSION        := v1.3.6
 COSIGN_VERSION      := v2.6.5
+REGISTRY_VERSION    := v3.1.2
 STATICCHECK_VERSION := 2026.2.2
 # The release above is module version v0.8.2: the proxy serves module versions only.
 STATICCHECK_MODULE := v0.8.2
@@ -24,8 +25,9 @@ build:
 tools:
 	@oras version 2>/dev/null | grep -q "$(ORAS_VERSION:v%=%)" || $(GO) install oras.land/oras/cmd/oras@$(ORAS_VERSION)
 	@cosign version 2>/dev/null | grep -q "$(COSIGN_VERSION)" || $(GO) install github.com/sigstore/cosign/v2/cmd/cosign@$(COSIGN_VERSION)
+	@registry --version 2>/dev/null | grep -q "$(REGISTRY_VERSION)" || $(GO) install github.com/distribution/distribution/v3/cmd/registry@$(REGISTRY_VERSION)
 	@staticcheck -version 2>/dev/null | grep -q "$(STATICCHECK_VERSION)" || $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_MODULE)
-	@echo "tools: oras $(ORAS_VERSION), cosign $(COSIGN_VERSION), staticcheck $(STATICCHECK_VERSION) in $(GOBIN)"
+	@echo "tools: oras $(ORAS_VERSION), cosign $(COSIGN_VERSION), registry $(REGISTRY_VERSION), staticcheck $(STATICCHECK_VERSION) in $(GOBIN)"
 
 lint:
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$unformatted" ]; then echo "gofmt needed: $$unformatted"; exit 1; fi

@@ -37,6 +37,10 @@ type Source struct {
 	Tenant       string        `yaml:"tenant"`
 	Visibility   string        `yaml:"visibility"`
 	Interval     time.Duration `yaml:"interval"`
+	// CrawlTimeout bounds one reconcile of this source (default: its
+	// interval), so that a registry that accepts and never answers ends
+	// the crawl with an error and the next interval still runs.
+	CrawlTimeout time.Duration `yaml:"crawlTimeout"`
 }
 
 // Matches reports whether registry/repository belongs to this source.
@@ -113,6 +117,9 @@ func LoadConfig(path string) (*Config, error) {
 			}
 			if s.Interval == 0 {
 				c.Sources[i].Interval = 5 * time.Minute
+			}
+			if s.CrawlTimeout == 0 {
+				c.Sources[i].CrawlTimeout = c.Sources[i].Interval
 			}
 		}
 	}

@@ -13,6 +13,8 @@ import (
 	"github.com/bmatcuk/doublestar/v4"
 	"github.com/connectsoft/marketplace/artifact"
 	"github.com/connectsoft/marketplace/index/store"
+	"github.com/connectsoft/marketplace/signing"
+	"github.com/opencontainers/go-digest"
 	"golang.org/x/sync/errgroup"
 	"oras.land/oras-go/v2/registry/remote"
 )
@@ -68,10 +70,18 @@ func (c *Crawler) Reconcile(ctx context.Context, src *Source) (CrawlStats, error
 			return st, err
 		}
 		var versions []string
+		evidence := map[digest.Digest][]string{} // artifact → its evidence tags
 		err = repo.Tags(ctx, "", func(page []string) error {
 			for _, t := range page {
 				if _, err := semver.StrictNewVersion(t); err == nil {
 					versions = append(versions, t)
+					continue
+				}
+				switch d, kind := evidenceTag(t); kind {
+				case badEvidence:
+					c.log().Info("crawl: skipped a tag shaped like evidence but malformed; it is not evidence", "repository", repoName, "tag", t)
+				case sigEvidence, attEvidence, refsEvidence:
+					evidence[d] = append(evidence[d], t)
 				}
 			}
 			return nil
@@ -82,7 +92,7 @@ func (c *Crawler) Reconcile(ctx context.Context, src *Source) (CrawlStats, error
 		for _, tag := range versions {
 			tags.Add(1)
 			g.Go(func() error {
-				digest, changed, err := c.changed(gctx, src, repo, repoName, tag)
+				digest, ms, changed, err := c.changed(gctx, src, repo, repoName, tag, evidence)
 				switch {
 				case err != nil:
 					failed.Add(1)
@@ -92,8 +102,9 @@ func (c *Crawler) Reconcile(ctx context.Context, src *Source) (CrawlStats, error
 					unchanged.Add(1)
 					return nil
 				}
-				// The digest the HEAD saw, not the tag, which may move again.
-				_, err = c.Ingester.Ingest(gctx, src, repoName, digest)
+				// The digests the HEADs saw, not the tags, which may move
+				// again; a missing evidence tag is no evidence.
+				_, err = c.Ingester.ingest(gctx, src, repoName, digest, signing.CollectOptions{Known: ms}, false)
 				switch {
 				case IsNotExtension(err):
 					skipped.Add(1)
@@ -116,22 +127,37 @@ func (c *Crawler) Reconcile(ctx context.Context, src *Source) (CrawlStats, error
 	return st, err
 }
 
-// changed compares the registry's digest for tag (one HEAD) with the
-// stored one, and returns the registry's.
-func (c *Crawler) changed(ctx context.Context, src *Source, repo *remote.Repository, repoName, tag string) (string, bool, error) {
+// changed compares the registry's digest for tag (one HEAD) and the
+// digests of the artifact's evidence tags (one HEAD each) with the stored
+// ones, and returns the registry's: a signature, attestation or referrer
+// added, replaced or removed since the version was decided re-verifies it,
+// whether or not a notification said so.
+func (c *Crawler) changed(ctx context.Context, src *Source, repo *remote.Repository, repoName, tag string, evidence map[digest.Digest][]string) (string, signing.Manifests, bool, error) {
+	var ms signing.Manifests
 	desc, err := repo.Resolve(ctx, tag)
 	if err != nil {
-		return "", false, err
+		return "", ms, false, err
 	}
-	digest := desc.Digest.String()
+	for _, t := range evidence[desc.Digest] {
+		ed, err := repo.Resolve(ctx, t)
+		if artifact.IsNotFound(err) {
+			continue // deleted since the tag list
+		}
+		if err != nil {
+			return "", ms, false, fmt.Errorf("evidence tag %s: %w", t, err)
+		}
+		_, kind := evidenceTag(t)
+		kind.set(&ms, ed.Digest.String())
+	}
+	d := desc.Digest.String()
 	v, err := c.Ingester.Store.VersionAt(ctx, src.Tenant, src.Registry+"/"+repoName, tag)
 	if errors.Is(err, store.ErrNotFound) {
-		return digest, true, nil
+		return d, ms, true, nil
 	}
 	if err != nil {
-		return "", false, err
+		return "", ms, false, err
 	}
-	return digest, v.Digest != digest, nil
+	return d, ms, v.Digest != d || v.EvidenceDigests != EncodeEvidenceManifests(ms), nil
 }
 
 // repositories lists the source's repositories: the catalog filtered by
@@ -162,6 +188,9 @@ func (c *Crawler) repositories(ctx context.Context, src *Source, o artifact.Remo
 	if err == nil {
 		return out, nil
 	}
+	if ctx.Err() != nil { // out of time, not without a catalog
+		return nil, fmt.Errorf("list repositories of %s: %w", src.Registry, ctx.Err())
+	}
 	c.log().Info("crawl: no catalog, using the configured repositories", "registry", src.Registry, "err", err)
 	out = out[:0]
 	for _, g := range src.Repositories {
@@ -180,7 +209,7 @@ func (c *Crawler) Run(ctx context.Context, sources []Source) {
 			t := time.NewTicker(src.Interval)
 			defer t.Stop()
 			for {
-				st, err := c.Reconcile(ctx, src)
+				st, err := c.reconcileWithin(ctx, src)
 				c.log().Info("crawl", "source", src.Name, "repositories", st.Repositories, "tags", st.Tags,
 					"ingested", st.Ingested, "unchanged", st.Unchanged, "errors", st.Errors, "duration", st.Duration, "err", err)
 				select {
@@ -191,6 +220,25 @@ func (c *Crawler) Run(ctx context.Context, sources []Source) {
 			}
 		}()
 	}
+}
+
+// reconcileWithin is Reconcile bounded by the source's CrawlTimeout
+// (its interval when unset).
+func (c *Crawler) reconcileWithin(ctx context.Context, src *Source) (CrawlStats, error) {
+	limit := src.CrawlTimeout
+	if limit <= 0 {
+		limit = src.Interval
+	}
+	if limit > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, limit)
+		defer cancel()
+	}
+	st, err := c.Reconcile(ctx, src)
+	if err == nil && ctx.Err() != nil {
+		err = fmt.Errorf("crawl of %s stopped after %s (crawlTimeout): %w", src.Registry, limit, ctx.Err())
+	}
+	return st, err
 }
 
 func (c *Crawler) log() *slog.Logger {

@@ -68,6 +68,8 @@ type Ingested struct {
 }
 
 // Ingest fetches src's repository at ref (a version tag or a digest),
+	// Evidence names the evidence manifests the decision was made from.
+	Evidence signing.Manifests
 // collects its signatures and attestations, evaluates the policy and stores
 // the result. Artifacts that are not Marketplace extensions are skipped
 // with errNotExtension.
@@ -75,29 +77,42 @@ func (in *Ingester) Ingest(ctx context.Context, src *Source, repository, ref str
 	repoName := src.Registry + "/" + repository
 	sep := ":"
 	if strings.Contains(ref, ":") {
+	return in.IngestWith(ctx, src, repository, ref, signing.CollectOptions{})
+}
+
+// IngestWith is Ingest with evidence manifests already named by digest,
+// as a notification or the crawl's tag list names them: they are read by
+// digest, never through a tag the registry may not have linked yet. An
+// evidence tag that is missing falls back to the manifest the stored
+// version was decided from, so one evidence event never erases another
+// kind of evidence whose tag is still being linked.
+func (in *Ingester) IngestWith(ctx context.Context, src *Source, repository, ref string, o signing.CollectOptions) (*Ingested, error) {
+	return in.ingest(ctx, src, repository, ref, o, true)
+}
+
+// ingest is IngestWith; the crawl, which has just seen every evidence tag,
+// turns the fallback to stored manifests off (a missing tag is none).
+func (in *Ingester) ingest(ctx context.Context, src *Source, repository, ref string, o signing.CollectOptions, fallback bool) (*Ingested, error) {
 		sep = "@" // a digest
 	}
 	conn, err := in.conn(src)
 	if err != nil {
 		return nil, err
 	}
-	// An artifact read before by digest needs no request, only its evidence
-	// again. Keys are repository@digest, so a tag, which moves, never hits.
-	var cand *policy.Candidate
-	if a, ok := conn.artifacts.Get(repoName + sep + ref); ok {
-		cand, err = policy.CandidateOf(ctx, repoName, a, conn.signing)
-	} else if cand, err = policy.FetchCandidate(ctx, repoName+sep+ref, conn.remote, conn.signing); err == nil {
-		// The layer's extension.yaml must say what the config says; only
-		// artifacts that passed are remembered.
-		if err = artifact.CheckContentAt(ctx, cand.Reference, conn.remote, cand.Artifact); err == nil {
-			conn.artifacts.Add(cand.Reference, cand.Artifact)
-		}
-	}
+	a, err := in.fetch(ctx, conn, repoName, sep+ref)
 	if err != nil {
 		return nil, fmt.Errorf("ingest %s%s%s: %w", repoName, sep, ref, err)
 	}
-	a, digest, ev := cand.Artifact, cand.Digest, cand.Evidence
-	ext := a.Extension
+	ext, digest := a.Extension, a.Descriptor.Digest.String()
+	if !fallback {
+		o.Fallback = signing.Manifests{}
+	} else if stored, err := in.Store.Version(ctx, src.Tenant, ext.Metadata.Name, ext.Metadata.Version); err == nil && stored.Digest == digest {
+		o.Fallback = DecodeEvidenceManifests(stored.EvidenceDigests)
+	}
+	ev, err := conn.signing.CollectFrom(ctx, repoName+"@"+digest, o)
+	if err != nil {
+		return nil, fmt.Errorf("ingest %s@%s: %w", repoName, digest, err)
+	}
 	v := &store.Version{
 		Tenant: src.Tenant, Name: ext.Metadata.Name, Version: ext.Metadata.Version, Repository: repoName, Digest: digest,
 		Kind: string(ext.Kind), Title: ext.Metadata.Title, Description: ext.Metadata.Description, Keywords: ext.Metadata.Keywords,
@@ -130,9 +145,8 @@ func (in *Ingester) Ingest(ctx context.Context, src *Source, repository, ref str
 	if res, err = ev.Check(ctx, signing.VerifyOptions{Keys: in.policyKeys()}); err != nil {
 		return nil, err
 	}
-	if !v.Signed && in.Policy == nil {
-		v.Signed = len(res.Signatures) > 0
-	}
+	// Without a policy no key is trusted: signatures are listed as
+	// unverified, and no version is "signed" (issue 9, item 10).
 	if l := res.Latest(signing.LifecycleV1); l != nil {
 		var lc signing.Lifecycle
 		if json.Unmarshal(l.Statement.Predicate, &lc) == nil {
@@ -142,6 +156,7 @@ func (in *Ingester) Ingest(ctx context.Context, src *Source, repository, ref str
 	if v.Evidence, err = json.Marshal(struct {
 		Signatures   []signing.SignatureResult   `json:"signatures"`
 		Attestations []signing.AttestationResult `json:"attestations"`
+	v.EvidenceDigests = EncodeEvidenceManifests(ev.Manifests)
 	}{res.Signatures, res.Attestations}); err != nil {
 		return nil, err
 	}
@@ -149,7 +164,52 @@ func (in *Ingester) Ingest(ctx context.Context, src *Source, repository, ref str
 	if err != nil {
 		return nil, err
 	}
-	return &Ingested{Version: v, Result: r}, nil
+	return &Ingested{Version: v, Result: r, Evidence: ev.Manifests}, nil
+}
+
+// fetch reads the artifact at repoName+at (":tag" or "@digest"). An
+// artifact read before by digest needs no request, only its evidence
+// again. Keys are repository@digest, so a tag, which moves, never hits.
+func (in *Ingester) fetch(ctx context.Context, conn *sourceConn, repoName, at string) (*artifact.Artifact, error) {
+	if a, ok := conn.artifacts.Get(repoName + at); ok {
+		return a, nil
+	}
+	repo, err := artifact.NewRepository(repoName+at, conn.remote)
+	if err != nil {
+		return nil, err
+	}
+	a, err := artifact.Fetch(ctx, repo, repo.Reference.Reference)
+	if err != nil {
+		return nil, err
+	}
+	ref := repoName + "@" + a.Descriptor.Digest.String()
+	// The layer's extension.yaml must say what the config says; only
+	// artifacts that passed are remembered.
+	if err := artifact.CheckContentAt(ctx, ref, conn.remote, a); err != nil {
+		return nil, err
+	}
+	conn.artifacts.Add(ref, a)
+	return a, nil
+}
+
+// EncodeEvidenceManifests is how a version's evidence manifests are
+// stored (store.Version.EvidenceDigests): equal evidence, equal text.
+func EncodeEvidenceManifests(m signing.Manifests) string {
+	if m == (signing.Manifests{}) {
+		return ""
+	}
+	b, _ := json.Marshal(m) // fields in a fixed order
+	return string(b)
+}
+
+// DecodeEvidenceManifests reads what EncodeEvidenceManifests stored;
+// anything else reads as no manifests.
+func DecodeEvidenceManifests(s string) signing.Manifests {
+	var m signing.Manifests
+	if s != "" {
+		json.Unmarshal([]byte(s), &m)
+	}
+	return m
 }
 
 func (in *Ingester) policyKeys() []*signing.Key {

@@ -2,6 +2,8 @@ package index_test
 
 import (
 	"context"
+	"encoding/json"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -11,6 +13,8 @@ import (
 	"github.com/connectsoft/marketplace/index/store"
 	"github.com/connectsoft/marketplace/index/store/storetest"
 	"github.com/connectsoft/marketplace/internal/fixture"
+	"github.com/connectsoft/marketplace/policy"
+	"github.com/connectsoft/marketplace/signing"
 )
 
 // A version is ingested again when its signature arrives. The manifest
@@ -24,9 +28,10 @@ func TestReingestOfADigestReadsOnlyItsEvidence(t *testing.T) {
 	digest := ref[strings.LastIndex(ref, "@")+1:]
 	dir := t.TempDir()
 	signer, _, _ := fixture.KeyPair(t, dir, "acme")
+	pol := trustPolicy(t, dir, "acme.pub")
 	st := storetest.SQLite(t)
 	ingester := func() *index.Ingester {
-		return &index.Ingester{Store: st, Remote: func(*index.Source) artifact.RemoteOptions {
+		return &index.Ingester{Store: st, Policy: pol, Remote: func(*index.Source) artifact.RemoteOptions {
 			return artifact.RemoteOptions{PlainHTTP: true, RegistryConfig: filepath.Join(dir, "config.json")}
 		}}
 	}
@@ -53,7 +58,61 @@ func TestReingestOfADigestReadsOnlyItsEvidence(t *testing.T) {
 	if got, err = ingester().Ingest(ctx, src, "acme/again", digest); err != nil || !got.Version.Signed {
 		t.Fatalf("ingest by a new ingester: %+v %v", got, err)
 	}
-	if m, b := proxy.RequestsTo("/manifests/"+digest), proxy.RequestsTo("/blobs/"); m != 1 || b != 2 {
-		t.Fatalf("a new ingester read the manifest %d times and %d blobs, want 1 and 2", m, b)
+	// The config, the layer (its extension.yaml is compared with the
+	// config) and the signature payload.
+	if m, b := proxy.RequestsTo("/manifests/"+digest), proxy.RequestsTo("/blobs/"); m != 1 || b != 3 {
+		t.Fatalf("a new ingester read the manifest %d times and %d blobs, want 1 and 3", m, b)
+	}
+}
+
+// trustPolicy writes and loads a policy in dir that trusts the public key
+// file keyFile (relative to dir) for every repository.
+func trustPolicy(t testing.TB, dir, keyFile string) *policy.Policy {
+	t.Helper()
+	path := filepath.Join(dir, "policy.yaml")
+	if err := os.WriteFile(path, []byte(`apiVersion: marketplace.connectsoft.io/v1
+kind: Policy
+trustRoots:
+  - {name: acme, keys: [`+keyFile+`]}
+rules:
+  - name: all
+    match: {repositories: ["**"]}
+    signatures: {trustRoots: [acme]}
+`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p, err := policy.Load(context.Background(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// TestNoPolicyMeansNoSignedBadge: without a policy no key is trusted, so
+// a signed version is listed with its signature unverified, never as
+// "signed" (issue 9, item 10: an untrusted key's signature got the badge).
+func TestNoPolicyMeansNoSignedBadge(t *testing.T) {
+	ctx := context.Background()
+	reg, proxy := countedRegistry(t)
+	pub := fixture.NewPublisher(t, reg)
+	ref := pub.Publish("", fixture.Ext{Name: "acme/nopolicy", Version: "1.0.0"})
+	digest := ref[strings.LastIndex(ref, "@")+1:]
+	dir := t.TempDir()
+	signer, _, _ := fixture.KeyPair(t, dir, "stranger")
+	pub.Sign(ref, signer)
+	in := &index.Ingester{Store: storetest.SQLite(t), Remote: func(*index.Source) artifact.RemoteOptions {
+		return artifact.RemoteOptions{PlainHTTP: true, RegistryConfig: filepath.Join(dir, "config.json")}
+	}}
+	src := &index.Source{Name: "acme", Registry: proxy.Host, PlainHTTP: true, Repositories: []string{"acme/**"}, Tenant: "acme", Visibility: store.Public}
+	got, err := in.Ingest(ctx, src, "acme/nopolicy", digest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Version.Signed || got.Version.Allowed {
+		t.Fatalf("without a policy the version is shown signed=%v allowed=%v", got.Version.Signed, got.Version.Allowed)
+	}
+	var ev struct{ Signatures []signing.SignatureResult }
+	if err := json.Unmarshal(got.Version.Evidence, &ev); err != nil || len(ev.Signatures) != 1 || ev.Signatures[0].Verified {
+		t.Fatalf("the signature is not listed as unverified: %s %v", got.Version.Evidence, err)
 	}
 }

@@ -13,7 +13,9 @@ import (
 	"time"
 
 	"github.com/connectsoft/marketplace/artifact"
+	"github.com/connectsoft/marketplace/signing"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"oras.land/oras-go/v2"
 )
 
 // maxEnvelopeSize bounds a notification body; distribution batches a few
@@ -136,25 +138,15 @@ func (h *Webhook) handle(ctx context.Context, e Event) error {
 		return err
 	}
 	h.Metrics.event("received")
-	if e.Action != "push" || e.Target.Tag == "" || e.Target.MediaType != ocispec.MediaTypeImageManifest {
-		return nil
+	ref, o, ok, err := h.target(ctx, e)
+	if err != nil || !ok {
+		if err == nil {
+			_, err = h.Ingester.Store.MarkEvent(ctx, e.ID)
+		}
+		return err
 	}
 	src := h.source(e.registryHost(), e.Target.Repository)
-	if src == nil {
-		return nil
-	}
-	// Ingest the digest the event names, never the tag: by the time the
-	// event arrives the tag may name something else (a forced push), and
-	// reading the tag would miss exactly the move that must be reported.
-	ref := e.Target.Digest
-	if tag := e.Target.Tag; strings.HasSuffix(tag, "."+artifact.SignatureTagSuffix) || strings.HasSuffix(tag, "."+artifact.AttestationTagSuffix) {
-		// sha256-<hex>.sig → re-verify sha256:<hex>.
-		ref = strings.Replace(strings.TrimSuffix(strings.TrimSuffix(tag, ".sig"), ".att"), "-", ":", 1)
-	}
-	if ref == "" {
-		ref = e.Target.Tag
-	}
-	_, err := h.Ingester.Ingest(ctx, src, e.Target.Repository, ref)
+	_, err = h.ingestEvidence(ctx, src, e.Target.Repository, ref, o)
 	switch {
 	case IsNotExtension(err):
 		h.log().Info("skipped: not an extension", "repository", e.Target.Repository, "ref", ref)
@@ -169,6 +161,117 @@ func (h *Webhook) handle(ctx context.Context, e Event) error {
 	// Marked only once ingested, so a failed event is retried.
 	_, err = h.Ingester.Store.MarkEvent(ctx, e.ID)
 	return err
+}
+
+// target says what an event makes the index ingest: the digest it names
+// for a version tag (never the tag: by the time the event arrives the tag
+// may name something else, a forced push, and reading it would miss
+// exactly the move that must be reported); for an evidence tag, the
+// artifact it is about, with the evidence manifest the event names read by
+// digest (distribution notifies before it links the tag, so the tag may
+// not name it yet); for a manifest pushed by digest with a subject (an OCI
+// 1.1 referrer, `mkt sign --referrers`), its subject, with it as a
+// referrer. ok is false for events that change nothing the index shows.
+func (h *Webhook) target(ctx context.Context, e Event) (ref string, o signing.CollectOptions, ok bool, err error) {
+	t := e.Target
+	if e.Action != "push" || h.source(e.registryHost(), t.Repository) == nil {
+		return "", o, false, nil
+	}
+	subject, kind := evidenceTag(t.Tag)
+	switch {
+	case kind == badEvidence:
+		h.log().Info("skipped: a tag shaped like evidence but malformed is not evidence", "repository", t.Repository, "tag", t.Tag)
+		return "", o, false, nil
+	case kind == refsEvidence && t.MediaType == ocispec.MediaTypeImageIndex,
+		(kind == sigEvidence || kind == attEvidence) && t.MediaType == ocispec.MediaTypeImageManifest:
+		kind.set(&o.Known, t.Digest)
+		return subject.String(), o, true, nil
+	case t.MediaType != ocispec.MediaTypeImageManifest:
+		return "", o, false, nil
+	case t.Tag != "" && kind == notEvidence:
+		if t.Digest == "" {
+			return t.Tag, o, true, nil
+		}
+		return t.Digest, o, true, nil
+	case t.Tag == "" && t.Digest != "":
+		subject, err := h.subjectOf(ctx, e)
+		if err != nil || subject == "" {
+			return "", o, false, err
+		}
+		o.Referrers = []string{t.Digest}
+		return subject, o, true, nil
+	}
+	return "", o, false, nil
+}
+
+// maxReferrerManifest bounds the manifest read to find a subject.
+const maxReferrerManifest = 4 << 20
+
+// subjectOf reads the manifest an untagged push names (one GET) and
+// returns its subject's digest, "" when it has none.
+func (h *Webhook) subjectOf(ctx context.Context, e Event) (string, error) {
+	src := h.source(e.registryHost(), e.Target.Repository)
+	conn, err := h.Ingester.conn(src)
+	if err != nil {
+		return "", err
+	}
+	ref := src.Registry + "/" + e.Target.Repository + "@" + e.Target.Digest
+	repo, err := artifact.NewRepository(ref, conn.remote)
+	if err != nil {
+		return "", err
+	}
+	_, raw, err := oras.FetchBytes(ctx, repo, e.Target.Digest, oras.FetchBytesOptions{MaxBytes: maxReferrerManifest})
+	if err != nil {
+		return "", fmt.Errorf("read %s for its subject: %w", ref, err)
+	}
+	var m ocispec.Manifest
+	if err := json.Unmarshal(raw, &m); err != nil {
+		h.log().Info("skipped: pushed manifest is not JSON", "reference", ref, "err", err)
+		return "", nil
+	}
+	if m.Subject == nil {
+		return "", nil
+	}
+	return m.Subject.Digest.String(), nil
+}
+
+// evidenceRetries bound the re-reads of an evidence manifest an event
+// named but the registry did not serve yet; then the event fails as
+// transient, for the queue to retry later.
+var evidenceRetries = []time.Duration{50 * time.Millisecond, 200 * time.Millisecond, 800 * time.Millisecond}
+
+// ingestEvidence ingests ref; when the event named an evidence manifest
+// that the registry does not serve (yet), it reads again with backoff.
+func (h *Webhook) ingestEvidence(ctx context.Context, src *Source, repository, ref string, o signing.CollectOptions) (*Ingested, error) {
+	for attempt := 0; ; attempt++ {
+		got, err := h.Ingester.IngestWith(ctx, src, repository, ref, o)
+		if err != nil {
+			return nil, err
+		}
+		missing := evidenceMissing(o, got.Evidence)
+		if missing == "" {
+			return got, nil
+		}
+		if attempt == len(evidenceRetries) {
+			return got, Transient(fmt.Errorf("ingest %s/%s@%s: the registry does not serve the evidence manifest %s the notification named", src.Registry, repository, ref, missing))
+		}
+		select {
+		case <-ctx.Done():
+			return got, ctx.Err()
+		case <-time.After(evidenceRetries[attempt]):
+		}
+	}
+}
+
+// evidenceMissing names a manifest o asked for that the ingest did not
+// read, "" when it read all.
+func evidenceMissing(o signing.CollectOptions, got signing.Manifests) string {
+	for _, p := range [][2]string{{o.Known.Signatures, got.Signatures}, {o.Known.Attestations, got.Attestations}, {o.Known.Referrers, got.Referrers}} {
+		if p[0] != "" && p[0] != p[1] {
+			return p[0]
+		}
+	}
+	return ""
 }
 
 func (h *Webhook) source(registry, repository string) *Source {

@@ -19,6 +19,7 @@ import (
 	"github.com/opencontainers/go-digest"
 	"github.com/sigstore/cosign/v2/pkg/cosign"
 	"github.com/sigstore/cosign/v2/pkg/oci"
+	"github.com/sigstore/cosign/v2/pkg/oci/empty"
 	ociremote "github.com/sigstore/cosign/v2/pkg/oci/remote"
 	"github.com/sigstore/cosign/v2/pkg/oci/static"
 	ctypes "github.com/sigstore/cosign/v2/pkg/types"
@@ -43,6 +44,8 @@ type Evidence struct {
 	hash         v1.Hash
 	signatures   []found
 	attestations []found
+	// Manifests are the evidence manifests read, by digest.
+	Manifests Manifests
 	// Requests is how many registry requests collecting took.
 	Requests int64
 }
@@ -55,6 +58,37 @@ type found struct {
 // Collect fetches the evidence for the artifact ref names: its digest, the
 // .sig and .att tags and its referrers, in parallel, each payload once.
 func (c *Client) Collect(ctx context.Context, ref string) (*Evidence, error) {
+	return c.CollectFrom(ctx, ref, CollectOptions{})
+}
+
+// Manifests names the manifests that hold an artifact's evidence by
+// digest: cosign's .sig and .att manifests and the index under its
+// referrers tag (sha256-<hex>). "" is none.
+type Manifests struct {
+	Signatures   string `json:"sig,omitempty"`
+	Attestations string `json:"att,omitempty"`
+	Referrers    string `json:"ref,omitempty"`
+}
+
+// CollectOptions say which evidence manifests a caller already knows. A
+// registry notification names the manifest it is about before the registry
+// has linked the tag to it (distribution notifies, then tags): reading the
+// tag then would find nothing, or the previous manifest.
+type CollectOptions struct {
+	// Known manifests are read by digest instead of through their tags.
+	Known Manifests
+	// Fallback manifests are read by digest when their tag is missing
+	// (not linked yet), instead of counting as no evidence.
+	Fallback Manifests
+	// Referrers are referrer manifests of the artifact named by digest,
+	// read besides those the referrers API or tag lists (which may not
+	// list them yet); duplicates are read once.
+	Referrers []string
+}
+
+// CollectFrom is Collect with the evidence manifests o names read by
+// digest. Evidence.Manifests says which manifests the evidence came from.
+func (c *Client) CollectFrom(ctx context.Context, ref string, o CollectOptions) (*Evidence, error) {
 	start := c.Requests()
 	d, err := c.resolve(ctx, ref)
 	if err != nil {
@@ -78,33 +112,58 @@ func (c *Client) Collect(ctx context.Context, ref string) (*Evidence, error) {
 			}
 		}
 	}
+	// cosignTag reads one of cosign's manifests: by the known digest, else
+	// through the tag, else by the fallback digest.
+	cosignTag := func(isAtt bool, known, fallback string, tagOf func(name.Reference, ...ociremote.Option) (name.Tag, error)) (string, error) {
+		if known != "" {
+			sigs, at, err := fetchSignatures(d.Repository.Digest(known), opts)
+			add(isAtt, FromTag, sigs)
+			return at, err
+		}
+		tag, err := tagOf(d, opts...)
+		if err != nil {
+			return "", err
+		}
+		sigs, at, err := fetchSignatures(tag, opts)
+		if err == nil && at == "" && fallback != "" {
+			sigs, at, err = fetchSignatures(d.Repository.Digest(fallback), opts)
+		}
+		add(isAtt, FromTag, sigs)
+		return at, err
+	}
 	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error {
-		tag, err := ociremote.SignatureTag(d, opts...)
-		if err != nil {
-			return err
-		}
-		sigs, err := fetchSignatures(tag, opts)
-		add(false, FromTag, sigs)
+	g.Go(func() (err error) {
+		ev.Manifests.Signatures, err = cosignTag(false, o.Known.Signatures, o.Fallback.Signatures, ociremote.SignatureTag)
+		return err
+	})
+	g.Go(func() (err error) {
+		ev.Manifests.Attestations, err = cosignTag(true, o.Known.Attestations, o.Fallback.Attestations, ociremote.AttestationTag)
 		return err
 	})
 	g.Go(func() error {
-		tag, err := ociremote.AttestationTag(d, opts...)
-		if err != nil {
-			return err
+		var idx *v1.IndexManifest
+		var err error
+		switch {
+		case o.Known.Referrers != "":
+			idx, err = c.referrersIndex(gctx, d.Repository.Digest(o.Known.Referrers))
+			ev.Manifests.Referrers = o.Known.Referrers
+		default:
+			var at string
+			idx, at, err = c.referrers(gctx, d)
+			if isNotFound(err) && o.Fallback.Referrers != "" {
+				idx, err = c.referrersIndex(gctx, d.Repository.Digest(o.Fallback.Referrers))
+				at = o.Fallback.Referrers
+			}
+			ev.Manifests.Referrers = at
 		}
-		sigs, err := fetchSignatures(tag, opts)
-		add(true, FromTag, sigs)
-		return err
-	})
-	g.Go(func() error {
-		idx, err := c.referrers(gctx, d)
 		if isNotFound(err) {
-			return nil
+			idx, err = &v1.IndexManifest{}, nil
 		}
 		if err != nil {
 			return fmt.Errorf("list referrers: %w", err)
 		}
+		seen := map[string]bool{}
+		var refs []string
 		for _, m := range idx.Manifests {
 			// Registries fill the index's artifactType differently (ggcr
 			// reports the config media type, so cosign's attestation
@@ -115,7 +174,19 @@ func (c *Client) Collect(ctx context.Context, ref string) (*Evidence, error) {
 			default:
 				continue
 			}
-			sigs, err := fetchSignatures(d.Repository.Digest(m.Digest.String()), opts)
+			if !seen[m.Digest.String()] {
+				seen[m.Digest.String()] = true
+				refs = append(refs, m.Digest.String())
+			}
+		}
+		for _, r := range o.Referrers {
+			if !seen[r] {
+				seen[r] = true
+				refs = append(refs, r)
+			}
+		}
+		for _, r := range refs {
+			sigs, _, err := fetchSignatures(d.Repository.Digest(r), opts)
 			if err != nil {
 				return err
 			}
@@ -144,12 +215,29 @@ func (c *Client) Collect(ctx context.Context, ref string) (*Evidence, error) {
 // API is not asked again: its referrers tag (sha256-<hex>), where clients
 // put referrers on such registries, is read directly, saving a request per
 // artifact.
-func (c *Client) referrers(ctx context.Context, d name.Digest) (*v1.IndexManifest, error) {
+// It returns the digest of the referrers-tag index it read, "" when the
+// referrers API answered.
+func (c *Client) referrers(ctx context.Context, d name.Digest) (*v1.IndexManifest, string, error) {
 	if !c.knownWithoutReferrers(d.RegistryStr()) {
-		return ociremote.Referrers(d, "", c.ociOpts(ctx)...)
+		idx, err := ociremote.Referrers(d, "", c.ociOpts(ctx)...)
+		return idx, "", err
 	}
 	tag := d.Context().Tag(artifact.ReferrersTag(digest.Digest(d.DigestStr())))
 	idx, err := remote.Index(tag, c.remoteOpts(ctx)...)
+	if err != nil {
+		return nil, "", err
+	}
+	h, err := idx.Digest()
+	if err != nil {
+		return nil, "", err
+	}
+	m, err := idx.IndexManifest()
+	return m, h.String(), err
+}
+
+// referrersIndex reads a referrers-tag index by digest.
+func (c *Client) referrersIndex(ctx context.Context, ref name.Digest) (*v1.IndexManifest, error) {
+	idx, err := remote.Index(ref, c.remoteOpts(ctx)...)
 	if err != nil {
 		return nil, err
 	}
@@ -158,21 +246,32 @@ func (c *Client) referrers(ctx context.Context, d name.Digest) (*v1.IndexManifes
 
 // fetchSignatures reads every layer of a signature or attestation manifest
 // into memory (they are small), so that checking them against several keys
-// fetches nothing twice. A missing manifest means none.
-func fetchSignatures(ref name.Reference, opts []ociremote.Option) ([]oci.Signature, error) {
+// fetches nothing twice, and returns the manifest's digest. A missing
+// manifest means none (and digest "").
+func fetchSignatures(ref name.Reference, opts []ociremote.Option) ([]oci.Signature, string, error) {
 	sigs, err := ociremote.Signatures(ref, opts...)
 	if isNotFound(err) {
-		return nil, nil
+		return nil, "", nil
 	}
 	if err != nil {
-		return nil, err
+		return nil, "", err
+	}
+	h, err := sigs.Digest()
+	if isNotFound(err) {
+		return nil, "", nil
+	}
+	if err != nil {
+		return nil, "", err
+	}
+	if h == emptySignaturesDigest() { // what cosign returns for a 404
+		return nil, "", nil
 	}
 	list, err := sigs.Get()
 	if isNotFound(err) {
-		return nil, nil
+		return nil, "", nil
 	}
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	out := make([]oci.Signature, 0, len(list))
 	for _, s := range list {
@@ -184,12 +283,19 @@ func fetchSignatures(ref name.Reference, opts []ociremote.Option) ([]oci.Signatu
 		}
 		cp, err := static.Copy(s)
 		if err != nil {
-			return nil, fmt.Errorf("read %s: %w", ref, err)
+			return nil, "", fmt.Errorf("read %s: %w", ref, err)
 		}
 		out = append(out, cp)
 	}
-	return out, nil
+	return out, h.String(), nil
 }
+
+// emptySignaturesDigest is the digest of cosign's empty.Signatures(), which
+// ociremote.Signatures returns for a missing manifest instead of an error.
+var emptySignaturesDigest = sync.OnceValue(func() v1.Hash {
+	h, _ := empty.Signatures().Digest()
+	return h
+})
 
 func isNotFound(err error) bool {
 	if err == nil {

@@ -48,6 +48,7 @@ type Registry struct {
 	Name string
 
 	srv     *http.Server
+	stop    func() error // a registry process: kills it
 	tempDir string
 }
 
@@ -59,6 +60,11 @@ func (r *Registry) Ref(repo string) string { return r.Host + "/" + repo }
 // keep one marked active after answering a route it does not have (the
 // referrers API), which would stall a graceful shutdown for its timeout.
 func (r *Registry) Close() error {
+	if r.stop != nil {
+		err := r.stop()
+		os.RemoveAll(r.tempDir)
+		return err
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 	defer cancel()
 	err := r.srv.Shutdown(ctx)
