@@ -3,14 +3,21 @@ package index_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
+	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -183,5 +190,192 @@ func TestWebhookQuarantinesABadArtifactAndKeepsIngesting(t *testing.T) {
 				t.Fatalf("the bad artifact was stored: %+v", v)
 			}
 		})
+	}
+}
+
+// replicaEnv carries a replica's settings to TestHelperProcessQueueReplica.
+const replicaEnv = "MKT_TEST_QUEUE_REPLICA"
+
+type replicaSettings struct {
+	ID, Listen, Store, Registry string
+}
+
+// TestHelperProcessQueueReplica is not a test: it is one index replica,
+// run as a process of its own by TestReplicasIngestEveryEventOnceAcrossKill9
+// (the test binary started again with this test selected), so that it can
+// be killed with SIGKILL.
+func TestHelperProcessQueueReplica(t *testing.T) {
+	raw := os.Getenv(replicaEnv)
+	if raw == "" {
+		t.Skip("runs only as a replica process")
+	}
+	var rs replicaSettings
+	if err := json.Unmarshal([]byte(raw), &rs); err != nil {
+		t.Fatal(err)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
+	defer stop()
+	dir := t.TempDir()
+	cfg := &index.Config{Store: rs.Store, WebhookSecret: secret, Dir: dir, Sources: []index.Source{{
+		Name: "q", Registry: rs.Registry, PlainHTTP: true, Repositories: []string{"acme/**"},
+		Tenant: "acme", Visibility: store.Public, Interval: time.Hour,
+	}}}
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})).With("replica", rs.ID)
+	s, err := index.NewServer(ctx, cfg, artifact.RemoteOptions{RegistryConfig: filepath.Join(dir, "config.json")}, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A killed replica's claimed events run again after seconds, not minutes.
+	if s.Queue, err = index.NewQueue(s.Store, s.Webhook, index.QueueOptions{
+		ID: rs.ID, AttemptTimeout: 2 * time.Second, RescueAfter: 3 * time.Second, PollInterval: 20 * time.Millisecond, Log: log,
+	}); err != nil {
+		t.Fatal(err)
+	}
+	s.Webhook.Queue = s.Queue
+	ln, err := net.Listen("tcp", rs.Listen)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Serve(ctx, ln); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Three replicas on one PostgreSQL database share the queue behind a load
+// balancer; one is killed with SIGKILL while it ingests. Its claimed event
+// runs again on another replica, and every event is stored exactly once:
+// as many version writes as versions, none lost, no alert.
+func TestReplicasIngestEveryEventOnceAcrossKill9(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts three index processes")
+	}
+	url := storetest.PostgresSchema(t)
+	st, err := store.Open(context.Background(), url) // migrated once, before the replicas start
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	db, _ := st.(store.QueueStore).QueueDB()
+
+	// The load balancer: each notification to the next replica that answers.
+	var addrs []string
+	for range 3 {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		addrs = append(addrs, ln.Addr().String())
+		ln.Close()
+	}
+	var next atomic.Int64
+	lb := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		for range len(addrs) {
+			addr := addrs[next.Add(1)%int64(len(addrs))]
+			req, _ := http.NewRequest(r.Method, "http://"+addr+r.URL.Path, bytes.NewReader(body))
+			req.Header = r.Header.Clone()
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				continue // a dead replica: the next one
+			}
+			w.WriteHeader(resp.StatusCode)
+			io.Copy(w, resp.Body)
+			resp.Body.Close()
+			return
+		}
+		http.Error(w, "no replica answers", http.StatusBadGateway)
+	}))
+	defer lb.Close()
+	reg, err := testenv.StartDistribution(testenv.DistributionOptions{
+		NotifyURL: lb.URL + "/api/v1/events/registry", NotifyHeaders: http.Header{"Authorization": {"Bearer " + secret}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer reg.Close()
+
+	replicas := make([]*exec.Cmd, len(addrs))
+	for i, addr := range addrs {
+		rs, _ := json.Marshal(replicaSettings{ID: fmt.Sprintf("replica-%d", i), Listen: addr, Store: url, Registry: reg.Host})
+		cmd := exec.Command(os.Args[0], "-test.run=^TestHelperProcessQueueReplica$", "-test.count=1")
+		cmd.Env = append(os.Environ(), replicaEnv+"="+string(rs))
+		if testing.Verbose() {
+			cmd.Stderr = os.Stderr
+		}
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		replicas[i] = cmd
+		t.Cleanup(func() { cmd.Process.Signal(syscall.SIGTERM); cmd.Wait() })
+		eventually(t, "replica "+addr+" to listen", func() bool {
+			resp, err := http.Get("http://" + addr + "/healthz")
+			if err == nil {
+				resp.Body.Close()
+			}
+			return err == nil
+		})
+	}
+
+	// Publish until the victim has been killed while it held an event, and
+	// a few more after.
+	const victim = "replica-1"
+	pub := fixture.NewPublisher(t, reg)
+	killed := make(chan struct{})
+	pushed := make(chan int)
+	go func() {
+		n, after := 0, 0
+		for ; n < 200 && after < 10; n++ {
+			pub.Publish("", fixture.Ext{Name: fmt.Sprintf("acme/r%03d", n), Version: "1.0.0"})
+			select {
+			case <-killed:
+				after++
+			default:
+			}
+		}
+		pushed <- n
+	}()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		var running int
+		if err := db.QueryRow(`SELECT count(*) FROM river_job WHERE state = 'running' AND attempted_by[array_length(attempted_by, 1)] = $1`, victim).Scan(&running); err != nil {
+			t.Fatal(err)
+		}
+		if running > 0 {
+			replicas[1].Process.Signal(syscall.SIGKILL)
+			replicas[1].Wait()
+			close(killed)
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the victim replica never held an event while the others ingested")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	n := <-pushed
+
+	// Nothing lost: every version stored, the killed replica's events
+	// included (run again once River rescues them).
+	countRows := func(query string, args ...any) int {
+		var c int
+		if err := db.QueryRow(query, args...).Scan(&c); err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	for deadline := time.Now().Add(2 * time.Minute); countRows(`SELECT count(*) FROM versions`) < n; time.Sleep(100 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d versions stored two minutes after the kill", countRows(`SELECT count(*) FROM versions`), n)
+		}
+	}
+	// Nothing twice: one version write per event (each takes the next
+	// number of version_seq), no alert, and the kill did hit an ingest.
+	if writes := countRows(`SELECT n FROM version_seq`); writes != n {
+		t.Errorf("%d version writes for %d push events", writes, n)
+	}
+	if alerts := countRows(`SELECT count(*) FROM alerts`); alerts != 0 {
+		t.Errorf("%d alerts", alerts)
+	}
+	if again := countRows(`SELECT count(*) FROM river_job WHERE attempt > 1`); again == 0 {
+		t.Error("no event was run again after the kill: it hit no ingest")
 	}
 }

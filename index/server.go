@@ -25,7 +25,8 @@ type Server struct {
 	Webhook *Webhook
 	Crawler *Crawler
 	// Queue holds the webhook's events until its workers ingest them;
-	// Serve runs it. Its Options may be changed before Serve.
+	// Serve runs it. To tune it, replace it and Webhook.Queue with one
+	// from NewQueue before Serve.
 	Queue   *Queue
 	Metrics *Metrics
 	Log     *slog.Logger
