@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -52,6 +53,28 @@ type Decision struct {
 	Mode   string   `json:"mode"`
 	Rules  []string `json:"rules"`
 	Checks []Check  `json:"checks"`
+	// Lifecycle is the version's effective lifecycle under the authority
+	// rule (docs/policy.md), nil when no valid lifecycle statement by a key
+	// that counts exists (the version is active). The index stores
+	// Lifecycle.Status from here (index/ingest.go), not the newest
+	// statement by anyone, which a publisher could outdate.
+	Lifecycle *Lifecycle `json:"lifecycle,omitempty"`
+}
+
+// Lifecycle is the effective lifecycle of one version: the strictest of
+// the lifecycle authorities' newest statement and every other signer's
+// newest statement, among valid statements only.
+type Lifecycle struct {
+	// Status is active, deprecated or yanked.
+	Status    string `json:"status"`
+	Reason    string `json:"reason,omitempty"`
+	Successor string `json:"successor,omitempty"`
+	// Time is when the deciding statement says it was made.
+	Time time.Time `json:"time,omitzero"`
+	// Signer is the fingerprint of the key that made the deciding statement.
+	Signer string `json:"signer,omitempty"`
+	// Authority is true when that key belongs to a lifecycle authority.
+	Authority bool `json:"authority,omitempty"`
 }
 
 // Failed lists the reasons of the failed checks.
@@ -113,16 +136,23 @@ func (p *Policy) Evaluate(ctx context.Context, in Input) (*Decision, error) {
 		d.Checks = append(d.Checks, Check{Name: "match", Reason: fmt.Sprintf("no rule of %s matches %s (%s): denied", p.File, in.Repository, kindOf(in))})
 		return d.finish(p.Audit), nil
 	}
-	// Check the evidence once against every key of every trust root valid
-	// now; rules then count what their own roots signed.
-	valid := map[string]bool{}
+	// Check the evidence once against every key of every trust root that
+	// counts for this input (valid now, and scoped to its publisher if
+	// scoped at all); rules then count what their own roots signed. A key
+	// that does not count here verifies nothing, lifecycle included.
+	sc := &scope{valid: map[string]bool{}, notes: map[string]string{}, now: now}
 	var keys []*signing.Key
 	seen := map[string]bool{}
 	for name, r := range p.roots {
-		if !r.validAt(now) {
+		if why := r.windowNote(now); why != "" {
+			sc.notes[name] = why
 			continue
 		}
-		valid[name] = true
+		if why := r.scopeNote(in); why != "" {
+			sc.notes[name] = why
+			continue
+		}
+		sc.valid[name] = true
 		for _, k := range r.keys {
 			if !seen[k.Fingerprint] {
 				seen[k.Fingerprint] = true
@@ -140,10 +170,20 @@ func (p *Policy) Evaluate(ctx context.Context, in Input) (*Decision, error) {
 		res = &signing.Result{}
 	}
 	for _, r := range matched {
-		d.Checks = append(d.Checks, r.check(p, in, res, valid, now)...)
+		d.Checks = append(d.Checks, r.check(p, in, res, sc)...)
 	}
-	d.Checks = append(d.Checks, p.lifecycle(in, res, matched)...)
+	var lc []Check
+	d.Lifecycle, lc = p.lifecycle(in, res, matched, sc)
+	d.Checks = append(d.Checks, lc...)
 	return d.finish(p.Audit), nil
+}
+
+// scope is which trust roots count for one evaluation, and why the others
+// do not (outside their window, or scoped to other publishers).
+type scope struct {
+	valid map[string]bool
+	notes map[string]string
+	now   time.Time
 }
 
 func (d *Decision) finish(audit bool) *Decision {
@@ -174,8 +214,8 @@ func (r *rule) matches(in Input) bool {
 	return false
 }
 
-// rootKeys are the fingerprints of the named roots valid now, and the
-// names of those that are not.
+// rootKeys are the fingerprints of the named roots that count for this
+// input, and the names of those that do not.
 func (p *Policy) rootKeys(names []string, valid map[string]bool) (map[string]bool, []string) {
 	fps := map[string]bool{}
 	var expired []string
@@ -191,30 +231,37 @@ func (p *Policy) rootKeys(names []string, valid map[string]bool) (map[string]boo
 	return fps, expired
 }
 
-func windowNote(p *Policy, expired []string, now time.Time) string {
-	if len(expired) == 0 {
-		return ""
+// windowNote says why t does not count at now, or "" when it does.
+func (t *trustRoot) windowNote(now time.Time) string {
+	switch {
+	case t.expire != nil && !now.Before(*t.expire):
+		return "is not valid now (expired " + t.expire.Format(time.RFC3339) + ")"
+	case t.validFrom != nil && now.Before(*t.validFrom):
+		return "is not valid now (valid only from " + t.validFrom.Format(time.RFC3339) + ")"
 	}
+	return ""
+}
+
+// rootNote explains, for a check's reason, why the named roots did not count.
+func (sc *scope) rootNote(names []string) string {
 	var parts []string
-	for _, n := range expired {
-		r := p.roots[n]
-		w := ""
-		if r.expire != nil && !now.Before(*r.expire) {
-			w = "expired " + r.expire.Format(time.RFC3339)
-		} else if r.validFrom != nil {
-			w = "valid only from " + r.validFrom.Format(time.RFC3339)
+	for _, n := range names {
+		if why := sc.notes[n]; why != "" {
+			parts = append(parts, "trust root "+n+" "+why)
 		}
-		parts = append(parts, fmt.Sprintf("trust root %s is not valid now (%s)", n, w))
+	}
+	if len(parts) == 0 {
+		return ""
 	}
 	return "; " + strings.Join(parts, "; ")
 }
 
-func (r *rule) check(p *Policy, in Input, res *signing.Result, valid map[string]bool, now time.Time) []Check {
+func (r *rule) check(p *Policy, in Input, res *signing.Result, sc *scope) []Check {
 	var out []Check
 	name := r.spec.Name
 	if s := r.spec.Signatures; s != nil {
 		threshold := max(s.Threshold, 1)
-		fps, expired := p.rootKeys(s.TrustRoots, valid)
+		fps, expired := p.rootKeys(s.TrustRoots, sc.valid)
 		signers := map[string]bool{}
 		for _, sig := range res.Signatures {
 			if sig.Verified && fps[sig.Fingerprint] {
@@ -230,14 +277,14 @@ func (r *rule) check(p *Policy, in Input, res *signing.Result, valid map[string]
 		default:
 			c.Reason = fmt.Sprintf("signed by %d distinct trusted keys of %s, %d needed", len(signers), strings.Join(s.TrustRoots, ", "), threshold)
 		}
-		c.Reason += windowNote(p, expired, now)
+		c.Reason += sc.rootNote(expired)
 		out = append(out, c)
 	}
 	for _, a := range r.attests {
-		fps, expired := p.rootKeys(a.roots, valid)
+		fps, expired := p.rootKeys(a.roots, sc.valid)
 		short := signing.ShortName(a.typ)
 		c := Check{Name: "attestation:" + short, Rule: name}
-		latest := newest(res, a.typ, fps)
+		latest, ignored := newest(res, a.typ, fps, sc.now)
 		switch {
 		case latest == nil:
 			c.Reason = "no " + short + " attestation by a trusted key of " + strings.Join(a.roots, ", ")
@@ -256,7 +303,7 @@ func (r *rule) check(p *Policy, in Input, res *signing.Result, valid map[string]
 				c.Reason = fmt.Sprintf("newest %s%s fails %s", short, describe(latest), a.cond)
 			}
 		}
-		c.Reason += windowNote(p, expired, now)
+		c.Reason += ignored + sc.rootNote(expired)
 		out = append(out, c)
 	}
 	if r.spec.Compatibility == "required" {
@@ -268,15 +315,42 @@ func (r *rule) check(p *Policy, in Input, res *signing.Result, valid map[string]
 	return out
 }
 
-// newest is the latest verified attestation of typ by one of fps.
-func newest(res *signing.Result, typ string, fps map[string]bool) *signing.AttestationResult {
+// newest is the latest valid attestation of typ by one of fps, and a note
+// naming the statements it ignored for being dated in the future: newest
+// wins only among valid statements, so a far-future date wins nothing.
+func newest(res *signing.Result, typ string, fps map[string]bool, now time.Time) (*signing.AttestationResult, string) {
 	var sub signing.Result
+	var ignored []string
 	for _, a := range res.Attestations {
-		if fps[a.Fingerprint] {
-			sub.Attestations = append(sub.Attestations, a)
+		if !a.Verified || a.PredicateType != typ || !fps[a.Fingerprint] {
+			continue
 		}
+		if field, at, future := signing.FutureDated(a.Statement, now); future {
+			ignored = append(ignored, futureNote(a.Fingerprint, field, at))
+			continue
+		}
+		sub.Attestations = append(sub.Attestations, a)
 	}
-	return sub.Latest(typ)
+	return sub.Latest(typ), ignoredNote(signing.ShortName(typ), ignored)
+}
+
+// futureNote names one statement ignored for its future date.
+func futureNote(fp, field string, at time.Time) string {
+	return fmt.Sprintf("key %s, %s %s", shortFP(fp), field, at.Format(time.RFC3339))
+}
+
+// ignoredNote is the part of a check's reason that says which statements
+// did not count because they are dated in the future.
+func ignoredNote(short string, ignored []string) string {
+	if len(ignored) == 0 {
+		return ""
+	}
+	return fmt.Sprintf("; ignored %d %s statement(s) dated more than %s in the future, which are invalid (%s)",
+		len(ignored), short, skewText(), strings.Join(ignored, "; "))
+}
+
+func skewText() string {
+	return fmt.Sprintf("%d minutes", int(signing.MaxClockSkew/time.Minute))
 }
 
 func describe(a *signing.AttestationResult) string {
@@ -379,44 +453,155 @@ func licenses(in Input, l *LicensesSpec, rule string) Check {
 	return c
 }
 
-// lifecycle reads the newest lifecycle statement by any trusted key:
-// yanked is refused unless pinned by digest, deprecated unless a matching
-// rule allows it.
-func (p *Policy) lifecycle(in Input, res *signing.Result, rules []*rule) []Check {
-	l := res.Latest(signing.LifecycleV1)
-	if l == nil {
-		return nil
-	}
-	var lc signing.Lifecycle
-	if json.Unmarshal(l.Statement.Predicate, &lc) != nil {
-		return []Check{{Name: "lifecycle", Reason: "unreadable lifecycle statement"}}
-	}
-	c := Check{Name: "lifecycle"}
-	successor := ""
-	if lc.Successor != "" {
-		successor = "; use " + lc.Successor + " instead"
-	}
-	switch lc.Status {
-	case "yanked":
-		c.Passed = in.PinnedByDigest
-		if c.Passed {
-			c.Reason = "yanked (" + lc.Reason + "), allowed because it is pinned by digest" + successor
-		} else {
-			c.Reason = "yanked: " + lc.Reason + successor
-		}
-	case "deprecated":
-		for _, r := range rules {
-			if r.spec.Lifecycle != nil && r.spec.Lifecycle.AllowDeprecated {
-				c.Passed = true
+// strictness orders lifecycle statuses: other signers can only move a
+// version up this scale past what the authorities said.
+var strictness = map[string]int{"active": 0, "deprecated": 1, "yanked": 2}
+
+// lcStatement is one valid lifecycle statement.
+type lcStatement struct {
+	signing.Lifecycle
+	fp        string
+	order     int
+	authority bool
+}
+
+// after orders valid statements by their time, then by storage order.
+func (s *lcStatement) after(o *lcStatement) bool {
+	return s.Time.After(o.Time) || (s.Time.Equal(o.Time) && s.order > o.order)
+}
+
+// lifecycle derives the effective lifecycle (docs/policy.md, "Lifecycle"):
+// among valid statements by keys that count, the authorities' newest
+// statement and each other signer's newest statement are taken, and the
+// strictest of them stands. So only the authorities lift their own yank,
+// and any other key's yank only that key itself. Yanked is refused unless
+// pinned by digest, deprecated unless a matching rule allows it.
+func (p *Policy) lifecycle(in Input, res *signing.Result, rules []*rule, sc *scope) (*Lifecycle, []Check) {
+	var authNames []string
+	allowDeprecated := false
+	for _, r := range rules {
+		if l := r.spec.Lifecycle; l != nil {
+			allowDeprecated = allowDeprecated || l.AllowDeprecated
+			for _, n := range l.Authorities {
+				if !slices.Contains(authNames, n) {
+					authNames = append(authNames, n)
+				}
 			}
 		}
-		if c.Passed {
-			c.Reason = "deprecated (" + lc.Reason + "), allowed by policy" + successor
-		} else {
-			c.Reason = "deprecated: " + lc.Reason + successor
-		}
-	default:
-		c.Passed, c.Reason = true, "active"
 	}
-	return []Check{c}
+	authFPs, notCounting := p.rootKeys(authNames, sc.valid)
+	var stmts []*lcStatement
+	var ignored, unreadable []string
+	for i, a := range res.Attestations {
+		// Evidence was checked only with keys that count for this input.
+		if !a.Verified || a.PredicateType != signing.LifecycleV1 {
+			continue
+		}
+		if field, at, future := signing.FutureDated(a.Statement, sc.now); future {
+			ignored = append(ignored, futureNote(a.Fingerprint, field, at))
+			continue
+		}
+		var lc signing.Lifecycle
+		if a.Statement == nil || json.Unmarshal(a.Statement.Predicate, &lc) != nil {
+			unreadable = append(unreadable, "key "+shortFP(a.Fingerprint)+": not a lifecycle predicate")
+			continue
+		}
+		if _, ok := strictness[lc.Status]; !ok {
+			unreadable = append(unreadable, fmt.Sprintf("key %s: status %q is not active, deprecated or yanked", shortFP(a.Fingerprint), lc.Status))
+			continue
+		}
+		stmts = append(stmts, &lcStatement{Lifecycle: lc, fp: a.Fingerprint, order: i, authority: authFPs[a.Fingerprint]})
+	}
+	if len(stmts) == 0 && len(ignored) == 0 && len(unreadable) == 0 {
+		return nil, nil
+	}
+	// Newest wins within one signer; the authorities count as one signer.
+	newestBy := map[string]*lcStatement{}
+	for _, s := range stmts {
+		k := s.fp
+		if s.authority {
+			k = ""
+		}
+		if cur := newestBy[k]; cur == nil || s.after(cur) {
+			newestBy[k] = s
+		}
+	}
+	var eff *lcStatement
+	for _, s := range newestBy {
+		if eff == nil || strictness[s.Status] > strictness[eff.Status] ||
+			(strictness[s.Status] == strictness[eff.Status] && s.after(eff)) {
+			eff = s
+		}
+	}
+	c := Check{Name: "lifecycle"}
+	var out *Lifecycle
+	if eff == nil {
+		c.Passed, c.Reason = true, "active"
+	} else {
+		out = &Lifecycle{Status: eff.Status, Reason: eff.Reason, Successor: eff.Successor, Time: eff.Time, Signer: eff.fp, Authority: eff.authority}
+		successor := ""
+		if eff.Successor != "" {
+			successor = "; use " + eff.Successor + " instead"
+		}
+		switch eff.Status {
+		case "yanked":
+			c.Passed = in.PinnedByDigest
+			if c.Passed {
+				c.Reason = "yanked (" + eff.Reason + "), allowed because it is pinned by digest" + successor
+			} else {
+				c.Reason = "yanked: " + eff.Reason + successor
+			}
+		case "deprecated":
+			c.Passed = allowDeprecated
+			if c.Passed {
+				c.Reason = "deprecated (" + eff.Reason + "), allowed by policy" + successor
+			} else {
+				c.Reason = "deprecated: " + eff.Reason + successor
+			}
+		default:
+			c.Passed, c.Reason = true, "active"
+		}
+		c.Reason += " (" + eff.describe() + ")" + overruled(eff, stmts, authNames)
+	}
+	c.Reason += ignoredNote("lifecycle", ignored)
+	if len(unreadable) > 0 {
+		// A trusted key said something about this version that cannot be
+		// read: it may be a yank, so fail closed.
+		c.Passed = false
+		c.Reason += "; unreadable lifecycle statement(s) by trusted keys (" + strings.Join(unreadable, "; ") + ")"
+	}
+	if len(authNames) > 0 {
+		c.Reason += sc.rootNote(notCounting)
+	}
+	return out, []Check{c}
+}
+
+func (s *lcStatement) describe() string {
+	who := "key " + shortFP(s.fp)
+	if s.authority {
+		who = "lifecycle authority key " + shortFP(s.fp)
+	}
+	if s.Time.IsZero() {
+		return "stated by " + who
+	}
+	return "stated by " + who + " at " + s.Time.Format(time.RFC3339)
+}
+
+// overruled says which later, laxer statements did not lift the deciding
+// one, and who could have.
+func overruled(eff *lcStatement, stmts []*lcStatement, authNames []string) string {
+	var later []string
+	for _, s := range stmts {
+		if s.after(eff) && strictness[s.Status] < strictness[eff.Status] {
+			later = append(later, s.Status+" "+s.describe())
+		}
+	}
+	if len(later) == 0 {
+		return ""
+	}
+	who := "only a later statement by the same key can"
+	if eff.authority {
+		who = "only a lifecycle authority (" + strings.Join(authNames, ", ") + ") can"
+	}
+	return fmt.Sprintf("; later statement(s) do not lift it (%s): %s", who, strings.Join(later, "; "))
 }

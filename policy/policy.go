@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"time"
 
@@ -38,12 +39,17 @@ type File struct {
 	Rules      []RuleSpec      `yaml:"rules"`
 }
 
-// TrustRootSpec is a named set of public keys, valid within a window.
+// TrustRootSpec is a named set of public keys, valid within a window and,
+// when Publishers is set, only for those publisher namespaces: a key a
+// publisher holds must not vouch for another publisher's extensions.
 type TrustRootSpec struct {
 	Name       string     `yaml:"name"`
 	Keys       []string   `yaml:"keys"`
 	ValidFrom  *time.Time `yaml:"validFrom"`
 	ValidUntil *time.Time `yaml:"validUntil"`
+	// Publishers scopes the root to extensions named <publisher>/...;
+	// left out, the root counts for every extension.
+	Publishers []string `yaml:"publishers"`
 }
 
 // RuleSpec is one rule: what it matches and what it requires.
@@ -83,9 +89,15 @@ type LicensesSpec struct {
 	Deny  []string `yaml:"deny"`
 }
 
-// LifecycleSpec says whether deprecated versions may be pulled.
+// LifecycleSpec says whether deprecated versions may be pulled and whose
+// lifecycle statements may lift a yank (docs/policy.md, "Lifecycle").
 type LifecycleSpec struct {
 	AllowDeprecated bool `yaml:"allowDeprecated"`
+	// Authorities are trust roots whose keys act as one lifecycle
+	// authority: the newest statement among them stands, and only a later
+	// one of theirs lifts their yank. Other trusted keys can only make a
+	// version's status stricter.
+	Authorities []string `yaml:"authorities"`
 }
 
 // Policy is a loaded, checked policy, ready to evaluate.
@@ -101,6 +113,28 @@ type trustRoot struct {
 	name              string
 	keys              []*signing.Key
 	validFrom, expire *time.Time
+	// publishers is the namespace scope; nil counts for every extension.
+	publishers map[string]bool
+}
+
+// scopeNote says why a scoped root does not count for in, or "" when it does.
+func (t *trustRoot) scopeNote(in Input) string {
+	if t.publishers == nil {
+		return ""
+	}
+	if in.Extension != nil && t.publishers[in.Extension.Publisher()] {
+		return ""
+	}
+	ns := make([]string, 0, len(t.publishers))
+	for n := range t.publishers {
+		ns = append(ns, n)
+	}
+	sort.Strings(ns)
+	what := "an artifact without a descriptor"
+	if in.Extension != nil {
+		what = in.Extension.Metadata.Name
+	}
+	return fmt.Sprintf("counts only for extensions of %s, not %s", strings.Join(ns, ", "), what)
 }
 
 func (t *trustRoot) validAt(now time.Time) bool {
@@ -179,6 +213,18 @@ func Parse(ctx context.Context, data []byte, file, baseDir string) (*Policy, err
 		if tr.ValidFrom != nil && tr.ValidUntil != nil && !tr.ValidUntil.After(*tr.ValidFrom) {
 			add(at+".validUntil", "is not after validFrom")
 		}
+		if tr.Publishers != nil {
+			root.publishers = map[string]bool{}
+			if len(tr.Publishers) == 0 {
+				add(at+".publishers", "name at least one publisher namespace (e.g. [acme]), or leave publishers out for a root that counts for every extension")
+			}
+		}
+		for j, ns := range tr.Publishers {
+			if !validNamespace(ns) {
+				add(fmt.Sprintf("%s.publishers[%d]", at, j), "%q is not a publisher namespace: want the part before the / of an extension name (acme for acme/widget): 2 to 64 characters of a-z, 0-9 and -, starting and ending with a letter or digit", ns)
+			}
+			root.publishers[ns] = true
+		}
 		p.roots[tr.Name] = root
 	}
 	env, err := celEnv()
@@ -250,6 +296,9 @@ func Parse(ctx context.Context, data []byte, file, baseDir string) (*Policy, err
 		default:
 			add(at+".compatibility", "%q: want required or ignore", rs.Compatibility)
 		}
+		if l := rs.Lifecycle; l != nil && l.Authorities != nil {
+			checkRoots(at+".lifecycle.authorities", l.Authorities)
+		}
 		if l := rs.Licenses; l != nil {
 			for field, ids := range map[string][]string{".licenses.allow": l.Allow, ".licenses.deny": l.Deny} {
 				for j, id := range ids {
@@ -266,6 +315,12 @@ func Parse(ctx context.Context, data []byte, file, baseDir string) (*Policy, err
 		return nil, policyError(problems)
 	}
 	return p, nil
+}
+
+// validNamespace is the publisher half of artifact.ValidName, checked with
+// the same rule so that a namespace in a policy can match a real name.
+func validNamespace(ns string) bool {
+	return !strings.Contains(ns, "/") && artifact.ValidName(ns+"/ns")
 }
 
 func countKeys(p *Policy, roots []string) int {
@@ -322,4 +377,22 @@ func (p *Policy) Keys() []*signing.Key {
 		}
 	}
 	return out
+}
+
+// NextChange is the first instant strictly after `after` at which a trust
+// root's window opens (validFrom) or closes (validUntil), or zero when no
+// window edge lies after it. Decisions depend on the time they are made
+// at only through these edges (and the statements' own times), so the
+// index re-derives its stored decisions at each one instead of showing a
+// rotated-out key's signature as trusted, or a new root's as untrusted.
+func (p *Policy) NextChange(after time.Time) time.Time {
+	var next time.Time
+	for _, r := range p.roots {
+		for _, edge := range []*time.Time{r.validFrom, r.expire} {
+			if edge != nil && edge.After(after) && (next.IsZero() || edge.Before(next)) {
+				next = *edge
+			}
+		}
+	}
+	return next
 }

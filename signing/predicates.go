@@ -316,3 +316,37 @@ func (l *Lifecycle) validate() []string {
 	}
 	return p
 }
+
+// MaxClockSkew is how far in the future a statement's time may lie and
+// still count. A statement dated later is invalid when it is evaluated: a
+// key could otherwise date a statement in 2099 and win every "newest wins"
+// comparison until then (a publisher's "active" outranking a security
+// team's later yank). Five minutes absorbs ordinary clock drift between
+// the signer and the verifier.
+const MaxClockSkew = 5 * time.Minute
+
+// FutureDated reports whether a statement carries a time more than
+// MaxClockSkew after now: its predicate's "time" (every Marketplace
+// predicate type has one) or, for terms, its "effectiveDate" (terms not
+// yet in force do not count either). field names the offending field and
+// at its value, for the message that says why the statement is ignored.
+func FutureDated(st *Statement, now time.Time) (field string, at time.Time, future bool) {
+	if st == nil {
+		return "", time.Time{}, false
+	}
+	var p struct {
+		Time          time.Time `json:"time"`
+		EffectiveDate time.Time `json:"effectiveDate"`
+	}
+	// A predicate whose times do not parse has none to be in the future;
+	// its own decoding (and the policy's check of it) reports the damage.
+	_ = json.Unmarshal(st.Predicate, &p)
+	limit := now.Add(MaxClockSkew)
+	if p.Time.After(limit) {
+		return "time", p.Time, true
+	}
+	if st.PredicateType == TermsV1 && p.EffectiveDate.After(limit) {
+		return "effectiveDate", p.EffectiveDate, true
+	}
+	return "", time.Time{}, false
+}
