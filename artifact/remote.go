@@ -39,6 +39,18 @@ type RemoteOptions struct {
 	Credential auth.CredentialFunc
 	// UserAgent is sent with every request.
 	UserAgent string
+	// ConnectTimeout bounds the TCP dial and the TLS handshake, each; 0
+	// means DefaultConnectTimeout, negative means none.
+	ConnectTimeout time.Duration
+	// Timeout is how long a registry may stay silent: from sending a
+	// request (or the last byte of its body) to the response headers, and
+	// between two reads of a body either way. Blobs stream for as long as
+	// they keep moving. 0 means DefaultTimeout, negative means none.
+	Timeout time.Duration
+	// RequestTimeout bounds every request other than a blob transfer
+	// (manifests, tags, referrers, tokens) as a whole, retries included; 0
+	// means DefaultRequestTimeout, negative means none.
+	RequestTimeout time.Duration
 	// Client, when set, is the registry client shared by every repository
 	// opened with these options, so that a long-running service (the
 	// index) keeps its connections and tokens instead of dialing and
@@ -64,11 +76,16 @@ func (o RemoteOptions) Shared() (RemoteOptions, error) {
 // UserAgent is the default User-Agent; the CLI appends its version.
 const UserAgent = "mkt"
 
-// HTTPClient builds the client every registry call goes through: TLS as
-// configured, and oras-go's retry transport, which retries connection
-// resets, timeouts, 429 and 5xx with exponential backoff.
+// HTTPClient builds the client every registry call goes through, oras-go's
+// and go-containerregistry's alike: TLS as configured, the timeouts of o
+// around everything, and oras-go's retry transport, which retries
+// connection resets, 429 and 5xx with exponential backoff (not timeouts).
 func (o RemoteOptions) HTTPClient() (*http.Client, error) {
 	base := http.DefaultTransport.(*http.Transport).Clone()
+	connect := orDefault(o.ConnectTimeout, DefaultConnectTimeout)
+	dialer := &net.Dialer{Timeout: connect, KeepAlive: 30 * time.Second}
+	base.DialContext = dialer.DialContext
+	base.TLSHandshakeTimeout = connect
 	// Blobs are large: read them in big pieces, not net/http's default 4 KiB,
 	// which costs a system call per 4 KiB of every layer.
 	base.ReadBufferSize = 256 << 10
@@ -97,7 +114,13 @@ func (o RemoteOptions) HTTPClient() (*http.Client, error) {
 		}
 		base.TLSClientConfig = cfg
 	}
-	return &http.Client{Transport: retry.NewTransport(base)}, nil
+	retrying := &retry.Transport{Base: base, Policy: func() retry.Policy { return registryRetry }}
+	return &http.Client{Transport: &timeoutTransport{
+		base:    retrying,
+		silence: orDefault(o.Timeout, DefaultTimeout),
+		request: orDefault(o.RequestTimeout, DefaultRequestTimeout),
+		connect: connect,
+	}}, nil
 }
 
 // CredentialStore opens the docker config named by the options.
@@ -195,7 +218,8 @@ func ParseReference(ref string) (registry.Reference, error) {
 // transport already retries requests it can replay; this covers streamed
 // bodies it cannot (blob uploads from files, blob downloads cut mid-way).
 func IsTransient(err error) bool {
-	if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+	var te *TimeoutError
+	if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) || errors.As(err, &te) {
 		return false
 	}
 	var resp *errcode.ErrorResponse

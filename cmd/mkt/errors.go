@@ -3,6 +3,7 @@ package main
 import (
 	"crypto/x509"
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 
@@ -20,7 +21,10 @@ func describe(err error) string { return err.Error() }
 func hintFor(err error) string {
 	var resp *errcode.ErrorResponse
 	var unknownCA x509.UnknownAuthorityError
+	var timeout *artifact.TimeoutError
 	switch {
+	case errors.As(err, &timeout):
+		return fmt.Sprintf("check that %s is up and reachable; if it is only slow, raise %s (now %s)", timeout.Host, timeoutFlags[timeout.Setting], timeout.Limit)
 	case errors.Is(err, auth.ErrBasicCredentialNotFound):
 		return "the registry wants credentials: run `mkt login REGISTRY` or pass --registry-config"
 	case errors.As(err, &resp) && resp.StatusCode == http.StatusUnauthorized:
@@ -37,6 +41,13 @@ func hintFor(err error) string {
 		return "nothing was written; report the artifact to its publisher"
 	}
 	return ""
+}
+
+// timeoutFlags name the global flag behind each RemoteOptions timeout.
+var timeoutFlags = map[string]string{
+	"ConnectTimeout": "--connect-timeout",
+	"Timeout":        "--timeout",
+	"RequestTimeout": "--request-timeout",
 }
 
 func isCobraUsageError(err error) bool {

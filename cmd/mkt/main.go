@@ -12,6 +12,7 @@ import (
 	"os/signal"
 	"runtime/debug"
 	"syscall"
+	"time"
 
 	"github.com/connectsoft/marketplace/artifact"
 	"github.com/spf13/cobra"
@@ -45,6 +46,9 @@ type globals struct {
 	registryConfig string
 	format         string
 	verbose        bool
+	connectTimeout time.Duration
+	timeout        time.Duration
+	requestTimeout time.Duration
 
 	stdout, stderr io.Writer
 }
@@ -56,6 +60,9 @@ func (g *globals) remote() artifact.RemoteOptions {
 		CAFile:         g.caFile,
 		RegistryConfig: g.registryConfig,
 		UserAgent:      artifact.UserAgent + "/" + versionString(),
+		ConnectTimeout: g.connectTimeout,
+		Timeout:        g.timeout,
+		RequestTimeout: g.requestTimeout,
 	}
 }
 
@@ -92,6 +99,9 @@ Human messages go to stderr, results to stdout. Exit status: 0 on success,
 	pf.StringVar(&g.registryConfig, "registry-config", "", "docker config.json with registry credentials (default: docker's)")
 	pf.StringVar(&g.format, "format", "text", "output format: text or json")
 	pf.BoolVarP(&g.verbose, "verbose", "v", false, "print more about what happens")
+	pf.DurationVar(&g.connectTimeout, "connect-timeout", artifact.DefaultConnectTimeout, "longest wait to connect to a registry (TCP and TLS, each); negative: no limit")
+	pf.DurationVar(&g.timeout, "timeout", artifact.DefaultTimeout, "longest a registry may stay silent: before answering, or in the middle of a body; negative: no limit")
+	pf.DurationVar(&g.requestTimeout, "request-timeout", artifact.DefaultRequestTimeout, "longest a registry request other than a blob transfer may take, retries included; negative: no limit")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 	root.SetOut(g.stdout)
 	root.SetErr(g.stderr)
