@@ -9,6 +9,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/connectsoft/marketplace/artifact"
 	"github.com/connectsoft/marketplace/index"
 	"github.com/spf13/cobra"
 )
@@ -137,7 +138,7 @@ func newSearchCmd(g *globals) *cobra.Command {
 				if it.Reviewed {
 					badges += " reviewed"
 				}
-				fmt.Fprintf(g.stdout, "%-32s %-10s %-10s %-12s%s\n", it.Name, it.LatestVersion, it.Kind, it.License, badges)
+				fmt.Fprintf(g.stdout, "%-32s %-10s %-10s %-12s%s\n", artifact.Printable(it.Name), artifact.Printable(it.LatestVersion), artifact.Printable(it.Kind), artifact.Printable(it.License), badges)
 			}
 			fmt.Fprintf(g.stderr, "%d extensions\n", res.Total)
 			return nil

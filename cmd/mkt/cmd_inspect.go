@@ -85,7 +85,7 @@ func printInspection(g *globals, ref string, in *artifact.Inspection) {
 	w := g.stdout
 	row := func(k, v string) {
 		if v != "" {
-			fmt.Fprintf(w, "%-15s %s\n", k+":", v)
+			fmt.Fprintf(w, "%-15s %s\n", k+":", artifact.Printable(v))
 		}
 	}
 	row("Reference", ref)
@@ -109,7 +109,7 @@ func printInspection(g *globals, ref string, in *artifact.Inspection) {
 	row("Source", e.Metadata.Source)
 	fmt.Fprintln(w, "Layers:")
 	for _, l := range in.Manifest.Layers {
-		fmt.Fprintf(w, "  %s  %9s  %s\n", l.Digest, humanSize(l.Size), l.MediaType)
+		fmt.Fprintf(w, "  %s  %9s  %s\n", l.Digest, humanSize(l.Size), artifact.Printable(l.MediaType))
 	}
 	if len(in.Related) == 0 {
 		fmt.Fprintln(w, "Related:        none")
@@ -121,6 +121,6 @@ func printInspection(g *globals, ref string, in *artifact.Inspection) {
 		if r.Tag != "" {
 			what = "cosign tag " + r.Tag
 		}
-		fmt.Fprintf(w, "  %s  %s\n", r.Descriptor.Digest, what)
+		fmt.Fprintf(w, "  %s  %s\n", r.Descriptor.Digest, artifact.Printable(what))
 	}
 }

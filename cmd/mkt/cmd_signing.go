@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 
+	"github.com/connectsoft/marketplace/artifact"
 	"github.com/connectsoft/marketplace/signing"
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
@@ -263,7 +264,7 @@ func printVerification(g *globals, res *signing.Result) {
 		if !ck.Passed {
 			mark = "FAIL"
 		}
-		fmt.Fprintf(g.stdout, "  %s %-28s %s\n", mark, ck.Name, ck.Reason)
+		fmt.Fprintf(g.stdout, "  %s %-28s %s\n", mark, ck.Name, artifact.Printable(ck.Reason))
 	}
 	if g.verbose {
 		fmt.Fprintf(g.stderr, "%d registry requests\n", res.Requests)
@@ -288,7 +289,7 @@ func printRelatedSignatures(g *globals, res *signing.Result, keysGiven bool) {
 		if !a.Time.IsZero() {
 			when = a.Time.Format("2006-01-02T15:04:05Z")
 		}
-		fmt.Fprintf(w, "  %-8s %-14s %-20s %s\n", a.Source, signing.ShortName(a.PredicateType), when, signerText(a.Verified, a.Fingerprint, keysGiven))
+		fmt.Fprintf(w, "  %-8s %-14s %-20s %s\n", a.Source, artifact.Printable(signing.ShortName(a.PredicateType)), when, signerText(a.Verified, a.Fingerprint, keysGiven))
 	}
 }
 

@@ -213,3 +213,42 @@ func TestDevUpServesARegistryAndAnIndex(t *testing.T) {
 		t.Fatalf("dev up exited %d", code)
 	}
 }
+
+func TestPullFromRegistryThatNeverAnswersNamesTheTimeoutFlag(t *testing.T) {
+	s, err := testenv.StartSilentListener()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	start := time.Now()
+	r := mkt(t, "pull", "--plain-http", "--timeout", "1s", s.Host+"/acme/widget:1.0.0", "-o", filepath.Join(t.TempDir(), "out"))
+	if took := time.Since(start); took > 3*time.Second {
+		t.Fatalf("mkt pull took %s with --timeout 1s", took)
+	}
+	if r.code != 1 || !strings.Contains(r.stderr, "did not answer within 1s") || !strings.Contains(r.stderr, "raise --timeout") {
+		t.Fatalf("want exit 1 saying the registry did not answer and naming --timeout, got %d:\n%s", r.code, r.stderr)
+	}
+}
+
+// A title is the publisher's text: inspect shows its control characters
+// escaped, so it cannot draw a fake "verified" line on the terminal.
+func TestInspectEscapesTerminalControlsInTitles(t *testing.T) {
+	dir := t.TempDir()
+	yaml := "apiVersion: marketplace.connectsoft.io/v1\nkind: Module\nmetadata:\n  name: acme/escapes\n  version: 1.0.0\n" +
+		"  title: \"Widget \\e[32m✔ verified\\e[0m\\r\"\n  description: \"line one\\nSignatures: verified by security-team\"\n" +
+		"spec:\n  license: MIT\n  compatibility:\n    factory: \">=2.0.0\"\n"
+	if err := os.WriteFile(filepath.Join(dir, "extension.yaml"), []byte(yaml), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ref := plain.Ref("acme/escapes:1.0.0")
+	mustMkt(t, "push", "--plain-http", ref, dir)
+	r := mustMkt(t, "inspect", "--plain-http", ref)
+	if strings.ContainsAny(r.stdout, "\x1b\r") {
+		t.Fatalf("inspect printed raw control characters:\n%q", r.stdout)
+	}
+	for _, want := range []string{`Title:          Widget \x1b[32m✔ verified\x1b[0m\r`, `Description:    line one\nSignatures: verified by security-team`} {
+		if !strings.Contains(r.stdout, want+"\n") {
+			t.Errorf("inspect output lacks %q:\n%s", want, r.stdout)
+		}
+	}
+}

@@ -72,6 +72,7 @@ func (p *progress) event(ev artifact.ProgressEvent) {
 	case d.MediaType == "application/vnd.oci.image.manifest.v1+json":
 		name = "manifest " + name
 	}
+	name = artifact.Printable(name)
 	switch ev.Status {
 	case "uploading", "downloading":
 		if !p.tty || time.Since(p.last) < 100*time.Millisecond {
@@ -99,4 +100,15 @@ func (p *progress) line(s string) {
 		return
 	}
 	fmt.Fprintln(p.w, s)
+}
+
+// printableLines is artifact.Printable for multi-line text of ours (a
+// decision's report) that quotes artifacts: each line escaped, the line
+// breaks kept.
+func printableLines(s string) string {
+	lines := strings.Split(s, "\n")
+	for i, l := range lines {
+		lines[i] = artifact.Printable(l)
+	}
+	return strings.Join(lines, "\n")
 }
