@@ -17,7 +17,7 @@ import (
 	"strings"
 
 	"github.com/connectsoft/marketplace/artifact"
-	"github.com/connectsoft/marketplace/index"
+	"github.com/connectsoft/marketplace/index/client"
 	"github.com/connectsoft/marketplace/policy"
 	"github.com/connectsoft/marketplace/signing"
 	"golang.org/x/sync/errgroup"
@@ -49,21 +49,38 @@ type Options struct {
 	// Source overrides where versions come from (tests, an in-memory
 	// catalog); nil means the registry.
 	Source policy.Source
-	// Index, when set, resolves instead (by the decisions it made at
-	// ingest); the registry still serves, and Install verifies every
-	// chosen digest against Policy again before unpacking it.
-	Index *index.Client
+	// Index, when set, chooses instead (by the decisions it made at
+	// ingest) and the registry serves; nothing it says is taken on trust.
+	// Every chosen digest is fetched from the registry and must be the
+	// name and version asked for, within every constraint, in a repository
+	// Policy has a rule for (and its publisher's, when the index names
+	// them), and allowed by Policy as a choice the user did not pin (a
+	// yanked version is refused). A refused version is excluded and the
+	// index asked again; the selection's PassedOver says why.
+	Index *client.Client
 }
 
 // Verify fetches the artifact ref names and evaluates the policy on it.
 // The decision is the same one the CLI and the index print.
 func Verify(ctx context.Context, ref string, p *policy.Policy, factoryVersion string, remote artifact.RemoteOptions) (*policy.Decision, error) {
-	_, d, err := decide(ctx, ref, p, factoryVersion, remote)
-	return d, err
+	c, d, err := decide(ctx, ref, strings.Contains(ref, "@"), p, factoryVersion, remote)
+	if err != nil {
+		return nil, err
+	}
+	// The decision judged the config; what would be installed is the
+	// layer's extension.yaml, which must say the same (Install checks the
+	// same at unpack, so resolution reads no layer).
+	if err := artifact.CheckContentAt(ctx, c.Reference, remote, c.Artifact); err != nil {
+		return nil, err
+	}
+	return d, nil
 }
 
 // decide fetches what ref names, collects its evidence and evaluates p.
-func decide(ctx context.Context, ref string, p *policy.Policy, factoryVersion string, remote artifact.RemoteOptions) (*policy.Candidate, *policy.Decision, error) {
+// pinned says the user chose this exact digest (a ref by digest, a locked
+// install), which lets a yanked version through; a digest an index or a
+// resolver chose is never a pin.
+func decide(ctx context.Context, ref string, pinned bool, p *policy.Policy, factoryVersion string, remote artifact.RemoteOptions) (*policy.Candidate, *policy.Decision, error) {
 	sc, err := signing.NewClient(remote)
 	if err != nil {
 		return nil, nil, err
@@ -74,7 +91,7 @@ func decide(ctx context.Context, ref string, p *policy.Policy, factoryVersion st
 	}
 	d, err := p.Evaluate(ctx, policy.Input{
 		Repository: c.Repository, Digest: c.Digest,
-		PinnedByDigest: strings.Contains(ref, "@"), Extension: c.Extension,
+		PinnedByDigest: pinned, Extension: c.Extension,
 		Evidence: c.Evidence, FactoryVersion: factoryVersion,
 	})
 	if err != nil {
@@ -96,7 +113,7 @@ func (o Options) source() (policy.Source, error) {
 // Resolve chooses versions for reqs and their dependencies.
 func Resolve(ctx context.Context, reqs []policy.Requirement, o Options) (*policy.Resolution, error) {
 	if o.Index != nil {
-		return o.Index.Resolve(ctx, reqs, o.FactoryVersion, true)
+		return resolveThroughIndex(ctx, reqs, o)
 	}
 	src, err := o.source()
 	if err != nil {
@@ -173,9 +190,6 @@ func Install(ctx context.Context, reqs []policy.Requirement, o Options) (*Instal
 		if res != nil {
 			chosen = res.Selected
 		}
-		if err == nil && o.Index != nil {
-			chosen, err = reverify(ctx, chosen, o)
-		}
 	}
 	if err != nil {
 		return nil, fmt.Errorf("install: %w", err)
@@ -196,23 +210,6 @@ func Install(ctx context.Context, reqs []policy.Requirement, o Options) (*Instal
 	return &Installed{Extensions: chosen, Lock: lock, Lockfile: lockPath}, nil
 }
 
-// reverify checks what an index chose against the local policy, by
-// digest, from the registry: the index is trusted to choose, not to verify.
-func reverify(ctx context.Context, chosen []*policy.Selected, o Options) ([]*policy.Selected, error) {
-	out := make([]*policy.Selected, 0, len(chosen))
-	for _, s := range chosen {
-		c, d, err := decide(ctx, s.Reference, o.Policy, o.FactoryVersion, o.Remote)
-		if err != nil {
-			return nil, fmt.Errorf("%s@%s from the index: %w", s.Name, s.Version, err)
-		}
-		if !d.Allowed {
-			return nil, fmt.Errorf("%s@%s, chosen by the index, is not allowed by %s: %s", s.Name, s.Version, o.Policy.File, strings.Join(d.Failed(), "; "))
-		}
-		out = append(out, &policy.Selected{Candidate: c, Decision: d, RequiredBy: s.RequiredBy})
-	}
-	return out, nil
-}
-
 // lockedSelection fetches every locked digest and evaluates the policy on
 // it again: a review revoked since locking refuses the install.
 func lockedSelection(ctx context.Context, lockPath string, o Options) ([]*policy.Selected, error) {
@@ -225,7 +222,7 @@ func lockedSelection(ctx context.Context, lockPath string, o Options) ([]*policy
 		if !strings.HasSuffix(e.Reference, "@"+e.Digest) {
 			return nil, fmt.Errorf("lockfile %s: %s's reference %s does not pin its digest %s", lockPath, e.Name, e.Reference, e.Digest)
 		}
-		c, d, err := decide(ctx, e.Reference, o.Policy, o.FactoryVersion, o.Remote)
+		c, d, err := decide(ctx, e.Reference, true, o.Policy, o.FactoryVersion, o.Remote)
 		if err != nil {
 			return nil, fmt.Errorf("locked %s@%s (%s): %w", e.Name, e.Version, e.Digest, err)
 		}

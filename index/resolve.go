@@ -6,13 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"net/url"
 	"slices"
 	"strconv"
 	"strings"
 
 	"github.com/connectsoft/marketplace/artifact"
 	"github.com/connectsoft/marketplace/index/catalog"
+	"github.com/connectsoft/marketplace/index/client"
 	"github.com/connectsoft/marketplace/index/store"
 	"github.com/connectsoft/marketplace/policy"
 )
@@ -25,6 +25,9 @@ type catalogSource struct {
 	api    *API
 	viewer *catalog.Viewer
 	seen   map[string][]*store.Version // name → visible versions, newest first
+	// exclude holds NAME@VERSION the client refused: resolution goes on
+	// as if they were not published.
+	exclude map[string]bool
 }
 
 func (s *catalogSource) versions(ctx context.Context, name string) ([]*store.Version, error) {
@@ -34,6 +37,9 @@ func (s *catalogSource) versions(ctx context.Context, name string) ([]*store.Ver
 	vs, err := s.api.Catalog.Lookup(ctx, s.viewer, name)
 	if err != nil {
 		return nil, err
+	}
+	if len(s.exclude) > 0 {
+		vs = slices.DeleteFunc(slices.Clone(vs), func(v *store.Version) bool { return s.exclude[name+"@"+v.Version] })
 	}
 	if s.seen == nil {
 		s.seen = map[string][]*store.Version{}
@@ -94,8 +100,14 @@ func (a *API) candidate(ctx context.Context, h *store.Version) (*policy.Candidat
 }
 
 func candidateOf(v *store.Version) (*policy.Candidate, error) {
-	ext, err := artifact.ParseConfig(v.Descriptor)
-	if err != nil {
+	// The index's own record, written at ingest from a config already held
+	// to the canonical form: its bytes (json.Marshal escapes < and >) need
+	// not be canonical, so it is decoded and validated, not compared.
+	ext := &artifact.Extension{}
+	if err := json.Unmarshal(v.Descriptor, ext); err != nil {
+		return nil, fmt.Errorf("stored descriptor of %s@%s: %w", v.Name, v.Version, err)
+	}
+	if err := ext.Validate(); err != nil {
 		return nil, fmt.Errorf("stored descriptor of %s@%s: %w", v.Name, v.Version, err)
 	}
 	c := &policy.Candidate{Name: v.Name, Version: v.Version, Repository: v.Repository, Reference: v.Repository + "@" + v.Digest,
@@ -109,7 +121,7 @@ func candidateOf(v *store.Version) (*policy.Candidate, error) {
 	return c, nil
 }
 
-// resolve: GET /api/v1/resolve?name=&constraint=&factory=&explain=
+// resolve: GET /api/v1/resolve?name=&constraint=&factory=&explain=&exclude=
 func (a *API) resolve(w http.ResponseWriter, r *http.Request) {
 	viewer, _, err := a.viewer(r)
 	if err != nil {
@@ -134,7 +146,19 @@ func (a *API) resolve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	explain, _ := strconv.ParseBool(p.Get("explain"))
-	res, err := policy.Resolve(r.Context(), &catalogSource{api: a, viewer: viewer}, reqs, policy.ResolveOptions{FactoryVersion: p.Get("factory")})
+	src := &catalogSource{api: a, viewer: viewer}
+	for _, e := range p["exclude"] {
+		name, version, ok := strings.Cut(e, "@")
+		if !ok || !artifact.ValidName(name) || version == "" {
+			a.fail(w, &apiError{http.StatusBadRequest, fmt.Sprintf("exclude %q: want NAME@VERSION", e)})
+			return
+		}
+		if src.exclude == nil {
+			src.exclude = map[string]bool{}
+		}
+		src.exclude[e] = true
+	}
+	res, err := policy.Resolve(r.Context(), src, reqs, policy.ResolveOptions{FactoryVersion: p.Get("factory")})
 	if errors.Is(err, policy.ErrUnresolvable) {
 		status := http.StatusUnprocessableEntity
 		if strings.Contains(err.Error(), "no versions published") {
@@ -155,56 +179,6 @@ func (a *API) resolve(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, res)
 }
 
-// Client is an index service as a resolution source, for `mkt resolve
-// --index` and `mkt install --index`: the index chooses, the registry
-// serves, the local policy verifies.
-type Client struct {
-	URL   string
-	Token string
-	HTTP  *http.Client
-}
-
-func (c *Client) get(ctx context.Context, path string, q url.Values, out any) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimSuffix(c.URL, "/")+path+"?"+q.Encode(), nil)
-	if err != nil {
-		return err
-	}
-	if c.Token != "" {
-		req.Header.Set("Authorization", "Bearer "+c.Token)
-	}
-	hc := c.HTTP
-	if hc == nil {
-		hc = http.DefaultClient
-	}
-	resp, err := hc.Do(req)
-	if err != nil {
-		return fmt.Errorf("index %s: %w", c.URL, err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		var e struct{ Error string }
-		json.NewDecoder(resp.Body).Decode(&e)
-		if resp.StatusCode == http.StatusNotFound || resp.StatusCode == http.StatusUnprocessableEntity {
-			return fmt.Errorf("%w: %s", policy.ErrUnresolvable, e.Error)
-		}
-		return fmt.Errorf("index %s%s: %d %s", c.URL, path, resp.StatusCode, e.Error)
-	}
-	return json.NewDecoder(resp.Body).Decode(out)
-}
-
-// Resolve asks the index to resolve reqs for a Factory version.
-func (c *Client) Resolve(ctx context.Context, reqs []policy.Requirement, factory string, explain bool) (*policy.Resolution, error) {
-	q := url.Values{"factory": {factory}, "explain": {strconv.FormatBool(explain)}}
-	for _, r := range reqs {
-		n := r.Name
-		if r.Constraint != "" {
-			n += "@" + r.Constraint
-		}
-		q.Add("name", n)
-	}
-	var res policy.Resolution
-	if err := c.get(ctx, "/api/v1/resolve", q, &res); err != nil {
-		return nil, err
-	}
-	return &res, nil
-}
+// Client is the index API's client, kept here under its old name: it lives
+// in index/client so that Factory's Go API links it without the server.
+type Client = client.Client

@@ -79,12 +79,22 @@ type Selected struct {
 	// PassedOver lists the newer versions that satisfied the constraints
 	// but were refused, and why.
 	PassedOver []PassedOver `json:"passedOver,omitempty"`
+	// BoundRepositories, when the source knows them (an index with
+	// publishers configured, DESIGN §6.1), are the globs over
+	// registry/repository where the name's publisher may publish: a client
+	// refuses a reference outside them, so an index cannot redirect a name
+	// to another publisher's repository.
+	BoundRepositories []string `json:"boundRepositories,omitempty"`
 }
 
 // PassedOver is a newer version not chosen, with the reasons.
 type PassedOver struct {
 	Version string   `json:"version"`
 	Reasons []string `json:"reasons"`
+	// RefusedLocally is true when the client refused what an index offered
+	// (its own policy, or an answer that did not check out), rather than
+	// the source passing it over: the user is told even without --explain.
+	RefusedLocally bool `json:"refusedLocally,omitempty"`
 }
 
 // Resolution is the chosen closure, sorted by name.
@@ -458,10 +468,43 @@ func (s *RegistrySource) Candidate(ctx context.Context, name, ref string) (*Cand
 	if err != nil {
 		return nil, err
 	}
-	if c.Name != name {
-		return nil, fmt.Errorf("%s:%s holds %s, not %s", c.Repository, ref, c.Name, name)
+	if c.Name != name || c.Version != ref {
+		return nil, fmt.Errorf("%s:%s holds %s@%s, not %s@%s: the tag and the descriptor disagree", c.Repository, ref, c.Name, c.Version, name, ref)
 	}
 	return c, nil
+}
+
+// Satisfies says whether version meets constraint as resolution reads it:
+// strict SemVer, and "" (any) never means a pre-release. A client checks an
+// index's choice with it, so the rule is the resolver's own.
+func Satisfies(version, constraint string) (bool, error) {
+	v, err := strictVersion(version)
+	if err != nil {
+		return false, fmt.Errorf("version %q is not strict SemVer", version)
+	}
+	if constraint == "" {
+		return v.Prerelease() == "", nil
+	}
+	c, err := parseConstraint(constraint)
+	if err != nil {
+		return false, fmt.Errorf("%q is not a semver constraint", constraint)
+	}
+	return c.Check(v), nil
+}
+
+// NewerFirst sorts passed-over versions highest first, the order Resolve
+// reports them in; versions that are not SemVer go last.
+func NewerFirst(p []PassedOver) {
+	sort.SliceStable(p, func(i, j int) bool {
+		a, errA := strictVersion(p[i].Version)
+		b, errB := strictVersion(p[j].Version)
+		switch {
+		case errA != nil || errB != nil:
+			return errA == nil && errB != nil
+		default:
+			return a.GreaterThan(b)
+		}
+	})
 }
 
 // FetchCandidate fetches what ref (HOST/REPO:TAG or HOST/REPO@DIGEST)

@@ -8,7 +8,7 @@ import (
 	"strings"
 
 	"github.com/connectsoft/marketplace"
-	"github.com/connectsoft/marketplace/index"
+	"github.com/connectsoft/marketplace/index/client"
 	"github.com/connectsoft/marketplace/policy"
 	"github.com/spf13/cobra"
 )
@@ -37,7 +37,7 @@ func (f *policyFlags) options(ctx context.Context, g *globals) (marketplace.Opti
 	case f.index != "" && f.registry != "":
 		return o, usagef("give --registry or --index, not both")
 	case f.index != "":
-		o.Index = &index.Client{URL: f.index, Token: os.Getenv("MKT_INDEX_TOKEN")}
+		o.Index = &client.Client{URL: f.index, Token: os.Getenv("MKT_INDEX_TOKEN")}
 	case f.registry == "":
 		return o, usagef("give --registry HOST[/PREFIX] (acme/crm is looked up at HOST/PREFIX/acme/crm) or --index URL")
 	}
@@ -78,12 +78,12 @@ func verifyPolicy(ctx context.Context, g *globals, ref string, f *policyFlags, r
 				return "", err
 			}
 		} else {
-			fmt.Fprint(g.stdout, d.Text())
+			fmt.Fprint(g.stdout, printableLines(d.Text()))
 		}
 	}
 	if !d.Allowed {
 		if !report {
-			fmt.Fprint(g.stderr, d.Text())
+			fmt.Fprint(g.stderr, printableLines(d.Text()))
 		}
 		return "", fmt.Errorf("%s: %w", ref, errDenied)
 	}
@@ -97,11 +97,18 @@ func newResolveCmd(g *globals) *cobra.Command {
 	var f policyFlags
 	var explain bool
 	cmd := &cobra.Command{
-		Use:   "resolve NAME[@CONSTRAINT]... --factory-version V --registry HOST[/PREFIX] [--policy FILE] [--explain]",
+		Use:   "resolve NAME[@CONSTRAINT]... --factory-version V (--registry HOST[/PREFIX] | --index URL) [--policy FILE] [--explain]",
 		Short: "Choose versions for extensions and their dependencies",
 		Long: `For every name, and every dependency reachable from them, choose the highest
 version that satisfies the constraints, the Factory version and the policy.
---explain says why each newer version was passed over.`,
+--explain says why each newer version was passed over.
+
+With --index URL the index chooses and nothing it says is trusted: every
+chosen digest is fetched from the registry and must be the name and version
+the index named, satisfy the constraints, lie in a repository the policy has
+a rule for (and in its publisher's repositories, when the index names them)
+and pass the policy (a yanked version is never taken as pinned). A refused
+version is excluded and the index asked again; a warning on stderr says why.`,
 		Example: `  mkt resolve acme/crm@^1.2 --factory-version 2.4.0 --registry registry.example.com --policy policy.yaml --explain`,
 		Args:    minArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -125,9 +132,12 @@ version that satisfies the constraints, the Factory version and the policy.
 				if explain {
 					fmt.Fprintf(g.stdout, "    required by %s\n", strings.Join(s.RequiredBy, ", "))
 					for _, p := range s.PassedOver {
-						fmt.Fprintf(g.stdout, "    passed over %s: %s\n", p.Version, strings.Join(p.Reasons, "; "))
+						fmt.Fprintf(g.stdout, "    passed over %s: %s\n", p.Version, passedOverReasons(p))
 					}
 				}
+			}
+			if !explain {
+				warnRefusedLocally(g, res.Selected)
 			}
 			return nil
 		},
@@ -140,14 +150,23 @@ version that satisfies the constraints, the Factory version and the policy.
 func newInstallCmd(g *globals) *cobra.Command {
 	var f policyFlags
 	var o marketplace.Options
+	var explain bool
 	cmd := &cobra.Command{
-		Use:   "install NAME[@CONSTRAINT]... --factory-version V --policy FILE -o DIR [--lockfile F] [--locked]",
+		Use:   "install NAME[@CONSTRAINT]... --factory-version V --policy FILE -o DIR [--lockfile F] [--locked] [--explain]",
 		Short: "Resolve, verify and unpack extensions into DIR/<publisher>/<name>/",
 		Long: `Resolve the names and their dependencies, verify every chosen version against the
 policy, unpack each into DIR/<publisher>/<name>/ and write the lockfile (name,
 version, reference, digest). All or nothing: if one extension fails, DIR keeps
 what it had and no lockfile is written. --locked installs exactly the lockfile's
-digests, verifies them again, and never rewrites the lockfile.`,
+digests, verifies them again, and never rewrites the lockfile.
+
+With --index URL the index chooses and the client checks each choice as
+resolve --index does: the artifact fetched by digest must be the name and
+version asked for, within the constraints, in a repository the policy has a
+rule for, and allowed by the policy. A yanked version is installed only when
+you pinned it (--locked); one the index chose is refused. Each refused
+version is excluded and the index asked for the next candidate; stderr says
+why each was passed over (--explain: every passed-over version).`,
 		Example: `  mkt install acme/crm@^1.2 --factory-version 2.4.0 --policy policy.yaml --registry registry.example.com -o ./extensions
   mkt install --locked --factory-version 2.4.0 --policy policy.yaml --registry registry.example.com -o ./extensions`,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -180,6 +199,15 @@ digests, verifies them again, and never rewrites the lockfile.`,
 			for _, e := range res.Lock.Extensions {
 				fmt.Fprintf(g.stdout, "%-32s %-12s %s\n", e.Name, e.Version, e.Digest)
 			}
+			if explain {
+				for _, s := range res.Extensions {
+					for _, p := range s.PassedOver {
+						fmt.Fprintf(g.stderr, "%s: passed over %s: %s\n", s.Name, p.Version, passedOverReasons(p))
+					}
+				}
+			} else {
+				warnRefusedLocally(g, res.Extensions)
+			}
 			if o.Locked {
 				fmt.Fprintf(g.stderr, "Installed %d extensions from %s into %s\n", len(res.Lock.Extensions), res.Lockfile, o.Dir)
 			} else {
@@ -194,7 +222,31 @@ digests, verifies them again, and never rewrites the lockfile.`,
 	fl.StringVar(&o.Lockfile, "lockfile", "extensions.lock", "lockfile to write (or read with --locked)")
 	fl.BoolVar(&o.Locked, "locked", false, "install exactly the lockfile's digests")
 	fl.IntVar(&o.Concurrency, "concurrency", 4, "parallel downloads")
+	fl.BoolVar(&explain, "explain", false, "say on stderr why newer versions were passed over")
 	return cmd
+}
+
+// passedOverReasons joins a passed-over version's reasons, saying when it
+// was the client, not the index, that refused it.
+func passedOverReasons(p policy.PassedOver) string {
+	why := strings.Join(p.Reasons, "; ")
+	if p.RefusedLocally {
+		why = "offered by the index, refused here: " + why
+	}
+	return why
+}
+
+// warnRefusedLocally tells the user, even without --explain, which
+// versions an index offered and this client refused: what was installed or
+// chosen is then not what the index chose, and the user should know why.
+func warnRefusedLocally(g *globals, sel []*policy.Selected) {
+	for _, s := range sel {
+		for _, p := range s.PassedOver {
+			if p.RefusedLocally {
+				fmt.Fprintf(g.stderr, "warning: %s: passed over %s: %s\n", s.Name, p.Version, passedOverReasons(p))
+			}
+		}
+	}
 }
 
 func (f *policyFlags) bind(cmd *cobra.Command, policyRequired bool) {

@@ -81,7 +81,7 @@ sources:
 		return strings.Contains(mkt(t, "search", "crm", "--index", url).stdout, "acme/crm")
 	})
 	// The index resolves (for the token's tenant); anonymous, it is not found.
-	if r := mustMkt(t, "resolve", "acme/crm", "--index", url, "--factory-version", "2.4.0"); !strings.Contains(r.stdout, reg.Ref("acme/crm@sha256:")) {
+	if r := mustMkt(t, "resolve", "--plain-http", "acme/crm", "--index", url, "--factory-version", "2.4.0"); !strings.Contains(r.stdout, reg.Ref("acme/crm@sha256:")) {
 		t.Fatalf("resolve --index: %s", r.stdout)
 	}
 	// install --index: the index chooses, the registry serves, the local
@@ -93,7 +93,7 @@ sources:
 	os.WriteFile(pol, []byte("apiVersion: marketplace.connectsoft.io/v1\nkind: Policy\ntrustRoots:\n  - {name: acme, keys: [acme.pub]}\nrules:\n  - name: acme\n    match: {repositories: [\"**\"]}\n    signatures: {trustRoots: [acme]}\n"), 0o644)
 	inst := filepath.Join(t.TempDir(), "ext")
 	lock := filepath.Join(t.TempDir(), "lock.json")
-	if r := mkt(t, "install", "--plain-http", "acme/crm", "--index", url, "--policy", pol, "--factory-version", "2.4.0", "-o", inst, "--lockfile", lock); r.code != 1 || !strings.Contains(r.stderr, "chosen by the index, is not allowed") {
+	if r := mkt(t, "install", "--plain-http", "acme/crm", "--index", url, "--policy", pol, "--factory-version", "2.4.0", "-o", inst, "--lockfile", lock); r.code != 1 || !strings.Contains(r.stderr, "the client refused what the index offered before: acme/crm@0.1.0 (signature") {
 		t.Fatalf("install --index of an unsigned choice: %+v", r)
 	}
 	mustMkt(t, "sign", "--plain-http", reg.Ref("acme/crm:0.1.0"), "--key", key+".key")
@@ -105,7 +105,7 @@ sources:
 	if r := mustMkt(t, "search", "crm", "--index", url); strings.Contains(r.stdout, "acme/crm") {
 		t.Fatalf("anonymous search shows a private extension: %s", r.stdout)
 	}
-	if r := mkt(t, "resolve", "acme/crm", "--index", url, "--factory-version", "2.4.0"); r.code != 1 || !strings.Contains(r.stderr, "no versions published") {
+	if r := mkt(t, "resolve", "--plain-http", "acme/crm", "--index", url, "--factory-version", "2.4.0"); r.code != 1 || !strings.Contains(r.stderr, "no versions published") {
 		t.Fatalf("anonymous resolve of a private extension: %+v", r)
 	}
 	cancel()
