@@ -65,18 +65,15 @@ func (in *Ingester) conn(src *Source) (*sourceConn, error) {
 type Ingested struct {
 	Version *store.Version
 	Result  store.UpsertResult
+	// Evidence names the evidence manifests the decision was made from.
+	Evidence signing.Manifests
 }
 
 // Ingest fetches src's repository at ref (a version tag or a digest),
-	// Evidence names the evidence manifests the decision was made from.
-	Evidence signing.Manifests
 // collects its signatures and attestations, evaluates the policy and stores
 // the result. Artifacts that are not Marketplace extensions are skipped
 // with errNotExtension.
 func (in *Ingester) Ingest(ctx context.Context, src *Source, repository, ref string) (*Ingested, error) {
-	repoName := src.Registry + "/" + repository
-	sep := ":"
-	if strings.Contains(ref, ":") {
 	return in.IngestWith(ctx, src, repository, ref, signing.CollectOptions{})
 }
 
@@ -93,6 +90,9 @@ func (in *Ingester) IngestWith(ctx context.Context, src *Source, repository, ref
 // ingest is IngestWith; the crawl, which has just seen every evidence tag,
 // turns the fallback to stored manifests off (a missing tag is none).
 func (in *Ingester) ingest(ctx context.Context, src *Source, repository, ref string, o signing.CollectOptions, fallback bool) (*Ingested, error) {
+	repoName := src.Registry + "/" + repository
+	sep := ":"
+	if strings.Contains(ref, ":") {
 		sep = "@" // a digest
 	}
 	conn, err := in.conn(src)
@@ -153,10 +153,10 @@ func (in *Ingester) ingest(ctx context.Context, src *Source, repository, ref str
 			v.Lifecycle = lc.Status
 		}
 	}
+	v.EvidenceDigests = EncodeEvidenceManifests(ev.Manifests)
 	if v.Evidence, err = json.Marshal(struct {
 		Signatures   []signing.SignatureResult   `json:"signatures"`
 		Attestations []signing.AttestationResult `json:"attestations"`
-	v.EvidenceDigests = EncodeEvidenceManifests(ev.Manifests)
 	}{res.Signatures, res.Attestations}); err != nil {
 		return nil, err
 	}
