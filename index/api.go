@@ -9,6 +9,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -69,10 +70,17 @@ type API struct {
 	// Operator is the operator's own tenant, whose tokens see internal
 	// extensions.
 	Operator string
-	Log      *slog.Logger
+	// PublicURL is the index's address as users reach it, for the install
+	// commands of the pages (Config.PublicURL).
+	PublicURL string
+	// Publishers are the index config's namespace bindings, for the
+	// repositories a resolution may name (BoundRepositories).
+	Publishers []Publisher
+	Log        *slog.Logger
 
 	once       sync.Once
 	candidates *lru.Cache[candidateKey, *policy.Candidate]
+	verdicts   *lru.Cache[candidateKey, string]
 }
 
 // candidatesCached bounds the parsed descriptors and decisions kept for
@@ -85,10 +93,11 @@ func (a *API) init() {
 			a.Catalog = catalog.New(a.Store)
 		}
 		a.candidates, _ = lru.New[candidateKey, *policy.Candidate](candidatesCached)
+		a.verdicts, _ = lru.New[candidateKey, string](candidatesCached)
 	})
 }
 
-// Handler routes the API.
+// Handler routes the API; every response carries the security headers.
 func (a *API) Handler() http.Handler {
 	a.init()
 	mux := http.NewServeMux()
@@ -101,7 +110,7 @@ func (a *API) Handler() http.Handler {
 		w.Write(OpenAPI)
 	})
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok\n")) })
-	(&Web{API: a}).Register(mux)
+	(&Web{API: a, IndexURL: a.PublicURL}).Register(mux)
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
 		if err := a.Store.Ping(r.Context()); err != nil {
 			http.Error(w, "store unreachable: "+err.Error(), http.StatusServiceUnavailable)
@@ -109,7 +118,7 @@ func (a *API) Handler() http.Handler {
 		}
 		w.Write([]byte("ready\n"))
 	})
-	return mux
+	return withSecurityHeaders(mux)
 }
 
 type apiError struct {
@@ -166,6 +175,10 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 
 const pageSize = 20
 
+// maxPage bounds page= so that the offset it makes cannot overflow (a huge
+// page would wrap around to the first results).
+const maxPage = 1_000_000
+
 // searchPage is one page of search results.
 type searchPage struct {
 	Items []summary `json:"items"`
@@ -187,8 +200,8 @@ func (a *API) find(ctx context.Context, viewer *catalog.Viewer, p url.Values) (*
 	page := 1
 	if v := p.Get("page"); v != "" {
 		var err error
-		if page, err = strconv.Atoi(v); err != nil || page < 1 {
-			return nil, &apiError{http.StatusBadRequest, "page: want a number from 1"}
+		if page, err = strconv.Atoi(v); err != nil || page < 1 || page > maxPage {
+			return nil, &apiError{http.StatusBadRequest, fmt.Sprintf("page: %q is not a number from 1 to %d", v, maxPage)}
 		}
 	}
 	if v := p.Get("factory"); v != "" {
@@ -204,7 +217,9 @@ func (a *API) find(ctx context.Context, viewer *catalog.Viewer, p url.Values) (*
 	}
 	out := &searchPage{Items: make([]summary, len(items)), Total: total, Page: page}
 	for i, v := range items {
-		out.Items[i] = summarize(v)
+		if out.Items[i], err = a.summarize(ctx, v); err != nil {
+			return nil, err
+		}
 	}
 	return out, nil
 }
@@ -238,24 +253,88 @@ type summary struct {
 	Signed      bool     `json:"signed"`
 	Reviewed    bool     `json:"reviewed"`
 	Allowed     bool     `json:"allowed"`
-	Visibility  string   `json:"visibility"`
+	// Verdict is what the stored decision says, for badges that tell the
+	// truth: an audit-mode decision allows what it would deny.
+	Verdict    string `json:"verdict"`
+	Visibility string `json:"visibility"`
 }
 
-func summarize(v *store.Version) summary {
+// Verdicts of a stored decision (summary.Verdict, versionView.Verdict).
+const (
+	VerdictPassed         = "passed"           // every check passed
+	VerdictDenied         = "denied"           // a check failed, enforce mode
+	VerdictAuditWouldDeny = "audit-would-deny" // a check failed, audit mode: allowed, not passed
+	VerdictNoPolicy       = "no-policy"        // the index has no policy: nothing was decided
+)
+
+// verdictOf reads a stored decision's verdict.
+func verdictOf(decision []byte) (string, error) {
+	if len(decision) == 0 {
+		return VerdictNoPolicy, nil
+	}
+	var d struct {
+		Passed bool   `json:"passed"`
+		Mode   string `json:"mode"`
+	}
+	if err := json.Unmarshal(decision, &d); err != nil {
+		return "", fmt.Errorf("stored decision: %w", err)
+	}
+	switch {
+	case d.Passed:
+		return VerdictPassed, nil
+	case d.Mode == "audit":
+		return VerdictAuditWouldDeny, nil
+	}
+	return VerdictDenied, nil
+}
+
+// verdict is v's verdict. Headers (search results, from the catalog) carry
+// no decision, so it is read once per write of the version and cached.
+func (a *API) verdict(ctx context.Context, v *store.Version) (string, error) {
+	if len(v.Decision) > 0 {
+		return verdictOf(v.Decision)
+	}
+	k := candidateKey{v.Tenant, v.Name, v.Version, v.Seq}
+	if s, ok := a.verdicts.Get(k); ok {
+		return s, nil
+	}
+	whole, err := a.Store.Version(ctx, v.Tenant, v.Name, v.Version)
+	if err != nil {
+		return "", fmt.Errorf("%s@%s: %w", v.Name, v.Version, err)
+	}
+	s, err := verdictOf(whole.Decision)
+	if err != nil {
+		return "", fmt.Errorf("%s@%s: %w", v.Name, v.Version, err)
+	}
+	a.verdicts.Add(candidateKey{whole.Tenant, whole.Name, whole.Version, whole.Seq}, s)
+	return s, nil
+}
+
+func (a *API) summarize(ctx context.Context, v *store.Version) (summary, error) {
+	verdict, err := a.verdict(ctx, v)
 	return summary{Name: v.Name, Tenant: v.Tenant, Kind: v.Kind, Title: v.Title, Description: v.Description, Keywords: v.Keywords,
-		Latest: v.Version, License: v.License, Factory: v.Factory, Signed: v.Signed, Reviewed: v.Reviewed, Allowed: v.Allowed, Visibility: v.Visibility}
+		Latest: v.Version, License: v.License, Factory: v.Factory, Signed: v.Signed, Reviewed: v.Reviewed, Allowed: v.Allowed,
+		Verdict: verdict, Visibility: v.Visibility}, err
+}
+
+// versionView is a version in details: the stored version and its verdict.
+type versionView struct {
+	*store.Version
+	Verdict string `json:"verdict"`
 }
 
 // details is an extension with its versions and alerts.
 type details struct {
-	Extension summary          `json:"extension"`
-	Versions  []*store.Version `json:"versions"`
-	Alerts    []*store.Alert   `json:"alerts"`
+	Extension summary        `json:"extension"`
+	Versions  []versionView  `json:"versions"`
+	Alerts    []*store.Alert `json:"alerts"`
 }
 
-// details finds name as the viewer sees it: its own tenant's first.
-// Another tenant's private extension is not found, exactly like one that
-// does not exist.
+// details finds name as the viewer sees it: its own tenant's first, with
+// only the versions the viewer may see, highest first, and only their
+// alerts (identity-mismatch alerts only to the tenant itself). Another
+// tenant's private extension is not found, exactly like one that does not
+// exist.
 func (a *API) details(ctx context.Context, viewer *catalog.Viewer, name string) (*details, error) {
 	seen, err := a.Catalog.Lookup(ctx, viewer, name)
 	if err != nil {
@@ -264,7 +343,7 @@ func (a *API) details(ctx context.Context, viewer *catalog.Viewer, name string) 
 	if len(seen) == 0 {
 		return nil, &apiError{http.StatusNotFound, "no extension " + name}
 	}
-	latest := seen[0]
+	latest := store.Latest(seen)
 	tenant := latest.Tenant
 	versions, err := a.Store.Versions(ctx, tenant, name)
 	if err != nil {
@@ -274,11 +353,28 @@ func (a *API) details(ctx context.Context, viewer *catalog.Viewer, name string) 
 	if err != nil {
 		return nil, err
 	}
-	d := &details{Extension: summarize(latest), Versions: versions}
-	for _, al := range alerts {
-		if al.Name == name {
-			d.Alerts = append(d.Alerts, al)
+	d := &details{}
+	if d.Extension, err = a.summarize(ctx, latest); err != nil {
+		return nil, err
+	}
+	visible := map[string]bool{}
+	for _, v := range versions {
+		if !viewer.CanSee(v) {
+			continue
 		}
+		verdict, err := verdictOf(v.Decision)
+		if err != nil {
+			return nil, fmt.Errorf("%s@%s: %w", v.Name, v.Version, err)
+		}
+		d.Versions = append(d.Versions, versionView{v, verdict})
+		visible[v.Version] = true
+	}
+	for _, al := range alerts {
+		if al.Name != name || !visible[al.Version] && al.Type != store.AlertIdentityMismatch ||
+			al.Type == store.AlertIdentityMismatch && viewer.Tenant != tenant {
+			continue
+		}
+		d.Alerts = append(d.Alerts, al)
 	}
 	return d, nil
 }

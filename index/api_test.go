@@ -18,6 +18,9 @@ import (
 	"github.com/connectsoft/marketplace/index/store"
 )
 
+// publicURL is the index's configured address in the API tests.
+const publicURL = "https://index.example.com"
+
 type apiWorld struct {
 	srv    *httptest.Server
 	st     store.Store
@@ -59,7 +62,7 @@ func newAPIWorld(t *testing.T) *apiWorld {
 	add("globex", "globex/secret", "1.0.0", store.Private, ">=3.0.0", false)
 	add("ops", "ops/internal-tool", "1.0.0", store.Internal, ">=2.0.0", true)
 	st.UpsertVersion(context.Background(), &store.Version{Tenant: "acme", Name: "acme/secret", Version: "1.0.0", Repository: "reg/acme/secret", Digest: "sha256:moved", Kind: "Connector", Visibility: store.Private})
-	api := &index.API{Store: st, Operator: "ops"}
+	api := &index.API{Store: st, Operator: "ops", PublicURL: publicURL}
 	w.srv = httptest.NewServer(api.Handler())
 	t.Cleanup(w.srv.Close)
 	return w

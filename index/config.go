@@ -5,15 +5,20 @@
 package index
 
 import (
+	"context"
 	"fmt"
+	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/bmatcuk/doublestar/v4"
 	"github.com/connectsoft/marketplace/index/store"
 	"github.com/connectsoft/marketplace/internal/yamlstrict"
+	"github.com/connectsoft/marketplace/signing"
 )
 
 // Config is index.yaml (DESIGN §6).
@@ -24,6 +29,20 @@ type Config struct {
 	WebhookSecret string   `yaml:"webhookSecret"`
 	Operator      string   `yaml:"operator"` // the tenant that may see internal extensions
 	Sources       []Source `yaml:"sources"`
+	// Publishers bind publisher namespaces to a tenant, repositories and
+	// keys (DESIGN §6.1); a namespace without an entry gets the default
+	// binding (see Ingester.Publishers).
+	Publishers []Publisher `yaml:"publishers"`
+	// PublicURL is the index's address as users reach it, shown in install
+	// commands. Without it the pages show a placeholder: the request's
+	// Host header is the caller's to forge and is never echoed.
+	PublicURL string `yaml:"publicURL"`
+	// ReadTimeout, WriteTimeout and IdleTimeout bound each HTTP connection
+	// (zero: DefaultReadTimeout etc.), so that clients which stop reading
+	// or keep idle connections open do not hold them forever.
+	ReadTimeout  time.Duration `yaml:"readTimeout"`
+	WriteTimeout time.Duration `yaml:"writeTimeout"`
+	IdleTimeout  time.Duration `yaml:"idleTimeout"`
 	// Dir is the directory of the config file; relative paths are against it.
 	Dir string `yaml:"-"`
 }
@@ -54,6 +73,104 @@ func (s *Source) Matches(registry, repository string) bool {
 		}
 	}
 	return false
+}
+
+// Publisher is a publisher namespace bound to the one tenant it belongs to,
+// the repositories its extensions may live in and its signing keys
+// (DESIGN §6.1). An artifact naming the namespace found anywhere else is
+// quarantined at ingest with an identity-mismatch alert.
+type Publisher struct {
+	Name   string `yaml:"name"`
+	Tenant string `yaml:"tenant"`
+	// Repositories are globs over registry/repository, such as
+	// registry.example.com/acme/**.
+	Repositories []string `yaml:"repositories"`
+	// Keys are the publisher's public keys (files relative to the config,
+	// inline PEM or KMS references). The index records them; policies
+	// scope their trust roots to namespaces themselves (DESIGN §5).
+	Keys []string `yaml:"keys"`
+	// Tier is how far the operator vouches for the publisher: official,
+	// verified or community (the default).
+	Tier string `yaml:"tier"`
+	// Fingerprints are the loaded keys' fingerprints (KMS references are
+	// recorded unloaded, as Keys names them).
+	Fingerprints []string `yaml:"-"`
+}
+
+// Tiers are the publisher tiers, from the most vouched for.
+var Tiers = []string{"official", "verified", "community"}
+
+// Binds reports whether registry/repository (as one string) is one of the
+// publisher's repositories.
+func (p *Publisher) Binds(repository string) bool {
+	for _, g := range p.Repositories {
+		if ok, _ := doublestar.Match(g, repository); ok {
+			return true
+		}
+	}
+	return false
+}
+
+// namespaceName is what a publisher namespace may be (DESIGN §2).
+var namespaceName = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{1,63}$`)
+
+// checkPublishers validates publishers: entries, loading the keys they
+// name (relative to dir) so that a typo fails at start, not at ingest.
+func checkPublishers(c *Config, dir string, add func(field, format string, args ...any)) {
+	names := map[string]bool{}
+	for i := range c.Publishers {
+		p := &c.Publishers[i]
+		at := fmt.Sprintf("publishers[%d]", i)
+		switch {
+		case !namespaceName.MatchString(p.Name):
+			add(at+".name", "%q: want a publisher namespace, lowercase [a-z0-9-], 2 to 64 characters", p.Name)
+		case names[p.Name]:
+			add(at+".name", "%q is bound twice: a namespace belongs to exactly one tenant", p.Name)
+		}
+		names[p.Name] = true
+		if p.Tenant == "" {
+			add(at+".tenant", "required: the tenant the namespace belongs to")
+		}
+		if len(p.Repositories) == 0 {
+			add(at+".repositories", "required: globs over registry/repository, such as registry.example.com/%s/**", p.Name)
+		}
+		for j, g := range p.Repositories {
+			if !doublestar.ValidatePattern(g) || !strings.Contains(g, "/") {
+				add(fmt.Sprintf("%s.repositories[%d]", at, j), "%q is not a glob over registry/repository", g)
+			}
+		}
+		if p.Tier == "" {
+			p.Tier = "community"
+		} else if !slices.Contains(Tiers, p.Tier) {
+			add(at+".tier", "%q: want official, verified or community", p.Tier)
+		}
+		for j, k := range p.Keys {
+			if strings.Contains(k, "://") { // a KMS reference: recorded, loaded where it is used
+				continue
+			}
+			path := k
+			if !strings.Contains(k, "-----BEGIN") && !filepath.IsAbs(k) {
+				path = filepath.Join(dir, k)
+			}
+			key, err := signing.LoadKey(context.Background(), path)
+			if err != nil {
+				add(fmt.Sprintf("%s.keys[%d]", at, j), "%v", err)
+				continue
+			}
+			p.Fingerprints = append(p.Fingerprints, key.Fingerprint)
+		}
+	}
+}
+
+// checkPublicURL checks publicURL: an absolute http(s) URL of the index.
+func checkPublicURL(raw string, add func(field, format string, args ...any)) {
+	if raw == "" {
+		return
+	}
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" || u.User != nil {
+		add("publicURL", "%q: want the index's address as users reach it, such as https://index.example.com", raw)
+	}
 }
 
 var envRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)\}`)
@@ -120,6 +237,18 @@ func LoadConfig(path string) (*Config, error) {
 			}
 			if s.CrawlTimeout == 0 {
 				c.Sources[i].CrawlTimeout = c.Sources[i].Interval
+			}
+		}
+	}
+	if problems == nil {
+		checkPublishers(&c, filepath.Dir(path), add)
+		checkPublicURL(c.PublicURL, add)
+		for _, d := range []struct {
+			field string
+			d     time.Duration
+		}{{"readTimeout", c.ReadTimeout}, {"writeTimeout", c.WriteTimeout}, {"idleTimeout", c.IdleTimeout}} {
+			if d.d < 0 {
+				add(d.field, "%s: want a positive duration (or none for the default)", d.d)
 			}
 		}
 	}

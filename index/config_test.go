@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/connectsoft/marketplace/index"
+	"github.com/connectsoft/marketplace/internal/fixture"
 )
 
 func writeConfig(t *testing.T, body string) string {
@@ -44,6 +45,55 @@ sources:
 		"store: sqlite://x\nsources:\n  - {name: a, registry: r, repositories: [\"[x\"], tenant: t, visibility: public}\n": "not a valid glob",
 	}
 	for body, want := range cases {
+		if _, err := index.LoadConfig(writeConfig(t, body)); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%q: want an error with %q, got %v", body, want, err)
+		}
+	}
+}
+
+// publishers: entries are checked at load: a typo in a namespace, a
+// missing tenant or repository, a bad glob, an unknown tier, a namespace
+// bound twice, or a key that does not load fails the start, naming the
+// field.
+func TestLoadConfigChecksPublishers(t *testing.T) {
+	dir := t.TempDir()
+	_, pubKey, _ := fixture.KeyPair(t, dir, "acme")
+	good := `store: sqlite://x
+publicURL: https://index.example.com
+publishers:
+  - name: acme
+    tenant: acme
+    repositories: ["registry.example.com/acme/**"]
+    keys: [acme.pub]
+    tier: verified
+  - {name: globex, tenant: globex, repositories: ["registry.example.com/globex/**"]}
+`
+	p := filepath.Join(dir, "index.yaml")
+	os.WriteFile(p, []byte(good), 0o644)
+	c, err := index.LoadConfig(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.Publishers) != 2 || c.Publishers[1].Tier != "community" || len(c.Publishers[0].Fingerprints) != 1 || c.Publishers[0].Fingerprints[0] != pubKey.Fingerprint {
+		t.Fatalf("publishers %+v", c.Publishers)
+	}
+	if !c.Publishers[0].Binds("registry.example.com/acme/crm") || c.Publishers[0].Binds("registry.example.com/evil/acme/crm") {
+		t.Fatal("publisher binding is wrong")
+	}
+	pub := func(entry string) string { return "store: sqlite://x\npublishers:\n  - " + entry + "\n" }
+	ok := `tenant: acme, repositories: ["r.example/acme/**"]`
+	for body, want := range map[string]string{
+		pub(`{name: Acme, ` + ok + `}`):                                         `publishers[0].name: "Acme": want a publisher namespace`,
+		pub(`{name: acme, repositories: ["r.example/acme/**"]}`):                "publishers[0].tenant: required",
+		pub(`{name: acme, tenant: acme}`):                                       "publishers[0].repositories: required",
+		pub(`{name: acme, tenant: acme, repositories: ["[x/**"]}`):              `publishers[0].repositories[0]: "[x/**" is not a glob`,
+		pub(`{name: acme, ` + ok + `, tier: gold}`):                             `publishers[0].tier: "gold": want official, verified or community`,
+		pub(`{name: acme, ` + ok + `, keys: [missing.pub]}`):                    "publishers[0].keys[0]: load public key",
+		pub(`{name: acme, `+ok+`}`) + "  - {name: acme, " + ok + "}\n":          `publishers[1].name: "acme" is bound twice`,
+		"store: sqlite://x\npublicURL: \"javascript:alert(1)\"\n":               "publicURL",
+		"store: sqlite://x\nidleTimeout: -1s\n":                                 "idleTimeout: -1s: want a positive duration",
+		pub(`{name: acme, `+ok+`, keys: [awskms:///alias/acme]}`) + "oops: 1\n": `unknown field "oops"`,
+	} {
 		if _, err := index.LoadConfig(writeConfig(t, body)); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%q: want an error with %q, got %v", body, want, err)
 		}

@@ -22,6 +22,9 @@ type Ingester struct {
 	Policy *policy.Policy // nil: versions are stored without a decision
 	// Remote returns how to reach a source's registry.
 	Remote func(*Source) artifact.RemoteOptions
+	// Publishers bind namespaces to tenants and repositories; artifacts
+	// not bound to the name they claim are quarantined (identity.go).
+	Publishers []Publisher
 
 	conns sync.Map // source name → *sourceConn, reused across ingests and crawls
 }
@@ -159,6 +162,9 @@ func (in *Ingester) ingest(ctx context.Context, src *Source, repository, ref str
 		Attestations []signing.AttestationResult `json:"attestations"`
 	}{res.Signatures, res.Attestations}); err != nil {
 		return nil, err
+	}
+	if q, err := in.bindIdentity(ctx, src, v); q != nil || err != nil {
+		return q, err // quarantined (identity-mismatch alert), never stored
 	}
 	r, err := in.Store.UpsertVersion(ctx, v)
 	if err != nil {

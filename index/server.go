@@ -59,7 +59,7 @@ func NewServer(ctx context.Context, c *Config, remote artifact.RemoteOptions, lo
 			return nil, err
 		}
 	}
-	ing := &Ingester{Store: st, Policy: pol, Remote: func(s *Source) artifact.RemoteOptions {
+	ing := &Ingester{Store: st, Policy: pol, Publishers: c.Publishers, Remote: func(s *Source) artifact.RemoteOptions {
 		o := remote
 		o.PlainHTTP = s.PlainHTTP
 		return o
@@ -73,7 +73,7 @@ func NewServer(ctx context.Context, c *Config, remote artifact.RemoteOptions, lo
 	return &Server{
 		Config:  c,
 		Store:   st,
-		API:     &API{Store: st, Operator: c.Operator, Log: log},
+		API:     &API{Store: st, Operator: c.Operator, PublicURL: c.PublicURL, Publishers: c.Publishers, Log: log},
 		Webhook: hook,
 		Crawler: &Crawler{Ingester: ing, Log: log, Metrics: m},
 		Queue:   hook.Queue,
@@ -92,6 +92,7 @@ func (s *Server) Handler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
+		setSecurityHeaders(rec.Header())
 		mux.ServeHTTP(rec, r)
 		route := r.Pattern // the innermost ServeMux pattern that matched
 		if route == "" {
@@ -117,7 +118,9 @@ func (r *statusRecorder) WriteHeader(code int) {
 // The queue's workers run from before the first request until after the
 // last, and stop before the store closes under them.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
-	srv := &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout: orDefault(s.Config.ReadTimeout, DefaultReadTimeout), WriteTimeout: orDefault(s.Config.WriteTimeout, DefaultWriteTimeout),
+		IdleTimeout: orDefault(s.Config.IdleTimeout, DefaultIdleTimeout)}
 	if err := s.Queue.Start(ctx); err != nil {
 		ln.Close()
 		s.Store.Close()

@@ -31,7 +31,10 @@ var pages = func() map[string]*template.Template {
 // search and details the API serves, as anonymous callers see them.
 type Web struct {
 	API *API
-	// IndexURL is shown in install commands.
+	// IndexURL is shown in install commands (Config.PublicURL). Without
+	// it they show a placeholder: the request's Host header is the
+	// caller's to choose, and echoing it would let a forged Host (through a
+	// cache, or a link) put another index into the command people copy.
 	IndexURL string
 }
 
@@ -99,7 +102,7 @@ func (wb *Web) extension(w http.ResponseWriter, r *http.Request) {
 	}
 	indexURL := wb.IndexURL
 	if indexURL == "" {
-		indexURL = "http://" + r.Host
+		indexURL = "INDEX_URL"
 	}
 	wb.render(w, "extension", http.StatusOK, map[string]any{
 		"Title": name, "Ext": d.Extension, "Versions": d.Versions, "Alerts": d.Alerts, "IndexURL": strings.TrimSuffix(indexURL, "/"),

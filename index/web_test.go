@@ -87,10 +87,10 @@ func TestCatalogPageInChromium(t *testing.T) {
 	if !strings.Contains(results, "acme/public-crm") || strings.Contains(results, "acme/secret") {
 		t.Errorf("search results: %q", results)
 	}
-	if !strings.Contains(install, "mkt install acme/public-crm@1.1.0 --index "+w.srv.URL) {
+	if !strings.Contains(install, "mkt install acme/public-crm@1.1.0 --index "+publicURL) {
 		t.Errorf("install command %q", install)
 	}
-	for _, b := range []string{"unsigned", "reviewed", "policy not passed"} {
+	for _, b := range []string{"no trusted signature", "reviewed", "no policy"} {
 		if !strings.Contains(badges, b) {
 			t.Errorf("extension page badges %q lack %q", badges, b)
 		}
