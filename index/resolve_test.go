@@ -3,6 +3,7 @@ package index_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"strings"
 	"testing"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/connectsoft/marketplace/artifact"
 	"github.com/connectsoft/marketplace/index"
+	"github.com/connectsoft/marketplace/index/client"
 	"github.com/connectsoft/marketplace/index/store"
 	"github.com/connectsoft/marketplace/policy"
 )
@@ -71,5 +73,40 @@ func TestAPIResolveUsesStoredDecisionsAndTenancy(t *testing.T) {
 	}
 	if code := w.get(t, "", "/api/v1/resolve", nil); code != http.StatusBadRequest {
 		t.Fatalf("resolve without a name: %d", code)
+	}
+}
+
+func TestAPIResolveLeavesOutTheVersionsTheClientExcluded(t *testing.T) {
+	w := newAPIWorld(t)
+	ok := &policy.Decision{Allowed: true, Passed: true, Mode: "enforce"}
+	for _, v := range []string{"1.0.0", "1.1.0", "1.2.0"} {
+		storeExt(t, w.st, "acme", store.Public, "acme/lib", v, ">=2.0.0 <3.0.0", "", ok)
+	}
+	c := &client.Client{URL: w.srv.URL}
+	ask := func(exclude ...string) (*policy.Resolution, error) {
+		return c.ResolveQuery(context.Background(), client.ResolveQuery{Requirements: []policy.Requirement{{Name: "acme/lib"}}, Factory: "2.4.0", Exclude: exclude})
+	}
+	for _, tc := range []struct {
+		exclude []string
+		want    string
+	}{
+		{nil, "1.2.0"},
+		{[]string{"acme/lib@1.2.0"}, "1.1.0"},
+		{[]string{"acme/lib@1.2.0", "acme/lib@1.1.0", "other/name@1.0.0"}, "1.0.0"},
+	} {
+		res, err := ask(tc.exclude...)
+		if err != nil || res.Find("acme/lib") == nil || res.Find("acme/lib").Version != tc.want {
+			t.Fatalf("excluding %v: %v %+v, want %s", tc.exclude, err, res, tc.want)
+		}
+	}
+	if _, err := ask("acme/lib@1.2.0", "acme/lib@1.1.0", "acme/lib@1.0.0"); !errors.Is(err, policy.ErrUnresolvable) {
+		t.Fatalf("every version excluded: %v", err)
+	}
+	// The exclusion lasts one request: the next one sees every version.
+	if res, err := ask(); err != nil || res.Find("acme/lib").Version != "1.2.0" {
+		t.Fatalf("after excluding: %v %+v", err, res)
+	}
+	if code := w.get(t, "", "/api/v1/resolve?name=acme/lib&exclude=acme-lib", nil); code != http.StatusBadRequest {
+		t.Fatalf("exclude without @VERSION: %d, want 400", code)
 	}
 }
