@@ -190,7 +190,7 @@ func NewQueue(st store.Store, hook *Webhook, opts QueueOptions) (*Queue, error) 
 		RescueStuckJobsAfter: o.RescueAfter,
 		FetchCooldown:        min(o.PollInterval, 20*time.Millisecond),
 		FetchPollInterval:    o.PollInterval,
-		Logger:               o.Log.With("component", "ingest-queue"),
+		Logger:               slog.New(warnings{o.Log.Handler()}).With("component", "ingest-queue"),
 		// Quarantined events stay visible (and deduplicated) for a month.
 		CancelledJobRetentionPeriod: 30 * 24 * time.Hour,
 	})
@@ -363,3 +363,14 @@ func (h *Webhook) inline() *Queue {
 	qs, _ := h.Ingester.Store.(store.QueueStore)
 	return &Queue{hook: h, st: qs, opts: QueueOptions{Log: h.Log}.withDefaults()}
 }
+
+// warnings passes on River's warnings and errors only: its info lines
+// (job counts every few seconds, starts and stops) would drown the index's.
+type warnings struct{ slog.Handler }
+
+func (w warnings) Enabled(ctx context.Context, l slog.Level) bool {
+	return l >= slog.LevelWarn && w.Handler.Enabled(ctx, l)
+}
+
+func (w warnings) WithAttrs(as []slog.Attr) slog.Handler { return warnings{w.Handler.WithAttrs(as)} }
+func (w warnings) WithGroup(g string) slog.Handler       { return warnings{w.Handler.WithGroup(g)} }

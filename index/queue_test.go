@@ -379,3 +379,92 @@ func TestReplicasIngestEveryEventOnceAcrossKill9(t *testing.T) {
 		t.Error("no event was run again after the kill: it hit no ingest")
 	}
 }
+
+// A registry that fails (503) is a transient error: the event is retried
+// with backoff until it is ingested, without an alert. One that never
+// recovers is quarantined after the last attempt, with an alert that says so.
+func TestQueueRetriesTransientFailuresThenQuarantines(t *testing.T) {
+	for _, st := range queueStores {
+		t.Run(st.name, func(t *testing.T) {
+			s, err := store.Open(context.Background(), st.url(t))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			reg, err := testenv.StartDistribution(testenv.DistributionOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer reg.Close()
+			proxy, err := testenv.StartFaultProxy(reg.Host)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer proxy.Close()
+			pub := fixture.NewPublisher(t, reg)
+			flaky := pub.Publish("", fixture.Ext{Name: "acme/flaky", Version: "1.0.0"})
+			down := pub.Publish("", fixture.Ext{Name: "acme/down", Version: "1.0.0"})
+			dir := t.TempDir()
+			hook := &index.Webhook{Secret: secret,
+				Sources: []index.Source{{Name: "p", Registry: proxy.Host, PlainHTTP: true, Repositories: []string{"acme/**"}, Tenant: "acme", Visibility: store.Public}},
+				Ingester: &index.Ingester{Store: s, Remote: func(src *index.Source) artifact.RemoteOptions {
+					return artifact.RemoteOptions{PlainHTTP: true, RegistryConfig: filepath.Join(dir, "config.json")}
+				}}}
+			q, err := index.NewQueue(s, hook, index.QueueOptions{MaxAttempts: 3, Backoff: 50 * time.Millisecond, MaxBackoff: 200 * time.Millisecond, PollInterval: 20 * time.Millisecond})
+			if err != nil {
+				t.Fatal(err)
+			}
+			hook.Queue = q
+			if err := q.Start(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			defer q.Stop(context.Background())
+			srv := httptest.NewServer(hook)
+			defer srv.Close()
+
+			db, _ := s.(store.QueueStore).QueueDB()
+			// attempts is how often the newest queued event was tried.
+			attempts := func() (n int) {
+				if err := db.QueryRow(`SELECT attempt FROM river_job ORDER BY id DESC LIMIT 1`).Scan(&n); err != nil {
+					t.Fatal(err)
+				}
+				return n
+			}
+			event := func(id, repo, ref string) string {
+				digest := ref[strings.Index(ref, "@")+1:]
+				return fmt.Sprintf(`{"id":%q,"action":"push","target":{"mediaType":%q,"digest":%q,"repository":%q,"url":"http://%s/v2/%s/manifests/%s","tag":"1.0.0"}}`,
+					id, ocispec.MediaTypeImageManifest, digest, repo, proxy.Host, repo, digest)
+			}
+			proxy.Inject(testenv.Fault{Kind: testenv.Status, Status: http.StatusServiceUnavailable, PathContains: "/acme/"})
+			if code := post(t, srv.URL, "Bearer "+secret, `{"events":[`+event("flaky-1", "acme/flaky", flaky)+`]}`); code != http.StatusAccepted {
+				t.Fatalf("queueing: %d", code)
+			}
+			eventually(t, "a retry of the event the registry failed", func() bool { return attempts() >= 2 })
+			if v, _ := s.Version(context.Background(), "acme", "acme/flaky", "1.0.0"); v != nil {
+				t.Fatalf("stored while the registry failed: %+v", v)
+			}
+			proxy.Clear()
+			eventually(t, "the retried event to be ingested once the registry recovers", func() bool {
+				v, _ := s.Version(context.Background(), "acme", "acme/flaky", "1.0.0")
+				return v != nil
+			})
+
+			proxy.Inject(testenv.Fault{Kind: testenv.Status, Status: http.StatusServiceUnavailable, PathContains: "/acme/down/"})
+			if code := post(t, srv.URL, "Bearer "+secret, `{"events":[`+event("down-1", "acme/down", down)+`]}`); code != http.StatusAccepted {
+				t.Fatalf("queueing: %d", code)
+			}
+			var alerts []*store.Alert
+			eventually(t, "the event to be quarantined after its last attempt", func() bool {
+				alerts, _ = s.Alerts(context.Background(), "acme")
+				return len(alerts) > 0
+			})
+			if len(alerts) != 1 || alerts[0].Type != index.AlertIngestFailed || alerts[0].Name != "acme/down" ||
+				!strings.Contains(alerts[0].Message, "3 attempts") || !strings.Contains(alerts[0].Message, "503") {
+				t.Fatalf("alerts: %+v", alerts)
+			}
+			if n := attempts(); n != 3 {
+				t.Fatalf("quarantined after %d attempts, want 3", n)
+			}
+		})
+	}
+}
