@@ -113,6 +113,11 @@ rules:
 		return err
 	}
 	defer srv.Store.Close()
+	// The webhook queues events; the queue's workers ingest them.
+	if err := srv.Queue.Start(ctx); err != nil {
+		return err
+	}
+	defer srv.Queue.Stop(context.Background())
 	hs := &http.Server{Handler: srv.Handler()}
 	go hs.Serve(ln)
 	defer hs.Close()
@@ -158,6 +163,16 @@ rules:
 		}
 		if err := g.Wait(); err != nil {
 			return err
+		}
+		for { // until the queue has ingested every event
+			n, err := srv.Queue.Pending(ctx)
+			if err != nil {
+				return err
+			}
+			if n == 0 {
+				break
+			}
+			time.Sleep(5 * time.Millisecond)
 		}
 		el := time.Since(start)
 		if n, err := searchTotal(base, "hook", true); err != nil || n != events/10 {

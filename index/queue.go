@@ -374,3 +374,15 @@ func (w warnings) Enabled(ctx context.Context, l slog.Level) bool {
 
 func (w warnings) WithAttrs(as []slog.Attr) slog.Handler { return warnings{w.Handler.WithAttrs(as)} }
 func (w warnings) WithGroup(g string) slog.Handler       { return warnings{w.Handler.WithGroup(g)} }
+
+// Pending counts the events queued and not yet ingested or quarantined,
+// on every replica: the backlog (what /metrics or a bench waits on).
+func (q *Queue) Pending(ctx context.Context) (int, error) {
+	var n int
+	err := q.db.QueryRowContext(ctx, `SELECT count(*) FROM river_job WHERE queue = '`+ingestQueue+`'
+		AND state IN ('available', 'pending', 'retryable', 'running', 'scheduled')`).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("count queued events: %w", err)
+	}
+	return n, nil
+}
