@@ -75,7 +75,7 @@ type QueueOptions struct {
 	// Workers is how many events one replica ingests at once (default 16).
 	Workers int
 	// MaxAttempts is how often an event is tried before it is quarantined
-	// (default 8: with the default backoff, about 4 minutes of retries).
+	// (default 8: with the default backoff, about 2 minutes of waits).
 	MaxAttempts int
 	// Backoff is the wait before the first retry; each further retry waits
 	// twice as long, up to MaxBackoff, with ±10% jitter (defaults 1 s, 2 min).
