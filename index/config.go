@@ -276,3 +276,56 @@ func DevConfig(registry, dir, secret string) *Config {
 			Tenant: "dev", Visibility: store.Public, Interval: time.Minute}},
 	}
 }
+
+// DevTrust is what `mkt dev up` trusts, so that its first try shows honest
+// badges: a dev key pair and a policy, in enforce mode, that requires a
+// signature by that key. A version pushed and signed with Key shows
+// "signed" and "policy passed"; one not signed shows neither.
+type DevTrust struct {
+	Key       string `json:"key"`       // cosign.key format, no password (COSIGN_PASSWORD="")
+	PublicKey string `json:"publicKey"` // cosign.pub format
+	Policy    string `json:"policy"`
+}
+
+// devPolicy requires a signature by the dev key on everything. Enforce
+// rather than audit: audit would allow (and resolve) unsigned versions,
+// which is not what the badges of a real index would teach.
+const devPolicy = `apiVersion: marketplace.connectsoft.io/v1
+kind: Policy
+mode: enforce
+trustRoots:
+  - name: dev
+    keys: [dev.pub]
+rules:
+  - name: signed-by-the-dev-key
+    match: {repositories: ["**"]}
+    signatures: {trustRoots: [dev]}
+`
+
+// WriteDevTrust makes a dev key pair in dir, or reuses the one there (so
+// that what was signed in an earlier session stays trusted), and writes the
+// dev policy next to it.
+func WriteDevTrust(dir string) (*DevTrust, error) {
+	t := &DevTrust{Key: filepath.Join(dir, "dev.key"), PublicKey: filepath.Join(dir, "dev.pub"), Policy: filepath.Join(dir, "dev-policy.yaml")}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("dev key directory: %w", err)
+	}
+	_, errKey := os.Stat(t.Key)
+	_, errPub := os.Stat(t.PublicKey)
+	if errKey != nil || errPub != nil {
+		priv, pub, err := signing.GenerateKeyPair(func(bool) ([]byte, error) { return []byte{}, nil })
+		if err != nil {
+			return nil, err
+		}
+		if err := os.WriteFile(t.Key, priv, 0o600); err != nil {
+			return nil, fmt.Errorf("write the dev key: %w", err)
+		}
+		if err := os.WriteFile(t.PublicKey, pub, 0o644); err != nil {
+			return nil, fmt.Errorf("write the dev public key: %w", err)
+		}
+	}
+	if err := os.WriteFile(t.Policy, []byte(devPolicy), 0o644); err != nil {
+		return nil, fmt.Errorf("write the dev policy: %w", err)
+	}
+	return t, nil
+}

@@ -55,7 +55,7 @@ func browser(t *testing.T) context.Context {
 func TestCatalogPageInChromium(t *testing.T) {
 	w := newAPIWorld(t)
 	ctx := browser(t)
-	var total, results, install, badges, versions, missing string
+	var total, results, install, badges, versions, missing, radius string
 	var shot []byte
 	err := chromedp.Run(ctx,
 		chromedp.Navigate(w.srv.URL+"/"),
@@ -73,6 +73,8 @@ func TestCatalogPageInChromium(t *testing.T) {
 		chromedp.Text("#install", &install, chromedp.ByQuery),
 		chromedp.Text("#extension", &badges, chromedp.ByQuery),
 		chromedp.Text("#versions", &versions, chromedp.ByQuery),
+		// The stylesheet applies under the Content-Security-Policy.
+		chromedp.Evaluate(`getComputedStyle(document.querySelector('.badge')).borderTopLeftRadius`, &radius),
 		chromedp.FullScreenshot(&shot, 100),
 		chromedp.Navigate(w.srv.URL+"/extensions/acme/secret"),
 		chromedp.Text("body", &missing, chromedp.ByQuery),
@@ -95,8 +97,11 @@ func TestCatalogPageInChromium(t *testing.T) {
 			t.Errorf("extension page badges %q lack %q", badges, b)
 		}
 	}
-	if !strings.Contains(versions, "1.1.0") || !strings.Contains(versions, "1.0.0") {
-		t.Errorf("versions table %q", versions)
+	if radius != "999px" {
+		t.Errorf("the stylesheet did not apply under the CSP: a badge's border radius is %q", radius)
+	}
+	if i, j := strings.Index(versions, "1.1.0"), strings.Index(versions, "1.0.0"); i < 0 || j < 0 || i > j {
+		t.Errorf("versions table %q, want 1.1.0 above 1.0.0", versions)
 	}
 	if !strings.Contains(missing, "no extension acme/secret") {
 		t.Errorf("a private extension's page, anonymous: %q", missing)

@@ -17,7 +17,7 @@ import (
 
 func newDevCmd(g *globals) *cobra.Command {
 	dev := &cobra.Command{Use: "dev", Short: "Local services for a first try"}
-	var listen, indexListen, root, addrFile, indexAddrFile string
+	var listen, indexListen, root, addrFile, indexAddrFile, devDir string
 	var noIndex bool
 	up := &cobra.Command{
 		Use:   "up",
@@ -25,9 +25,14 @@ func newDevCmd(g *globals) *cobra.Command {
 		Long: `Run a CNCF distribution registry and an index service in this process, on plain
 HTTP, for trying mkt without any infrastructure. The registry notifies the index,
 which ingests every extension pushed (tenant "dev", public). Use --plain-http.
-Blobs live in memory unless --root names a directory.`,
+Blobs live in memory unless --root names a directory.
+
+The index verifies with a dev policy (enforce mode): a version must be signed
+by the dev key, which is made once in --dev-dir and reused. Sign with it to see
+the "signed" and "policy passed" badges; an unsigned version shows neither.`,
 		Example: `  mkt dev up --listen 127.0.0.1:5000 --index-listen 127.0.0.1:8080 &
   mkt push --plain-http 127.0.0.1:5000/acme/salesforce examples/salesforce-connector
+  COSIGN_PASSWORD= mkt sign --plain-http 127.0.0.1:5000/acme/salesforce:1.4.2 --key ~/.config/mkt/dev/dev.key
   mkt search salesforce --index http://127.0.0.1:8080`,
 		Args: exactArgs(0),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -51,7 +56,12 @@ Blobs live in memory unless --root names a directory.`,
 			defer reg.Close()
 			out := map[string]string{"registry": reg.Host}
 			var serveErr chan error
+			var trust *index.DevTrust
 			if idxLn != nil {
+				if trust, err = index.WriteDevTrust(devDir); err != nil {
+					return err
+				}
+				out["key"], out["publicKey"], out["policy"] = trust.Key, trust.PublicKey, trust.Policy
 				dir, err := os.MkdirTemp("", "mkt-dev-index-*")
 				if err != nil {
 					return err
@@ -61,7 +71,9 @@ Blobs live in memory unless --root names a directory.`,
 				if g.verbose {
 					level = slog.LevelDebug
 				}
-				s, err := index.NewServer(ctx, index.DevConfig(reg.Host, dir, hex.EncodeToString(secret)), g.remote(), slog.New(slog.NewTextHandler(g.stderr, &slog.HandlerOptions{Level: level})))
+				conf := index.DevConfig(reg.Host, dir, hex.EncodeToString(secret))
+				conf.Policy, conf.PublicURL = trust.Policy, "http://"+idxLn.Addr().String()
+				s, err := index.NewServer(ctx, conf, g.remote(), slog.New(slog.NewTextHandler(g.stderr, &slog.HandlerOptions{Level: level})))
 				if err != nil {
 					return err
 				}
@@ -86,6 +98,9 @@ Blobs live in memory unless --root names a directory.`,
 				fmt.Fprintf(g.stdout, "registry listening on http://%s (use --plain-http)\n", reg.Host)
 				if out["index"] != "" {
 					fmt.Fprintf(g.stdout, "index listening on %s\n", out["index"])
+					fmt.Fprintf(g.stdout, "dev signing key: %s (public key %s, no password)\n", trust.Key, trust.PublicKey)
+					fmt.Fprintf(g.stdout, "dev policy (enforce: a signature by the dev key is required): %s\n", trust.Policy)
+					fmt.Fprintf(g.stdout, "sign what you push with: COSIGN_PASSWORD= mkt sign --plain-http %s/REPOSITORY:VERSION --key %s\n", reg.Host, trust.Key)
 				}
 			}
 			<-ctx.Done()
@@ -103,6 +118,17 @@ Blobs live in memory unless --root names a directory.`,
 	f.StringVar(&root, "root", "", "store blobs under this directory instead of memory")
 	f.StringVar(&addrFile, "addr-file", "", "write the registry's host:port to this file once it listens")
 	f.StringVar(&indexAddrFile, "index-addr-file", "", "write the index URL to this file once it listens")
+	f.StringVar(&devDir, "dev-dir", defaultDevDir(), "where the dev key pair and policy live (the key is made once and reused)")
 	dev.AddCommand(up)
 	return dev
+}
+
+// defaultDevDir is where `mkt dev up` keeps its dev key: the user's
+// configuration directory, so that it survives reboots like the artifacts
+// signed with it may (--root).
+func defaultDevDir() string {
+	if d, err := os.UserConfigDir(); err == nil {
+		return filepath.Join(d, "mkt", "dev")
+	}
+	return filepath.Join(os.TempDir(), "mkt-dev")
 }
