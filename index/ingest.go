@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/connectsoft/marketplace/artifact"
 	"github.com/connectsoft/marketplace/index/store"
@@ -27,6 +28,23 @@ type Ingester struct {
 	Publishers []Publisher
 
 	conns sync.Map // source name → *sourceConn, reused across ingests and crawls
+	// swapped is the policy SetPolicy installed, which replaces Policy.
+	swapped atomic.Pointer[policyBox]
+}
+
+type policyBox struct{ p *policy.Policy }
+
+// SetPolicy swaps the policy every later ingest evaluates with (nil: none),
+// safely while ingests run: a reloaded policy file takes effect at once
+// for the webhook and the crawl, which share the ingester.
+func (in *Ingester) SetPolicy(p *policy.Policy) { in.swapped.Store(&policyBox{p}) }
+
+// CurrentPolicy is the policy ingests evaluate with now.
+func (in *Ingester) CurrentPolicy() *policy.Policy {
+	if b := in.swapped.Load(); b != nil {
+		return b.p
+	}
+	return in.Policy
 }
 
 // artifactsCached bounds the artifacts a source remembers by digest. A
@@ -127,12 +145,18 @@ func (in *Ingester) ingest(ctx context.Context, src *Source, repository, ref str
 	// Evidence as the index shows it: every signature and attestation,
 	// checked against the policy's keys (or listed unchecked without one).
 	var res *signing.Result
-	if in.Policy != nil {
-		d, err := in.Policy.Evaluate(ctx, policy.Input{Repository: repoName, Digest: digest, Extension: ext, Evidence: ev})
+	pol := in.CurrentPolicy()
+	if pol != nil {
+		d, err := pol.Evaluate(ctx, policy.Input{Repository: repoName, Digest: digest, Extension: ext, Evidence: ev})
 		if err != nil {
 			return nil, err
 		}
 		v.Allowed = d.Allowed
+		// The effective lifecycle under the policy's authority rule, not
+		// the newest statement by anyone (a publisher could outdate a yank).
+		if d.Lifecycle != nil {
+			v.Lifecycle = d.Lifecycle.Status
+		}
 		if v.Decision, err = json.Marshal(d); err != nil {
 			return nil, err
 		}
@@ -145,17 +169,12 @@ func (in *Ingester) ingest(ctx context.Context, src *Source, repository, ref str
 			}
 		}
 	}
-	if res, err = ev.Check(ctx, signing.VerifyOptions{Keys: in.policyKeys()}); err != nil {
+	if res, err = ev.Check(ctx, signing.VerifyOptions{Keys: policyKeys(pol)}); err != nil {
 		return nil, err
 	}
 	// Without a policy no key is trusted: signatures are listed as
-	// unverified, and no version is "signed" (issue 9, item 10).
-	if l := res.Latest(signing.LifecycleV1); l != nil {
-		var lc signing.Lifecycle
-		if json.Unmarshal(l.Statement.Predicate, &lc) == nil {
-			v.Lifecycle = lc.Status
-		}
-	}
+	// unverified, no version is "signed" (issue 9, item 10), and no
+	// lifecycle statement counts.
 	v.EvidenceDigests = EncodeEvidenceManifests(ev.Manifests)
 	if v.Evidence, err = json.Marshal(struct {
 		Signatures   []signing.SignatureResult   `json:"signatures"`
@@ -218,11 +237,11 @@ func DecodeEvidenceManifests(s string) signing.Manifests {
 	return m
 }
 
-func (in *Ingester) policyKeys() []*signing.Key {
-	if in.Policy == nil {
+func policyKeys(p *policy.Policy) []*signing.Key {
+	if p == nil {
 		return nil
 	}
-	return in.Policy.Keys()
+	return p.Keys()
 }
 
 // IsNotExtension reports whether an ingest skipped a non-extension artifact.

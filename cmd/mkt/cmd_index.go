@@ -7,7 +7,9 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"os/signal"
 	"strings"
+	"syscall"
 
 	"github.com/connectsoft/marketplace/artifact"
 	"github.com/connectsoft/marketplace/index"
@@ -35,7 +37,11 @@ func newIndexCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return s.ListenAndServe(cmd.Context())
+			// SIGHUP reloads the policy file and re-derives every decision.
+			hup := make(chan os.Signal, 1)
+			signal.Notify(hup, syscall.SIGHUP)
+			defer signal.Stop(hup)
+			return s.ListenAndServeWatchingPolicy(cmd.Context(), hup)
 		},
 	}
 	serve.Flags().StringVar(&config, "config", "index.yaml", "index configuration file")
