@@ -171,10 +171,12 @@ func (a *API) resolve(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, err)
 		return
 	}
-	if !explain {
-		for _, s := range res.Selected {
+	for _, s := range res.Selected {
+		if !explain {
 			s.PassedOver = nil
 		}
+		// Clients refuse a reference outside these (DESIGN §6.1).
+		s.BoundRepositories = a.BoundRepositories(s.Name)
 	}
 	writeJSON(w, http.StatusOK, res)
 }

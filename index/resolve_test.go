@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"net/http/httptest"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -108,5 +110,29 @@ func TestAPIResolveLeavesOutTheVersionsTheClientExcluded(t *testing.T) {
 	}
 	if code := w.get(t, "", "/api/v1/resolve?name=acme/lib&exclude=acme-lib", nil); code != http.StatusBadRequest {
 		t.Fatalf("exclude without @VERSION: %d, want 400", code)
+	}
+}
+
+func TestAPIResolveAnswerCarriesThePublishersBoundRepositories(t *testing.T) {
+	st, err := store.Open(context.Background(), "sqlite://"+filepath.Join(t.TempDir(), "index.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	ok := &policy.Decision{Allowed: true, Passed: true, Mode: "enforce"}
+	storeExt(t, st, "acme", store.Public, "acme/lib", "1.0.0", ">=2.0.0 <3.0.0", "", ok)
+	storeExt(t, st, "globex", store.Public, "globex/app", "1.0.0", ">=2.0.0 <3.0.0", "", ok)
+	api := &index.API{Store: st, Publishers: []index.Publisher{{Name: "acme", Tenant: "acme", Repositories: []string{"reg.example/acme/**"}}}}
+	srv := httptest.NewServer(api.Handler())
+	defer srv.Close()
+	res, err := (&client.Client{URL: srv.URL}).Resolve(context.Background(), []policy.Requirement{{Name: "acme/lib"}, {Name: "globex/app"}}, "2.4.0", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := res.Find("acme/lib").BoundRepositories; len(got) != 1 || got[0] != "reg.example/acme/**" {
+		t.Fatalf("acme/lib's bound repositories: %v", got)
+	}
+	if got := res.Find("globex/app").BoundRepositories; got != nil {
+		t.Fatalf("globex has no publishers: entry, yet the answer binds it to %v", got)
 	}
 }
