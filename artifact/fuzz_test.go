@@ -54,9 +54,23 @@ func FuzzParseConfig(f *testing.F) {
 	f.Add(j)
 	f.Add([]byte(`{"apiVersion":1}`))
 	f.Add([]byte(`{} {}`))
+	f.Add(bytes.Replace(j, []byte(`"name":"acme/salesforce"`), []byte(`"name":"acme/salesforce","NAME":"evil/x"`), 1))
+	f.Add(bytes.Replace(j, []byte(`"license":"Apache-2.0"`), []byte(`"license":"GPL-3.0-only","license":"Apache-2.0"`), 1))
+	f.Add(bytes.Replace(j, []byte(`,"kind"`), []byte(`, "kind"`), 1))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		if _, err := artifact.ParseConfig(data); err != nil && !errors.Is(err, artifact.ErrInvalidExtension) {
-			t.Fatalf("error is not ErrInvalidExtension: %v", err)
+		ext, err := artifact.ParseConfig(data)
+		if err != nil {
+			if !errors.Is(err, artifact.ErrInvalidExtension) {
+				t.Fatalf("error is not ErrInvalidExtension: %v", err)
+			}
+			return
+		}
+		// Whatever is accepted is exactly the canonical form of what it
+		// says: no duplicate or case-variant key, nothing any JSON reader
+		// could read differently.
+		canon, err := ext.CanonicalJSON()
+		if err != nil || !bytes.Equal(canon, data) {
+			t.Fatalf("accepted a config that is not canonical:\n%s\n%s", data, canon)
 		}
 	})
 }
