@@ -89,7 +89,14 @@ rules:
 		defer stopBulk()
 		bulkHost, registryCPU = host, func() time.Duration { return processCPU(proc.Pid) }
 	}
-	if liveReg, err = testenv.StartDistribution(testenv.DistributionOptions{NotifyURL: base + "/api/v1/events/registry",
+	// The registry whose real notifications the latency is measured with:
+	// the stock binary in its own process, as issue 9 asks (notifications
+	// then race the registry's own tag writes, as in production).
+	startLive := testenv.StartDistributionProcess
+	if inProcess {
+		startLive = testenv.StartDistribution
+	}
+	if liveReg, err = startLive(testenv.DistributionOptions{NotifyURL: base + "/api/v1/events/registry",
 		NotifyHeaders: http.Header{"Authorization": {"Bearer " + secret}}}); err != nil {
 		return err
 	}
@@ -198,44 +205,54 @@ rules:
 		return err
 	}
 
-	// 2. Push to search with the registry's own notifications.
-	var visible, verified []time.Duration
-	for i := 0; i < 20; i++ {
-		name := fmt.Sprintf("bench/live%02d", i)
+	// 2. Push to search with the registry's own notifications: each
+	// version pushed, then signed at once (the race of issue 9 item 1), and
+	// timed until search shows it allowed and resolve chooses it.
+	var visible, verified, resolved []time.Duration
+	for i := 0; i < liveVersions; i++ {
+		name := fmt.Sprintf("bench/live%03d", i)
 		pushedAt, signedAt, err := pushTimed(ctx, src, name, liveReg.Host, ro, sc, signer)
 		if err != nil {
 			return err
 		}
-		v, err := waitSearch(base, fmt.Sprintf("live%02d", i), false, pushedAt)
+		v, err := waitSearch(base, fmt.Sprintf("live%03d", i), false, pushedAt)
 		if err != nil {
 			return err
 		}
-		a, err := waitSearch(base, fmt.Sprintf("live%02d", i), true, signedAt)
+		a, err := waitSearch(base, fmt.Sprintf("live%03d", i), true, signedAt)
 		if err != nil {
 			return err
 		}
-		visible, verified = append(visible, v), append(verified, a)
+		r, err := waitResolve(base, name, signedAt)
+		if err != nil {
+			return err
+		}
+		visible, verified, resolved = append(visible, v), append(verified, a), append(resolved, r)
 	}
 	slices.Sort(visible)
 	slices.Sort(verified)
-	fmt.Printf("| push → in search (registry notification) | p50 %.1f ms | max %.1f ms |\n", ms(visible[len(visible)/2]), ms(visible[len(visible)-1]))
-	fmt.Printf("| signature push → verified in search | p50 %.1f ms | max %.1f ms |\n", ms(verified[len(verified)/2]), ms(verified[len(verified)-1]))
+	slices.Sort(resolved)
+	p := func(d []time.Duration, q float64) float64 { return ms(d[int(q*float64(len(d)-1))]) }
+	fmt.Printf("| push → in search (registry process notification) | %d versions | p50 %.1f ms | p99 %.1f ms | max %.1f ms |\n", liveVersions, p(visible, .5), p(visible, .99), p(visible, 1))
+	fmt.Printf("| signature push → signed and allowed in search | %d versions | p50 %.1f ms | p99 %.1f ms | max %.1f ms |\n", liveVersions, p(verified, .5), p(verified, .99), p(verified, 1))
+	fmt.Printf("| signature push → chosen by resolve | %d versions | p50 %.1f ms | p99 %.1f ms | max %.1f ms |\n", liveVersions, p(resolved, .5), p(resolved, .99), p(resolved, 1))
 
 	// 3. Reconcile: a first crawl ingests everything, a second finds
-	// nothing changed.
+	// nothing changed. Every version is signed, so the registry holds a
+	// .sig tag beside each version tag and the crawl compares both.
 	start = time.Now()
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(8)
 	for i := 0; i < reconcileVersions; i++ {
 		g.Go(func() error {
-			_, err := pushVersion(gctx, src, fmt.Sprintf("bench/crawl%04d", i/10), fmt.Sprintf("1.%d.0", i%10), crawlReg.Host, ro, nil, nil)
+			_, err := pushVersion(gctx, src, fmt.Sprintf("bench/crawl%04d", i/10), fmt.Sprintf("1.%d.0", i%10), crawlReg.Host, ro, sc, signer)
 			return err
 		})
 	}
 	if err := g.Wait(); err != nil {
 		return err
 	}
-	fmt.Printf("pushed %d unsigned versions in %v\n", reconcileVersions, time.Since(start).Round(time.Millisecond))
+	fmt.Printf("pushed and signed %d versions in %v\n", reconcileVersions, time.Since(start).Round(time.Millisecond))
 	crawlSrc := &cfg.Sources[2]
 	first, err := srv.Crawler.Reconcile(ctx, crawlSrc)
 	if err != nil || first.Ingested != reconcileVersions {
@@ -248,8 +265,9 @@ rules:
 		return fmt.Errorf("second crawl: %+v %v", again, err)
 	}
 	reqs := counter.Requests() - before
-	fmt.Printf("| reconcile, unchanged | %d versions in %d repositories | %.2f s | %d requests (%.2f per tag) |\n",
-		reconcileVersions, again.Repositories, again.Duration.Seconds(), reqs, float64(reqs)/float64(reconcileVersions))
+	tags := 2 * reconcileVersions // a version tag and a .sig tag each
+	fmt.Printf("| reconcile, unchanged, evidence included | %d signed versions (%d tags) in %d repositories | %.2f s | %d requests (%.2f per tag) |\n",
+		reconcileVersions, tags, again.Repositories, again.Duration.Seconds(), reqs, float64(reqs)/float64(tags))
 	return nil
 }
 
@@ -275,6 +293,28 @@ func pushVersion(ctx context.Context, work, name, version, host string, ro artif
 	}
 	_, d, _ := strings.Cut(ref, "@")
 	return d, nil
+}
+
+// liveVersions is how many versions the push-to-search latency is
+// measured over (p99 needs about a hundred).
+const liveVersions = 100
+
+// waitResolve polls resolve for name until it chooses a version and
+// returns the time since from.
+func waitResolve(base, name string, from time.Time) (time.Duration, error) {
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		resp, err := http.Get(base + "/api/v1/resolve?name=" + url.QueryEscape(name))
+		if err != nil {
+			return 0, err
+		}
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusOK {
+			return time.Since(from), nil
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	return 0, fmt.Errorf("%s not resolvable 30 s after its signature", name)
 }
 
 // pushTimed pushes and signs name@1.0.0 and says when the push and the
