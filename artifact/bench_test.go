@@ -131,3 +131,73 @@ func BenchmarkPull32MiB(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkCheckContentSmallExtension is what the index's ingest pays per
+// new version for the config/layer check: one layer request, read up to
+// extension.yaml, on a shared client (as the ingester's per-source one).
+func BenchmarkCheckContentSmallExtension(b *testing.B) {
+	ctx := context.Background()
+	src := b.TempDir()
+	files := sampleFiles()
+	writeTree(b, src, keys(files), files)
+	pkg, err := artifact.Pack(ctx, src, artifact.PackOptions{TempDir: b.TempDir()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer pkg.Close()
+	repo := uniqueRepo(b)
+	if _, err := artifact.Push(ctx, openRepo(b, distPlain, repo), "", pkg, artifact.PushOptions{}); err != nil {
+		b.Fatal(err)
+	}
+	o, err := remoteOptions(distPlain).Shared()
+	if err != nil {
+		b.Fatal(err)
+	}
+	ref := distPlain.Ref(repo + "@" + pkg.Manifest.Digest.String())
+	r, err := artifact.NewRepository(ref, o)
+	if err != nil {
+		b.Fatal(err)
+	}
+	a, err := artifact.Fetch(ctx, r, pkg.Manifest.Digest.String())
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := artifact.CheckContentAt(ctx, ref, o, a); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkFetchManifestAndConfig is the rest of an ingest's artifact read
+// (manifest and config), to compare BenchmarkCheckContentSmallExtension with.
+func BenchmarkFetchManifestAndConfig(b *testing.B) {
+	ctx := context.Background()
+	src := b.TempDir()
+	files := sampleFiles()
+	writeTree(b, src, keys(files), files)
+	pkg, err := artifact.Pack(ctx, src, artifact.PackOptions{TempDir: b.TempDir()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer pkg.Close()
+	repo := uniqueRepo(b)
+	if _, err := artifact.Push(ctx, openRepo(b, distPlain, repo), "", pkg, artifact.PushOptions{}); err != nil {
+		b.Fatal(err)
+	}
+	o, err := remoteOptions(distPlain).Shared()
+	if err != nil {
+		b.Fatal(err)
+	}
+	r, err := artifact.NewRepository(distPlain.Ref(repo), o)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := artifact.Fetch(ctx, r, pkg.Manifest.Digest.String()); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -65,15 +65,30 @@ func CheckContent(ctx context.Context, src content.Fetcher, a *Artifact, limits 
 		return fmt.Errorf("fetch layer %s of %s: %w", layer.Digest, a.Reference, wrapFetchError(err))
 	}
 	defer rc.Close()
-	ext, err := ReadLayerDescriptor(ctx, rc, layer, limits)
+	vr := content.NewVerifyReader(rc, layer)
+	ext, err := ReadLayerDescriptor(ctx, vr, layer, limits)
 	if err != nil {
 		return fmt.Errorf("%s: %w", a.Reference, err)
 	}
 	if err := CompareDescriptors(a.Extension, ext, layer.Digest.String()); err != nil {
 		return fmt.Errorf("%s: %w", a.Reference, err)
 	}
+	// A small layer (most extensions) is read to its end: its digest is
+	// then checked too, and the connection, drained, is kept for the next
+	// request instead of being dropped.
+	if layer.Size <= smallLayer {
+		if _, err := io.Copy(io.Discard, vr); err != nil {
+			return fmt.Errorf("%s: layer %s: %w", a.Reference, layer.Digest, wrapFetchError(err))
+		}
+		if err := vr.Verify(); err != nil {
+			return fmt.Errorf("%s: layer %s: %w", a.Reference, layer.Digest, wrapFetchError(err))
+		}
+	}
 	return nil
 }
+
+// smallLayer is the largest layer CheckContent reads to its end.
+const smallLayer = 4 << 20
 
 // CheckContentAt is CheckContent for an artifact fetched from the
 // repository that ref ("host/repo[:tag|@digest]") names.
@@ -88,8 +103,8 @@ func CheckContentAt(ctx context.Context, ref string, o RemoteOptions, a *Artifac
 // ReadLayerDescriptor reads the extension.yaml at the root of the tar+gzip
 // layer r (described by layer, for messages), entry by entry under the
 // unpacker's rules and limits, and stops there. The rest of the layer is
-// not read, so its digest is not checked here: what is installed is
-// checked again at pull.
+// not read, so its digest is not checked here (CheckContent checks it for
+// layers up to 4 MiB); what is installed is checked again at pull.
 func ReadLayerDescriptor(ctx context.Context, r io.Reader, layer ocispec.Descriptor, limits Limits) (*Extension, error) {
 	lr, err := newLayerReader(r, limits)
 	if err != nil {

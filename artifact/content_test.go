@@ -261,3 +261,31 @@ func TestSparseEntriesAreRefusedBeforeAnythingIsWritten(t *testing.T) {
 		})
 	}
 }
+
+// CheckContent reads a small layer to its end, so a registry that serves
+// other bytes than the digest names is caught there too, not only at pull.
+func TestCheckContentRefusesATamperedSmallLayer(t *testing.T) {
+	ctx := context.Background()
+	defer proxy.Clear()
+	repo := uniqueRepo(t)
+	pkg := pack(t, sampleWithBlob(t, 300<<10))
+	if _, err := artifact.Push(ctx, openRepo(t, distPlain, repo), "", pkg, artifact.PushOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	r, err := artifact.NewRepository(proxy.Host+"/"+repo, artifact.RemoteOptions{PlainHTTP: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := artifact.Fetch(ctx, r, pkg.Manifest.Digest.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := artifact.CheckContent(ctx, r, a, artifact.Limits{}); err != nil {
+		t.Fatalf("untampered: %v", err)
+	}
+	proxy.Inject(testenv.Fault{Kind: testenv.Corrupt, Method: "GET", PathContains: pkg.Layer.Digest.Encoded(), After: pkg.Layer.Size - 3})
+	err = artifact.CheckContent(ctx, r, a, artifact.Limits{})
+	if !errors.Is(err, artifact.ErrDigestMismatch) && !errors.Is(err, artifact.ErrUnsafeContent) {
+		t.Fatalf("tampered layer: want a digest mismatch, got %v", err)
+	}
+}
