@@ -137,10 +137,6 @@ func (t *trustRoot) scopeNote(in Input) string {
 	return fmt.Sprintf("counts only for extensions of %s, not %s", strings.Join(ns, ", "), what)
 }
 
-func (t *trustRoot) validAt(now time.Time) bool {
-	return (t.validFrom == nil || !now.Before(*t.validFrom)) && (t.expire == nil || now.Before(*t.expire))
-}
-
 type rule struct {
 	spec    RuleSpec
 	kinds   map[artifact.Kind]bool

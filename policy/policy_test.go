@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/connectsoft/marketplace/artifact"
 	"github.com/connectsoft/marketplace/internal/fixture"
@@ -212,6 +213,8 @@ func TestLifecycle(t *testing.T) {
 	}
 }
 
+var fuzzExt = mustExt("acme/xx", "1.0.0", "")
+
 func FuzzParsePolicy(f *testing.F) {
 	dir := f.TempDir()
 	_, _, pub := fixture.KeyPair(f, dir, "k")
@@ -219,6 +222,7 @@ func FuzzParsePolicy(f *testing.F) {
 	f.Add([]byte("apiVersion: marketplace.connectsoft.io/v1\nkind: Policy\ntrustRoots:\n  - {name: k, keys: [k.pub]}\nrules:\n  - name: r\n    match: {repositories: [\"**\"]}\n    signatures: {trustRoots: [k], threshold: 1}\n    attestations:\n      - {type: review, trustRoots: [k], condition: 'predicate.result == \"approved\"'}\n    licenses: {allow: [MIT]}\n"))
 	f.Add([]byte("mode: audit\nrules: [{name: x}]\n"))
 	f.Add([]byte("trustRoots: [{name: k, keys: [k.pub], validUntil: 2020-01-01}]\n"))
+	f.Add([]byte("apiVersion: marketplace.connectsoft.io/v1\nkind: Policy\ntrustRoots:\n  - {name: k, keys: [k.pub], publishers: [acme], validFrom: 2026-01-01T00:00:00Z}\nrules:\n  - name: r\n    match: {repositories: [\"**\"]}\n    signatures: {trustRoots: [k]}\n    lifecycle: {allowDeprecated: true, authorities: [k]}\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		p, err := policy.Parse(context.Background(), data, "fuzz.yaml", dir)
 		if err != nil {
@@ -231,5 +235,9 @@ func FuzzParsePolicy(f *testing.F) {
 		if _, err := p.Evaluate(context.Background(), policy.Input{Repository: "r.example/acme/x"}); err != nil {
 			t.Fatal(err)
 		}
+		if _, err := p.Evaluate(context.Background(), policy.Input{Repository: "r.example/acme/xx", Extension: fuzzExt}); err != nil {
+			t.Fatal(err)
+		}
+		_ = p.NextChange(time.Time{})
 	})
 }
