@@ -179,7 +179,7 @@ rules:
 			if n == 0 {
 				break
 			}
-			time.Sleep(5 * time.Millisecond)
+			time.Sleep(50 * time.Millisecond) // a count each time: not too often
 		}
 		el := time.Since(start)
 		if n, err := searchTotal(base, "hook", true); err != nil || n != events/10 {

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
-	"net"
 	"net/http"
 	"strings"
 	"time"
@@ -20,6 +19,7 @@ import (
 	"github.com/riverqueue/river/riverdriver/riverdatabasesql"
 	"github.com/riverqueue/river/riverdriver/riversqlite"
 	"github.com/riverqueue/river/rivertype"
+	"oras.land/oras-go/v2/errdef"
 	"oras.land/oras-go/v2/registry/remote/errcode"
 )
 
@@ -28,8 +28,11 @@ import (
 // attempt. The alert names the repository, the reference and the error.
 const AlertIngestFailed = "ingest-failed"
 
-// errTransient marks errors that another attempt may cure.
-var errTransient = errors.New("transient")
+// errTransient and errPermanent mark what another attempt may or cannot cure.
+var (
+	errTransient = errors.New("transient")
+	errPermanent = errors.New("permanent")
+)
 
 // Transient marks err as worth another attempt later: the queue retries it
 // with backoff instead of quarantining the event. The ingest wraps what it
@@ -42,31 +45,45 @@ func Transient(err error) error {
 	return fmt.Errorf("%w (%w)", err, errTransient)
 }
 
-// IsTransient reports whether an ingest error is worth another attempt:
-// errors marked by Transient, an unreachable or failing registry (network
-// errors, timeouts, 429 and 5xx answers) and an unreachable store. Anything
-// else, an invalid artifact first of all, is permanent: retrying would fail
-// the same way.
+// Permanent marks err as one that no retry can cure (an artifact that
+// breaks a rule, a name bound to another publisher): the queue quarantines
+// the event at once, with an ingest-failed alert.
+func Permanent(err error) error {
+	if err == nil {
+		return nil
+	}
+	return fmt.Errorf("%w (%w)", err, errPermanent)
+}
+
+// IsTransient reports whether an ingest error is worth another attempt.
+// Permanent are errors marked by Permanent, an invalid or unsafe artifact
+// (artifact.ErrInvalidExtension, ErrUnsafeContent, ErrDigestMismatch,
+// ErrNotExtension), a malformed reference or digest, and a registry's 400,
+// 405, 413 or 422. Everything else is transient, what Transient marks and
+// what nobody classified alike (a registry or store that fails, a timeout,
+// a database busy): another attempt costs little, and the last one
+// quarantines the event anyway.
 func IsTransient(err error) bool {
 	if err == nil {
 		return false
 	}
-	if errors.Is(err, errTransient) || artifact.IsTransient(err) {
+	if errors.Is(err, errTransient) {
 		return true
 	}
-	if errors.Is(err, artifact.ErrInvalidExtension) || errors.Is(err, artifact.ErrUnsafeContent) ||
-		errors.Is(err, artifact.ErrDigestMismatch) || errors.Is(err, artifact.ErrNotExtension) {
+	if errors.Is(err, errPermanent) ||
+		errors.Is(err, artifact.ErrInvalidExtension) || errors.Is(err, artifact.ErrUnsafeContent) ||
+		errors.Is(err, artifact.ErrDigestMismatch) || errors.Is(err, artifact.ErrNotExtension) ||
+		errors.Is(err, errdef.ErrInvalidReference) || errors.Is(err, errdef.ErrInvalidDigest) {
 		return false
 	}
-	if errors.Is(err, context.DeadlineExceeded) { // an attempt's time ran out
-		return true
-	}
-	var resp *errcode.ErrorResponse // artifact.IsTransient leaves retried reads out
+	var resp *errcode.ErrorResponse
 	if errors.As(err, &resp) {
-		return resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusRequestTimeout || resp.StatusCode >= 500
+		switch resp.StatusCode {
+		case http.StatusBadRequest, http.StatusMethodNotAllowed, http.StatusRequestEntityTooLarge, http.StatusUnprocessableEntity:
+			return false
+		}
 	}
-	var ne net.Error
-	return errors.As(err, &ne) || errors.Is(err, sql.ErrConnDone)
+	return true
 }
 
 // QueueOptions tune the ingest queue. The zero value means the defaults,

@@ -468,3 +468,26 @@ func TestQueueRetriesTransientFailuresThenQuarantines(t *testing.T) {
 		})
 	}
 }
+
+// An invalid artifact is quarantined at once; what the registry or the
+// store may cure, or what nobody classified, is tried again.
+func TestIngestErrorsAreTransientUnlessTheArtifactIsAtFault(t *testing.T) {
+	for _, c := range []struct {
+		err       error
+		transient bool
+	}{
+		{fmt.Errorf("ingest x: %w: artifactType says Module but the descriptor says Connector", artifact.ErrInvalidExtension), false},
+		{fmt.Errorf("ingest x: %w", artifact.ErrUnsafeContent), false},
+		{index.Permanent(errors.New("name bound to another publisher")), false},
+		{index.Transient(errors.New("evidence not linked yet")), true},
+		{index.Transient(fmt.Errorf("wrapped: %w", artifact.ErrInvalidExtension)), true},
+		{fmt.Errorf("fetch: %w", context.DeadlineExceeded), true},
+		{&net.OpError{Op: "dial", Err: syscall.ECONNREFUSED}, true},
+		{errors.New("database is locked (5) (SQLITE_BUSY)"), true},
+		{nil, false},
+	} {
+		if got := index.IsTransient(c.err); got != c.transient {
+			t.Errorf("IsTransient(%v) = %v, want %v", c.err, got, c.transient)
+		}
+	}
+}

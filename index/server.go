@@ -121,12 +121,17 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	srv := &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout: orDefault(s.Config.ReadTimeout, DefaultReadTimeout), WriteTimeout: orDefault(s.Config.WriteTimeout, DefaultWriteTimeout),
 		IdleTimeout: orDefault(s.Config.IdleTimeout, DefaultIdleTimeout)}
-	if err := s.Queue.Start(ctx); err != nil {
+	if s.Queue == nil { // a Server built without NewServer: the webhook ingests inline
+		s.Queue = &Queue{}
+	} else if err := s.Queue.Start(ctx); err != nil {
 		ln.Close()
 		s.Store.Close()
 		return err
 	}
 	stopQueue := func() error {
+		if s.Queue.client == nil {
+			return nil
+		}
 		stop, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
 		return s.Queue.Stop(stop)
