@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/connectsoft/marketplace"
+	"github.com/connectsoft/marketplace/artifact"
 	"github.com/connectsoft/marketplace/index/client"
 	"github.com/connectsoft/marketplace/internal/fixture"
 	"github.com/connectsoft/marketplace/policy"
@@ -237,5 +238,28 @@ func TestInstallThroughIndexRefusesAnAnswerThatIsNotWhatWasAsked(t *testing.T) {
 	_, err = marketplace.Install(ctx, []policy.Requirement{{Name: "acme/lib"}}, sc.options(t, url))
 	if err == nil || !strings.Contains(err.Error(), "outside its publisher's repositories ("+reg.Host+"/elsewhere/**)") {
 		t.Fatalf("install of a choice outside the publisher's repositories: %v", err)
+	}
+}
+
+func TestResolveFromARegistryRefusesATagWhoseDescriptorIsAnotherVersion(t *testing.T) {
+	ctx := context.Background()
+	pub, _, pol := scenario(t, "retag")
+	o := options(t, pub, "retag", pol)
+	// Tag 1.9.0 names the content of 1.0.0: whoever can push tags cannot
+	// make an old (or any other) version resolve as a newer one.
+	repo, err := artifact.NewRepository(reg.Ref("retag/acme/lib"), pub.Remote)
+	if err != nil {
+		t.Fatal(err)
+	}
+	desc, err := repo.Resolve(ctx, "1.0.0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := repo.Tag(ctx, desc, "1.9.0"); err != nil {
+		t.Fatal(err)
+	}
+	_, err = marketplace.Resolve(ctx, []policy.Requirement{{Name: "acme/lib"}}, o)
+	if err == nil || !strings.Contains(err.Error(), "holds acme/lib@1.0.0, not acme/lib@1.9.0") {
+		t.Fatalf("resolving a tag that holds another version: %v", err)
 	}
 }
