@@ -140,6 +140,27 @@ func (p *Policy) Evaluate(ctx context.Context, in Input) (*Decision, error) {
 	// counts for this input (valid now, and scoped to its publisher if
 	// scoped at all); rules then count what their own roots signed. A key
 	// that does not count here verifies nothing, lifecycle included.
+	sc, keys := p.counting(in, now)
+	var res *signing.Result
+	if in.Evidence != nil {
+		var err error
+		if res, err = in.Evidence.Check(ctx, signing.VerifyOptions{Keys: keys}); err != nil {
+			return nil, err
+		}
+	} else {
+		res = &signing.Result{}
+	}
+	for _, r := range matched {
+		d.Checks = append(d.Checks, r.check(p, in, res, sc)...)
+	}
+	var lc []Check
+	d.Lifecycle, lc = p.lifecycle(in, res, matched, sc)
+	d.Checks = append(d.Checks, lc...)
+	return d.finish(p.Audit), nil
+}
+
+// counting says which trust roots count for in at now, and their keys.
+func (p *Policy) counting(in Input, now time.Time) (*scope, []*signing.Key) {
 	sc := &scope{valid: map[string]bool{}, notes: map[string]string{}, now: now}
 	var keys []*signing.Key
 	seen := map[string]bool{}
@@ -160,22 +181,21 @@ func (p *Policy) Evaluate(ctx context.Context, in Input) (*Decision, error) {
 			}
 		}
 	}
-	var res *signing.Result
-	if in.Evidence != nil {
-		var err error
-		if res, err = in.Evidence.Check(ctx, signing.VerifyOptions{Keys: keys}); err != nil {
-			return nil, err
-		}
-	} else {
-		res = &signing.Result{}
+	return sc, keys
+}
+
+// KeysFor lists the keys that count for in (in.Now, or now when zero):
+// those of trust roots inside their window and, when scoped, scoped to
+// in's publisher. Evidence shown next to a decision should be checked with
+// these rather than Keys, so that a key scoped to another publisher never
+// shows as having verified anything about this extension.
+func (p *Policy) KeysFor(in Input) []*signing.Key {
+	now := in.Now
+	if now.IsZero() {
+		now = time.Now()
 	}
-	for _, r := range matched {
-		d.Checks = append(d.Checks, r.check(p, in, res, sc)...)
-	}
-	var lc []Check
-	d.Lifecycle, lc = p.lifecycle(in, res, matched, sc)
-	d.Checks = append(d.Checks, lc...)
-	return d.finish(p.Audit), nil
+	_, keys := p.counting(in, now)
+	return keys
 }
 
 // scope is which trust roots count for one evaluation, and why the others

@@ -30,6 +30,13 @@ func TestScopedTrustRootCountsOnlyForItsNamespace(t *testing.T) {
 	if d := decide(t, p, w.input(mine, "")); !d.Allowed {
 		t.Fatalf("acme's key did not count for acme/xx:\n%s", d.Text())
 	}
+	// The keys evidence is shown with follow the same scope.
+	if n := len(p.KeysFor(w.input(evil, ""))); n != 1 {
+		t.Fatalf("KeysFor(evil/xx) has %d keys, want only the shared one", n)
+	}
+	if n := len(p.KeysFor(w.input(mine, ""))); n != 2 {
+		t.Fatalf("KeysFor(acme/xx) has %d keys, want 2", n)
+	}
 }
 
 func TestThresholdCountsOnlyKeysScopedToTheNamespace(t *testing.T) {
