@@ -164,7 +164,11 @@ func (a *API) resolve(w http.ResponseWriter, r *http.Request) {
 		if strings.Contains(err.Error(), "no versions published") {
 			status = http.StatusNotFound // also another tenant's private name
 		}
-		a.fail(w, &apiError{status, err.Error()})
+		msg := err.Error()
+		if len(src.exclude) > 0 {
+			msg += fmt.Sprintf(" (besides the %d versions the client excluded)", len(src.exclude))
+		}
+		a.fail(w, &apiError{status, msg})
 		return
 	}
 	if err != nil {

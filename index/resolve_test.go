@@ -101,7 +101,7 @@ func TestAPIResolveLeavesOutTheVersionsTheClientExcluded(t *testing.T) {
 			t.Fatalf("excluding %v: %v %+v, want %s", tc.exclude, err, res, tc.want)
 		}
 	}
-	if _, err := ask("acme/lib@1.2.0", "acme/lib@1.1.0", "acme/lib@1.0.0"); !errors.Is(err, policy.ErrUnresolvable) {
+	if _, err := ask("acme/lib@1.2.0", "acme/lib@1.1.0", "acme/lib@1.0.0"); !errors.Is(err, policy.ErrUnresolvable) || !strings.Contains(err.Error(), "besides the 3 versions the client excluded") {
 		t.Fatalf("every version excluded: %v", err)
 	}
 	// The exclusion lasts one request: the next one sees every version.
