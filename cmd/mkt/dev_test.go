@@ -29,6 +29,11 @@ func TestDevUpShowsHonestBadgesWithItsDevKey(t *testing.T) {
 	}()
 	var host, url string
 	waitFor(t, "dev up to write its addresses", func() bool {
+		select {
+		case code := <-done:
+			t.Fatalf("dev up exited %d before it listened:\n%s", code, errb.String())
+		default:
+		}
 		h, _ := os.ReadFile(addr)
 		u, _ := os.ReadFile(idx)
 		host, url = strings.TrimSpace(string(h)), strings.TrimSpace(string(u))
