@@ -187,11 +187,13 @@ func TestLoginPushLogout(t *testing.T) {
 func TestDevUpServesARegistryAndAnIndex(t *testing.T) {
 	addr := filepath.Join(t.TempDir(), "addr")
 	idx := filepath.Join(t.TempDir(), "index")
+	devDir := t.TempDir() // the dev key and policy, never the user's own ~/.config/mkt/dev
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan int)
 	go func() {
 		var out, errb bytes.Buffer
-		done <- run(ctx, []string{"dev", "up", "--listen", "127.0.0.1:0", "--index-listen", "127.0.0.1:0", "--addr-file", addr, "--index-addr-file", idx}, &out, &errb)
+		done <- run(ctx, []string{"dev", "up", "--listen", "127.0.0.1:0", "--index-listen", "127.0.0.1:0", "--addr-file", addr, "--index-addr-file", idx,
+			"--dev-dir", devDir}, &out, &errb)
 	}()
 	var host, url []byte
 	for i := 0; i < 200 && (len(host) == 0 || len(url) == 0); i++ {
