@@ -169,7 +169,7 @@ func (in *Ingester) ingest(ctx context.Context, src *Source, repository, ref str
 			}
 		}
 	}
-	if res, err = ev.Check(ctx, signing.VerifyOptions{Keys: policyKeys(pol)}); err != nil {
+	if res, err = ev.Check(ctx, signing.VerifyOptions{Keys: policyKeys(pol, policy.Input{Repository: repoName, Digest: digest, Extension: ext})}); err != nil {
 		return nil, err
 	}
 	// Without a policy no key is trusted: signatures are listed as
@@ -237,11 +237,14 @@ func DecodeEvidenceManifests(s string) signing.Manifests {
 	return m
 }
 
-func policyKeys(p *policy.Policy) []*signing.Key {
+// policyKeys are the keys whose signatures the index shows as verified for
+// in: only those that count for its namespace and window, so a key scoped to
+// another publisher never shows as verified here.
+func policyKeys(p *policy.Policy, in policy.Input) []*signing.Key {
 	if p == nil {
 		return nil
 	}
-	return p.Keys()
+	return p.KeysFor(in)
 }
 
 // IsNotExtension reports whether an ingest skipped a non-extension artifact.

@@ -116,3 +116,48 @@ func TestNoPolicyMeansNoSignedBadge(t *testing.T) {
 		t.Fatalf("the signature is not listed as unverified: %s %v", got.Version.Evidence, err)
 	}
 }
+
+// TestKeyScopedToAnotherPublisherIsNotShownVerified: a trust root scoped to
+// the namespace "other" must not make acme's signature by its key look
+// verified in the evidence the index shows, nor earn the badge.
+func TestKeyScopedToAnotherPublisherIsNotShownVerified(t *testing.T) {
+	ctx := context.Background()
+	reg, proxy := countedRegistry(t)
+	pub := fixture.NewPublisher(t, reg)
+	ref := pub.Publish("", fixture.Ext{Name: "acme/scoped", Version: "1.0.0"})
+	digest := ref[strings.LastIndex(ref, "@")+1:]
+	dir := t.TempDir()
+	signer, _, _ := fixture.KeyPair(t, dir, "other")
+	pub.Sign(ref, signer)
+	path := filepath.Join(dir, "policy.yaml")
+	if err := os.WriteFile(path, []byte(`apiVersion: marketplace.connectsoft.io/v1
+kind: Policy
+trustRoots:
+  - {name: other, keys: [other.pub], publishers: [other]}
+rules:
+  - name: all
+    match: {repositories: ["**"]}
+    signatures: {trustRoots: [other]}
+`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p, err := policy.Load(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := &index.Ingester{Store: storetest.SQLite(t), Policy: p, Remote: func(*index.Source) artifact.RemoteOptions {
+		return artifact.RemoteOptions{PlainHTTP: true, RegistryConfig: filepath.Join(dir, "config.json")}
+	}}
+	src := &index.Source{Name: "acme", Registry: proxy.Host, PlainHTTP: true, Repositories: []string{"acme/**"}, Tenant: "acme", Visibility: store.Public}
+	got, err := in.Ingest(ctx, src, "acme/scoped", digest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Version.Signed || got.Version.Allowed {
+		t.Fatalf("a key scoped to another namespace gave signed=%v allowed=%v", got.Version.Signed, got.Version.Allowed)
+	}
+	var ev struct{ Signatures []signing.SignatureResult }
+	if err := json.Unmarshal(got.Version.Evidence, &ev); err != nil || len(ev.Signatures) != 1 || ev.Signatures[0].Verified {
+		t.Fatalf("the out-of-scope signature is shown verified: %s %v", got.Version.Evidence, err)
+	}
+}
