@@ -10,18 +10,28 @@ trap 'kill $registry_pid 2>/dev/null || true; rm -rf "$work"' EXIT
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
 step "Starting an embedded CNCF distribution registry and index (mkt dev up)"
-"$MKT" dev up --listen 127.0.0.1:0 --index-listen 127.0.0.1:0 --addr-file "$work/addr" --index-addr-file "$work/index" >"$work/registry.log" 2>&1 &
+"$MKT" dev up --listen 127.0.0.1:0 --index-listen 127.0.0.1:0 --addr-file "$work/addr" --index-addr-file "$work/index" \
+  --dev-dir "$work/dev" >"$work/registry.log" 2>&1 &
 registry_pid=$!
 for _ in $(seq 200); do [ -s "$work/addr" ] && [ -s "$work/index" ] && break; sleep 0.05; done
 host=$(cat "$work/addr")
 index=$(cat "$work/index")
 echo "registry: http://$host"
 echo "index:    $index (the registry notifies it of every push)"
+for _ in $(seq 200); do [ -s "$work/dev/dev.key" ] && break; sleep 0.05; done
+echo "dev key:  $work/dev/dev.key (the dev index's policy requires a signature by it)"
 
 step "Pushing one extension of each kind (mkt push)"
 for dir in examples/*/; do
   name=$(awk '/^  name:/ {print $2; exit}' "$dir/extension.yaml")
   "$MKT" push --plain-http "$host/$name" "$dir"
+done
+
+step "Signing each of them with the dev key (mkt sign), right after the push"
+for dir in examples/*/; do
+  name=$(awk '/^  name:/ {print $2; exit}' "$dir/extension.yaml")
+  version=$(awk '/^  version:/ {print $2; exit}' "$dir/extension.yaml")
+  COSIGN_PASSWORD= "$MKT" sign --plain-http "$host/$name:$version" --key "$work/dev/dev.key"
 done
 
 step "Pushing the same version again is a no-op; other content under it is refused"
@@ -46,10 +56,13 @@ step "The same as JSON, for scripts (--format json)"
 "$MKT" push --plain-http "$host/acme/http" examples/http-module --format json
 
 step "Searching the index (mkt search), compatible with Factory 2.4.0"
-for _ in $(seq 100); do "$MKT" search --index "$index" 2>/dev/null | grep -q connectsoft/code-reviewer && break; sleep 0.1; done
+# Wait until all four are shown signed: the index ingests each signature push within a second.
+for _ in $(seq 100); do
+  [ "$("$MKT" search --index "$index" --format json 2>/dev/null | grep -o '"signed": *true' | wc -l)" -ge 4 ] && break; sleep 0.1
+done
 "$MKT" search --index "$index" --factory 2.4.0
 
 step "Resolving acme/salesforce and its dependencies through the index (mkt resolve --index --explain)"
-"$MKT" resolve acme/salesforce --index "$index" --factory-version 2.4.0 --explain
+"$MKT" resolve acme/salesforce --plain-http --index "$index" --factory-version 2.4.0 --explain
 
-printf '\nDemo finished: 4 extensions published, indexed within a second of the push, searched, resolved, pulled and mirrored.\n'
+printf '\nDemo finished: 4 extensions published, signed, indexed within a second of the push, searched, resolved, pulled and mirrored.\n'
