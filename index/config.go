@@ -306,6 +306,13 @@ rules:
 // that what was signed in an earlier session stays trusted), and writes the
 // dev policy next to it.
 func WriteDevTrust(dir string) (*DevTrust, error) {
+	// Absolute, because the paths are read from elsewhere: the dev index
+	// loads the policy from its own directory, and a relative --dev-dir
+	// named a policy that was not there.
+	dir, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, fmt.Errorf("dev key directory: %w", err)
+	}
 	t := &DevTrust{Key: filepath.Join(dir, "dev.key"), PublicKey: filepath.Join(dir, "dev.pub"), Policy: filepath.Join(dir, "dev-policy.yaml")}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("dev key directory: %w", err)

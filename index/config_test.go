@@ -99,3 +99,23 @@ publishers:
 		}
 	}
 }
+
+// TestDevTrustFromARelativeDirectoryIsFoundElsewhere: `mkt dev up --dev-dir d`
+// failed with "load policy: open /tmp/mkt-dev-index-…/d/dev-policy.yaml": the
+// relative paths it returned were read from the dev index's own directory.
+func TestDevTrustFromARelativeDirectoryIsFoundElsewhere(t *testing.T) {
+	t.Chdir(t.TempDir())
+	trust, err := index.WriteDevTrust("dev")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{trust.Key, trust.PublicKey, trust.Policy} {
+		if !filepath.IsAbs(p) {
+			t.Fatalf("%s is relative", p)
+		}
+	}
+	t.Chdir(t.TempDir()) // somewhere else, as the dev index is
+	if _, err := os.Stat(trust.Policy); err != nil {
+		t.Fatalf("the dev policy is not found from another directory: %v", err)
+	}
+}

@@ -58,8 +58,10 @@ step "The same as JSON, for scripts (--format json)"
 step "Searching the index (mkt search), compatible with Factory 2.4.0"
 # Wait until all four are shown signed: the index ingests each signature push within a second.
 for _ in $(seq 100); do
-  [ "$("$MKT" search --index "$index" --format json 2>/dev/null | grep -o '"signed": *true' | wc -l)" -ge 4 ] && break; sleep 0.1
+  signed=$("$MKT" search --index "$index" --format json 2>/dev/null | grep -io '"signed": *true' | wc -l)
+  [ "$signed" -ge 4 ] && break; sleep 0.1
 done
+[ "$signed" -ge 4 ] || { echo "demo: the index shows $signed of 4 extensions signed after 10 s" >&2; exit 1; }
 "$MKT" search --index "$index" --factory 2.4.0
 
 step "Resolving acme/salesforce and its dependencies through the index (mkt resolve --index --explain)"
