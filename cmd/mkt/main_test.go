@@ -190,20 +190,26 @@ func TestDevUpServesARegistryAndAnIndex(t *testing.T) {
 	devDir := t.TempDir() // the dev key and policy, never the user's own ~/.config/mkt/dev
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan int)
+	var errb bytes.Buffer
 	go func() {
-		var out, errb bytes.Buffer
+		var out bytes.Buffer
 		done <- run(ctx, []string{"dev", "up", "--listen", "127.0.0.1:0", "--index-listen", "127.0.0.1:0", "--addr-file", addr, "--index-addr-file", idx,
 			"--dev-dir", devDir}, &out, &errb)
 	}()
+	// Dev up makes a key pair and opens a store before it listens: under the
+	// race detector on a loaded machine that took more than the 4 s this
+	// test once allowed, so wait for the addresses as for any condition.
 	var host, url []byte
-	for i := 0; i < 200 && (len(host) == 0 || len(url) == 0); i++ {
-		time.Sleep(20 * time.Millisecond)
+	waitFor(t, "dev up to write its addresses", func() bool {
+		select {
+		case code := <-done:
+			t.Fatalf("dev up exited %d before listening: %s", code, errb.String())
+		default:
+		}
 		host, _ = os.ReadFile(addr)
 		url, _ = os.ReadFile(idx)
-	}
-	if len(host) == 0 || len(url) == 0 {
-		t.Fatal("dev up never wrote its addresses")
-	}
+		return len(host) > 0 && len(url) > 0
+	})
 	dir := filepath.Join(t.TempDir(), "m")
 	mustMkt(t, "init", dir, "--kind", "Module", "--name", "acme/devup")
 	mustMkt(t, "push", "--plain-http", strings.TrimSpace(string(host))+"/acme/devup", dir)
