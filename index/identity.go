@@ -23,11 +23,11 @@ import (
 // same tenant or another, is quarantined with an identity-mismatch alert,
 // not stored with a misleading tag-moved alert.
 
-// publisher returns the publishers: entry binding namespace ns, if any.
-func (in *Ingester) publisher(ns string) *Publisher {
-	for i := range in.Publishers {
-		if in.Publishers[i].Name == ns {
-			return &in.Publishers[i]
+// findPublisher returns the entry of ps binding namespace ns, if any.
+func findPublisher(ps []Publisher, ns string) *Publisher {
+	for i := range ps {
+		if ps[i].Name == ns {
+			return &ps[i]
 		}
 	}
 	return nil
@@ -39,10 +39,8 @@ func (in *Ingester) publisher(ns string) *Publisher {
 // refuse an answer outside them (DESIGN §6.1).
 func (a *API) BoundRepositories(name string) []string {
 	ns, _, _ := strings.Cut(name, "/")
-	for _, p := range a.Publishers {
-		if p.Name == ns {
-			return p.Repositories
-		}
+	if p := findPublisher(a.Publishers, ns); p != nil {
+		return p.Repositories
 	}
 	return nil
 }
@@ -55,7 +53,7 @@ func (in *Ingester) bindIdentity(ctx context.Context, src *Source, v *store.Vers
 	ns, repo := v.Publisher(), v.Repository
 	var reason string
 	var owner *store.NameOwner
-	if p := in.publisher(ns); p != nil {
+	if p := findPublisher(in.Publishers, ns); p != nil {
 		switch {
 		case p.Tenant != src.Tenant:
 			reason = fmt.Sprintf("publisher %s belongs to another tenant than source %s's (%s)", ns, src.Name, src.Tenant)

@@ -125,6 +125,16 @@ func (in *Ingester) ingest(ctx context.Context, src *Source, repository, ref str
 		return nil, fmt.Errorf("ingest %s%s%s: %w", repoName, sep, ref, err)
 	}
 	ext, digest := a.Extension, a.Descriptor.Digest.String()
+	v := &store.Version{
+		Tenant: src.Tenant, Name: ext.Metadata.Name, Version: ext.Metadata.Version, Repository: repoName, Digest: digest,
+		Kind: string(ext.Kind), Title: ext.Metadata.Title, Description: ext.Metadata.Description, Keywords: ext.Metadata.Keywords,
+		License: ext.Spec.License, Factory: ext.Spec.Compatibility.Factory, Visibility: src.Visibility,
+	}
+	// The name's binding first: an impostor is quarantined before the
+	// stored version or any of its evidence is read.
+	if q, err := in.bindIdentity(ctx, src, v); q != nil || err != nil {
+		return q, err // quarantined (identity-mismatch alert), never stored
+	}
 	if !fallback {
 		o.Fallback = signing.Manifests{}
 	} else if stored, err := in.Store.Version(ctx, src.Tenant, ext.Metadata.Name, ext.Metadata.Version); err == nil && stored.Digest == digest {
@@ -133,11 +143,6 @@ func (in *Ingester) ingest(ctx context.Context, src *Source, repository, ref str
 	ev, err := conn.signing.CollectFrom(ctx, repoName+"@"+digest, o)
 	if err != nil {
 		return nil, fmt.Errorf("ingest %s@%s: %w", repoName, digest, err)
-	}
-	v := &store.Version{
-		Tenant: src.Tenant, Name: ext.Metadata.Name, Version: ext.Metadata.Version, Repository: repoName, Digest: digest,
-		Kind: string(ext.Kind), Title: ext.Metadata.Title, Description: ext.Metadata.Description, Keywords: ext.Metadata.Keywords,
-		License: ext.Spec.License, Factory: ext.Spec.Compatibility.Factory, Visibility: src.Visibility,
 	}
 	if v.Descriptor, err = json.Marshal(ext); err != nil {
 		return nil, err
@@ -181,9 +186,6 @@ func (in *Ingester) ingest(ctx context.Context, src *Source, repository, ref str
 		Attestations []signing.AttestationResult `json:"attestations"`
 	}{res.Signatures, res.Attestations}); err != nil {
 		return nil, err
-	}
-	if q, err := in.bindIdentity(ctx, src, v); q != nil || err != nil {
-		return q, err // quarantined (identity-mismatch alert), never stored
 	}
 	r, err := in.Store.UpsertVersion(ctx, v)
 	if err != nil {
