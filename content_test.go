@@ -11,7 +11,7 @@ import (
 
 	"github.com/connectsoft/marketplace"
 	"github.com/connectsoft/marketplace/artifact"
-	"github.com/connectsoft/marketplace/internal/fixture"
+	"github.com/connectsoft/marketplace/testenv/fixture"
 	"github.com/connectsoft/marketplace/policy"
 )
 

@@ -10,7 +10,7 @@ import (
 	"testing"
 
 	"github.com/connectsoft/marketplace"
-	"github.com/connectsoft/marketplace/internal/fixture"
+	"github.com/connectsoft/marketplace/testenv/fixture"
 	"github.com/connectsoft/marketplace/policy"
 	"github.com/connectsoft/marketplace/testenv"
 )

@@ -75,11 +75,6 @@ func (e *Extension) Publisher() string { p, _, _ := strings.Cut(e.Metadata.Name,
 // ShortName is the part of the name after the slash.
 func (e *Extension) ShortName() string { _, n, _ := strings.Cut(e.Metadata.Name, "/"); return n }
 
-// SemVer returns the parsed version; it is valid once Validate passed.
-func (e *Extension) SemVer() (*semver.Version, error) {
-	return semver.StrictNewVersion(e.Metadata.Version)
-}
-
 // CanonicalJSON is the config blob: encoding/json of the struct, whose field
 // order is fixed, so equal descriptors give equal bytes and equal digests.
 func (e *Extension) CanonicalJSON() ([]byte, error) {

@@ -60,9 +60,6 @@ type Package struct {
 // ManifestJSON is the exact manifest that Manifest describes.
 func (p *Package) ManifestJSON() []byte { return p.manifestJSON }
 
-// ConfigJSON is the exact config blob that Config describes.
-func (p *Package) ConfigJSON() []byte { return p.configJSON }
-
 // OpenLayer opens the staged layer for reading.
 func (p *Package) OpenLayer() (*os.File, error) { return os.Open(p.layerPath) }
 

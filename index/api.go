@@ -110,7 +110,7 @@ func (a *API) Handler() http.Handler {
 		w.Write(OpenAPI)
 	})
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok\n")) })
-	(&Web{API: a, IndexURL: a.PublicURL}).Register(mux)
+	(&Web{API: a}).Register(mux)
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
 		if err := a.Store.Ping(r.Context()); err != nil {
 			http.Error(w, "store unreachable: "+err.Error(), http.StatusServiceUnavailable)

@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/connectsoft/marketplace/index"
-	"github.com/connectsoft/marketplace/internal/fixture"
+	"github.com/connectsoft/marketplace/testenv/fixture"
 )
 
 func writeConfig(t *testing.T, body string) string {

@@ -11,7 +11,7 @@ import (
 	"github.com/connectsoft/marketplace/index"
 	"github.com/connectsoft/marketplace/index/store"
 	"github.com/connectsoft/marketplace/index/store/storetest"
-	"github.com/connectsoft/marketplace/internal/fixture"
+	"github.com/connectsoft/marketplace/testenv/fixture"
 )
 
 // The index lists what the config says; an artifact whose layer carries

@@ -25,7 +25,7 @@ import (
 	"github.com/connectsoft/marketplace/index"
 	"github.com/connectsoft/marketplace/index/store"
 	"github.com/connectsoft/marketplace/index/store/storetest"
-	"github.com/connectsoft/marketplace/internal/fixture"
+	"github.com/connectsoft/marketplace/testenv/fixture"
 	"github.com/connectsoft/marketplace/testenv"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"oras.land/oras-go/v2/content"
@@ -114,7 +114,11 @@ func pushKindMismatch(t *testing.T, pub *fixture.Publisher, name, version string
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := repo.Push(ctx, pkg.Config, bytes.NewReader(pkg.ConfigJSON())); err != nil {
+	config, err := pkg.Extension.CanonicalJSON() // the config blob Pack made
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := repo.Push(ctx, pkg.Config, bytes.NewReader(config)); err != nil {
 		t.Fatal(err)
 	}
 	layer, err := pkg.OpenLayer()

@@ -17,7 +17,7 @@ import (
 	"github.com/connectsoft/marketplace/artifact"
 	"github.com/connectsoft/marketplace/index"
 	"github.com/connectsoft/marketplace/index/store"
-	"github.com/connectsoft/marketplace/internal/fixture"
+	"github.com/connectsoft/marketplace/testenv/fixture"
 )
 
 // reloadServer is an index server on w's registry whose policy file trusts

@@ -29,13 +29,13 @@ var pages = func() map[string]*template.Template {
 // Web serves the catalog page at / and extension pages at
 // /extensions/{publisher}/{name}, rendered on the server from the same
 // search and details the API serves, as anonymous callers see them.
+//
+// Install commands show the API's PublicURL (Config.PublicURL), or a
+// placeholder without one: the request's Host header is the caller's to
+// choose, and echoing it would let a forged Host (through a cache, or a
+// link) put another index into the command people copy.
 type Web struct {
 	API *API
-	// IndexURL is shown in install commands (Config.PublicURL). Without
-	// it they show a placeholder: the request's Host header is the
-	// caller's to choose, and echoing it would let a forged Host (through a
-	// cache, or a link) put another index into the command people copy.
-	IndexURL string
 }
 
 // Register adds the page routes to mux.
@@ -100,7 +100,7 @@ func (wb *Web) extension(w http.ResponseWriter, r *http.Request) {
 		wb.fail(w, err)
 		return
 	}
-	indexURL := wb.IndexURL
+	indexURL := wb.API.PublicURL
 	if indexURL == "" {
 		indexURL = "INDEX_URL"
 	}

@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/connectsoft/marketplace/internal/fixture"
+	"github.com/connectsoft/marketplace/testenv/fixture"
 	"github.com/connectsoft/marketplace/policy"
 )
 

@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/connectsoft/marketplace/artifact"
-	"github.com/connectsoft/marketplace/internal/fixture"
+	"github.com/connectsoft/marketplace/testenv/fixture"
 	"github.com/connectsoft/marketplace/signing"
 	"github.com/connectsoft/marketplace/testenv"
 )

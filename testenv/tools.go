@@ -11,12 +11,6 @@ import (
 	"time"
 )
 
-// Pinned versions of the stock peers; `make tools` installs exactly these.
-const (
-	OrasModule   = "oras.land/oras/cmd/oras@v1.3.6"
-	CosignModule = "github.com/sigstore/cosign/v2/cmd/cosign@v2.6.5"
-)
-
 // FindTool finds a stock binary: $MKT_<NAME> if set, then $PATH, then the
 // directory `go install` writes to. The error says how to install it.
 func FindTool(name string) (string, error) {

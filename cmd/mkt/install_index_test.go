@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/connectsoft/marketplace/internal/fixture"
+	"github.com/connectsoft/marketplace/testenv/fixture"
 )
 
 // TestInstallIndexChecksTheIndexAnswer runs mkt against a real index (no

@@ -203,13 +203,6 @@ func New(st store.Store) *Catalog {
 	return &Catalog{st: st, MaxLag: DefaultMaxLag, byName: map[string][]*extension{}}
 }
 
-// Sync applies every change the store has that the catalog has not.
-func (c *Catalog) Sync(ctx context.Context) error {
-	c.syncMu.Lock()
-	defer c.syncMu.Unlock()
-	return c.syncLocked(ctx)
-}
-
 func (c *Catalog) syncLocked(ctx context.Context) error {
 	writes, now := c.st.LocalWrites(), time.Now()
 	for {
