@@ -11,8 +11,8 @@ import (
 
 	"github.com/connectsoft/marketplace"
 	"github.com/connectsoft/marketplace/artifact"
-	"github.com/connectsoft/marketplace/testenv/fixture"
 	"github.com/connectsoft/marketplace/policy"
+	"github.com/connectsoft/marketplace/testenv/fixture"
 )
 
 // gplLayer is what the artifact really carries while its config

@@ -18,8 +18,8 @@ import (
 	"github.com/connectsoft/marketplace"
 	"github.com/connectsoft/marketplace/artifact"
 	"github.com/connectsoft/marketplace/index/client"
-	"github.com/connectsoft/marketplace/testenv/fixture"
 	"github.com/connectsoft/marketplace/policy"
+	"github.com/connectsoft/marketplace/testenv/fixture"
 )
 
 // indexScenario publishes, under prefix, acme/lib 1.0.0 (MIT), 1.1.0

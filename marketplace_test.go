@@ -10,9 +10,9 @@ import (
 	"testing"
 
 	"github.com/connectsoft/marketplace"
-	"github.com/connectsoft/marketplace/testenv/fixture"
 	"github.com/connectsoft/marketplace/policy"
 	"github.com/connectsoft/marketplace/testenv"
+	"github.com/connectsoft/marketplace/testenv/fixture"
 )
 
 var reg *testenv.Registry

@@ -9,8 +9,8 @@ import (
 	"github.com/connectsoft/marketplace/artifact"
 	"github.com/connectsoft/marketplace/index"
 	"github.com/connectsoft/marketplace/index/store"
-	"github.com/connectsoft/marketplace/testenv/fixture"
 	"github.com/connectsoft/marketplace/testenv"
+	"github.com/connectsoft/marketplace/testenv/fixture"
 )
 
 func TestCrawlIngestsWithoutNotificationsAndCostsOneRequestPerUnchangedTag(t *testing.T) {

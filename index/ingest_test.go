@@ -12,9 +12,9 @@ import (
 	"github.com/connectsoft/marketplace/index"
 	"github.com/connectsoft/marketplace/index/store"
 	"github.com/connectsoft/marketplace/index/store/storetest"
-	"github.com/connectsoft/marketplace/testenv/fixture"
 	"github.com/connectsoft/marketplace/policy"
 	"github.com/connectsoft/marketplace/signing"
+	"github.com/connectsoft/marketplace/testenv/fixture"
 )
 
 // A version is ingested again when its signature arrives. The manifest

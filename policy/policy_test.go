@@ -10,10 +10,10 @@ import (
 	"time"
 
 	"github.com/connectsoft/marketplace/artifact"
-	"github.com/connectsoft/marketplace/testenv/fixture"
 	"github.com/connectsoft/marketplace/policy"
 	"github.com/connectsoft/marketplace/signing"
 	"github.com/connectsoft/marketplace/testenv"
+	"github.com/connectsoft/marketplace/testenv/fixture"
 )
 
 var reg *testenv.Registry

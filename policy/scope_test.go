@@ -6,8 +6,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/connectsoft/marketplace/testenv/fixture"
 	"github.com/connectsoft/marketplace/policy"
+	"github.com/connectsoft/marketplace/testenv/fixture"
 )
 
 const scopedRoots = `trustRoots:

@@ -13,9 +13,9 @@ import (
 	"time"
 
 	"github.com/connectsoft/marketplace/artifact"
-	"github.com/connectsoft/marketplace/testenv/fixture"
 	"github.com/connectsoft/marketplace/signing"
 	"github.com/connectsoft/marketplace/testenv"
+	"github.com/connectsoft/marketplace/testenv/fixture"
 )
 
 var (
