@@ -9,6 +9,7 @@ import (
 	"github.com/connectsoft/marketplace"
 	"github.com/connectsoft/marketplace/artifact"
 	"github.com/connectsoft/marketplace/policy"
+	"github.com/connectsoft/marketplace/remote"
 	"github.com/connectsoft/marketplace/signing"
 	"github.com/connectsoft/marketplace/testenv"
 )
@@ -21,7 +22,7 @@ func ExampleInstall() {
 	defer reg.Close()
 	work, _ := os.MkdirTemp("", "factory-*")
 	defer os.RemoveAll(work)
-	remote := artifact.RemoteOptions{PlainHTTP: true, RegistryConfig: filepath.Join(work, "config.json")}
+	ro := remote.Options{PlainHTTP: true, RegistryConfig: filepath.Join(work, "config.json")}
 
 	// The publisher's side: a key pair, a push, a signature.
 	pass := func(bool) ([]byte, error) { return []byte("secret"), nil }
@@ -30,10 +31,10 @@ func ExampleInstall() {
 	os.WriteFile(filepath.Join(work, "acme.pub"), pub, 0o644)
 	pkg, _ := artifact.Pack(ctx, "examples/http-module", artifact.PackOptions{})
 	defer pkg.Close()
-	repo, _ := artifact.NewRepository(reg.Ref("acme/http"), remote)
+	repo, _ := artifact.NewRepository(reg.Ref("acme/http"), ro)
 	artifact.Push(ctx, repo, "", pkg, artifact.PushOptions{})
 	signer, _ := signing.LoadSigner(ctx, filepath.Join(work, "acme.key"), pass)
-	client, _ := signing.NewClient(remote)
+	client, _ := signing.NewClient(ro)
 	client.Sign(ctx, reg.Ref("acme/http:1.2.3"), signer, signing.WriteOptions{})
 
 	// Factory's side: a policy, then Install.
@@ -54,7 +55,7 @@ rules:
 	}
 	res, err := marketplace.Install(ctx, []policy.Requirement{{Name: "acme/http", Constraint: "^1.2.0"}}, marketplace.Options{
 		Registry:       reg.Host,
-		Remote:         remote,
+		Remote:         ro,
 		Policy:         p,
 		FactoryVersion: "2.4.0",
 		Dir:            filepath.Join(work, "extensions"),

@@ -11,6 +11,7 @@ import (
 	"github.com/connectsoft/marketplace/artifact"
 	"github.com/connectsoft/marketplace/index/client"
 	"github.com/connectsoft/marketplace/policy"
+	"github.com/connectsoft/marketplace/remote"
 	"github.com/connectsoft/marketplace/signing"
 )
 
@@ -36,15 +37,15 @@ var ErrIndexAnswer = errors.New("index answer refused")
 // a yanked version is refused. A refused version is excluded and the index
 // asked again, until it offers an acceptable closure or has nothing left.
 func resolveThroughIndex(ctx context.Context, reqs []policy.Requirement, o Options) (*policy.Resolution, error) {
-	remote, err := o.Remote.Shared()
+	ro, err := o.Remote.Shared()
 	if err != nil {
 		return nil, err
 	}
-	sc, err := signing.NewClient(remote)
+	sc, err := signing.NewClient(ro)
 	if err != nil {
 		return nil, err
 	}
-	ck := &answerChecker{o: o, remote: remote, signing: sc, seen: map[string]*checked{}}
+	ck := &answerChecker{o: o, remote: ro, signing: sc, seen: map[string]*checked{}}
 	refused := map[string][]string{} // NAME@VERSION → why the client refused it
 	var excluded []string            // in the order refused
 	for range maxIndexAnswers {
@@ -109,7 +110,7 @@ func withRefusals(sel []*policy.Selected, refused map[string][]string) *policy.R
 // again usually returns most of the closure unchanged.
 type answerChecker struct {
 	o       Options
-	remote  artifact.RemoteOptions
+	remote  remote.Options
 	signing *signing.Client
 	seen    map[string]*checked // reference → what checking it found
 }

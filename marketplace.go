@@ -19,6 +19,7 @@ import (
 	"github.com/connectsoft/marketplace/artifact"
 	"github.com/connectsoft/marketplace/index/client"
 	"github.com/connectsoft/marketplace/policy"
+	"github.com/connectsoft/marketplace/remote"
 	"github.com/connectsoft/marketplace/signing"
 	"golang.org/x/sync/errgroup"
 )
@@ -28,7 +29,7 @@ type Options struct {
 	// Registry is HOST[/PREFIX]: acme/crm lives at HOST/PREFIX/acme/crm.
 	Registry string
 	// Remote says how to reach the registry.
-	Remote artifact.RemoteOptions
+	Remote remote.Options
 	// Policy decides what may be installed; nil installs only what is
 	// compatible (and is refused by Install, which needs a policy).
 	Policy *policy.Policy
@@ -62,15 +63,15 @@ type Options struct {
 
 // Verify fetches the artifact ref names and evaluates the policy on it.
 // The decision is the same one the CLI and the index print.
-func Verify(ctx context.Context, ref string, p *policy.Policy, factoryVersion string, remote artifact.RemoteOptions) (*policy.Decision, error) {
-	c, d, err := decide(ctx, ref, strings.Contains(ref, "@"), p, factoryVersion, remote)
+func Verify(ctx context.Context, ref string, p *policy.Policy, factoryVersion string, ro remote.Options) (*policy.Decision, error) {
+	c, d, err := decide(ctx, ref, strings.Contains(ref, "@"), p, factoryVersion, ro)
 	if err != nil {
 		return nil, err
 	}
 	// The decision judged the config; what would be installed is the
 	// layer's extension.yaml, which must say the same (Install checks the
 	// same at unpack, so resolution reads no layer).
-	if err := artifact.CheckContentAt(ctx, c.Reference, remote, c.Artifact); err != nil {
+	if err := artifact.CheckContentAt(ctx, c.Reference, ro, c.Artifact); err != nil {
 		return nil, err
 	}
 	return d, nil
@@ -80,12 +81,12 @@ func Verify(ctx context.Context, ref string, p *policy.Policy, factoryVersion st
 // pinned says the user chose this exact digest (a ref by digest, a locked
 // install), which lets a yanked version through; a digest an index or a
 // resolver chose is never a pin.
-func decide(ctx context.Context, ref string, pinned bool, p *policy.Policy, factoryVersion string, remote artifact.RemoteOptions) (*policy.Candidate, *policy.Decision, error) {
-	sc, err := signing.NewClient(remote)
+func decide(ctx context.Context, ref string, pinned bool, p *policy.Policy, factoryVersion string, ro remote.Options) (*policy.Candidate, *policy.Decision, error) {
+	sc, err := signing.NewClient(ro)
 	if err != nil {
 		return nil, nil, err
 	}
-	c, err := policy.FetchCandidate(ctx, ref, remote, sc)
+	c, err := policy.FetchCandidate(ctx, ref, ro, sc)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -172,11 +173,11 @@ func Install(ctx context.Context, reqs []policy.Requirement, o Options) (*Instal
 		return nil, errors.New("install: no target directory")
 	}
 	// One registry client for every extension installed.
-	remote, err := o.Remote.Shared()
+	ro, err := o.Remote.Shared()
 	if err != nil {
 		return nil, err
 	}
-	o.Remote = remote
+	o.Remote = ro
 	lockPath := o.Lockfile
 	if lockPath == "" {
 		lockPath = "extensions.lock"

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/connectsoft/marketplace/remote"
 	"io"
 	"os"
 	"path/filepath"
@@ -92,7 +93,7 @@ const smallLayer = 4 << 20
 
 // CheckContentAt is CheckContent for an artifact fetched from the
 // repository that ref ("host/repo[:tag|@digest]") names.
-func CheckContentAt(ctx context.Context, ref string, o RemoteOptions, a *Artifact) error {
+func CheckContentAt(ctx context.Context, ref string, o remote.Options, a *Artifact) error {
 	repo, err := NewRepository(ref, o)
 	if err != nil {
 		return err

@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/connectsoft/marketplace/artifact"
+	"github.com/connectsoft/marketplace/remote"
 	"github.com/connectsoft/marketplace/testenv"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"oras.land/oras-go/v2"
@@ -272,7 +273,7 @@ func TestCheckContentRefusesATamperedSmallLayer(t *testing.T) {
 	if _, err := artifact.Push(ctx, openRepo(t, distPlain, repo), "", pkg, artifact.PushOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	r, err := artifact.NewRepository(proxy.Host+"/"+repo, artifact.RemoteOptions{PlainHTTP: true})
+	r, err := artifact.NewRepository(proxy.Host+"/"+repo, remote.Options{PlainHTTP: true})
 	if err != nil {
 		t.Fatal(err)
 	}

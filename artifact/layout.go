@@ -2,6 +2,7 @@ package artifact
 
 import (
 	"fmt"
+	"github.com/connectsoft/marketplace/remote"
 	"strings"
 
 	"oras.land/oras-go/v2"
@@ -29,7 +30,7 @@ func OpenLayout(spec string) (*oci.Store, string, error) {
 // layout (PATH[:TAG|@DIGEST]) when layout is true, else a registry
 // repository (HOST/REPO[:TAG|@DIGEST]). It returns the target and the
 // reference part of spec ("" when there is none).
-func OpenTarget(spec string, layout bool, o RemoteOptions) (oras.GraphTarget, string, error) {
+func OpenTarget(spec string, layout bool, o remote.Options) (oras.GraphTarget, string, error) {
 	if layout {
 		return OpenLayout(spec)
 	}

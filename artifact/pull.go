@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/connectsoft/marketplace/remote"
 	"io"
 	"os"
 	"path/filepath"
@@ -276,7 +277,7 @@ func (r *resumingReader) Read(p []byte) (int, error) {
 				}
 				continue
 			}
-			if IsTransient(err) {
+			if remote.IsTransient(err) {
 				err = fmt.Errorf("fetch %s: gave up after %d attempts: %w", r.desc.Digest, r.failures+1, err)
 			}
 		}
@@ -306,7 +307,7 @@ func (r *resumingReader) open() error {
 
 // retry decides whether err is worth another fetch, and waits before it.
 func (r *resumingReader) retry(err error) bool {
-	if !IsTransient(err) || r.failures+1 >= blobRetry.attempts {
+	if !remote.IsTransient(err) || r.failures+1 >= blobRetry.attempts {
 		return false
 	}
 	r.failures++

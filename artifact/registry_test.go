@@ -14,8 +14,9 @@ import (
 	"testing"
 
 	"github.com/connectsoft/marketplace/artifact"
+	"github.com/connectsoft/marketplace/remote"
 	"github.com/connectsoft/marketplace/testenv"
-	"oras.land/oras-go/v2/registry/remote"
+	orasremote "oras.land/oras-go/v2/registry/remote"
 	"oras.land/oras-go/v2/registry/remote/auth"
 )
 
@@ -63,8 +64,8 @@ func TestMain(m *testing.M) {
 // registries are the targets every push/pull test runs on.
 func registries() []*testenv.Registry { return []*testenv.Registry{distPlain, distAuth, ggcrReg} }
 
-func remoteOptions(reg *testenv.Registry) artifact.RemoteOptions {
-	o := artifact.RemoteOptions{PlainHTTP: reg.PlainHTTP, CAFile: reg.CAFile}
+func remoteOptions(reg *testenv.Registry) remote.Options {
+	o := remote.Options{PlainHTTP: reg.PlainHTTP, CAFile: reg.CAFile}
 	if reg.Username != "" {
 		o.RegistryConfig = authConf
 	} else {
@@ -73,7 +74,7 @@ func remoteOptions(reg *testenv.Registry) artifact.RemoteOptions {
 	return o
 }
 
-func openRepo(t testing.TB, reg *testenv.Registry, repo string) *remote.Repository {
+func openRepo(t testing.TB, reg *testenv.Registry, repo string) *orasremote.Repository {
 	t.Helper()
 	r, err := artifact.NewRepository(reg.Ref(repo), remoteOptions(reg))
 	if err != nil {

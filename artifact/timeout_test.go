@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/connectsoft/marketplace/artifact"
+	"github.com/connectsoft/marketplace/remote"
 	"github.com/connectsoft/marketplace/testenv"
 )
 
@@ -27,9 +28,9 @@ func silent(t *testing.T) *testenv.SilentListener {
 
 // wantTimeout fails unless err is a TimeoutError of setting that came
 // after limit and well before the next multiple of it (no retries).
-func wantTimeout(t *testing.T, err error, took time.Duration, setting string, limit time.Duration) *artifact.TimeoutError {
+func wantTimeout(t *testing.T, err error, took time.Duration, setting string, limit time.Duration) *remote.TimeoutError {
 	t.Helper()
-	var te *artifact.TimeoutError
+	var te *remote.TimeoutError
 	if !errors.As(err, &te) {
 		t.Fatalf("want a TimeoutError, got %v", err)
 	}
@@ -39,7 +40,7 @@ func wantTimeout(t *testing.T, err error, took time.Duration, setting string, li
 	if took < limit || took > 2*limit+time.Second {
 		t.Fatalf("failed after %s, want just over %s", took, limit)
 	}
-	if artifact.IsTransient(err) {
+	if remote.IsTransient(err) {
 		t.Fatal("a timeout is reported as transient, so callers would retry it")
 	}
 	return te
@@ -47,7 +48,7 @@ func wantTimeout(t *testing.T, err error, took time.Duration, setting string, li
 
 func TestPullFromRegistryThatNeverAnswersFailsWithinTimeout(t *testing.T) {
 	s := silent(t)
-	r, err := artifact.NewRepository(s.Host+"/acme/widget:1.0.0", artifact.RemoteOptions{PlainHTTP: true, Timeout: time.Second})
+	r, err := artifact.NewRepository(s.Host+"/acme/widget:1.0.0", remote.Options{PlainHTTP: true, Timeout: time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -70,7 +71,7 @@ func TestPullFromRegistryThatNeverAnswersFailsWithinTimeout(t *testing.T) {
 // bounds it, whatever Timeout says.
 func TestTLSHandshakeWithSilentRegistryFailsWithinConnectTimeout(t *testing.T) {
 	s := silent(t)
-	r, err := artifact.NewRepository(s.Host+"/acme/widget:1.0.0", artifact.RemoteOptions{ConnectTimeout: time.Second, Timeout: time.Minute})
+	r, err := artifact.NewRepository(s.Host+"/acme/widget:1.0.0", remote.Options{ConnectTimeout: time.Second, Timeout: time.Minute})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -90,7 +91,7 @@ func TestPullOfStalledLayerFailsWithinTimeout(t *testing.T) {
 		t.Fatal(err)
 	}
 	proxy.Inject(testenv.Fault{Kind: testenv.Slow, Method: "GET", PathContains: pkg.Layer.Digest.Encoded(), Delay: time.Minute})
-	r, err := artifact.NewRepository(proxy.Host+"/"+repo, artifact.RemoteOptions{PlainHTTP: true, Timeout: time.Second})
+	r, err := artifact.NewRepository(proxy.Host+"/"+repo, remote.Options{PlainHTTP: true, Timeout: time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -116,7 +117,7 @@ func TestSlowButMovingLayerIsNotCutByTimeout(t *testing.T) {
 		t.Fatal(err)
 	}
 	proxy.Inject(testenv.Fault{Kind: testenv.Slow, Method: "GET", PathContains: pkg.Layer.Digest.Encoded(), Delay: 250 * time.Millisecond})
-	r, err := artifact.NewRepository(proxy.Host+"/"+repo, artifact.RemoteOptions{PlainHTTP: true, Timeout: time.Second})
+	r, err := artifact.NewRepository(proxy.Host+"/"+repo, remote.Options{PlainHTTP: true, Timeout: time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -20,6 +20,7 @@ import (
 
 	"github.com/connectsoft/marketplace/artifact"
 	"github.com/connectsoft/marketplace/index"
+	"github.com/connectsoft/marketplace/remote"
 	"github.com/connectsoft/marketplace/signing"
 	"github.com/connectsoft/marketplace/testenv"
 	"github.com/opencontainers/go-digest"
@@ -115,7 +116,7 @@ rules:
 	}
 	cfg := &index.Config{Store: "sqlite://index.db", Policy: "policy.yaml", WebhookSecret: secret, Dir: work,
 		Sources: []index.Source{source("bulk", bulkHost), source("live", liveReg.Host), source("crawl", counter.Host)}}
-	srv, err := index.NewServer(ctx, cfg, artifact.RemoteOptions{RegistryConfig: filepath.Join(work, "config.json")}, quiet)
+	srv, err := index.NewServer(ctx, cfg, remote.Options{RegistryConfig: filepath.Join(work, "config.json")}, quiet)
 	if err != nil {
 		return err
 	}
@@ -128,7 +129,7 @@ rules:
 	hs := &http.Server{Handler: srv.Handler()}
 	go hs.Serve(ln)
 	defer hs.Close()
-	ro, err := artifact.RemoteOptions{PlainHTTP: true, RegistryConfig: filepath.Join(work, "config.json")}.Shared()
+	ro, err := remote.Options{PlainHTTP: true, RegistryConfig: filepath.Join(work, "config.json")}.Shared()
 	if err != nil {
 		return err
 	}
@@ -274,7 +275,7 @@ rules:
 // pushVersion writes name@version into a directory of its own under work
 // and pushes it with pushSigned (signed when signer is set); it returns the
 // manifest digest.
-func pushVersion(ctx context.Context, work, name, version, host string, ro artifact.RemoteOptions, c *signing.Client, signer *signing.Signer) (string, error) {
+func pushVersion(ctx context.Context, work, name, version, host string, ro remote.Options, c *signing.Client, signer *signing.Signer) (string, error) {
 	dir, err := os.MkdirTemp(work, "ext-*")
 	if err != nil {
 		return "", err
@@ -319,7 +320,7 @@ func waitResolve(base, name string, from time.Time) (time.Duration, error) {
 
 // pushTimed pushes and signs name@1.0.0 and says when the push and the
 // signature were done.
-func pushTimed(ctx context.Context, dir, name, host string, ro artifact.RemoteOptions, c *signing.Client, signer *signing.Signer) (time.Time, time.Time, error) {
+func pushTimed(ctx context.Context, dir, name, host string, ro remote.Options, c *signing.Client, signer *signing.Signer) (time.Time, time.Time, error) {
 	d, err := pushVersion(ctx, dir, name, "1.0.0", host, ro, nil, nil)
 	if err != nil {
 		return time.Time{}, time.Time{}, err

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/connectsoft/marketplace/artifact"
+	"github.com/connectsoft/marketplace/remote"
 	"github.com/connectsoft/marketplace/signing"
 )
 
@@ -27,7 +27,7 @@ func runInstall(mktBin string, n, runs int) error {
 	if _, err := timed(env, work, mktBin, "key", "generate", "--output-prefix", filepath.Join(work, "k")); err != nil {
 		return err
 	}
-	ro := artifact.RemoteOptions{PlainHTTP: true, RegistryConfig: filepath.Join(work, "config.json")}
+	ro := remote.Options{PlainHTTP: true, RegistryConfig: filepath.Join(work, "config.json")}
 	pass := func(bool) ([]byte, error) { return []byte("bench"), nil }
 	signer, err := signing.LoadSigner(ctx, filepath.Join(work, "k.key"), pass)
 	if err != nil {

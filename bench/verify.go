@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/connectsoft/marketplace/artifact"
+	"github.com/connectsoft/marketplace/remote"
 	"github.com/connectsoft/marketplace/signing"
 	"github.com/connectsoft/marketplace/testenv"
 )
@@ -49,7 +50,7 @@ func runVerify(mktBin string, runs, bulk int) error {
 	if _, err := mkt("push", "--plain-http", host+"/bench/verified", ext); err != nil {
 		return err
 	}
-	repo, err := artifact.NewRepository(host+"/bench/verified", artifact.RemoteOptions{PlainHTTP: true, RegistryConfig: filepath.Join(work, "config.json")})
+	repo, err := artifact.NewRepository(host+"/bench/verified", remote.Options{PlainHTTP: true, RegistryConfig: filepath.Join(work, "config.json")})
 	if err != nil {
 		return err
 	}
@@ -124,7 +125,7 @@ func bulkVerify(ctx context.Context, host, work string, n int) error {
 	if n <= 0 {
 		return nil
 	}
-	ro := artifact.RemoteOptions{PlainHTTP: true, RegistryConfig: filepath.Join(work, "config.json")}
+	ro := remote.Options{PlainHTTP: true, RegistryConfig: filepath.Join(work, "config.json")}
 	pass := func(bool) ([]byte, error) { return []byte("bench"), nil }
 	signer, err := signing.LoadSigner(ctx, filepath.Join(work, "k.key"), pass)
 	if err != nil {
@@ -221,7 +222,7 @@ func (b *benchEnv) close() {
 
 // pushSigned packs dir, pushes it to repoName (tagged with its version)
 // and signs the digest when s is set; it returns repoName@digest.
-func pushSigned(ctx context.Context, dir, repoName string, ro artifact.RemoteOptions, c *signing.Client, s *signing.Signer) (string, error) {
+func pushSigned(ctx context.Context, dir, repoName string, ro remote.Options, c *signing.Client, s *signing.Signer) (string, error) {
 	pkg, err := artifact.Pack(ctx, dir, artifact.PackOptions{})
 	if err != nil {
 		return "", err

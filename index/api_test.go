@@ -4,7 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"github.com/connectsoft/marketplace/artifact"
+	"github.com/connectsoft/marketplace/remote"
 	"io"
 	"log/slog"
 	"net/http"
@@ -211,7 +211,7 @@ func TestNewTokenRefusesUnknownRoles(t *testing.T) {
 func TestServerMetricsCountRequestsAndWebhookEvents(t *testing.T) {
 	dir := t.TempDir()
 	c := &index.Config{Store: "sqlite://index.db", WebhookSecret: "s", Dir: dir}
-	s, err := index.NewServer(context.Background(), c, artifact.RemoteOptions{}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	s, err := index.NewServer(context.Background(), c, remote.Options{}, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/connectsoft/marketplace/index"
 	"github.com/connectsoft/marketplace/index/store"
 	"github.com/connectsoft/marketplace/index/store/storetest"
+	"github.com/connectsoft/marketplace/remote"
 	"github.com/connectsoft/marketplace/testenv/fixture"
 )
 
@@ -27,8 +28,8 @@ func TestIngestRefusesLayerDescriptorThatDiffersFromConfig(t *testing.T) {
 	digest := ref[strings.LastIndex(ref, "@")+1:]
 	dir := t.TempDir()
 	st := storetest.SQLite(t)
-	in := &index.Ingester{Store: st, Remote: func(*index.Source) artifact.RemoteOptions {
-		return artifact.RemoteOptions{PlainHTTP: true, RegistryConfig: filepath.Join(dir, "config.json")}
+	in := &index.Ingester{Store: st, Remote: func(*index.Source) remote.Options {
+		return remote.Options{PlainHTTP: true, RegistryConfig: filepath.Join(dir, "config.json")}
 	}}
 	src := &index.Source{Name: "acme", Registry: reg.Host, PlainHTTP: true, Repositories: []string{"acme/**"}, Tenant: "acme", Visibility: store.Public}
 	for _, at := range []string{digest, "1.0.0"} {

@@ -13,10 +13,11 @@ import (
 	"github.com/bmatcuk/doublestar/v4"
 	"github.com/connectsoft/marketplace/artifact"
 	"github.com/connectsoft/marketplace/index/store"
+	"github.com/connectsoft/marketplace/remote"
 	"github.com/connectsoft/marketplace/signing"
 	"github.com/opencontainers/go-digest"
 	"golang.org/x/sync/errgroup"
-	"oras.land/oras-go/v2/registry/remote"
+	orasremote "oras.land/oras-go/v2/registry/remote"
 )
 
 // Crawler reconciles sources with their registries, for registries that
@@ -132,7 +133,7 @@ func (c *Crawler) Reconcile(ctx context.Context, src *Source) (CrawlStats, error
 // ones, and returns the registry's: a signature, attestation or referrer
 // added, replaced or removed since the version was decided re-verifies it,
 // whether or not a notification said so.
-func (c *Crawler) changed(ctx context.Context, src *Source, repo *remote.Repository, repoName, tag string, evidence map[digest.Digest][]string) (string, signing.Manifests, bool, error) {
+func (c *Crawler) changed(ctx context.Context, src *Source, repo *orasremote.Repository, repoName, tag string, evidence map[digest.Digest][]string) (string, signing.Manifests, bool, error) {
 	var ms signing.Manifests
 	desc, err := repo.Resolve(ctx, tag)
 	if err != nil {
@@ -163,8 +164,8 @@ func (c *Crawler) changed(ctx context.Context, src *Source, repo *remote.Reposit
 // repositories lists the source's repositories: the catalog filtered by
 // its globs, or, where the registry has no catalog, the globs that are
 // plain repository names.
-func (c *Crawler) repositories(ctx context.Context, src *Source, o artifact.RemoteOptions) ([]string, error) {
-	reg, err := remote.NewRegistry(src.Registry)
+func (c *Crawler) repositories(ctx context.Context, src *Source, o remote.Options) ([]string, error) {
+	reg, err := orasremote.NewRegistry(src.Registry)
 	if err != nil {
 		return nil, err
 	}

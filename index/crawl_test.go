@@ -6,9 +6,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/connectsoft/marketplace/artifact"
 	"github.com/connectsoft/marketplace/index"
 	"github.com/connectsoft/marketplace/index/store"
+	"github.com/connectsoft/marketplace/remote"
 	"github.com/connectsoft/marketplace/testenv"
 	"github.com/connectsoft/marketplace/testenv/fixture"
 )
@@ -27,8 +27,8 @@ func TestCrawlIngestsWithoutNotificationsAndCostsOneRequestPerUnchangedTag(t *te
 	}
 	defer st.Close()
 	src := &index.Source{Name: "acme", Registry: proxy.Host, PlainHTTP: true, Repositories: []string{"acme/**"}, Tenant: "acme", Visibility: store.Public}
-	c := &index.Crawler{Ingester: &index.Ingester{Store: st, Remote: func(s *index.Source) artifact.RemoteOptions {
-		return artifact.RemoteOptions{PlainHTTP: true, RegistryConfig: filepath.Join(dir, "config.json")}
+	c := &index.Crawler{Ingester: &index.Ingester{Store: st, Remote: func(s *index.Source) remote.Options {
+		return remote.Options{PlainHTTP: true, RegistryConfig: filepath.Join(dir, "config.json")}
 	}}}
 	stats, err := c.Reconcile(ctx, src)
 	if err != nil {
@@ -79,8 +79,8 @@ func TestCrawlWithoutCatalogUsesConfiguredRepositories(t *testing.T) {
 	defer st.Close()
 	// A glob cannot be listed without a catalog; a plain name can.
 	src := &index.Source{Name: "acme", Registry: proxy.Host, PlainHTTP: true, Repositories: []string{"acme/aa", "acme/b*"}, Tenant: "acme", Visibility: store.Public}
-	c := &index.Crawler{Ingester: &index.Ingester{Store: st, Remote: func(s *index.Source) artifact.RemoteOptions {
-		return artifact.RemoteOptions{PlainHTTP: true, RegistryConfig: filepath.Join(dir, "config.json")}
+	c := &index.Crawler{Ingester: &index.Ingester{Store: st, Remote: func(s *index.Source) remote.Options {
+		return remote.Options{PlainHTTP: true, RegistryConfig: filepath.Join(dir, "config.json")}
 	}}}
 	stats, err := c.Reconcile(ctx, src)
 	if err != nil || stats.Repositories != 1 || stats.Ingested != 1 || proxy.Hits() == 0 {

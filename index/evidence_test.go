@@ -14,15 +14,15 @@ import (
 	"testing"
 	"time"
 
-	"github.com/connectsoft/marketplace/artifact"
 	"github.com/connectsoft/marketplace/index"
 	"github.com/connectsoft/marketplace/index/store"
 	"github.com/connectsoft/marketplace/policy"
+	"github.com/connectsoft/marketplace/remote"
 	"github.com/connectsoft/marketplace/signing"
 	"github.com/connectsoft/marketplace/testenv"
 	"github.com/connectsoft/marketplace/testenv/fixture"
 	"oras.land/oras-go/v2"
-	"oras.land/oras-go/v2/registry/remote"
+	orasremote "oras.land/oras-go/v2/registry/remote"
 )
 
 // evidencePolicy trusts acme's key for signatures and for reviews, and
@@ -104,8 +104,8 @@ func (w *evidenceWorld) start(t *testing.T) *index.Ingester {
 	if err != nil {
 		t.Fatal(err)
 	}
-	in := &index.Ingester{Store: w.st, Policy: p, Remote: func(s *index.Source) artifact.RemoteOptions {
-		return artifact.RemoteOptions{PlainHTTP: s.PlainHTTP, RegistryConfig: filepath.Join(w.dir, "config.json")}
+	in := &index.Ingester{Store: w.st, Policy: p, Remote: func(s *index.Source) remote.Options {
+		return remote.Options{PlainHTTP: s.PlainHTTP, RegistryConfig: filepath.Join(w.dir, "config.json")}
 	}}
 	w.hook.Store(&index.Webhook{Secret: secret, Sources: []index.Source{w.src}, Ingester: in})
 	return in
@@ -257,7 +257,7 @@ func TestMalformedEvidenceTagIsSkippedNotFailed(t *testing.T) {
 	w := newEvidenceWorld(t, false)
 	ctx := context.Background()
 	w.start(t)
-	repo, err := remote.NewRepository(w.reg.Ref("acme/odd"))
+	repo, err := orasremote.NewRepository(w.reg.Ref("acme/odd"))
 	if err != nil {
 		t.Fatal(err)
 	}

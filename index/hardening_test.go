@@ -14,16 +14,16 @@ import (
 	"testing"
 	"time"
 
-	"github.com/connectsoft/marketplace/artifact"
 	"github.com/connectsoft/marketplace/index"
 	"github.com/connectsoft/marketplace/index/store"
 	"github.com/connectsoft/marketplace/policy"
+	"github.com/connectsoft/marketplace/remote"
 )
 
 func newTestServer(t *testing.T, c *index.Config) *index.Server {
 	t.Helper()
 	c.Store, c.WebhookSecret, c.Dir = "sqlite://index.db", "s", t.TempDir()
-	s, err := index.NewServer(context.Background(), c, artifact.RemoteOptions{}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	s, err := index.NewServer(context.Background(), c, remote.Options{}, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/connectsoft/marketplace/index"
 	"github.com/connectsoft/marketplace/index/store"
 	"github.com/connectsoft/marketplace/index/store/storetest"
+	"github.com/connectsoft/marketplace/remote"
 	"github.com/connectsoft/marketplace/testenv"
 )
 
@@ -35,7 +36,7 @@ func pushAs(t *testing.T, reg *testenv.Registry, repo, name, version, title stri
 		t.Fatal(err)
 	}
 	defer pkg.Close()
-	r, err := artifact.NewRepository(reg.Ref(repo), artifact.RemoteOptions{PlainHTTP: true, RegistryConfig: filepath.Join(dir, "config.json")})
+	r, err := artifact.NewRepository(reg.Ref(repo), remote.Options{PlainHTTP: true, RegistryConfig: filepath.Join(dir, "config.json")})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -69,8 +70,8 @@ func newIdentityWorld(t *testing.T, publishers ...index.Publisher) *identityWorl
 		}
 	}
 	dir := t.TempDir()
-	w.in = &index.Ingester{Store: w.st, Publishers: publishers, Remote: func(*index.Source) artifact.RemoteOptions {
-		return artifact.RemoteOptions{PlainHTTP: true, RegistryConfig: filepath.Join(dir, "config.json")}
+	w.in = &index.Ingester{Store: w.st, Publishers: publishers, Remote: func(*index.Source) remote.Options {
+		return remote.Options{PlainHTTP: true, RegistryConfig: filepath.Join(dir, "config.json")}
 	}}
 	for _, tenant := range []string{"connectsoft", "evil", "globex"} {
 		w.sources[tenant] = &index.Source{Name: tenant, Registry: reg.Host, PlainHTTP: true, Repositories: []string{tenant + "/**"},

@@ -12,6 +12,7 @@ import (
 	"github.com/connectsoft/marketplace/artifact"
 	"github.com/connectsoft/marketplace/index/store"
 	"github.com/connectsoft/marketplace/policy"
+	"github.com/connectsoft/marketplace/remote"
 	"github.com/connectsoft/marketplace/signing"
 	lru "github.com/hashicorp/golang-lru/v2"
 )
@@ -22,7 +23,7 @@ type Ingester struct {
 	Store  store.Store
 	Policy *policy.Policy // nil: versions are stored without a decision
 	// Remote returns how to reach a source's registry.
-	Remote func(*Source) artifact.RemoteOptions
+	Remote func(*Source) remote.Options
 	// Publishers bind namespaces to tenants and repositories; artifacts
 	// not bound to the name they claim are quarantined (identity.go).
 	Publishers []Publisher
@@ -57,7 +58,7 @@ const artifactsCached = 4096
 // connections and tokens survive from one ingest to the next: dialing and
 // authenticating per artifact cost more than the artifact.
 type sourceConn struct {
-	remote    artifact.RemoteOptions // with a shared registry client
+	remote    remote.Options // with a shared registry client
 	signing   *signing.Client
 	artifacts *lru.Cache[string, *artifact.Artifact] // repository@digest → artifact
 }
@@ -66,11 +67,11 @@ func (in *Ingester) conn(src *Source) (*sourceConn, error) {
 	if c, ok := in.conns.Load(src.Name); ok {
 		return c.(*sourceConn), nil
 	}
-	remote, err := in.Remote(src).Shared()
+	ro, err := in.Remote(src).Shared()
 	if err != nil {
 		return nil, err
 	}
-	sc, err := signing.NewClient(remote)
+	sc, err := signing.NewClient(ro)
 	if err != nil {
 		return nil, err
 	}
@@ -78,7 +79,7 @@ func (in *Ingester) conn(src *Source) (*sourceConn, error) {
 	if err != nil {
 		return nil, err
 	}
-	actual, _ := in.conns.LoadOrStore(src.Name, &sourceConn{remote: remote, signing: sc, artifacts: artifacts})
+	actual, _ := in.conns.LoadOrStore(src.Name, &sourceConn{remote: ro, signing: sc, artifacts: artifacts})
 	return actual.(*sourceConn), nil
 }
 

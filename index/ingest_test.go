@@ -8,11 +8,11 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/connectsoft/marketplace/artifact"
 	"github.com/connectsoft/marketplace/index"
 	"github.com/connectsoft/marketplace/index/store"
 	"github.com/connectsoft/marketplace/index/store/storetest"
 	"github.com/connectsoft/marketplace/policy"
+	"github.com/connectsoft/marketplace/remote"
 	"github.com/connectsoft/marketplace/signing"
 	"github.com/connectsoft/marketplace/testenv/fixture"
 )
@@ -31,8 +31,8 @@ func TestReingestOfADigestReadsOnlyItsEvidence(t *testing.T) {
 	pol := trustPolicy(t, dir, "acme.pub")
 	st := storetest.SQLite(t)
 	ingester := func() *index.Ingester {
-		return &index.Ingester{Store: st, Policy: pol, Remote: func(*index.Source) artifact.RemoteOptions {
-			return artifact.RemoteOptions{PlainHTTP: true, RegistryConfig: filepath.Join(dir, "config.json")}
+		return &index.Ingester{Store: st, Policy: pol, Remote: func(*index.Source) remote.Options {
+			return remote.Options{PlainHTTP: true, RegistryConfig: filepath.Join(dir, "config.json")}
 		}}
 	}
 	src := &index.Source{Name: "acme", Registry: proxy.Host, PlainHTTP: true, Repositories: []string{"acme/**"}, Tenant: "acme", Visibility: store.Public}
@@ -100,8 +100,8 @@ func TestNoPolicyMeansNoSignedBadge(t *testing.T) {
 	dir := t.TempDir()
 	signer, _, _ := fixture.KeyPair(t, dir, "stranger")
 	pub.Sign(ref, signer)
-	in := &index.Ingester{Store: storetest.SQLite(t), Remote: func(*index.Source) artifact.RemoteOptions {
-		return artifact.RemoteOptions{PlainHTTP: true, RegistryConfig: filepath.Join(dir, "config.json")}
+	in := &index.Ingester{Store: storetest.SQLite(t), Remote: func(*index.Source) remote.Options {
+		return remote.Options{PlainHTTP: true, RegistryConfig: filepath.Join(dir, "config.json")}
 	}}
 	src := &index.Source{Name: "acme", Registry: proxy.Host, PlainHTTP: true, Repositories: []string{"acme/**"}, Tenant: "acme", Visibility: store.Public}
 	got, err := in.Ingest(ctx, src, "acme/nopolicy", digest)
@@ -145,8 +145,8 @@ rules:
 	if err != nil {
 		t.Fatal(err)
 	}
-	in := &index.Ingester{Store: storetest.SQLite(t), Policy: p, Remote: func(*index.Source) artifact.RemoteOptions {
-		return artifact.RemoteOptions{PlainHTTP: true, RegistryConfig: filepath.Join(dir, "config.json")}
+	in := &index.Ingester{Store: storetest.SQLite(t), Policy: p, Remote: func(*index.Source) remote.Options {
+		return remote.Options{PlainHTTP: true, RegistryConfig: filepath.Join(dir, "config.json")}
 	}}
 	src := &index.Source{Name: "acme", Registry: proxy.Host, PlainHTTP: true, Repositories: []string{"acme/**"}, Tenant: "acme", Visibility: store.Public}
 	got, err := in.Ingest(ctx, src, "acme/scoped", digest)

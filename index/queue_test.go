@@ -25,6 +25,7 @@ import (
 	"github.com/connectsoft/marketplace/index"
 	"github.com/connectsoft/marketplace/index/store"
 	"github.com/connectsoft/marketplace/index/store/storetest"
+	"github.com/connectsoft/marketplace/remote"
 	"github.com/connectsoft/marketplace/testenv"
 	"github.com/connectsoft/marketplace/testenv/fixture"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -69,7 +70,7 @@ func serveIndex(t *testing.T, storeURL string) *served {
 		Tenant: "acme", Visibility: store.Public, Interval: time.Hour,
 	}}}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	s.srv, err = index.NewServer(context.Background(), cfg, artifact.RemoteOptions{RegistryConfig: filepath.Join(dir, "config.json")}, log)
+	s.srv, err = index.NewServer(context.Background(), cfg, remote.Options{RegistryConfig: filepath.Join(dir, "config.json")}, log)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -225,7 +226,7 @@ func TestHelperProcessQueueReplica(t *testing.T) {
 		Tenant: "acme", Visibility: store.Public, Interval: time.Hour,
 	}}}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})).With("replica", rs.ID)
-	s, err := index.NewServer(ctx, cfg, artifact.RemoteOptions{RegistryConfig: filepath.Join(dir, "config.json")}, log)
+	s, err := index.NewServer(ctx, cfg, remote.Options{RegistryConfig: filepath.Join(dir, "config.json")}, log)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -411,8 +412,8 @@ func TestQueueRetriesTransientFailuresThenQuarantines(t *testing.T) {
 			dir := t.TempDir()
 			hook := &index.Webhook{Secret: secret,
 				Sources: []index.Source{{Name: "p", Registry: proxy.Host, PlainHTTP: true, Repositories: []string{"acme/**"}, Tenant: "acme", Visibility: store.Public}},
-				Ingester: &index.Ingester{Store: s, Remote: func(src *index.Source) artifact.RemoteOptions {
-					return artifact.RemoteOptions{PlainHTTP: true, RegistryConfig: filepath.Join(dir, "config.json")}
+				Ingester: &index.Ingester{Store: s, Remote: func(src *index.Source) remote.Options {
+					return remote.Options{PlainHTTP: true, RegistryConfig: filepath.Join(dir, "config.json")}
 				}}}
 			q, err := index.NewQueue(s, hook, index.QueueOptions{MaxAttempts: 3, Backoff: 50 * time.Millisecond, MaxBackoff: 200 * time.Millisecond, PollInterval: 20 * time.Millisecond})
 			if err != nil {

@@ -14,9 +14,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/connectsoft/marketplace/artifact"
 	"github.com/connectsoft/marketplace/index"
 	"github.com/connectsoft/marketplace/index/store"
+	"github.com/connectsoft/marketplace/remote"
 	"github.com/connectsoft/marketplace/testenv/fixture"
 )
 
@@ -26,7 +26,7 @@ func reloadServer(t *testing.T, w *evidenceWorld, policyYAML string) *index.Serv
 	t.Helper()
 	writePolicy(t, w, policyYAML)
 	cfg := &index.Config{Store: "sqlite://reload.db", Policy: "policy.yaml", Dir: w.dir, Sources: []index.Source{w.src}}
-	srv, err := index.NewServer(context.Background(), cfg, artifact.RemoteOptions{RegistryConfig: filepath.Join(w.dir, "config.json")},
+	srv, err := index.NewServer(context.Background(), cfg, remote.Options{RegistryConfig: filepath.Join(w.dir, "config.json")},
 		slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)
@@ -189,8 +189,8 @@ func TestCrawlOfASilentRegistryEndsAtItsDeadline(t *testing.T) {
 	}()
 	st := storeFor(t)
 	log := &crawlLog{Handler: slog.NewTextHandler(io.Discard, nil), done: make(chan string, 16)}
-	c := &index.Crawler{Log: slog.New(log), Ingester: &index.Ingester{Store: st, Remote: func(*index.Source) artifact.RemoteOptions {
-		return artifact.RemoteOptions{PlainHTTP: true, RegistryConfig: filepath.Join(t.TempDir(), "config.json")}
+	c := &index.Crawler{Log: slog.New(log), Ingester: &index.Ingester{Store: st, Remote: func(*index.Source) remote.Options {
+		return remote.Options{PlainHTTP: true, RegistryConfig: filepath.Join(t.TempDir(), "config.json")}
 	}}}
 	src := index.Source{Name: "silent", Registry: ln.Addr().String(), PlainHTTP: true, Repositories: []string{"acme/**"},
 		Tenant: "acme", Visibility: store.Public, Interval: 400 * time.Millisecond, CrawlTimeout: 200 * time.Millisecond}

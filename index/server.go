@@ -11,9 +11,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/connectsoft/marketplace/artifact"
 	"github.com/connectsoft/marketplace/index/store"
 	"github.com/connectsoft/marketplace/policy"
+	"github.com/connectsoft/marketplace/remote"
 )
 
 // Server is a running index: its store, the webhook and the API behind one
@@ -43,7 +43,7 @@ func OpenStore(ctx context.Context, c *Config) (store.Store, error) {
 }
 
 // NewServer opens the store and loads the policy of c.
-func NewServer(ctx context.Context, c *Config, remote artifact.RemoteOptions, log *slog.Logger) (*Server, error) {
+func NewServer(ctx context.Context, c *Config, ro remote.Options, log *slog.Logger) (*Server, error) {
 	st, err := OpenStore(ctx, c)
 	if err != nil {
 		return nil, err
@@ -59,8 +59,8 @@ func NewServer(ctx context.Context, c *Config, remote artifact.RemoteOptions, lo
 			return nil, err
 		}
 	}
-	ing := &Ingester{Store: st, Policy: pol, Publishers: c.Publishers, Remote: func(s *Source) artifact.RemoteOptions {
-		o := remote
+	ing := &Ingester{Store: st, Policy: pol, Publishers: c.Publishers, Remote: func(s *Source) remote.Options {
+		o := ro
 		o.PlainHTTP = s.PlainHTTP
 		return o
 	}}

@@ -16,6 +16,7 @@ import (
 	"github.com/connectsoft/marketplace/index"
 	"github.com/connectsoft/marketplace/index/store"
 	"github.com/connectsoft/marketplace/policy"
+	"github.com/connectsoft/marketplace/remote"
 	"github.com/connectsoft/marketplace/testenv"
 	"github.com/connectsoft/marketplace/testenv/fixture"
 )
@@ -66,8 +67,8 @@ rules:
 		t.Fatal(err)
 	}
 	wh.Sources = []index.Source{{Name: "acme", Registry: w.reg.Host, PlainHTTP: true, Repositories: []string{"acme/**"}, Tenant: "acme", Visibility: store.Private}}
-	wh.Ingester = &index.Ingester{Store: w.st, Policy: p, Remote: func(s *index.Source) artifact.RemoteOptions {
-		return artifact.RemoteOptions{PlainHTTP: s.PlainHTTP, RegistryConfig: filepath.Join(w.dir, "config.json")}
+	wh.Ingester = &index.Ingester{Store: w.st, Policy: p, Remote: func(s *index.Source) remote.Options {
+		return remote.Options{PlainHTTP: s.PlainHTTP, RegistryConfig: filepath.Join(w.dir, "config.json")}
 	}}
 	w.policy = p
 	return w
@@ -75,8 +76,8 @@ rules:
 
 // newIngester is another ingester on the world's store and policy.
 func newIngester(t *testing.T, w *world) *index.Ingester {
-	return &index.Ingester{Store: w.st, Policy: w.policy, Remote: func(s *index.Source) artifact.RemoteOptions {
-		return artifact.RemoteOptions{PlainHTTP: s.PlainHTTP, RegistryConfig: filepath.Join(w.dir, "config.json")}
+	return &index.Ingester{Store: w.st, Policy: w.policy, Remote: func(s *index.Source) remote.Options {
+		return remote.Options{PlainHTTP: s.PlainHTTP, RegistryConfig: filepath.Join(w.dir, "config.json")}
 	}}
 }
 

@@ -9,6 +9,7 @@ import (
 
 	"github.com/Masterminds/semver/v3"
 	"github.com/connectsoft/marketplace/artifact"
+	"github.com/connectsoft/marketplace/remote"
 	"github.com/connectsoft/marketplace/signing"
 )
 
@@ -420,12 +421,12 @@ func sameSelection(a, b map[string]*Selected) bool {
 // (acme/crm → HOST/PREFIX/acme/crm) and reads versions from tags.
 type RegistrySource struct {
 	Prefix  string
-	Remote  artifact.RemoteOptions
+	Remote  remote.Options
 	signing *signing.Client
 }
 
 // NewRegistrySource opens a source over HOST[/PREFIX].
-func NewRegistrySource(prefix string, o artifact.RemoteOptions) (*RegistrySource, error) {
+func NewRegistrySource(prefix string, o remote.Options) (*RegistrySource, error) {
 	o, err := o.Shared() // one registry client for every candidate fetched
 	if err != nil {
 		return nil, err
@@ -511,8 +512,8 @@ func NewerFirst(p []PassedOver) {
 // names and collects its signatures and attestations: everything a policy
 // decision needs. Resolution, Factory's Verify and the index's ingest all
 // start here.
-func FetchCandidate(ctx context.Context, ref string, remote artifact.RemoteOptions, c *signing.Client) (*Candidate, error) {
-	repo, err := artifact.NewRepository(ref, remote)
+func FetchCandidate(ctx context.Context, ref string, ro remote.Options, c *signing.Client) (*Candidate, error) {
+	repo, err := artifact.NewRepository(ref, ro)
 	if err != nil {
 		return nil, err
 	}

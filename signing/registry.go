@@ -9,10 +9,10 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/connectsoft/marketplace/artifact"
+	"github.com/connectsoft/marketplace/remote"
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
-	"github.com/google/go-containerregistry/pkg/v1/remote"
+	ggcrremote "github.com/google/go-containerregistry/pkg/v1/remote"
 	ociremote "github.com/sigstore/cosign/v2/pkg/oci/remote"
 	"oras.land/oras-go/v2/registry/remote/credentials"
 )
@@ -23,7 +23,7 @@ import (
 // connections and tokens across calls and counts the requests it makes.
 type Client struct {
 	nameOpts  []name.Option
-	remote    []remote.Option
+	remote    []ggcrremote.Option
 	requests  atomic.Int64
 	userAgent string
 	// noReferrers holds, per registry host, when it last answered the OCI
@@ -32,7 +32,7 @@ type Client struct {
 }
 
 // NewClient builds a Client from the artifact package's RemoteOptions.
-func NewClient(o artifact.RemoteOptions) (*Client, error) {
+func NewClient(o remote.Options) (*Client, error) {
 	hc, err := o.HTTPClient()
 	if err != nil {
 		return nil, err
@@ -41,7 +41,7 @@ func NewClient(o artifact.RemoteOptions) (*Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open registry config: %w", err)
 	}
-	c := &Client{userAgent: artifact.UserAgent}
+	c := &Client{userAgent: remote.UserAgent}
 	if o.UserAgent != "" {
 		c.userAgent = o.UserAgent
 	}
@@ -49,20 +49,20 @@ func NewClient(o artifact.RemoteOptions) (*Client, error) {
 		c.nameOpts = append(c.nameOpts, name.Insecure)
 	}
 	counting := &clientTransport{base: hc.Transport, c: c}
-	puller, err := remote.NewPuller(remote.WithTransport(counting), remote.WithAuthFromKeychain(keychain{store}), remote.WithUserAgent(c.userAgent))
+	puller, err := ggcrremote.NewPuller(ggcrremote.WithTransport(counting), ggcrremote.WithAuthFromKeychain(keychain{store}), ggcrremote.WithUserAgent(c.userAgent))
 	if err != nil {
 		return nil, err
 	}
-	pusher, err := remote.NewPusher(remote.WithTransport(counting), remote.WithAuthFromKeychain(keychain{store}), remote.WithUserAgent(c.userAgent))
+	pusher, err := ggcrremote.NewPusher(ggcrremote.WithTransport(counting), ggcrremote.WithAuthFromKeychain(keychain{store}), ggcrremote.WithUserAgent(c.userAgent))
 	if err != nil {
 		return nil, err
 	}
-	c.remote = []remote.Option{
-		remote.WithTransport(counting),
-		remote.WithAuthFromKeychain(keychain{store}),
-		remote.WithUserAgent(c.userAgent),
-		remote.Reuse(puller),
-		remote.Reuse(pusher),
+	c.remote = []ggcrremote.Option{
+		ggcrremote.WithTransport(counting),
+		ggcrremote.WithAuthFromKeychain(keychain{store}),
+		ggcrremote.WithUserAgent(c.userAgent),
+		ggcrremote.Reuse(puller),
+		ggcrremote.Reuse(pusher),
 	}
 	return c, nil
 }
@@ -75,8 +75,8 @@ func (c *Client) ociOpts(ctx context.Context) []ociremote.Option {
 }
 
 // remoteOpts are go-containerregistry's options for calls made with ctx.
-func (c *Client) remoteOpts(ctx context.Context) []remote.Option {
-	return append([]remote.Option{remote.WithContext(ctx)}, c.remote...)
+func (c *Client) remoteOpts(ctx context.Context) []ggcrremote.Option {
+	return append([]ggcrremote.Option{ggcrremote.WithContext(ctx)}, c.remote...)
 }
 
 func (c *Client) parse(ref string) (name.Reference, error) {

@@ -12,7 +12,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	ggcrmutate "github.com/google/go-containerregistry/pkg/v1/mutate"
-	"github.com/google/go-containerregistry/pkg/v1/remote"
+	ggcrremote "github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/sigstore/cosign/v2/pkg/cosign/attestation"
 	cremote "github.com/sigstore/cosign/v2/pkg/cosign/remote"
 	"github.com/sigstore/cosign/v2/pkg/oci"
@@ -161,8 +161,8 @@ func (c *Client) writeAttestationReferrer(ctx context.Context, d name.Digest, se
 	if err != nil {
 		return err
 	}
-	ro := append([]remote.Option{remote.WithContext(ctx)}, c.remote...)
-	subject, err := remote.Head(d, ro...)
+	ro := append([]ggcrremote.Option{ggcrremote.WithContext(ctx)}, c.remote...)
+	subject, err := ggcrremote.Head(d, ro...)
 	if err != nil {
 		return fmt.Errorf("head %s: %w", d, err)
 	}
@@ -172,5 +172,5 @@ func (c *Client) writeAttestationReferrer(ctx context.Context, d name.Digest, se
 	if err != nil {
 		return err
 	}
-	return remote.Write(d.Repository.Digest(h.String()), img, ro...)
+	return ggcrremote.Write(d.Repository.Digest(h.String()), img, ro...)
 }

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/connectsoft/marketplace/artifact"
+	"github.com/connectsoft/marketplace/remote"
 	"github.com/connectsoft/marketplace/signing"
 	"github.com/connectsoft/marketplace/testenv"
 	"github.com/connectsoft/marketplace/testenv/fixture"
@@ -35,8 +36,8 @@ func TestMain(m *testing.M) {
 
 func registries() []*testenv.Registry { return []*testenv.Registry{dist, ggcr} }
 
-func remoteOpts(t testing.TB) artifact.RemoteOptions {
-	return artifact.RemoteOptions{PlainHTTP: true, RegistryConfig: filepath.Join(t.TempDir(), "config.json")}
+func remoteOpts(t testing.TB) remote.Options {
+	return remote.Options{PlainHTTP: true, RegistryConfig: filepath.Join(t.TempDir(), "config.json")}
 }
 
 func client(t testing.TB) *signing.Client {

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/connectsoft/marketplace/artifact"
+	"github.com/connectsoft/marketplace/remote"
 	"github.com/connectsoft/marketplace/signing"
 	"github.com/connectsoft/marketplace/testenv"
 )
@@ -21,14 +21,14 @@ func TestSignatureReadFromRegistryThatNeverAnswersFailsWithinTimeout(t *testing.
 		t.Fatal(err)
 	}
 	defer s.Close()
-	c, err := signing.NewClient(artifact.RemoteOptions{PlainHTTP: true, Timeout: time.Second})
+	c, err := signing.NewClient(remote.Options{PlainHTTP: true, Timeout: time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
 	start := time.Now()
 	_, err = c.Collect(context.Background(), s.Host+"/acme/widget:1.0.0")
 	took := time.Since(start)
-	var te *artifact.TimeoutError
+	var te *remote.TimeoutError
 	if !errors.As(err, &te) || te.Setting != "Timeout" || !strings.Contains(err.Error(), "did not answer within 1s") {
 		t.Fatalf("want a TimeoutError naming Timeout, got %v", err)
 	}

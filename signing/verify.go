@@ -14,7 +14,7 @@ import (
 	"github.com/connectsoft/marketplace/artifact"
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/google/go-containerregistry/pkg/v1/remote"
+	ggcrremote "github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 	"github.com/opencontainers/go-digest"
 	"github.com/sigstore/cosign/v2/pkg/cosign"
@@ -223,7 +223,7 @@ func (c *Client) referrers(ctx context.Context, d name.Digest) (*v1.IndexManifes
 		return idx, "", err
 	}
 	tag := d.Context().Tag(artifact.ReferrersTag(digest.Digest(d.DigestStr())))
-	idx, err := remote.Index(tag, c.remoteOpts(ctx)...)
+	idx, err := ggcrremote.Index(tag, c.remoteOpts(ctx)...)
 	if err != nil {
 		return nil, "", err
 	}
@@ -237,7 +237,7 @@ func (c *Client) referrers(ctx context.Context, d name.Digest) (*v1.IndexManifes
 
 // referrersIndex reads a referrers-tag index by digest.
 func (c *Client) referrersIndex(ctx context.Context, ref name.Digest) (*v1.IndexManifest, error) {
-	idx, err := remote.Index(ref, c.remoteOpts(ctx)...)
+	idx, err := ggcrremote.Index(ref, c.remoteOpts(ctx)...)
 	if err != nil {
 		return nil, err
 	}

@@ -13,7 +13,7 @@ import (
 
 	"github.com/connectsoft/marketplace/testenv"
 	"oras.land/oras-go/v2"
-	"oras.land/oras-go/v2/registry/remote"
+	orasremote "oras.land/oras-go/v2/registry/remote"
 )
 
 // TestDistributionProcessNotifiesAndDiesOnClose runs the pinned stock
@@ -54,7 +54,7 @@ func TestDistributionProcessNotifiesAndDiesOnClose(t *testing.T) {
 			reg.Close()
 		}
 	}()
-	repo, err := remote.NewRepository(reg.Ref("acme/proc"))
+	repo, err := orasremote.NewRepository(reg.Ref("acme/proc"))
 	if err != nil {
 		t.Fatal(err)
 	}

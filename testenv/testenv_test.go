@@ -17,7 +17,7 @@ import (
 
 	"github.com/connectsoft/marketplace/testenv"
 	"oras.land/oras-go/v2"
-	"oras.land/oras-go/v2/registry/remote"
+	orasremote "oras.land/oras-go/v2/registry/remote"
 )
 
 // TestDistributionSendsNotifications checks the option later index tests
@@ -43,7 +43,7 @@ func TestDistributionSendsNotifications(t *testing.T) {
 	}
 	defer reg.Close()
 
-	repo, err := remote.NewRepository(reg.Ref("acme/notified"))
+	repo, err := orasremote.NewRepository(reg.Ref("acme/notified"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/connectsoft/marketplace/artifact"
+	"github.com/connectsoft/marketplace/remote"
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 	"oras.land/oras-go/v2/registry/remote/auth"
@@ -89,7 +90,7 @@ func newLoginCmd(g *globals) *cobra.Command {
 				}
 				password = string(b)
 			}
-			if err := artifact.Login(cmd.Context(), args[0], auth.Credential{Username: user, Password: password}, g.remote()); err != nil {
+			if err := remote.Login(cmd.Context(), args[0], auth.Credential{Username: user, Password: password}, g.remote()); err != nil {
 				return err
 			}
 			if g.json() {
@@ -111,7 +112,7 @@ func newLogoutCmd(g *globals) *cobra.Command {
 		Short: "Remove a registry's credentials from the docker config",
 		Args:  exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := artifact.Logout(cmd.Context(), args[0], g.remote()); err != nil {
+			if err := remote.Logout(cmd.Context(), args[0], g.remote()); err != nil {
 				return err
 			}
 			if g.json() {

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/connectsoft/marketplace/artifact"
+	"github.com/connectsoft/marketplace/remote"
 	"github.com/spf13/cobra"
 	"oras.land/oras-go/v2/registry/remote/auth"
 	"oras.land/oras-go/v2/registry/remote/errcode"
@@ -21,7 +22,7 @@ func describe(err error) string { return err.Error() }
 func hintFor(err error) string {
 	var resp *errcode.ErrorResponse
 	var unknownCA x509.UnknownAuthorityError
-	var timeout *artifact.TimeoutError
+	var timeout *remote.TimeoutError
 	switch {
 	case errors.As(err, &timeout):
 		return fmt.Sprintf("check that %s is up and reachable; if it is only slow, raise %s (now %s)", timeout.Host, timeoutFlags[timeout.Setting], timeout.Limit)

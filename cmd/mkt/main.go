@@ -14,7 +14,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/connectsoft/marketplace/artifact"
+	"github.com/connectsoft/marketplace/remote"
 	"github.com/spf13/cobra"
 )
 
@@ -53,13 +53,13 @@ type globals struct {
 	stdout, stderr io.Writer
 }
 
-func (g *globals) remote() artifact.RemoteOptions {
-	return artifact.RemoteOptions{
+func (g *globals) remote() remote.Options {
+	return remote.Options{
 		PlainHTTP:      g.plainHTTP,
 		Insecure:       g.insecure,
 		CAFile:         g.caFile,
 		RegistryConfig: g.registryConfig,
-		UserAgent:      artifact.UserAgent + "/" + versionString(),
+		UserAgent:      remote.UserAgent + "/" + versionString(),
 		ConnectTimeout: g.connectTimeout,
 		Timeout:        g.timeout,
 		RequestTimeout: g.requestTimeout,
@@ -99,9 +99,9 @@ Human messages go to stderr, results to stdout. Exit status: 0 on success,
 	pf.StringVar(&g.registryConfig, "registry-config", "", "docker config.json with registry credentials (default: docker's)")
 	pf.StringVar(&g.format, "format", "text", "output format: text or json")
 	pf.BoolVarP(&g.verbose, "verbose", "v", false, "print more about what happens")
-	pf.DurationVar(&g.connectTimeout, "connect-timeout", artifact.DefaultConnectTimeout, "longest wait to connect to a registry (TCP and TLS, each); negative: no limit")
-	pf.DurationVar(&g.timeout, "timeout", artifact.DefaultTimeout, "longest a registry may stay silent: before answering, or in the middle of a body; negative: no limit")
-	pf.DurationVar(&g.requestTimeout, "request-timeout", artifact.DefaultRequestTimeout, "longest a registry request other than a blob transfer may take, retries included; negative: no limit")
+	pf.DurationVar(&g.connectTimeout, "connect-timeout", remote.DefaultConnectTimeout, "longest wait to connect to a registry (TCP and TLS, each); negative: no limit")
+	pf.DurationVar(&g.timeout, "timeout", remote.DefaultTimeout, "longest a registry may stay silent: before answering, or in the middle of a body; negative: no limit")
+	pf.DurationVar(&g.requestTimeout, "request-timeout", remote.DefaultRequestTimeout, "longest a registry request other than a blob transfer may take, retries included; negative: no limit")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 	root.SetOut(g.stdout)
 	root.SetErr(g.stderr)

@@ -1,4 +1,4 @@
-package artifact
+package remote
 
 import (
 	"context"
@@ -16,7 +16,7 @@ import (
 	"oras.land/oras-go/v2/registry/remote/retry"
 )
 
-// Defaults of the RemoteOptions timeouts. A registry that accepts a
+// Defaults of the Options timeouts. A registry that accepts a
 // connection and then never answers must not hang a pull, a verification
 // or an index crawl; a slow registry streaming a big blob must still be
 // allowed to finish.
@@ -44,7 +44,7 @@ type TimeoutError struct {
 	// Waiting says for what: "a connection", "response headers", "more of
 	// the body" or "the whole request".
 	Waiting string
-	// Setting is the RemoteOptions field that set Limit: ConnectTimeout,
+	// Setting is the Options field that set Limit: ConnectTimeout,
 	// Timeout or RequestTimeout.
 	Setting string
 	// Limit is how long was waited.
@@ -68,7 +68,7 @@ func orDefault(d, def time.Duration) time.Duration {
 	return d
 }
 
-// timeoutTransport enforces RemoteOptions' timeouts around the retrying
+// timeoutTransport enforces Options' timeouts around the retrying
 // transport, so that one limit bounds a request with all its retries.
 // Silence is measured by a watchdog that any sign of life resets (a
 // connection made, the request written, the first response byte, every
