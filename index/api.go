@@ -19,6 +19,7 @@ import (
 	"sync"
 
 	"github.com/Masterminds/semver/v3"
+	"github.com/connectsoft/marketplace/artifact"
 	"github.com/connectsoft/marketplace/index/catalog"
 	"github.com/connectsoft/marketplace/index/store"
 	"github.com/connectsoft/marketplace/policy"
@@ -189,7 +190,16 @@ type searchPage struct {
 // find runs a search from query parameters for a viewer; the JSON API and
 // the web page both use it.
 func (a *API) find(ctx context.Context, viewer *catalog.Viewer, p url.Values) (*searchPage, error) {
-	q := catalog.Query{Text: p.Get("q"), Kind: p.Get("kind"), Publisher: p.Get("publisher"), License: p.Get("license"), Viewer: viewer}
+	q := catalog.Query{Text: p.Get("q"), Publisher: p.Get("publisher"), License: p.Get("license"), Viewer: viewer}
+	if v := p.Get("kind"); v != "" {
+		// In any case, as mkt init and the CLI take it: "connector" used
+		// to match nothing, silently.
+		k, err := artifact.ParseKind(v)
+		if err != nil {
+			return nil, &apiError{http.StatusBadRequest, "kind: " + err.Error()}
+		}
+		q.Kind = string(k)
+	}
 	if v := p.Get("reviewed"); v != "" {
 		b, err := strconv.ParseBool(v)
 		if err != nil {

@@ -22,30 +22,25 @@ func newInitCmd(g *globals) *cobra.Command {
 		Short:   "Write a starter extension.yaml",
 		Example: `  mkt init ./salesforce --kind connector --name acme/salesforce`,
 		Args:    rangeArgs(0, 1),
-		RunE: func(cmd *cobra.Command, args []string) error {
+		RunE: g.action(func(cmd *cobra.Command, args []string) (result, error) {
 			dir := "."
 			if len(args) == 1 {
 				dir = args[0]
 			}
 			if kind == "" || o.Name == "" {
-				return usagef("init needs --kind and --name")
+				return nil, usagef("init needs --kind and --name")
 			}
 			k, err := artifact.ParseKind(kind)
 			if err != nil {
-				return usageError{err}
+				return nil, usageError{err}
 			}
 			o.Kind = k
 			path, err := artifact.InitExtension(dir, o)
 			if err != nil {
-				return err
+				return nil, err
 			}
-			if g.json() {
-				return writeJSON(g.stdout, map[string]string{"descriptor": path, "kind": string(o.Kind), "name": o.Name})
-			}
-			fmt.Fprintf(g.stderr, "Wrote %s; edit it, then `mkt push REGISTRY/%s %s`\n", path, o.Name, dir)
-			fmt.Fprintln(g.stdout, path)
-			return nil
-		},
+			return &initResult{Descriptor: path, Kind: o.Kind, Name: o.Name, dir: dir}, nil
+		}),
 	}
 	f := cmd.Flags()
 	f.StringVar(&kind, "kind", "", "Template, Agent, Module or Connector")
@@ -64,41 +59,37 @@ func newLoginCmd(g *globals) *cobra.Command {
 		Short:   "Store credentials for a registry in the docker config",
 		Example: `  mkt login registry.example.com -u alice --password-stdin < token.txt`,
 		Args:    exactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
+		RunE: g.action(func(cmd *cobra.Command, args []string) (result, error) {
 			if passwordStdin {
 				if password != "" {
-					return usagef("--password and --password-stdin are exclusive")
+					return nil, usagef("--password and --password-stdin are exclusive")
 				}
 				line, err := bufio.NewReader(os.Stdin).ReadString('\n')
 				if err != nil && err != io.EOF {
-					return fmt.Errorf("read password from stdin: %w", err)
+					return nil, fmt.Errorf("read password from stdin: %w", err)
 				}
 				password = strings.TrimRight(line, "\r\n")
 			}
 			if user == "" {
-				return usagef("login needs --username")
+				return nil, usagef("login needs --username")
 			}
 			if password == "" {
 				if !term.IsTerminal(int(os.Stdin.Fd())) {
-					return usagef("no password: use --password-stdin or a terminal")
+					return nil, usagef("no password: use --password-stdin or a terminal")
 				}
 				fmt.Fprint(g.stderr, "Password: ")
 				b, err := term.ReadPassword(int(os.Stdin.Fd()))
 				fmt.Fprintln(g.stderr)
 				if err != nil {
-					return err
+					return nil, fmt.Errorf("read the password from the terminal: %w", err)
 				}
 				password = string(b)
 			}
 			if err := remote.Login(cmd.Context(), args[0], auth.Credential{Username: user, Password: password}, g.remote()); err != nil {
-				return err
+				return nil, err
 			}
-			if g.json() {
-				return writeJSON(g.stdout, map[string]string{"registry": args[0], "status": "logged in"})
-			}
-			fmt.Fprintf(g.stderr, "Login succeeded for %s\n", args[0])
-			return nil
-		},
+			return &credentialsResult{Registry: args[0], Status: statusLoggedIn}, nil
+		}),
 	}
 	cmd.Flags().StringVarP(&user, "username", "u", "", "registry user name")
 	cmd.Flags().StringVarP(&password, "password", "p", "", "registry password or token (prefer --password-stdin)")
@@ -111,16 +102,12 @@ func newLogoutCmd(g *globals) *cobra.Command {
 		Use:   "logout REGISTRY",
 		Short: "Remove a registry's credentials from the docker config",
 		Args:  exactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
+		RunE: g.action(func(cmd *cobra.Command, args []string) (result, error) {
 			if err := remote.Logout(cmd.Context(), args[0], g.remote()); err != nil {
-				return err
+				return nil, err
 			}
-			if g.json() {
-				return writeJSON(g.stdout, map[string]string{"registry": args[0], "status": "logged out"})
-			}
-			fmt.Fprintf(g.stderr, "Removed credentials for %s\n", args[0])
-			return nil
-		},
+			return &credentialsResult{Registry: args[0], Status: statusLoggedOut}, nil
+		}),
 	}
 }
 
@@ -129,12 +116,49 @@ func newVersionCmd(g *globals) *cobra.Command {
 		Use:   "version",
 		Short: "Print the mkt version",
 		Args:  exactArgs(0),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if g.json() {
-				return writeJSON(g.stdout, map[string]string{"version": versionString()})
-			}
-			fmt.Fprintln(g.stdout, versionString())
-			return nil
-		},
+		RunE: g.action(func(cmd *cobra.Command, args []string) (result, error) {
+			return &versionResult{Version: versionString()}, nil
+		}),
 	}
 }
+
+// initResult is what init wrote.
+type initResult struct {
+	Descriptor string        `json:"descriptor"`
+	Kind       artifact.Kind `json:"kind"`
+	Name       string        `json:"name"`
+	dir        string
+}
+
+func (r *initResult) printText(p *printer) {
+	fmt.Fprintf(p.stderr, "Wrote %s; edit it, then `mkt push REGISTRY/%s %s`\n", r.Descriptor, r.Name, r.dir)
+	fmt.Fprintln(p.stdout, r.Descriptor)
+}
+
+// The statuses of credentialsResult.
+const (
+	statusLoggedIn  = "logged in"
+	statusLoggedOut = "logged out"
+)
+
+// credentialsResult is what login and logout did to a registry's
+// credentials.
+type credentialsResult struct {
+	Registry string `json:"registry"`
+	Status   string `json:"status"`
+}
+
+func (r *credentialsResult) printText(p *printer) {
+	if r.Status == statusLoggedIn {
+		fmt.Fprintf(p.stderr, "Login succeeded for %s\n", r.Registry)
+		return
+	}
+	fmt.Fprintf(p.stderr, "Removed credentials for %s\n", r.Registry)
+}
+
+// versionResult is mkt's version.
+type versionResult struct {
+	Version string `json:"version"`
+}
+
+func (r *versionResult) printText(p *printer) { fmt.Fprintln(p.stdout, r.Version) }

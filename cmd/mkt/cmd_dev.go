@@ -1,24 +1,16 @@
 package main
 
 import (
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"log/slog"
-	"net"
-	"net/http"
-	"os"
-	"path/filepath"
 
-	"github.com/connectsoft/marketplace/index"
-	"github.com/connectsoft/marketplace/testenv"
+	"github.com/connectsoft/marketplace/testenv/dev"
 	"github.com/spf13/cobra"
 )
 
 func newDevCmd(g *globals) *cobra.Command {
-	dev := &cobra.Command{Use: "dev", Short: "Local services for a first try"}
-	var listen, indexListen, root, addrFile, indexAddrFile, devDir string
-	var noIndex bool
+	cmd := group(&cobra.Command{Use: "dev", Short: "Local services for a first try"})
+	var o dev.Options
 	up := &cobra.Command{
 		Use:   "up",
 		Short: "Run an embedded registry and index on localhost until interrupted",
@@ -29,106 +21,60 @@ Blobs live in memory unless --root names a directory.
 
 The index verifies with a dev policy (enforce mode): a version must be signed
 by the dev key, which is made once in --dev-dir and reused. Sign with it to see
-the "signed" and "policy passed" badges; an unsigned version shows neither.`,
+the "signed" and "policy passed" badges; an unsigned version shows neither.
+
+The addresses are printed (with --format json, as one document) once both
+listen; then mkt runs until interrupted.`,
 		Example: `  mkt dev up --listen 127.0.0.1:5000 --index-listen 127.0.0.1:8080 &
   mkt push --plain-http 127.0.0.1:5000/acme/salesforce examples/salesforce-connector
   COSIGN_PASSWORD= mkt sign --plain-http 127.0.0.1:5000/acme/salesforce:1.4.2 --key ~/.config/mkt/dev/dev.key
   mkt search salesforce --index http://127.0.0.1:8080`,
 		Args: exactArgs(0),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			ctx := cmd.Context()
-			opts := testenv.DistributionOptions{Addr: listen, RootDir: root, Log: g.verbose}
-			var idxLn net.Listener
-			secret := make([]byte, 16)
-			rand.Read(secret)
-			if !noIndex {
-				var err error
-				if idxLn, err = net.Listen("tcp", indexListen); err != nil {
-					return fmt.Errorf("index listen %s: %w", indexListen, err)
-				}
-				opts.NotifyURL = "http://" + idxLn.Addr().String() + "/api/v1/events/registry"
-				opts.NotifyHeaders = http.Header{"Authorization": {"Bearer " + hex.EncodeToString(secret)}}
+		RunE: g.action(func(cmd *cobra.Command, args []string) (result, error) {
+			level := slog.LevelWarn
+			if g.verbose {
+				level = slog.LevelDebug
 			}
-			reg, err := testenv.StartDistribution(opts)
+			o.Log = slog.New(slog.NewTextHandler(g.stderr, &slog.HandlerOptions{Level: level}))
+			o.RegistryLog = g.verbose
+			o.Remote = g.remote()
+			env, err := dev.Up(cmd.Context(), o)
 			if err != nil {
-				return err
+				return nil, err
 			}
-			defer reg.Close()
-			out := map[string]string{"registry": reg.Host}
-			var serveErr chan error
-			var trust *index.DevTrust
-			if idxLn != nil {
-				if trust, err = index.WriteDevTrust(devDir); err != nil {
-					return err
-				}
-				out["key"], out["publicKey"], out["policy"] = trust.Key, trust.PublicKey, trust.Policy
-				dir, err := os.MkdirTemp("", "mkt-dev-index-*")
-				if err != nil {
-					return err
-				}
-				defer os.RemoveAll(dir)
-				level := slog.LevelWarn
-				if g.verbose {
-					level = slog.LevelDebug
-				}
-				conf := index.DevConfig(reg.Host, dir, hex.EncodeToString(secret))
-				conf.Policy, conf.PublicURL = trust.Policy, "http://"+idxLn.Addr().String()
-				s, err := index.NewServer(ctx, conf, g.remote(), slog.New(slog.NewTextHandler(g.stderr, &slog.HandlerOptions{Level: level})))
-				if err != nil {
-					return err
-				}
-				serveErr = make(chan error, 1)
-				go func() { serveErr <- s.Serve(ctx, idxLn) }()
-				out["index"] = "http://" + idxLn.Addr().String()
+			// Printed now, not when it stops: scripts and people need the
+			// addresses while it runs.
+			if err := g.out.emit(&devResult{env}); err != nil {
+				env.Wait()
+				return nil, err
 			}
-			for file, v := range map[string]string{addrFile: reg.Host, indexAddrFile: out["index"]} {
-				if file == "" || v == "" {
-					continue
-				}
-				if err := os.WriteFile(file+".tmp", []byte(v+"\n"), 0o644); err != nil {
-					return err
-				}
-				if err := os.Rename(file+".tmp", filepath.Clean(file)); err != nil {
-					return err
-				}
-			}
-			if g.json() {
-				writeJSON(g.stdout, out)
-			} else {
-				fmt.Fprintf(g.stdout, "registry listening on http://%s (use --plain-http)\n", reg.Host)
-				if out["index"] != "" {
-					fmt.Fprintf(g.stdout, "index listening on %s\n", out["index"])
-					fmt.Fprintf(g.stdout, "dev signing key: %s (public key %s, no password)\n", trust.Key, trust.PublicKey)
-					fmt.Fprintf(g.stdout, "dev policy (enforce: a signature by the dev key is required): %s\n", trust.Policy)
-					fmt.Fprintf(g.stdout, "sign what you push with: COSIGN_PASSWORD= mkt sign --plain-http %s/REPOSITORY:VERSION --key %s\n", reg.Host, trust.Key)
-				}
-			}
-			<-ctx.Done()
+			err = env.Wait()
 			fmt.Fprintln(g.stderr, "shutting down")
-			if serveErr != nil {
-				return <-serveErr
-			}
-			return nil
-		},
+			return nil, err
+		}),
 	}
 	f := up.Flags()
-	f.StringVar(&listen, "listen", "127.0.0.1:5000", "registry address (port 0 picks a free one)")
-	f.StringVar(&indexListen, "index-listen", "127.0.0.1:8080", "index address (port 0 picks a free one)")
-	f.BoolVar(&noIndex, "no-index", false, "run the registry alone")
-	f.StringVar(&root, "root", "", "store blobs under this directory instead of memory")
-	f.StringVar(&addrFile, "addr-file", "", "write the registry's host:port to this file once it listens")
-	f.StringVar(&indexAddrFile, "index-addr-file", "", "write the index URL to this file once it listens")
-	f.StringVar(&devDir, "dev-dir", defaultDevDir(), "where the dev key pair and policy live (the key is made once and reused)")
-	dev.AddCommand(up)
-	return dev
+	f.StringVar(&o.Listen, "listen", "127.0.0.1:5000", "registry address (port 0 picks a free one)")
+	f.StringVar(&o.IndexListen, "index-listen", "127.0.0.1:8080", "index address (port 0 picks a free one)")
+	f.BoolVar(&o.NoIndex, "no-index", false, "run the registry alone")
+	f.StringVar(&o.RootDir, "root", "", "store blobs under this directory instead of memory")
+	f.StringVar(&o.AddrFile, "addr-file", "", "write the registry's host:port to this file once it listens")
+	f.StringVar(&o.IndexAddrFile, "index-addr-file", "", "write the index URL to this file once it listens")
+	f.StringVar(&o.DevDir, "dev-dir", dev.DefaultDir(), "where the dev key pair and policy live (the key is made once and reused)")
+	cmd.AddCommand(up)
+	return cmd
 }
 
-// defaultDevDir is where `mkt dev up` keeps its dev key: the user's
-// configuration directory, so that it survives reboots like the artifacts
-// signed with it may (--root).
-func defaultDevDir() string {
-	if d, err := os.UserConfigDir(); err == nil {
-		return filepath.Join(d, "mkt", "dev")
+// devResult is where dev up's services listen and the dev trust they use.
+type devResult struct{ *dev.Env }
+
+func (r *devResult) printText(p *printer) {
+	fmt.Fprintf(p.stdout, "registry listening on http://%s (use --plain-http)\n", r.Registry)
+	if r.Index == "" {
+		return
 	}
-	return filepath.Join(os.TempDir(), "mkt-dev")
+	fmt.Fprintf(p.stdout, "index listening on %s\n", r.Index)
+	fmt.Fprintf(p.stdout, "dev signing key: %s (public key %s, no password)\n", r.Key, r.PublicKey)
+	fmt.Fprintf(p.stdout, "dev policy (enforce: a signature by the dev key is required): %s\n", r.Policy)
+	fmt.Fprintf(p.stdout, "sign what you push with: COSIGN_PASSWORD= mkt sign --plain-http %s/REPOSITORY:VERSION --key %s\n", r.Registry, r.Key)
 }

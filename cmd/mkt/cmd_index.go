@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -17,16 +18,16 @@ import (
 )
 
 func newIndexCmd(g *globals) *cobra.Command {
-	idx := &cobra.Command{Use: "index", Short: "Run and administer the index service"}
+	idx := group(&cobra.Command{Use: "index", Short: "Run and administer the index service"})
 	var config string
 	serve := &cobra.Command{
 		Use:   "serve --config FILE",
 		Short: "Serve the index: registry webhook, search API",
 		Args:  exactArgs(0),
-		RunE: func(cmd *cobra.Command, args []string) error {
+		RunE: g.action(func(cmd *cobra.Command, args []string) (result, error) {
 			c, err := index.LoadConfig(config)
 			if err != nil {
-				return err
+				return nil, err
 			}
 			level := slog.LevelInfo
 			if g.verbose {
@@ -35,47 +36,48 @@ func newIndexCmd(g *globals) *cobra.Command {
 			log := slog.New(slog.NewJSONHandler(g.stderr, &slog.HandlerOptions{Level: level}))
 			s, err := index.NewServer(cmd.Context(), c, g.remote(), log)
 			if err != nil {
-				return err
+				return nil, err
 			}
 			// SIGHUP reloads the policy file and re-derives every decision.
 			hup := make(chan os.Signal, 1)
 			signal.Notify(hup, syscall.SIGHUP)
 			defer signal.Stop(hup)
-			return s.ListenAndServeWatchingPolicy(cmd.Context(), hup)
-		},
+			if err := s.ListenAndServeWatchingPolicy(cmd.Context(), hup); err != nil {
+				return nil, err
+			}
+			return &servedResult{Config: config, Listen: c.Listen}, nil
+		}),
 	}
 	serve.Flags().StringVar(&config, "config", "index.yaml", "index configuration file")
 
 	var tenant, roles string
-	token := &cobra.Command{Use: "token", Short: "Manage API tokens"}
+	token := group(&cobra.Command{Use: "token", Short: "Manage API tokens"})
 	create := &cobra.Command{
 		Use:   "create --config FILE --tenant T --roles R[,R]",
 		Short: "Create an API token; it is printed once, only its hash is stored",
 		Args:  exactArgs(0),
-		RunE: func(cmd *cobra.Command, args []string) error {
+		RunE: g.action(func(cmd *cobra.Command, args []string) (result, error) {
 			if tenant == "" || roles == "" {
-				return usagef("token create needs --tenant and --roles")
+				return nil, usagef("token create needs --tenant and --roles")
 			}
 			c, err := index.LoadConfig(config)
 			if err != nil {
-				return err
+				return nil, err
 			}
 			tok, rec, err := index.NewToken(tenant, strings.Split(roles, ","))
 			if err != nil {
-				return usageError{err}
+				return nil, usageError{err}
 			}
 			st, err := index.OpenStore(cmd.Context(), c)
 			if err != nil {
-				return err
+				return nil, err
 			}
 			defer st.Close()
 			if err := st.PutToken(cmd.Context(), rec); err != nil {
-				return err
+				return nil, fmt.Errorf("store the token: %w", err)
 			}
-			fmt.Fprintf(g.stderr, "Token for tenant %s (%s); it is shown once:\n", tenant, roles)
-			fmt.Fprintln(g.stdout, tok)
-			return nil
-		},
+			return &tokenResult{Token: tok, Tenant: rec.Tenant, Roles: rec.Roles}, nil
+		}),
 	}
 	create.Flags().StringVar(&config, "config", "index.yaml", "index configuration file")
 	create.Flags().StringVar(&tenant, "tenant", "", "tenant the token belongs to")
@@ -93,65 +95,116 @@ func newSearchCmd(g *globals) *cobra.Command {
 		Long:    "Search an index service. MKT_INDEX_TOKEN, when set, is sent as the bearer token (private extensions of its tenant).",
 		Example: `  mkt search crm --index http://127.0.0.1:8080 --factory 2.4.0`,
 		Args:    rangeArgs(0, 1),
-		RunE: func(cmd *cobra.Command, args []string) error {
+		RunE: g.action(func(cmd *cobra.Command, args []string) (result, error) {
 			if indexURL == "" {
-				return usagef("search needs --index URL")
+				return nil, usagef("search needs --index URL")
 			}
 			q := url.Values{}
 			if len(args) == 1 {
 				q.Set("q", args[0])
 			}
 			if kind != "" {
-				q.Set("kind", kind)
+				k, err := artifact.ParseKind(kind)
+				if err != nil {
+					return nil, usageError{fmt.Errorf("--kind: %w", err)}
+				}
+				q.Set("kind", string(k))
 			}
 			if factory != "" {
 				q.Set("factory", factory)
 			}
 			req, err := http.NewRequestWithContext(cmd.Context(), http.MethodGet, strings.TrimSuffix(indexURL, "/")+"/api/v1/extensions?"+q.Encode(), nil)
 			if err != nil {
-				return usageError{err}
+				return nil, usageError{err}
 			}
 			if tok := os.Getenv("MKT_INDEX_TOKEN"); tok != "" {
 				req.Header.Set("Authorization", "Bearer "+tok)
 			}
 			resp, err := http.DefaultClient.Do(req)
 			if err != nil {
-				return fmt.Errorf("search %s: %w", indexURL, err)
+				return nil, fmt.Errorf("search %s: %w", indexURL, err)
 			}
 			defer resp.Body.Close()
-			var res struct {
-				Items []struct {
-					Name, Kind, Title, LatestVersion, License string
-					Signed, Reviewed                          bool
-				} `json:"items"`
-				Total int    `json:"total"`
+			var res searchResult
+			var failure struct {
 				Error string `json:"error"`
 			}
-			if err := json.NewDecoder(resp.Body).Decode(&res); err != nil {
-				return fmt.Errorf("search %s: %w", indexURL, err)
+			body, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
+			if err != nil {
+				return nil, fmt.Errorf("search %s: %w", indexURL, err)
 			}
 			if resp.StatusCode != http.StatusOK {
-				return fmt.Errorf("search %s: %s (%d)", indexURL, res.Error, resp.StatusCode)
+				json.Unmarshal(body, &failure)
+				return nil, fmt.Errorf("search %s: the index answered %d: %s", indexURL, resp.StatusCode, failure.Error)
 			}
-			if g.json() {
-				return writeJSON(g.stdout, res)
+			if err := json.Unmarshal(body, &res); err != nil {
+				return nil, fmt.Errorf("search %s: %w", indexURL, err)
 			}
-			for _, it := range res.Items {
-				badges := ""
-				if it.Signed {
-					badges += " signed"
-				}
-				if it.Reviewed {
-					badges += " reviewed"
-				}
-				fmt.Fprintf(g.stdout, "%-32s %-10s %-10s %-12s%s\n", artifact.Printable(it.Name), artifact.Printable(it.LatestVersion), artifact.Printable(it.Kind), artifact.Printable(it.License), badges)
-			}
-			fmt.Fprintf(g.stderr, "%d extensions\n", res.Total)
-			return nil
-		},
+			return &res, nil
+		}),
 	}
 	cmd.Flags().StringVar(&indexURL, "index", "", "index service URL")
 	cmd.Flags().StringVar(&kind, "kind", "", "only this kind")
 	cmd.Flags().StringVar(&factory, "factory", "", "only extensions compatible with this Factory version")
 	return cmd
+}
+
+// servedResult is what index serve served, once it stopped.
+type servedResult struct {
+	Config string `json:"config"`
+	Listen string `json:"listen"`
+}
+
+func (r *servedResult) printText(*printer) {}
+
+// tokenResult is a new API token: shown this once, only its hash is kept.
+type tokenResult struct {
+	Token  string   `json:"token"`
+	Tenant string   `json:"tenant"`
+	Roles  []string `json:"roles"`
+}
+
+func (r *tokenResult) printText(p *printer) {
+	fmt.Fprintf(p.stderr, "Token for tenant %s (%s); it is shown once:\n", r.Tenant, strings.Join(r.Roles, ","))
+	fmt.Fprintln(p.stdout, r.Token)
+}
+
+// searchResult is the index API's search answer, field for field
+// (GET /api/v1/extensions).
+type searchResult struct {
+	Items []searchItem `json:"items"`
+	Total int          `json:"total"`
+	Page  int          `json:"page"`
+}
+
+// searchItem is one extension in a search answer, with the API's names.
+type searchItem struct {
+	Name          string   `json:"name"`
+	Tenant        string   `json:"tenant"`
+	Kind          string   `json:"kind"`
+	Title         string   `json:"title,omitempty"`
+	Description   string   `json:"description,omitempty"`
+	Keywords      []string `json:"keywords,omitempty"`
+	LatestVersion string   `json:"latestVersion"`
+	License       string   `json:"license"`
+	Factory       string   `json:"factory"`
+	Signed        bool     `json:"signed"`
+	Reviewed      bool     `json:"reviewed"`
+	Allowed       bool     `json:"allowed"`
+	Verdict       string   `json:"verdict"`
+	Visibility    string   `json:"visibility"`
+}
+
+func (r *searchResult) printText(p *printer) {
+	for _, it := range r.Items {
+		badges := ""
+		if it.Signed {
+			badges += " signed"
+		}
+		if it.Reviewed {
+			badges += " reviewed"
+		}
+		fmt.Fprintf(p.stdout, "%-32s %-10s %-10s %-12s%s\n", artifact.Printable(it.Name), artifact.Printable(it.LatestVersion), artifact.Printable(it.Kind), artifact.Printable(it.License), badges)
+	}
+	fmt.Fprintf(p.stderr, "%d extensions\n", r.Total)
 }

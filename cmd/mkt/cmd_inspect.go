@@ -1,12 +1,14 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"strings"
 
+	"github.com/connectsoft/marketplace"
 	"github.com/connectsoft/marketplace/artifact"
 	"github.com/connectsoft/marketplace/signing"
+	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"github.com/spf13/cobra"
 )
 
@@ -17,80 +19,70 @@ func newInspectCmd(g *globals) *cobra.Command {
 		Short:   "Show an extension's descriptor, digest, layers and what refers to it",
 		Example: `  mkt inspect registry.example.com/acme/salesforce:1.4.2`,
 		Args:    exactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			repo, err := artifact.NewRepository(args[0], g.remote())
+		RunE: g.action(func(cmd *cobra.Command, args []string) (result, error) {
+			if _, err := artifact.ParseReference(args[0]); err != nil {
+				return nil, usageError{err}
+			}
+			keys, err := signing.LoadKeys(cmd.Context(), keyRefs)
 			if err != nil {
-				return usageError{err}
+				return nil, err
 			}
-			in, err := artifact.Inspect(cmd.Context(), repo, repo.Reference.Reference)
+			in, err := marketplace.Inspect(cmd.Context(), args[0], keys, g.remote())
 			if err != nil {
-				return err
+				return nil, err
 			}
-			sigs, err := signatures(cmd.Context(), g, args[0], in.Descriptor.Digest.String(), keyRefs)
-			if err != nil {
-				return err
-			}
-			if g.json() {
-				return writeJSON(g.stdout, map[string]any{
-					"reference":    args[0],
-					"digest":       in.Descriptor.Digest,
-					"mediaType":    in.Descriptor.MediaType,
-					"artifactType": in.Manifest.ArtifactType,
-					"size":         in.Descriptor.Size,
-					"annotations":  in.Manifest.Annotations,
-					"layers":       in.Manifest.Layers,
-					"extension":    in.Extension,
-					"related":      in.Related,
-					"signatures":   sigs.Signatures,
-					"attestations": sigs.Attestations,
-				})
-			}
-			printInspection(g, args[0], in)
-			printRelatedSignatures(g, sigs, len(keyRefs) > 0)
-			return nil
-		},
+			return &inspectResult{
+				Reference:    args[0],
+				Digest:       in.Descriptor.Digest,
+				MediaType:    in.Descriptor.MediaType,
+				ArtifactType: in.Manifest.ArtifactType,
+				Size:         in.Descriptor.Size,
+				Annotations:  in.Manifest.Annotations,
+				Layers:       in.Manifest.Layers,
+				Extension:    in.Extension,
+				Related:      in.Related,
+				Signatures:   in.Signatures,
+				Attestations: in.Attestations,
+				keysGiven:    len(keys) > 0,
+			}, nil
+		}),
 	}
 	cmd.Flags().StringArrayVar(&keyRefs, "key", nil, "public key to check signers against; repeatable")
 	return cmd
 }
 
-// signatures collects the signatures and attestations of digest in the
-// repository of ref, checked against the given keys (if any).
-func signatures(ctx context.Context, g *globals, ref, digest string, keyRefs []string) (*signing.Result, error) {
-	c, err := signing.NewClient(g.remote())
-	if err != nil {
-		return nil, err
-	}
-	r, err := artifact.ParseReference(ref)
-	if err != nil {
-		return nil, err
-	}
-	ev, err := c.Collect(ctx, r.Registry+"/"+r.Repository+"@"+digest)
-	if err != nil {
-		return nil, err
-	}
-	var opts signing.VerifyOptions
-	for _, r := range keyRefs {
-		k, err := signing.LoadKey(ctx, r)
-		if err != nil {
-			return nil, err
-		}
-		opts.Keys = append(opts.Keys, k)
-	}
-	return ev.Check(ctx, opts)
+// inspectResult is an artifact's descriptor, manifest and evidence.
+type inspectResult struct {
+	Reference    string                      `json:"reference"`
+	Digest       digest.Digest               `json:"digest"`
+	MediaType    string                      `json:"mediaType"`
+	ArtifactType string                      `json:"artifactType"`
+	Size         int64                       `json:"size"`
+	Annotations  map[string]string           `json:"annotations"`
+	Layers       []ocispec.Descriptor        `json:"layers"`
+	Extension    *artifact.Extension         `json:"extension"`
+	Related      []artifact.Related          `json:"related"`
+	Signatures   []signing.SignatureResult   `json:"signatures"`
+	Attestations []signing.AttestationResult `json:"attestations"`
+	keysGiven    bool
 }
 
-func printInspection(g *globals, ref string, in *artifact.Inspection) {
+func (r *inspectResult) printText(p *printer) {
+	printInspection(p, r)
+	printRelatedSignatures(p, r.Signatures, r.Attestations, r.keysGiven)
+}
+
+func printInspection(p *printer, in *inspectResult) {
 	e := in.Extension
-	w := g.stdout
+	w := p.stdout
 	row := func(k, v string) {
 		if v != "" {
 			fmt.Fprintf(w, "%-15s %s\n", k+":", artifact.Printable(v))
 		}
 	}
-	row("Reference", ref)
-	row("Digest", in.Descriptor.Digest.String())
-	row("Artifact type", in.Manifest.ArtifactType)
+	row("Reference", in.Reference)
+	row("Digest", in.Digest.String())
+	row("Artifact type", in.ArtifactType)
 	row("Name", e.Metadata.Name+" "+e.Metadata.Version)
 	row("Kind", string(e.Kind))
 	row("Title", e.Metadata.Title)
@@ -108,7 +100,7 @@ func printInspection(g *globals, ref string, in *artifact.Inspection) {
 	row("Homepage", e.Metadata.Homepage)
 	row("Source", e.Metadata.Source)
 	fmt.Fprintln(w, "Layers:")
-	for _, l := range in.Manifest.Layers {
+	for _, l := range in.Layers {
 		fmt.Fprintf(w, "  %s  %9s  %s\n", l.Digest, humanSize(l.Size), artifact.Printable(l.MediaType))
 	}
 	if len(in.Related) == 0 {

@@ -61,36 +61,46 @@ func requirements(args []string) ([]policy.Requirement, error) {
 	return reqs, nil
 }
 
-// verifyPolicy prints the decision of a policy on ref and fails when it
-// denies. It returns the digest decided on, so callers act on exactly it.
-func verifyPolicy(ctx context.Context, g *globals, ref string, f *policyFlags, report bool) (string, error) {
+// decidePolicy evaluates the policy on ref. It returns the decision, and
+// with it an error when the policy denies; in audit mode it warns on stderr
+// what it would deny.
+func decidePolicy(ctx context.Context, g *globals, ref string, f *policyFlags) (*policy.Decision, error) {
 	p, err := f.load(ctx)
 	if err != nil {
-		return "", err
+		return nil, err
 	}
 	d, err := marketplace.Verify(ctx, ref, p, f.factory, g.remote())
 	if err != nil {
-		return "", err
-	}
-	if report {
-		if g.json() {
-			if err := writeJSON(g.stdout, d); err != nil {
-				return "", err
-			}
-		} else {
-			fmt.Fprint(g.stdout, printableLines(d.Text()))
-		}
+		return nil, err
 	}
 	if !d.Allowed {
-		if !report {
-			fmt.Fprint(g.stderr, printableLines(d.Text()))
-		}
-		return "", fmt.Errorf("%s: %w", ref, errDenied)
+		return d, fmt.Errorf("%s: %w", ref, errDenied)
 	}
 	if !d.Passed {
 		fmt.Fprintf(g.stderr, "warning: policy %s is in audit mode; it would deny %s: %s\n", f.policyFile, ref, strings.Join(d.Failed(), "; "))
 	}
+	return d, nil
+}
+
+// verifyPolicy is decidePolicy before a pull: the decision's report goes
+// to stderr when it denies, and the digest decided on is returned, so the
+// caller acts on exactly it.
+func verifyPolicy(ctx context.Context, g *globals, ref string, f *policyFlags) (string, error) {
+	d, err := decidePolicy(ctx, g, ref, f)
+	if err != nil {
+		if d != nil {
+			fmt.Fprint(g.stderr, printableLines(d.Text()))
+		}
+		return "", err
+	}
 	return d.Digest, nil
+}
+
+// policyVerification is the verdict of verify --policy.
+type policyVerification struct{ *policy.Decision }
+
+func (r *policyVerification) printText(p *printer) {
+	fmt.Fprint(p.stdout, printableLines(r.Text()))
 }
 
 func newResolveCmd(g *globals) *cobra.Command {
@@ -111,36 +121,21 @@ and pass the policy (a yanked version is never taken as pinned). A refused
 version is excluded and the index asked again; a warning on stderr says why.`,
 		Example: `  mkt resolve acme/crm@^1.2 --factory-version 2.4.0 --registry registry.example.com --policy policy.yaml --explain`,
 		Args:    minArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
+		RunE: g.action(func(cmd *cobra.Command, args []string) (result, error) {
 			reqs, err := requirements(args)
 			if err != nil {
-				return err
+				return nil, err
 			}
 			o, err := f.options(cmd.Context(), g)
 			if err != nil {
-				return err
+				return nil, err
 			}
 			res, err := marketplace.Resolve(cmd.Context(), reqs, o)
 			if err != nil {
-				return err
+				return nil, err
 			}
-			if g.json() {
-				return writeJSON(g.stdout, res)
-			}
-			for _, s := range res.Selected {
-				fmt.Fprintf(g.stdout, "%-32s %-12s %s\n", s.Name, s.Version, s.Reference)
-				if explain {
-					fmt.Fprintf(g.stdout, "    required by %s\n", strings.Join(s.RequiredBy, ", "))
-					for _, p := range s.PassedOver {
-						fmt.Fprintf(g.stdout, "    passed over %s: %s\n", p.Version, passedOverReasons(p))
-					}
-				}
-			}
-			if !explain {
-				warnRefusedLocally(g, res.Selected)
-			}
-			return nil
-		},
+			return &resolveResult{Resolution: res, explain: explain}, nil
+		}),
 	}
 	f.bind(cmd, false)
 	cmd.Flags().BoolVar(&explain, "explain", false, "say why newer versions were passed over")
@@ -169,52 +164,32 @@ version is excluded and the index asked for the next candidate; stderr says
 why each was passed over (--explain: every passed-over version).`,
 		Example: `  mkt install acme/crm@^1.2 --factory-version 2.4.0 --policy policy.yaml --registry registry.example.com -o ./extensions
   mkt install --locked --factory-version 2.4.0 --policy policy.yaml --registry registry.example.com -o ./extensions`,
-		RunE: func(cmd *cobra.Command, args []string) error {
+		RunE: g.action(func(cmd *cobra.Command, args []string) (result, error) {
 			if f.policyFile == "" {
-				return usagef("install needs --policy")
+				return nil, usagef("install needs --policy")
 			}
 			if o.Dir == "" {
-				return usagef("install needs -o DIR")
+				return nil, usagef("install needs -o DIR")
 			}
 			if len(args) == 0 && !o.Locked {
-				return usagef("name at least one extension, or use --locked")
+				return nil, usagef("name at least one extension, or use --locked")
 			}
 			reqs, err := requirements(args)
 			if err != nil {
-				return err
+				return nil, err
 			}
 			base, err := f.options(cmd.Context(), g)
 			if err != nil {
-				return err
+				return nil, err
 			}
 			// The shared options, with this command's own on top.
 			base.Dir, base.Lockfile, base.Locked, base.Concurrency = o.Dir, o.Lockfile, o.Locked, o.Concurrency
 			res, err := marketplace.Install(cmd.Context(), reqs, base)
 			if err != nil {
-				return err
+				return nil, err
 			}
-			if g.json() {
-				return writeJSON(g.stdout, res)
-			}
-			for _, e := range res.Lock.Extensions {
-				fmt.Fprintf(g.stdout, "%-32s %-12s %s\n", e.Name, e.Version, e.Digest)
-			}
-			if explain {
-				for _, s := range res.Extensions {
-					for _, p := range s.PassedOver {
-						fmt.Fprintf(g.stderr, "%s: passed over %s: %s\n", s.Name, p.Version, passedOverReasons(p))
-					}
-				}
-			} else {
-				warnRefusedLocally(g, res.Extensions)
-			}
-			if o.Locked {
-				fmt.Fprintf(g.stderr, "Installed %d extensions from %s into %s\n", len(res.Lock.Extensions), res.Lockfile, o.Dir)
-			} else {
-				fmt.Fprintf(g.stderr, "Installed %d extensions into %s; wrote %s\n", len(res.Lock.Extensions), o.Dir, res.Lockfile)
-			}
-			return nil
-		},
+			return &installResult{Installed: res, dir: o.Dir, locked: o.Locked, explain: explain}, nil
+		}),
 	}
 	f.bind(cmd, true)
 	fl := cmd.Flags()
@@ -224,6 +199,55 @@ why each was passed over (--explain: every passed-over version).`,
 	fl.IntVar(&o.Concurrency, "concurrency", 4, "parallel downloads")
 	fl.BoolVar(&explain, "explain", false, "say on stderr why newer versions were passed over")
 	return cmd
+}
+
+// resolveResult is what resolve chose: {"selected":[…]}, as the index's
+// resolve API answers.
+type resolveResult struct {
+	*policy.Resolution
+	explain bool
+}
+
+func (r *resolveResult) printText(p *printer) {
+	for _, s := range r.Selected {
+		fmt.Fprintf(p.stdout, "%-32s %-12s %s\n", s.Name, s.Version, s.Reference)
+		if r.explain {
+			fmt.Fprintf(p.stdout, "    required by %s\n", strings.Join(s.RequiredBy, ", "))
+			for _, o := range s.PassedOver {
+				fmt.Fprintf(p.stdout, "    passed over %s: %s\n", o.Version, passedOverReasons(o))
+			}
+		}
+	}
+	if !r.explain {
+		warnRefusedLocally(p, r.Selected)
+	}
+}
+
+// installResult is what install put where: extensions, lock, lockfile.
+type installResult struct {
+	*marketplace.Installed
+	dir             string
+	locked, explain bool
+}
+
+func (r *installResult) printText(p *printer) {
+	for _, e := range r.Lock.Extensions {
+		fmt.Fprintf(p.stdout, "%-32s %-12s %s\n", e.Name, e.Version, e.Digest)
+	}
+	if r.explain {
+		for _, s := range r.Extensions {
+			for _, o := range s.PassedOver {
+				fmt.Fprintf(p.stderr, "%s: passed over %s: %s\n", s.Name, o.Version, passedOverReasons(o))
+			}
+		}
+	} else {
+		warnRefusedLocally(p, r.Extensions)
+	}
+	if r.locked {
+		fmt.Fprintf(p.stderr, "Installed %d extensions from %s into %s\n", len(r.Lock.Extensions), r.Lockfile, r.dir)
+	} else {
+		fmt.Fprintf(p.stderr, "Installed %d extensions into %s; wrote %s\n", len(r.Lock.Extensions), r.dir, r.Lockfile)
+	}
 }
 
 // passedOverReasons joins a passed-over version's reasons, saying when it
@@ -239,11 +263,11 @@ func passedOverReasons(p policy.PassedOver) string {
 // warnRefusedLocally tells the user, even without --explain, which
 // versions an index offered and this client refused: what was installed or
 // chosen is then not what the index chose, and the user should know why.
-func warnRefusedLocally(g *globals, sel []*policy.Selected) {
+func warnRefusedLocally(pr *printer, sel []*policy.Selected) {
 	for _, s := range sel {
 		for _, p := range s.PassedOver {
 			if p.RefusedLocally {
-				fmt.Fprintf(g.stderr, "warning: %s: passed over %s: %s\n", s.Name, p.Version, passedOverReasons(p))
+				fmt.Fprintf(pr.stderr, "warning: %s: passed over %s: %s\n", s.Name, p.Version, passedOverReasons(p))
 			}
 		}
 	}

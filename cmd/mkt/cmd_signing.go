@@ -52,7 +52,7 @@ func password(g *globals) signing.PassFunc {
 }
 
 func newKeyCmd(g *globals) *cobra.Command {
-	key := &cobra.Command{Use: "key", Short: "Manage signing keys"}
+	key := group(&cobra.Command{Use: "key", Short: "Manage signing keys"})
 	var prefix string
 	var force bool
 	gen := &cobra.Command{
@@ -62,34 +62,29 @@ func newKeyCmd(g *globals) *cobra.Command {
 password from COSIGN_PASSWORD (or asked twice on a terminal), and PREFIX.pub.
 Stock cosign reads both; keys made by "cosign generate-key-pair" work with mkt.`,
 		Args: exactArgs(0),
-		RunE: func(cmd *cobra.Command, args []string) error {
+		RunE: g.action(func(cmd *cobra.Command, args []string) (result, error) {
 			priv, pub := prefix+".key", prefix+".pub"
 			for _, p := range []string{priv, pub} {
 				if _, err := os.Stat(p); err == nil && !force {
-					return fmt.Errorf("%s exists: use --force to overwrite it", p)
+					return nil, fmt.Errorf("%s exists: use --force to overwrite it", p)
 				}
 			}
 			privPEM, pubPEM, err := signing.GenerateKeyPair(password(g))
 			if err != nil {
-				return err
+				return nil, err
 			}
 			if err := os.WriteFile(priv, privPEM, 0o600); err != nil {
-				return err
+				return nil, fmt.Errorf("write the private key: %w", err)
 			}
 			if err := os.WriteFile(pub, pubPEM, 0o644); err != nil {
-				return err
+				return nil, fmt.Errorf("write the public key: %w", err)
 			}
 			k, err := signing.LoadKey(cmd.Context(), pub)
 			if err != nil {
-				return err
+				return nil, err
 			}
-			if g.json() {
-				return writeJSON(g.stdout, map[string]string{"privateKey": priv, "publicKey": pub, "fingerprint": k.Fingerprint})
-			}
-			fmt.Fprintf(g.stderr, "Wrote %s (keep it secret) and %s (share it)\n", priv, pub)
-			fmt.Fprintln(g.stdout, k.Fingerprint)
-			return nil
-		},
+			return &keyPairResult{PrivateKey: priv, PublicKey: pub, Fingerprint: k.Fingerprint}, nil
+		}),
 	}
 	gen.Flags().StringVar(&prefix, "output-prefix", "cosign", "write PREFIX.key and PREFIX.pub")
 	gen.Flags().BoolVar(&force, "force", false, "overwrite existing files")
@@ -109,25 +104,20 @@ tag, or with --referrers to an OCI 1.1 referrer. Signing again with the same key
 adds nothing.`,
 		Example: `  COSIGN_PASSWORD=... mkt sign registry.example.com/acme/crm:1.0.0 --key cosign.key`,
 		Args:    exactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
+		RunE: g.action(func(cmd *cobra.Command, args []string) (result, error) {
 			if keyRef == "" {
-				return usagef("sign needs --key")
+				return nil, usagef("sign needs --key")
 			}
 			c, s, err := signerClient(cmd.Context(), g, keyRef)
 			if err != nil {
-				return err
+				return nil, err
 			}
 			res, err := c.Sign(cmd.Context(), args[0], s, w)
 			if err != nil {
-				return err
+				return nil, err
 			}
-			if g.json() {
-				return writeJSON(g.stdout, res)
-			}
-			fmt.Fprintf(g.stderr, "Signed %s with key %s\n", res.Reference, res.Fingerprint[:16])
-			fmt.Fprintln(g.stdout, res.Reference)
-			return nil
-		},
+			return &signedResult{res}, nil
+		}),
 	}
 	cmd.Flags().StringVar(&keyRef, "key", "", "private key file or KMS reference")
 	cmd.Flags().BoolVar(&w.Referrers, "referrers", false, "store as an OCI 1.1 referrer instead of the .sig tag")
@@ -147,33 +137,28 @@ spdxjson, cyclonedx or any predicate type URI. Marketplace predicates are
 validated first and given the current time when they have none.`,
 		Example: `  mkt attest registry.example.com/acme/crm:1.0.0 --key review.key --type review --predicate review.json`,
 		Args:    exactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
+		RunE: g.action(func(cmd *cobra.Command, args []string) (result, error) {
 			if keyRef == "" || typ == "" || predFile == "" {
-				return usagef("attest needs --key, --type and --predicate")
+				return nil, usagef("attest needs --key, --type and --predicate")
 			}
 			uri, err := signing.PredicateType(typ)
 			if err != nil {
-				return usageError{err}
+				return nil, usageError{err}
 			}
 			pred, err := os.ReadFile(predFile)
 			if err != nil {
-				return err
+				return nil, fmt.Errorf("read the predicate: %w", err)
 			}
 			c, s, err := signerClient(cmd.Context(), g, keyRef)
 			if err != nil {
-				return err
+				return nil, err
 			}
 			res, err := c.Attest(cmd.Context(), args[0], s, uri, pred, w)
 			if err != nil {
-				return err
+				return nil, err
 			}
-			if g.json() {
-				return writeJSON(g.stdout, res)
-			}
-			fmt.Fprintf(g.stderr, "Attested %s about %s with key %s\n", signing.ShortName(uri), res.Reference, res.Fingerprint[:16])
-			fmt.Fprintln(g.stdout, res.Reference)
-			return nil
-		},
+			return &signedResult{res}, nil
+		}),
 	}
 	f := cmd.Flags()
 	f.StringVar(&keyRef, "key", "", "private key file or KMS reference")
@@ -199,52 +184,45 @@ With --policy, the policy decides instead: every check of every matching rule
 with its reason, and a denial exits 1.`,
 		Example: `  mkt verify registry.example.com/acme/crm:1.0.0 --key publisher.pub --key review.pub --require review`,
 		Args:    exactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
+		RunE: g.action(func(cmd *cobra.Command, args []string) (result, error) {
 			if pf.policyFile != "" {
 				if len(keyRefs) > 0 || len(require) > 0 {
-					return usagef("--policy replaces --key and --require: give one or the other")
+					return nil, usagef("--policy replaces --key and --require: give one or the other")
 				}
-				_, err := verifyPolicy(cmd.Context(), g, args[0], &pf, true)
-				return err
+				d, err := decidePolicy(cmd.Context(), g, args[0], &pf)
+				if d == nil {
+					return nil, err
+				}
+				return &policyVerification{d}, err
 			}
 			if len(keyRefs) == 0 {
-				return usagef("verify needs at least one --key, or --policy")
+				return nil, usagef("verify needs at least one --key, or --policy")
 			}
-			opts := signing.VerifyOptions{}
-			for _, r := range keyRefs {
-				k, err := signing.LoadKey(cmd.Context(), r)
-				if err != nil {
-					return err
-				}
-				opts.Keys = append(opts.Keys, k)
+			keys, err := signing.LoadKeys(cmd.Context(), keyRefs)
+			if err != nil {
+				return nil, err
 			}
+			opts := signing.VerifyOptions{Keys: keys}
 			for _, t := range require {
 				uri, err := signing.PredicateType(t)
 				if err != nil {
-					return usageError{err}
+					return nil, usageError{err}
 				}
 				opts.Require = append(opts.Require, uri)
 			}
 			c, err := signing.NewClient(g.remote())
 			if err != nil {
-				return err
+				return nil, err
 			}
 			res, err := c.Verify(cmd.Context(), args[0], opts)
 			if err != nil {
-				return err
-			}
-			if g.json() {
-				if err := writeJSON(g.stdout, res); err != nil {
-					return err
-				}
-			} else {
-				printVerification(g, res)
+				return nil, err
 			}
 			if !res.Passed {
-				return fmt.Errorf("%s: %w", args[0], errVerificationFailed)
+				return &keyVerification{res}, fmt.Errorf("%s: %w", args[0], errVerificationFailed)
 			}
-			return nil
-		},
+			return &keyVerification{res}, nil
+		}),
 	}
 	cmd.Flags().StringArrayVar(&keyRefs, "key", nil, "trusted public key (file, PEM or KMS reference); repeatable")
 	cmd.Flags().StringArrayVar(&require, "require", nil, "attestation type a trusted key must have made; repeatable")
@@ -253,38 +231,66 @@ with its reason, and a denial exits 1.`,
 	return cmd
 }
 
-func printVerification(g *globals, res *signing.Result) {
+// keyPairResult is the key pair key generate wrote.
+type keyPairResult struct {
+	PrivateKey  string `json:"privateKey"`
+	PublicKey   string `json:"publicKey"`
+	Fingerprint string `json:"fingerprint"`
+}
+
+func (r *keyPairResult) printText(p *printer) {
+	fmt.Fprintf(p.stderr, "Wrote %s (keep it secret) and %s (share it)\n", r.PrivateKey, r.PublicKey)
+	fmt.Fprintln(p.stdout, r.Fingerprint)
+}
+
+// signedResult is what sign or attest stored: digest, reference,
+// fingerprint, and for an attestation its predicateType.
+type signedResult struct{ *signing.Signed }
+
+func (r *signedResult) printText(p *printer) {
+	if r.PredicateType != "" {
+		fmt.Fprintf(p.stderr, "Attested %s about %s with key %s\n", signing.ShortName(r.PredicateType), r.Reference, r.Fingerprint[:16])
+	} else {
+		fmt.Fprintf(p.stderr, "Signed %s with key %s\n", r.Reference, r.Fingerprint[:16])
+	}
+	fmt.Fprintln(p.stdout, r.Reference)
+}
+
+// keyVerification is the verdict of verify --key.
+type keyVerification struct{ *signing.Result }
+
+func (r *keyVerification) printText(p *printer) {
 	verdict := "PASSED"
-	if !res.Passed {
+	if !r.Passed {
 		verdict = "FAILED"
 	}
-	fmt.Fprintf(g.stdout, "%s %s\n", verdict, res.Digest)
-	for _, ck := range res.Checks {
+	fmt.Fprintf(p.stdout, "%s %s\n", verdict, r.Digest)
+	for _, ck := range r.Checks {
 		mark := "ok  "
 		if !ck.Passed {
 			mark = "FAIL"
 		}
-		fmt.Fprintf(g.stdout, "  %s %-28s %s\n", mark, ck.Name, artifact.Printable(ck.Reason))
+		fmt.Fprintf(p.stdout, "  %s %-28s %s\n", mark, ck.Name, artifact.Printable(ck.Reason))
 	}
-	if g.verbose {
-		fmt.Fprintf(g.stderr, "%d registry requests\n", res.Requests)
+	if p.verbose {
+		fmt.Fprintf(p.stderr, "%d registry requests\n", r.Requests)
 	}
 }
 
 // printRelatedSignatures lists what inspect found, verified against keys
 // when --key was given.
-func printRelatedSignatures(g *globals, res *signing.Result, keysGiven bool) {
-	w := g.stdout
-	if len(res.Signatures) == 0 && len(res.Attestations) == 0 {
+func printRelatedSignatures(p *printer, sigs []signing.SignatureResult, atts []signing.AttestationResult, keysGiven bool) {
+	w := p.stdout
+	if len(sigs) == 0 && len(atts) == 0 {
 		fmt.Fprintln(w, "Signatures:     none")
 		return
 	}
 	fmt.Fprintln(w, "Signatures:")
-	for _, s := range res.Signatures {
+	for _, s := range sigs {
 		fmt.Fprintf(w, "  %-8s %s\n", s.Source, signerText(s.Verified, s.Fingerprint, keysGiven))
 	}
 	fmt.Fprintln(w, "Attestations:")
-	for _, a := range res.Attestations {
+	for _, a := range atts {
 		when := ""
 		if !a.Time.IsZero() {
 			when = a.Time.Format("2006-01-02T15:04:05Z")
@@ -306,24 +312,24 @@ func signerText(verified bool, fp string, keysGiven bool) string {
 // verifyKeys checks that one of the keys signed what ref names and returns
 // the digest it checked, so callers act on exactly it.
 func verifyKeys(ctx context.Context, g *globals, ref string, keyRefs []string) (string, error) {
-	var opts signing.VerifyOptions
-	for _, r := range keyRefs {
-		k, err := signing.LoadKey(ctx, r)
-		if err != nil {
-			return "", err
-		}
-		opts.Keys = append(opts.Keys, k)
+	keys, err := signing.LoadKeys(ctx, keyRefs)
+	if err != nil {
+		return "", err
 	}
 	c, err := signing.NewClient(g.remote())
 	if err != nil {
 		return "", err
 	}
-	res, err := c.Verify(ctx, ref, opts)
+	res, err := c.Verify(ctx, ref, signing.VerifyOptions{Keys: keys})
 	if err != nil {
 		return "", err
 	}
 	if !res.Passed {
-		fmt.Fprintf(g.stderr, "%s: %s\n", res.Checks[0].Name, res.Checks[0].Reason)
+		for _, ck := range res.Checks {
+			if !ck.Passed {
+				return "", fmt.Errorf("%s: %s: %s: %w", ref, ck.Name, artifact.Printable(ck.Reason), errVerificationFailed)
+			}
+		}
 		return "", fmt.Errorf("%s: %w", ref, errVerificationFailed)
 	}
 	return res.Digest, nil

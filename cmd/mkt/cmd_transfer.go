@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/connectsoft/marketplace/artifact"
+	"github.com/opencontainers/go-digest"
 	"github.com/spf13/cobra"
 )
 
@@ -20,13 +21,13 @@ SOURCE_DATE_EPOCH, when set, is written as org.opencontainers.image.created.`,
 		Example: `  mkt push registry.example.com/acme/salesforce ./salesforce
   mkt push --plain-http localhost:5000/acme/salesforce --format json`,
 		Args: rangeArgs(1, 2),
-		RunE: func(cmd *cobra.Command, args []string) error {
+		RunE: g.action(func(cmd *cobra.Command, args []string) (result, error) {
 			ref, err := artifact.ParseReference(args[0])
 			if err != nil {
-				return usageError{err}
+				return nil, usageError{err}
 			}
 			if strings.Contains(args[0], "@") {
-				return usagef("push %s: give a tag or no reference, not a digest", args[0])
+				return nil, usagef("push %s: give a tag or no reference, not a digest", args[0])
 			}
 			dir := "."
 			if len(args) == 2 {
@@ -34,11 +35,11 @@ SOURCE_DATE_EPOCH, when set, is written as org.opencontainers.image.created.`,
 			}
 			created, err := artifact.SourceDateEpoch()
 			if err != nil {
-				return usageError{err}
+				return nil, usageError{err}
 			}
 			pkg, err := artifact.Pack(cmd.Context(), dir, artifact.PackOptions{Created: created})
 			if err != nil {
-				return err
+				return nil, err
 			}
 			defer pkg.Close()
 			repoName := ref.Registry + "/" + ref.Repository
@@ -47,7 +48,7 @@ SOURCE_DATE_EPOCH, when set, is written as org.opencontainers.image.created.`,
 			}
 			repo, err := artifact.NewRepository(repoName, g.remote())
 			if err != nil {
-				return err
+				return nil, err
 			}
 			tag := ref.Reference
 			if tag == "" {
@@ -55,38 +56,25 @@ SOURCE_DATE_EPOCH, when set, is written as org.opencontainers.image.created.`,
 			}
 			res, err := artifact.Push(cmd.Context(), repo, tag, pkg, artifact.PushOptions{Force: force, Progress: newProgress(g).event})
 			if err != nil {
-				return fmt.Errorf("push %s:%s: %w", repoName, tag, err)
+				return nil, fmt.Errorf("push %s:%s: %w", repoName, tag, err)
 			}
-			full := repoName + ":" + tag
-			if g.json() {
-				out := map[string]any{
-					"reference":    full,
-					"digest":       res.Manifest.Digest,
-					"mediaType":    res.Manifest.MediaType,
-					"artifactType": res.Manifest.ArtifactType,
-					"size":         res.Manifest.Size,
-					"name":         pkg.Extension.Metadata.Name,
-					"version":      pkg.Extension.Metadata.Version,
-					"files":        pkg.Files,
-					"layerSize":    pkg.Layer.Size,
-					"unchanged":    res.Unchanged,
-				}
-				if res.Replaced != nil {
-					out["replaced"] = res.Replaced.Digest
-				}
-				return writeJSON(g.stdout, out)
+			out := &pushResult{
+				Reference:    repoName + ":" + tag,
+				Digest:       res.Manifest.Digest,
+				MediaType:    res.Manifest.MediaType,
+				ArtifactType: res.Manifest.ArtifactType,
+				Size:         res.Manifest.Size,
+				Name:         pkg.Extension.Metadata.Name,
+				Version:      pkg.Extension.Metadata.Version,
+				Files:        pkg.Files,
+				LayerSize:    pkg.Layer.Size,
+				Unchanged:    res.Unchanged,
 			}
-			switch {
-			case res.Unchanged:
-				fmt.Fprintf(g.stderr, "Already published: %s is %s\n", full, res.Manifest.Digest)
-			case res.Replaced != nil:
-				fmt.Fprintf(g.stderr, "Moved %s from %s (forced)\n", full, res.Replaced.Digest)
-			default:
-				fmt.Fprintf(g.stderr, "Pushed %s %s (%d files, %s)\n", pkg.Extension.Metadata.Name, pkg.Extension.Metadata.Version, pkg.Files, humanSize(pkg.Layer.Size))
+			if res.Replaced != nil {
+				out.Replaced = res.Replaced.Digest
 			}
-			fmt.Fprintf(g.stdout, "%s@%s\n", full, res.Manifest.Digest)
-			return nil
-		},
+			return out, nil
+		}),
 	}
 	cmd.Flags().BoolVar(&force, "force", false, "move an existing version tag to this content")
 	return cmd
@@ -109,47 +97,42 @@ is valid, so a failed pull leaves nothing behind. Links, devices, absolute
 paths, "..", duplicate entries and layers over the limits are refused.`,
 		Example: `  mkt pull registry.example.com/acme/salesforce:1.4.2 -o ./salesforce`,
 		Args:    exactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
+		RunE: g.action(func(cmd *cobra.Command, args []string) (result, error) {
 			if out == "" {
-				return usagef("pull needs -o DIR")
+				return nil, usagef("pull needs -o DIR")
 			}
 			repo, err := artifact.NewRepository(args[0], g.remote())
 			if err != nil {
-				return usageError{err}
+				return nil, usageError{err}
 			}
 			ref := repo.Reference.Reference
 			if len(keys) > 0 && pf.policyFile != "" {
-				return usagef("give --key or --policy, not both")
+				return nil, usagef("give --key or --policy, not both")
 			}
 			if len(keys) > 0 {
 				if ref, err = verifyKeys(cmd.Context(), g, args[0], keys); err != nil {
-					return err
+					return nil, err
 				}
 			}
 			if pf.policyFile != "" {
 				// Verify first, then pull exactly the digest the policy
 				// allowed: nothing is unpacked from a denied artifact, and a
 				// tag that moves in between changes nothing.
-				if ref, err = verifyPolicy(cmd.Context(), g, args[0], &pf, false); err != nil {
-					return err
+				if ref, err = verifyPolicy(cmd.Context(), g, args[0], &pf); err != nil {
+					return nil, err
 				}
 			}
 			res, err := artifact.Pull(cmd.Context(), repo, ref, out, artifact.PullOptions{Limits: limits, Force: force, Progress: newProgress(g).event})
 			if err != nil {
-				return err
+				return nil, err
 			}
 			ext := res.Artifact.Extension
-			if g.json() {
-				return writeJSON(g.stdout, map[string]any{
-					"reference": args[0], "digest": res.Artifact.Descriptor.Digest, "name": ext.Metadata.Name,
-					"version": ext.Metadata.Version, "kind": ext.Kind, "directory": out,
-					"files": res.Stats.Files, "bytes": res.Stats.Bytes,
-				})
-			}
-			fmt.Fprintf(g.stderr, "Pulled %s %s (%s) into %s: %d files, %s\n", ext.Metadata.Name, ext.Metadata.Version, ext.Kind, out, res.Stats.Files, humanSize(res.Stats.Bytes))
-			fmt.Fprintln(g.stdout, res.Artifact.Descriptor.Digest)
-			return nil
-		},
+			return &pullResult{
+				Reference: args[0], Digest: res.Artifact.Descriptor.Digest, Name: ext.Metadata.Name,
+				Version: ext.Metadata.Version, Kind: ext.Kind, Directory: out,
+				Files: res.Stats.Files, Bytes: res.Stats.Bytes,
+			}, nil
+		}),
 	}
 	f := cmd.Flags()
 	f.StringVarP(&out, "output", "o", "", "directory to unpack into (created; must be empty unless --force)")
@@ -176,17 +159,17 @@ A DST without a tag takes SRC's.`,
 		Example: `  mkt copy registry.example.com/acme/crm:1.0.0 mirror.internal/acme/crm
   mkt copy registry.example.com/acme/crm:1.0.0 ./airgap:1.0.0 --to-oci-layout`,
 		Args: exactArgs(2),
-		RunE: func(cmd *cobra.Command, args []string) error {
+		RunE: g.action(func(cmd *cobra.Command, args []string) (result, error) {
 			src, srcRef, err := artifact.OpenTarget(args[0], fromLayout, g.remote())
 			if err != nil {
-				return usageError{err}
+				return nil, usageError{err}
 			}
 			dst, dstRef, err := artifact.OpenTarget(args[1], toLayout, g.remote())
 			if err != nil {
-				return usageError{err}
+				return nil, usageError{err}
 			}
 			if srcRef == "" {
-				return usagef("copy %s: give a tag or digest to copy", args[0])
+				return nil, usagef("copy %s: give a tag or digest to copy", args[0])
 			}
 			if dstRef == "" && !strings.Contains(srcRef, ":") {
 				dstRef = srcRef
@@ -194,15 +177,10 @@ A DST without a tag takes SRC's.`,
 			p := newProgress(g)
 			res, err := artifact.Copy(cmd.Context(), src, srcRef, dst, dstRef, artifact.CopyOptions{SkipRelated: skipRelated, Concurrency: concurrency, Progress: p.event})
 			if err != nil {
-				return err
+				return nil, err
 			}
-			if g.json() {
-				return writeJSON(g.stdout, map[string]any{"source": args[0], "destination": args[1], "digest": res.Manifest.Digest, "related": res.Related})
-			}
-			fmt.Fprintf(g.stderr, "Copied %s to %s with %d related artifacts\n", args[0], args[1], len(res.Related))
-			fmt.Fprintln(g.stdout, res.Manifest.Digest)
-			return nil
-		},
+			return &copyResult{Source: args[0], Destination: args[1], Digest: res.Manifest.Digest, Related: res.Related}, nil
+		}),
 	}
 	f := cmd.Flags()
 	f.BoolVar(&fromLayout, "from-oci-layout", false, "SRC is an OCI image layout PATH[:TAG|@DIGEST]")
@@ -210,4 +188,64 @@ A DST without a tag takes SRC's.`,
 	f.BoolVar(&skipRelated, "skip-related", false, "copy the artifact alone, without signatures, attestations and referrers")
 	f.IntVar(&concurrency, "concurrency", 0, "parallel blob transfers (default 3)")
 	return cmd
+}
+
+// pushResult is what push published (DESIGN §7: reference, digest,
+// mediaType, artifactType, size), with what it packed.
+type pushResult struct {
+	Reference    string        `json:"reference"`
+	Digest       digest.Digest `json:"digest"`
+	MediaType    string        `json:"mediaType"`
+	ArtifactType string        `json:"artifactType"`
+	Size         int64         `json:"size"`
+	Name         string        `json:"name"`
+	Version      string        `json:"version"`
+	Files        int           `json:"files"`
+	LayerSize    int64         `json:"layerSize"`
+	// Unchanged is true when the registry held this exact content already.
+	Unchanged bool `json:"unchanged"`
+	// Replaced is the digest a forced push moved the tag away from.
+	Replaced digest.Digest `json:"replaced,omitempty"`
+}
+
+func (r *pushResult) printText(p *printer) {
+	switch {
+	case r.Unchanged:
+		fmt.Fprintf(p.stderr, "Already published: %s is %s\n", r.Reference, r.Digest)
+	case r.Replaced != "":
+		fmt.Fprintf(p.stderr, "Moved %s from %s (forced)\n", r.Reference, r.Replaced)
+	default:
+		fmt.Fprintf(p.stderr, "Pushed %s %s (%d files, %s)\n", r.Name, r.Version, r.Files, humanSize(r.LayerSize))
+	}
+	fmt.Fprintf(p.stdout, "%s@%s\n", r.Reference, r.Digest)
+}
+
+// pullResult is what pull unpacked, and where.
+type pullResult struct {
+	Reference string        `json:"reference"`
+	Digest    digest.Digest `json:"digest"`
+	Name      string        `json:"name"`
+	Version   string        `json:"version"`
+	Kind      artifact.Kind `json:"kind"`
+	Directory string        `json:"directory"`
+	Files     int           `json:"files"`
+	Bytes     int64         `json:"bytes"`
+}
+
+func (r *pullResult) printText(p *printer) {
+	fmt.Fprintf(p.stderr, "Pulled %s %s (%s) into %s: %d files, %s\n", r.Name, r.Version, r.Kind, r.Directory, r.Files, humanSize(r.Bytes))
+	fmt.Fprintln(p.stdout, r.Digest)
+}
+
+// copyResult is what copy copied: the artifact and what refers to it.
+type copyResult struct {
+	Source      string             `json:"source"`
+	Destination string             `json:"destination"`
+	Digest      digest.Digest      `json:"digest"`
+	Related     []artifact.Related `json:"related"`
+}
+
+func (r *copyResult) printText(p *printer) {
+	fmt.Fprintf(p.stderr, "Copied %s to %s with %d related artifacts\n", r.Source, r.Destination, len(r.Related))
+	fmt.Fprintln(p.stdout, r.Digest)
 }

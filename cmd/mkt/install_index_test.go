@@ -52,7 +52,7 @@ rules:
     signatures: {trustRoots: [publishers]}
     licenses: {allow: [MIT]}
 `, plain.Host)), 0o644)
-	install := func(indexURL string, extra ...string) (result, string, string) {
+	install := func(indexURL string, extra ...string) (mktRun, string, string) {
 		out := filepath.Join(t.TempDir(), "ext")
 		lock := filepath.Join(t.TempDir(), "extensions.lock")
 		args := append([]string{"install", "--plain-http", "--index", indexURL, "--policy", pol, "--factory-version", "2.4.0", "-o", out, "--lockfile", lock}, extra...)

@@ -5,12 +5,11 @@ package main
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"io"
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"strings"
 	"syscall"
 	"time"
 
@@ -31,13 +30,6 @@ func versionString() string {
 	return "dev"
 }
 
-// Exit codes of the contract (DESIGN §7).
-const (
-	exitOK      = 0
-	exitFailure = 1
-	exitUsage   = 2
-)
-
 // globals are the flags every command takes.
 type globals struct {
 	plainHTTP      bool
@@ -51,6 +43,40 @@ type globals struct {
 	requestTimeout time.Duration
 
 	stdout, stderr io.Writer
+
+	// out prints the one result (or error) of the run.
+	out *printer
+	// result is what the command returned, for out to print.
+	result result
+}
+
+// action adapts a command to cobra: the command returns its result or an
+// error and prints nothing itself; run hands both to the printer.
+func (g *globals) action(f func(cmd *cobra.Command, args []string) (result, error)) func(*cobra.Command, []string) error {
+	return func(cmd *cobra.Command, args []string) error {
+		res, err := f(cmd, args)
+		g.result = res
+		return err
+	}
+}
+
+// group makes cmd a command that only holds subcommands: run alone or with
+// an unknown subcommand it is bad usage (exit 2, and an error document in
+// JSON mode), not a help page printed where a script reads results.
+func group(cmd *cobra.Command) *cobra.Command {
+	cmd.RunE = func(c *cobra.Command, args []string) error {
+		var names []string
+		for _, s := range c.Commands() {
+			if s.IsAvailableCommand() {
+				names = append(names, s.Name())
+			}
+		}
+		if len(args) > 0 {
+			return usagef("unknown command %q for %q: want one of %s", args[0], c.CommandPath(), strings.Join(names, ", "))
+		}
+		return usagef("%s needs a command: one of %s", c.CommandPath(), strings.Join(names, ", "))
+	}
+	return cmd
 }
 
 func (g *globals) remote() remote.Options {
@@ -68,13 +94,8 @@ func (g *globals) remote() remote.Options {
 
 func (g *globals) json() bool { return g.format == "json" }
 
-// usageError marks bad invocations, which exit with 2.
-type usageError struct{ error }
-
-func usagef(format string, args ...any) error { return usageError{fmt.Errorf(format, args...)} }
-
 func newRoot(g *globals) *cobra.Command {
-	root := &cobra.Command{
+	root := group(&cobra.Command{
 		Use:   "mkt",
 		Short: "Publish, verify and consume ConnectSoft Factory extensions as OCI artifacts",
 		Long: `mkt packs extensions (templates, agents, modules, connectors) into OCI artifacts and
@@ -89,9 +110,10 @@ Human messages go to stderr, results to stdout. Exit status: 0 on success,
 			if g.format != "text" && g.format != "json" {
 				return usagef("--format %q: want text or json", g.format)
 			}
+			g.out.json, g.out.verbose = g.json(), g.verbose
 			return nil
 		},
-	}
+	})
 	pf := root.PersistentFlags()
 	pf.BoolVar(&g.plainHTTP, "plain-http", false, "talk to registries over plain HTTP")
 	pf.BoolVar(&g.insecure, "insecure", false, "skip TLS certificate verification")
@@ -117,25 +139,29 @@ Human messages go to stderr, results to stdout. Exit status: 0 on success,
 // run executes mkt with args and returns the exit code.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	g := &globals{stdout: stdout, stderr: stderr}
+	// Until the flags are parsed, go by the arguments: a run that fails
+	// parsing them (an unknown flag) still answers in the format asked for.
+	g.out = &printer{stdout: stdout, stderr: stderr, json: jsonRequested(args)}
 	root := newRoot(g)
 	root.SetArgs(args)
 	err := root.ExecuteContext(ctx)
-	if err == nil {
-		return exitOK
+	return g.out.finish(g.result, err)
+}
+
+// jsonRequested says whether args ask for --format json, read before (or
+// without) cobra parsing them.
+func jsonRequested(args []string) bool {
+	for i, a := range args {
+		switch {
+		case a == "--":
+			return false
+		case a == "--format=json":
+			return true
+		case a == "--format" && i+1 < len(args) && args[i+1] == "json":
+			return true
+		}
 	}
-	code := exitFailure
-	var ue usageError
-	if errors.As(err, &ue) || isCobraUsageError(err) {
-		code = exitUsage
-	}
-	fmt.Fprintf(stderr, "mkt: %s\n", describe(err))
-	if hint := hintFor(err); hint != "" {
-		fmt.Fprintf(stderr, "hint: %s\n", hint)
-	}
-	if g.json() {
-		writeJSON(stdout, map[string]any{"error": map[string]any{"message": err.Error(), "exitCode": code}})
-	}
-	return code
+	return false
 }
 
 func main() {

@@ -24,20 +24,20 @@ func TestMain(m *testing.M) {
 		testenv.Distribution(&tlsReg, testenv.DistributionOptions{TLS: true, Username: "alice", Password: "wonderland"})))
 }
 
-type result struct {
+type mktRun struct {
 	code           int
 	stdout, stderr string
 }
 
 // mkt runs the command in-process exactly as main does, minus os.Exit.
-func mkt(t testing.TB, args ...string) result {
+func mkt(t testing.TB, args ...string) mktRun {
 	t.Helper()
 	var out, errb bytes.Buffer
 	code := run(context.Background(), args, &out, &errb)
-	return result{code, out.String(), errb.String()}
+	return mktRun{code, out.String(), errb.String()}
 }
 
-func mustMkt(t testing.TB, args ...string) result {
+func mustMkt(t testing.TB, args ...string) mktRun {
 	t.Helper()
 	r := mkt(t, args...)
 	if r.code != 0 {
