@@ -149,6 +149,9 @@ func TestAPISearchFiltersDetailsAndAlerts(t *testing.T) {
 		{"?factory=3.1.0", 1},
 		{"?reviewed=true", 2},
 		{"?kind=Agent", 0},
+		{"?kind=Connector", 2},
+		{"?kind=connector", 2}, // any case, as mkt init takes it; it found nothing before
+		{"?kind=CONNECTOR", 2},
 		{"?publisher=acme", 1},
 	} {
 		var r searchResult
@@ -158,6 +161,9 @@ func TestAPISearchFiltersDetailsAndAlerts(t *testing.T) {
 	}
 	if code := w.get(t, "", "/api/v1/extensions?reviewed=maybe", nil); code != 400 {
 		t.Fatalf("bad filter: %d", code)
+	}
+	if code := w.get(t, "", "/api/v1/extensions?kind=plugin", nil); code != 400 {
+		t.Fatalf("unknown kind: %d, want 400 rather than no results", code)
 	}
 	var d struct {
 		Extension struct{ LatestVersion string }

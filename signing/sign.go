@@ -32,16 +32,17 @@ type WriteOptions struct {
 	Referrers bool
 }
 
-// Signed says what was signed or attested.
+// Signed says what was signed or attested. Its JSON names are the CLI's
+// and the index API's (lowerCamelCase).
 type Signed struct {
 	// Digest is the artifact's manifest digest (sha256:…).
-	Digest string
+	Digest string `json:"digest"`
 	// Reference is repository@digest.
-	Reference string
+	Reference string `json:"reference"`
 	// Fingerprint identifies the key that signed.
-	Fingerprint string
+	Fingerprint string `json:"fingerprint"`
 	// PredicateType is set for attestations.
-	PredicateType string
+	PredicateType string `json:"predicateType,omitempty"`
 }
 
 // Sign signs the manifest that ref names, as `cosign sign --key` does: a

@@ -4,12 +4,16 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net/http"
 	"net/url"
+	"path/filepath"
 	"strings"
+	"syscall"
 
 	"github.com/connectsoft/marketplace/artifact"
 	"github.com/connectsoft/marketplace/remote"
+	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 	"github.com/spf13/cobra"
 	"oras.land/oras-go/v2/errdef"
 	"oras.land/oras-go/v2/registry/remote/auth"
@@ -57,6 +61,25 @@ type usageError struct{ error }
 
 func (e usageError) Unwrap() error { return e.error }
 
+// usedWrongly is a usage error with the usage line of its command, shown
+// as what to do instead.
+type usedWrongly struct {
+	error
+	usage string
+}
+
+func (e usedWrongly) Unwrap() error { return e.error }
+
+// withUsage gives a usage error of cmd its usage line, once.
+func withUsage(err error, cmd *cobra.Command) error {
+	var ue usageError
+	var uw usedWrongly
+	if errors.As(err, &ue) && !errors.As(err, &uw) {
+		return usedWrongly{err, cmd.UseLine()}
+	}
+	return err
+}
+
 func usagef(format string, args ...any) error { return usageError{fmt.Errorf(format, args...)} }
 
 // describeError is the one place that knows how errors read to people and
@@ -67,11 +90,19 @@ func describeError(err error) *errorBody {
 	if errors.As(err, &ue) || isCobraUsageError(err) {
 		b.Code, b.ExitCode = codeUsage, exitUsage
 		b.Hint = "run `mkt help` or `mkt COMMAND --help` for the usage"
+		var uw usedWrongly
+		if errors.As(err, &uw) {
+			b.Hint = "usage: " + uw.usage + " (`--help` says more)"
+		}
 		return b
 	}
-	var resp *errcode.ErrorResponse
 	var unknownCA x509.UnknownAuthorityError
 	var timeout *remote.TimeoutError
+	var pathErr *fs.PathError
+	status := 0
+	if a := registryAnswerOf(err); a != nil {
+		status = a.status
+	}
 	switch {
 	case errors.Is(err, errVerificationFailed):
 		b.Code = codeVerificationFailed
@@ -83,15 +114,15 @@ func describeError(err error) *errorBody {
 	case errors.Is(err, auth.ErrBasicCredentialNotFound):
 		b.Code = codeUnauthorized
 		b.Hint = "the registry wants credentials: run `mkt login REGISTRY` or pass --registry-config"
-	case errors.As(err, &resp) && resp.StatusCode == http.StatusUnauthorized:
+	case status == http.StatusUnauthorized:
 		b.Code = codeUnauthorized
 		b.Hint = "the registry refused the credentials: run `mkt login REGISTRY` again"
-	case errors.As(err, &resp) && resp.StatusCode == http.StatusForbidden:
+	case status == http.StatusForbidden:
 		b.Code = codeForbidden
 		b.Hint = "the credentials lack permission for this repository"
-	case errors.As(err, &resp) && resp.StatusCode == http.StatusNotFound, errors.Is(err, errdef.ErrNotFound):
+	case status == http.StatusNotFound, errors.Is(err, errdef.ErrNotFound):
 		b.Code = codeNotFound
-		b.Hint = "check the reference for a typo: REGISTRY/PUBLISHER/NAME:VERSION (`mkt search QUERY --index URL` lists what is published)"
+		b.Hint = "check the name and version for a typo (`mkt search QUERY --index URL` lists what is published)"
 	case errors.As(err, &unknownCA):
 		b.Code = codeUntrustedCertificate
 		b.Hint = "the registry's certificate is not trusted: pass --ca-file CA.pem (or --insecure for a throwaway registry)"
@@ -104,51 +135,87 @@ func describeError(err error) *errorBody {
 	case errors.Is(err, artifact.ErrUnsafeContent):
 		b.Code = codeUnsafeContent
 		b.Hint = "nothing was written; report the artifact to its publisher"
+	case errors.As(err, &pathErr) && filepath.Base(pathErr.Path) == "extension.yaml" && errors.Is(err, fs.ErrNotExist):
+		b.Hint = "an extension directory holds an extension.yaml: write one with `mkt init DIR --kind KIND --name PUBLISHER/NAME`"
+	case errors.Is(err, syscall.EADDRINUSE):
+		b.Hint = "another process listens on that address: pick another (port 0 picks a free one)"
 	}
 	return b
 }
 
-// message is err's text with a registry's error response told in words:
-// oras-go prints a response's detail as a Go map (`map[name:acme/cmr]`),
-// which says nothing to a person, so the detail is left out.
+// message is err's text with a registry's error response told in words.
+// Both OCI stacks print a response's detail as a Go value (oras-go
+// `map[name:acme/cmr]`, go-containerregistry `unknown tag=0.1.0`), which
+// says nothing to a person, so the answer is retold without it.
 func message(err error) string {
 	msg := err.Error()
-	var resp *errcode.ErrorResponse
-	if errors.As(err, &resp) {
-		msg = strings.Replace(msg, resp.Error(), registryResponse(resp), 1)
+	if a := registryAnswerOf(err); a != nil {
+		msg = strings.Replace(msg, a.raw, a.String(), 1)
 	}
 	return msg
 }
 
-// registryResponse says what a registry answered: which repository and
-// what it said about it, without the raw detail.
-func registryResponse(resp *errcode.ErrorResponse) string {
-	what := "registry"
-	if resp.URL != nil {
-		what = resp.URL.Host
-		if repo, ok := repositoryOf(resp.URL); ok {
-			what += " (repository " + repo + ")"
+// registryAnswer is a registry's error response, from either OCI stack.
+type registryAnswer struct {
+	raw    string // the error's own text, to replace
+	url    *url.URL
+	status int
+	codes  []string // the distribution API's error codes (NAME_UNKNOWN)
+	texts  []string // and their messages
+}
+
+func registryAnswerOf(err error) *registryAnswer {
+	var oras *errcode.ErrorResponse
+	var ggcr *transport.Error
+	switch {
+	case errors.As(err, &oras):
+		a := &registryAnswer{raw: oras.Error(), url: oras.URL, status: oras.StatusCode}
+		for _, e := range oras.Errors {
+			a.codes, a.texts = append(a.codes, e.Code), append(a.texts, e.Message)
+		}
+		return a
+	case errors.As(err, &ggcr):
+		a := &registryAnswer{raw: ggcr.Error(), status: ggcr.StatusCode}
+		if ggcr.Request != nil {
+			a.url = ggcr.Request.URL
+		}
+		for _, d := range ggcr.Errors {
+			a.codes, a.texts = append(a.codes, string(d.Code)), append(a.texts, d.Message)
+		}
+		return a
+	}
+	return nil
+}
+
+// String says who answered what: the registry, the repository when the URL
+// names one, the status and what the codes mean.
+func (a *registryAnswer) String() string {
+	who := "the registry"
+	if a.url != nil {
+		who = a.url.Host
+		if repo, ok := repositoryOf(a.url); ok {
+			who += " (repository " + repo + ")"
 		}
 	}
 	var said []string
-	for _, e := range resp.Errors {
-		switch e.Code {
+	for i, code := range a.codes {
+		switch code {
 		case errcode.ErrorCodeNameUnknown:
 			said = append(said, "no such repository")
 		case errcode.ErrorCodeManifestUnknown:
 			said = append(said, "no such tag or digest")
 		default:
-			if e.Message != "" {
-				said = append(said, e.Message)
+			if a.texts[i] != "" {
+				said = append(said, a.texts[i])
 			} else {
-				said = append(said, strings.ToLower(strings.ReplaceAll(e.Code, "_", " ")))
+				said = append(said, strings.ToLower(strings.ReplaceAll(code, "_", " ")))
 			}
 		}
 	}
 	if len(said) == 0 {
-		said = append(said, http.StatusText(resp.StatusCode))
+		said = append(said, strings.ToLower(http.StatusText(a.status)))
 	}
-	return fmt.Sprintf("%s answered %d: %s", what, resp.StatusCode, strings.Join(said, "; "))
+	return fmt.Sprintf("%s answered %d: %s", who, a.status, strings.Join(said, "; "))
 }
 
 // repositoryOf reads the repository out of a distribution API URL
@@ -166,7 +233,7 @@ func repositoryOf(u *url.URL) (string, bool) {
 	return "", false
 }
 
-// timeoutFlags name the global flag behind each RemoteOptions timeout.
+// timeoutFlags name the global flag behind each remote.Options timeout.
 var timeoutFlags = map[string]string{
 	"ConnectTimeout": "--connect-timeout",
 	"Timeout":        "--timeout",
@@ -183,30 +250,35 @@ func isCobraUsageError(err error) bool {
 		strings.HasPrefix(msg, "bad flag syntax")
 }
 
-// exactArgs is cobra.ExactArgs with a usage error, so bad arity exits 2.
-func exactArgs(n int) cobra.PositionalArgs {
-	return func(cmd *cobra.Command, args []string) error {
-		if err := cobra.ExactArgs(n)(cmd, args); err != nil {
-			return usageError{err}
-		}
-		return nil
-	}
-}
+// exactArgs, rangeArgs and minArgs check the number of arguments and say,
+// as a usage error (exit 2), what the command takes.
+func exactArgs(n int) cobra.PositionalArgs { return rangeArgs(n, n) }
+
+func minArgs(n int) cobra.PositionalArgs { return rangeArgs(n, -1) }
 
 func rangeArgs(lo, hi int) cobra.PositionalArgs {
 	return func(cmd *cobra.Command, args []string) error {
-		if err := cobra.RangeArgs(lo, hi)(cmd, args); err != nil {
-			return usageError{err}
+		if len(args) >= lo && (hi < 0 || len(args) <= hi) {
+			return nil
 		}
-		return nil
+		var want string
+		switch {
+		case hi == 0:
+			want = "no arguments"
+		case lo == hi:
+			want = fmt.Sprintf("%d %s", lo, plural(lo, "argument"))
+		case hi < 0:
+			want = fmt.Sprintf("at least %d %s", lo, plural(lo, "argument"))
+		default:
+			want = fmt.Sprintf("%d to %d arguments", lo, hi)
+		}
+		return usedWrongly{usageError{fmt.Errorf("%s takes %s, got %d", cmd.CommandPath(), want, len(args))}, cmd.UseLine()}
 	}
 }
 
-func minArgs(n int) cobra.PositionalArgs {
-	return func(cmd *cobra.Command, args []string) error {
-		if err := cobra.MinimumNArgs(n)(cmd, args); err != nil {
-			return usageError{err}
-		}
-		return nil
+func plural(n int, word string) string {
+	if n == 1 {
+		return word
 	}
+	return word + "s"
 }

@@ -56,7 +56,7 @@ func (g *globals) action(f func(cmd *cobra.Command, args []string) (result, erro
 	return func(cmd *cobra.Command, args []string) error {
 		res, err := f(cmd, args)
 		g.result = res
-		return err
+		return withUsage(err, cmd)
 	}
 }
 
@@ -72,9 +72,9 @@ func group(cmd *cobra.Command) *cobra.Command {
 			}
 		}
 		if len(args) > 0 {
-			return usagef("unknown command %q for %q: want one of %s", args[0], c.CommandPath(), strings.Join(names, ", "))
+			return usedWrongly{usagef("unknown command %q for %q: want one of %s", args[0], c.CommandPath(), strings.Join(names, ", ")), c.CommandPath() + " COMMAND"}
 		}
-		return usagef("%s needs a command: one of %s", c.CommandPath(), strings.Join(names, ", "))
+		return usedWrongly{usagef("%s needs a command: one of %s", c.CommandPath(), strings.Join(names, ", ")), c.CommandPath() + " COMMAND"}
 	}
 	return cmd
 }
@@ -124,7 +124,7 @@ Human messages go to stderr, results to stdout. Exit status: 0 on success,
 	pf.DurationVar(&g.connectTimeout, "connect-timeout", remote.DefaultConnectTimeout, "longest wait to connect to a registry (TCP and TLS, each); negative: no limit")
 	pf.DurationVar(&g.timeout, "timeout", remote.DefaultTimeout, "longest a registry may stay silent: before answering, or in the middle of a body; negative: no limit")
 	pf.DurationVar(&g.requestTimeout, "request-timeout", remote.DefaultRequestTimeout, "longest a registry request other than a blob transfer may take, retries included; negative: no limit")
-	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
+	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error { return usedWrongly{usageError{err}, cmd.UseLine()} })
 	root.SetOut(g.stdout)
 	root.SetErr(g.stderr)
 	root.AddCommand(

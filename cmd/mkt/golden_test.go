@@ -1,0 +1,446 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/connectsoft/marketplace/remote"
+	"github.com/connectsoft/marketplace/testenv/fixture"
+	"github.com/spf13/cobra"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files under testdata/golden from this run")
+
+// jsonCase is one run of mkt with --format json whose stdout is compared
+// with testdata/golden/<file>.
+type jsonCase struct {
+	// command is the command path without "mkt" ("index token create"),
+	// the key of the coverage check.
+	command string
+	// variant names the case within the command: "ok", "usage", ...
+	variant string
+	args    []string
+	code    int
+	// background runs the command until ready says it serves, then stops
+	// it (dev up, index serve).
+	background bool
+	ready      func(stdout func() string) bool
+	// before prepares the case from what earlier cases made.
+	before func(t *testing.T)
+	// check asserts more than the golden file can (what must not be there).
+	check func(t *testing.T, doc map[string]any)
+}
+
+func (c jsonCase) name() string {
+	return strings.ReplaceAll(strings.TrimSpace("mkt "+c.command), " ", "-") + "." + c.variant
+}
+
+// TestJSONOutputIsOneDocumentPerCommand is the JSON contract (DESIGN §7):
+// every command, on success and on failure, prints exactly one JSON
+// document on stdout and nothing else; a failure is {"error":{code,
+// message,exitCode}} with the exit status in it; a success has no "error".
+// Each document, with its volatile values normalised, must equal its
+// golden file (go test ./cmd/mkt -run JSON -update rewrites them).
+func TestJSONOutputIsOneDocumentPerCommand(t *testing.T) {
+	cases := goldenCases(t)
+	for _, c := range cases {
+		t.Run(c.name(), func(t *testing.T) {
+			if c.before != nil {
+				c.before(t)
+			}
+			var r mktRun
+			if c.background {
+				r = mktUntil(t, c.ready, append(c.args, "--format", "json")...)
+			} else {
+				r = mkt(t, append(c.args, "--format", "json")...)
+			}
+			if r.code != c.code {
+				t.Fatalf("mkt %s: exit %d, want %d\nstdout: %s\nstderr: %s", strings.Join(c.args, " "), r.code, c.code, r.stdout, r.stderr)
+			}
+			doc := oneDocument(t, r.stdout)
+			errObj, hasErr := doc["error"]
+			switch {
+			case c.code == 0 && hasErr:
+				t.Fatalf("a success printed an error field: %s", r.stdout)
+			case c.code != 0:
+				e, ok := errObj.(map[string]any)
+				if !ok {
+					t.Fatalf("a failure printed no error object: %s", r.stdout)
+				}
+				if e["exitCode"] != float64(c.code) || e["message"] == "" || e["code"] == "" {
+					t.Fatalf("error object %v: want code, message and exitCode %d", e, c.code)
+				}
+				if (c.code == exitUsage) != (e["code"] == codeUsage) {
+					t.Fatalf("error code %v with exit %d", e["code"], c.code)
+				}
+				if strings.Contains(fmt.Sprint(e["message"]), "map[") {
+					t.Fatalf("the message prints a Go map: %v", e["message"])
+				}
+			}
+			lowerCamelKeys(t, doc)
+			if c.check != nil {
+				c.check(t, doc)
+			}
+			compareGolden(t, c.name(), goldenNormaliser.apply(r.stdout))
+		})
+	}
+}
+
+// TestEveryCommandHasJSONGoldenCases keeps the contract whole: a command
+// added without a success and a failure case fails here.
+func TestEveryCommandHasJSONGoldenCases(t *testing.T) {
+	have := map[string][2]bool{}
+	for _, c := range goldenCaseList(goldenArgs{}) {
+		h := have[c.command]
+		if c.code == 0 {
+			h[0] = true
+		} else {
+			h[1] = true
+		}
+		have[c.command] = h
+	}
+	var walk func(cmd *cobra.Command)
+	var missing []string
+	walk = func(cmd *cobra.Command) {
+		for _, sub := range cmd.Commands() {
+			if sub.Name() == "help" || sub.Name() == "completion" {
+				continue // cobra's own, text only (docs/cli.md)
+			}
+			path := strings.TrimPrefix(sub.CommandPath(), "mkt ")
+			h := have[path]
+			if !h[0] && !sub.HasSubCommands() {
+				missing = append(missing, path+" (success)")
+			}
+			if !h[1] {
+				missing = append(missing, path+" (failure)")
+			}
+			walk(sub)
+		}
+	}
+	walk(newRoot(&globals{stdout: io.Discard, stderr: io.Discard, out: &printer{}}))
+	if len(missing) > 0 {
+		sort.Strings(missing)
+		t.Fatalf("commands without a JSON golden case: %s", strings.Join(missing, ", "))
+	}
+}
+
+// oneDocument parses stdout as exactly one JSON object with nothing after.
+func oneDocument(t *testing.T, stdout string) map[string]any {
+	t.Helper()
+	dec := json.NewDecoder(strings.NewReader(stdout))
+	var doc map[string]any
+	if err := dec.Decode(&doc); err != nil {
+		t.Fatalf("stdout is not a JSON object: %v\n%s", err, stdout)
+	}
+	if rest, _ := io.ReadAll(dec.Buffered()); strings.TrimSpace(string(rest)) != "" || dec.More() {
+		t.Fatalf("stdout holds more than one document:\n%s", stdout)
+	}
+	return doc
+}
+
+func compareGolden(t *testing.T, name, got string) {
+	t.Helper()
+	path := filepath.Join("testdata", "golden", name+".json")
+	if *update {
+		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("no golden file (run with -update to write it): %v\ngot:\n%s", err, got)
+	}
+	if string(want) != got {
+		t.Fatalf("%s differs from this run (-update rewrites it)\n--- want\n%s\n--- got\n%s", path, want, got)
+	}
+}
+
+// mktUntil runs a command that serves until stopped: it stops it once
+// ready says so (given what stdout holds so far).
+func mktUntil(t *testing.T, ready func(stdout func() string) bool, args ...string) mktRun {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var out, errb lockedBuffer
+	done := make(chan int, 1)
+	go func() { done <- run(ctx, args, &out, &errb) }()
+	code := -1
+	waitFor(t, "mkt "+strings.Join(args, " ")+" to serve", func() bool {
+		select {
+		case code = <-done:
+			t.Fatalf("mkt %s exited %d before it served:\n%s", strings.Join(args, " "), code, errb.String())
+		default:
+		}
+		return ready(out.String)
+	})
+	cancel()
+	return mktRun{<-done, out.String(), errb.String()}
+}
+
+// lockedBuffer is a bytes.Buffer a running command writes while the test
+// reads it.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// normaliser replaces what changes from run to run — hosts and ports,
+// temporary paths, digests, key fingerprints, times, tokens — by stable
+// placeholders. Digests and fingerprints are numbered by first appearance,
+// so a document that names one digest twice still shows it.
+type normaliser struct {
+	literal [][2]string
+}
+
+var goldenNormaliser = &normaliser{}
+
+func (n *normaliser) add(from, to string) { n.literal = append(n.literal, [2]string{from, to}) }
+
+var (
+	reDigest = regexp.MustCompile(`sha256[:-]([0-9a-f]{64})`)
+	reHex64  = regexp.MustCompile(`\b[0-9a-f]{64}\b`)
+	reHex16  = regexp.MustCompile(`\b[0-9a-f]{16}\b`) // a fingerprint's short form
+	reTime   = regexp.MustCompile(`\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)`)
+	reToken  = regexp.MustCompile(`mkt_[A-Za-z0-9_-]+`)
+	rePort   = regexp.MustCompile(`127\.0\.0\.1:\d+`)
+	reB64    = regexp.MustCompile(`"(payload|signature|sig|dev\.cosignproject\.cosign/signature)": "[A-Za-z0-9+/=_-]+"`)
+)
+
+func (n *normaliser) apply(s string) string {
+	// Longest first, so a path inside another is replaced as the longer.
+	lits := append([][2]string(nil), n.literal...)
+	sort.Slice(lits, func(i, j int) bool { return len(lits[i][0]) > len(lits[j][0]) })
+	for _, l := range lits {
+		s = strings.ReplaceAll(s, l[0], l[1])
+	}
+	seen := map[string]int{}
+	num := func(hex string) int {
+		if _, ok := seen[hex]; !ok {
+			seen[hex] = len(seen) + 1
+		}
+		return seen[hex]
+	}
+	s = reDigest.ReplaceAllStringFunc(s, func(m string) string {
+		return fmt.Sprintf("%s<digest %d>", m[:7], num(m[7:]))
+	})
+	s = reHex64.ReplaceAllStringFunc(s, func(m string) string { return fmt.Sprintf("<hex %d>", num(m)) })
+	s = reHex16.ReplaceAllStringFunc(s, func(m string) string {
+		for hex, i := range seen {
+			if strings.HasPrefix(hex, m) {
+				return fmt.Sprintf("<hex %d>", i)
+			}
+		}
+		return fmt.Sprintf("<hex %d>", num(m))
+	})
+	s = reTime.ReplaceAllString(s, "<time>")
+	s = reToken.ReplaceAllString(s, "<token>")
+	s = rePort.ReplaceAllString(s, "127.0.0.1:<port>")
+	s = reB64.ReplaceAllString(s, `"$1": "<base64>"`)
+	return s
+}
+
+// goldenArgs are the paths and addresses the cases run against.
+type goldenArgs struct {
+	tmp, reg, tls, caFile, regConfig, index, ext, empty, key, pub, review, policy, indexConfig, devDir, busy string
+}
+
+// goldenCases builds what the cases need: an extension pushed, signed and
+// attested on the shared registry, an index that ingested it, a policy,
+// an index configuration.
+func goldenCases(t *testing.T) []jsonCase {
+	t.Setenv("COSIGN_PASSWORD", "gold-pw")
+	t.Setenv("SOURCE_DATE_EPOCH", "1767225600")
+	t.Setenv("MKT_INDEX_TOKEN", "")
+	tmp := t.TempDir()
+	a := goldenArgs{
+		tmp: tmp, reg: plain.Host, tls: tlsReg.Host, caFile: tlsReg.CAFile,
+		regConfig: filepath.Join(tmp, "config.json"),
+		ext:       filepath.Join(tmp, "ext"), empty: filepath.Join(tmp, "empty"),
+		key: filepath.Join(tmp, "gold.key"), pub: filepath.Join(tmp, "gold.pub"),
+		review: filepath.Join(tmp, "review.json"), policy: filepath.Join(tmp, "policy.yaml"),
+		indexConfig: filepath.Join(tmp, "index.yaml"), devDir: filepath.Join(tmp, "dev"),
+		busy: plain.Host,
+	}
+	os.Mkdir(a.empty, 0o755)
+	os.WriteFile(a.review, []byte(`{"reviewer":"sec","result":"approved","level":"internal","time":"2026-01-01T00:00:00Z"}`), 0o644)
+	os.WriteFile(a.policy, []byte(fmt.Sprintf(`apiVersion: marketplace.connectsoft.io/v1
+kind: Policy
+trustRoots:
+  - {name: gold, keys: [gold.pub]}
+rules:
+  - name: gold
+    match: {repositories: ["%s/gold/**"]}
+    signatures: {trustRoots: [gold]}
+    compatibility: required
+`, plain.Host)), 0o644)
+	idx := fixture.NewIndex(t, plain, remote.Options{PlainHTTP: true})
+	a.index = idx.URL
+	port := freePort(t)
+	os.WriteFile(a.indexConfig, []byte(fmt.Sprintf("listen: %s\nstore: sqlite://index.db\nwebhookSecret: gold-secret\n", port)), 0o644)
+
+	n := goldenNormaliser
+	n.literal = nil
+	n.add(tmp, "$TMP")
+	n.add(plain.Host, "$REGISTRY")
+	n.add(tlsReg.Host, "$TLS_REGISTRY")
+	n.add(idx.URL, "$INDEX")
+	n.add(port, "$INDEX_LISTEN")
+
+	cases := goldenCaseList(a)
+	for i, c := range cases {
+		if c.command == "search" && c.variant == "ok" {
+			// The cases before pushed gold/crm; the index ingests it now,
+			// as the registry's notification would make it.
+			cases[i].before = func(t *testing.T) {
+				r := mustMkt(t, "inspect", "--plain-http", plain.Ref("gold/crm:0.1.0"), "--format", "json")
+				var in struct{ Digest string }
+				if err := json.Unmarshal([]byte(r.stdout), &in); err != nil {
+					t.Fatal(err)
+				}
+				idx.Ingest(plain.Ref("gold/crm@" + in.Digest))
+			}
+			cases[i].check = func(t *testing.T, doc map[string]any) {
+				if doc["total"] != float64(1) {
+					t.Fatalf("search --kind connector (lower case) found %v, want the one Connector", doc["total"])
+				}
+			}
+		}
+	}
+	return cases
+}
+
+// goldenCaseList is every case, in the order they run: later cases use
+// what earlier ones made (init, push, key generate, sign, attest).
+func goldenCaseList(a goldenArgs) []jsonCase {
+	ref := a.reg + "/gold/crm"
+	devReady := func(stdout func() string) bool { return strings.Contains(stdout(), `"policy"`) }
+	serveReady := func(func() string) bool {
+		resp, err := http.Get("http://" + readListen(a.indexConfig) + "/healthz")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	}
+	return []jsonCase{
+		{command: "", variant: "no-command", args: []string{}, code: 2},
+		{command: "", variant: "unknown-command", args: []string{"nosuch"}, code: 2},
+		{command: "", variant: "unknown-flag", args: []string{"version", "--bogus"}, code: 2},
+		{command: "version", variant: "ok", args: []string{"version"}, code: 0, check: func(t *testing.T, doc map[string]any) {
+			if doc["version"] == "" {
+				t.Fatal("no version")
+			}
+		}},
+		{command: "version", variant: "usage", args: []string{"version", "extra"}, code: 2},
+		{command: "init", variant: "ok", args: []string{"init", a.ext, "--kind", "connector", "--name", "gold/crm"}, code: 0},
+		{command: "init", variant: "usage", args: []string{"init", filepath.Join(a.tmp, "x"), "--kind", "Plugin", "--name", "gold/x"}, code: 2},
+		{command: "init", variant: "exists", args: []string{"init", a.ext, "--kind", "connector", "--name", "gold/crm"}, code: 1},
+		{command: "push", variant: "ok", args: []string{"push", "--plain-http", ref, a.ext}, code: 0},
+		{command: "push", variant: "invalid", args: []string{"push", "--plain-http", a.reg + "/gold/empty", a.empty}, code: 1},
+		{command: "push", variant: "usage", args: []string{"push"}, code: 2},
+		{command: "key", variant: "no-subcommand", args: []string{"key"}, code: 2},
+		{command: "key generate", variant: "ok", args: []string{"key", "generate", "--output-prefix", strings.TrimSuffix(a.key, ".key")}, code: 0},
+		{command: "key generate", variant: "exists", args: []string{"key", "generate", "--output-prefix", strings.TrimSuffix(a.key, ".key")}, code: 1},
+		{command: "sign", variant: "ok", args: []string{"sign", "--plain-http", ref + ":0.1.0", "--key", a.key}, code: 0},
+		{command: "sign", variant: "not-found", args: []string{"sign", "--plain-http", a.reg + "/gold/cmr:0.1.0", "--key", a.key}, code: 1},
+		{command: "attest", variant: "ok", args: []string{"attest", "--plain-http", ref + ":0.1.0", "--key", a.key, "--type", "review", "--predicate", a.review}, code: 0},
+		{command: "attest", variant: "usage", args: []string{"attest", "--plain-http", ref + ":0.1.0", "--key", a.key, "--type", "bogus", "--predicate", a.review}, code: 2},
+		{command: "verify", variant: "ok", args: []string{"verify", "--plain-http", ref + ":0.1.0", "--key", a.pub, "--require", "review"}, code: 0},
+		{command: "verify", variant: "failed", args: []string{"verify", "--plain-http", ref + ":0.1.0", "--key", a.pub, "--require", "terms"}, code: 1, check: func(t *testing.T, doc map[string]any) {
+			if doc["passed"] != false {
+				t.Fatalf("a failed verification's document lacks its verdict: %v", doc)
+			}
+		}},
+		{command: "verify", variant: "policy-ok", args: []string{"verify", "--plain-http", ref + ":0.1.0", "--policy", a.policy, "--factory-version", "2.4.0"}, code: 0},
+		{command: "verify", variant: "policy-denied", args: []string{"verify", "--plain-http", ref + ":0.1.0", "--policy", a.policy, "--factory-version", "3.0.0"}, code: 1, check: func(t *testing.T, doc map[string]any) {
+			if doc["allowed"] != false {
+				t.Fatalf("a denial's document lacks its decision: %v", doc)
+			}
+		}},
+		{command: "verify", variant: "usage", args: []string{"verify", "--plain-http", ref + ":0.1.0"}, code: 2},
+		{command: "inspect", variant: "ok", args: []string{"inspect", "--plain-http", ref + ":0.1.0", "--key", a.pub}, code: 0},
+		{command: "inspect", variant: "misspelt", args: []string{"inspect", "--plain-http", a.reg + "/gold/cmr:0.1.0"}, code: 1},
+		{command: "pull", variant: "ok", args: []string{"pull", "--plain-http", ref + ":0.1.0", "-o", filepath.Join(a.tmp, "pulled"), "--key", a.pub}, code: 0},
+		{command: "pull", variant: "not-empty", args: []string{"pull", "--plain-http", ref + ":0.1.0", "-o", filepath.Join(a.tmp, "pulled")}, code: 1},
+		{command: "copy", variant: "ok", args: []string{"copy", "--plain-http", ref + ":0.1.0", a.reg + "/mirror/gold/crm"}, code: 0},
+		{command: "copy", variant: "usage", args: []string{"copy", "--plain-http", ref, a.reg + "/mirror/gold/crm"}, code: 2},
+		{command: "resolve", variant: "ok", args: []string{"resolve", "--plain-http", "gold/crm", "--registry", a.reg, "--policy", a.policy, "--factory-version", "2.4.0"}, code: 0},
+		{command: "resolve", variant: "misspelt", args: []string{"resolve", "--plain-http", "gold/cmr", "--registry", a.reg, "--factory-version", "2.4.0"}, code: 1},
+		{command: "install", variant: "ok", args: []string{"install", "--plain-http", "gold/crm", "--registry", a.reg, "--policy", a.policy, "--factory-version", "2.4.0", "-o", filepath.Join(a.tmp, "installed"), "--lockfile", filepath.Join(a.tmp, "extensions.lock")}, code: 0},
+		{command: "install", variant: "usage", args: []string{"install", "gold/crm", "--registry", a.reg, "-o", filepath.Join(a.tmp, "installed")}, code: 2},
+		{command: "login", variant: "ok", args: []string{"login", a.tls, "-u", "alice", "-p", "wonderland", "--ca-file", a.caFile, "--registry-config", a.regConfig}, code: 0},
+		{command: "login", variant: "refused", args: []string{"login", a.tls, "-u", "alice", "-p", "wrong", "--ca-file", a.caFile, "--registry-config", a.regConfig}, code: 1},
+		{command: "logout", variant: "ok", args: []string{"logout", a.tls, "--registry-config", a.regConfig}, code: 0},
+		{command: "logout", variant: "usage", args: []string{"logout"}, code: 2},
+		{command: "search", variant: "ok", args: []string{"search", "crm", "--index", a.index, "--kind", "connector"}, code: 0},
+		{command: "search", variant: "usage", args: []string{"search", "crm", "--index", a.index, "--kind", "plugin"}, code: 2},
+		{command: "index", variant: "no-subcommand", args: []string{"index"}, code: 2},
+		{command: "index token", variant: "no-subcommand", args: []string{"index", "token"}, code: 2},
+		{command: "index token create", variant: "ok", args: []string{"index", "token", "create", "--config", a.indexConfig, "--tenant", "gold", "--roles", "reader,publisher"}, code: 0},
+		{command: "index token create", variant: "usage", args: []string{"index", "token", "create", "--config", a.indexConfig, "--tenant", "gold"}, code: 2},
+		{command: "index serve", variant: "ok", args: []string{"index", "serve", "--config", a.indexConfig}, code: 0, background: true, ready: serveReady},
+		{command: "index serve", variant: "no-config", args: []string{"index", "serve", "--config", filepath.Join(a.tmp, "none.yaml")}, code: 1},
+		{command: "dev", variant: "no-subcommand", args: []string{"dev"}, code: 2},
+		{command: "dev up", variant: "ok", args: []string{"dev", "up", "--listen", "127.0.0.1:0", "--index-listen", "127.0.0.1:0", "--dev-dir", a.devDir}, code: 0, background: true, ready: devReady},
+		{command: "dev up", variant: "busy", args: []string{"dev", "up", "--listen", a.busy, "--no-index"}, code: 1},
+	}
+}
+
+// readListen reads the listen address of an index configuration.
+func readListen(config string) string {
+	b, _ := os.ReadFile(config)
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, "listen: "); ok {
+			return v
+		}
+	}
+	return ""
+}
+
+// lowerCamelKeys fails on a capitalised key anywhere in doc: sign and
+// attest printed Go field names (Digest, Reference) before.
+func lowerCamelKeys(t *testing.T, doc map[string]any) {
+	t.Helper()
+	var walk func(v any)
+	walk = func(v any) {
+		switch v := v.(type) {
+		case map[string]any:
+			for k, e := range v {
+				if k != "" && k[0] >= 'A' && k[0] <= 'Z' {
+					t.Errorf("capitalised key %q", k)
+				}
+				walk(e)
+			}
+		case []any:
+			for _, e := range v {
+				walk(e)
+			}
+		}
+	}
+	walk(doc)
+}
