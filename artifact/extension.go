@@ -208,7 +208,14 @@ func (e *Extension) validate(file string, lines yamlstrict.Lines) error {
 		add("apiVersion", "%q is not supported: want %q", e.APIVersion, APIVersion)
 	}
 	if !e.Kind.Valid() {
-		add("kind", "%q is not a kind: want one of Template, Agent, Module, Connector", e.Kind)
+		// The descriptor is a strict, schema-checked document: its kind is
+		// written as the schema spells it. Flags and query parameters take
+		// any case (ParseKind); here the author is told the spelling.
+		if k, err := ParseKind(string(e.Kind)); err == nil {
+			add("kind", "%q: write it %q (extension.yaml spells kinds as the schema does; --kind flags take any case)", e.Kind, k)
+		} else {
+			add("kind", "%q is not a kind: want one of Template, Agent, Module, Connector", e.Kind)
+		}
 	}
 	m := e.Metadata
 	if m.Name == "" {

@@ -59,6 +59,7 @@ func TestParseExtensionRefusesWithFieldAndLine(t *testing.T) {
 		}, []string{`extension.yaml:17:7`, `spec.dependencies[0]`, `unknown field "optional"`}},
 		{"loose version", func(s string) string { return strings.Replace(s, "version: 1.4.2", "version: v1.4", 1) }, []string{`extension.yaml:5:12`, `metadata.version`, `strict SemVer`}},
 		{"bad kind", func(s string) string { return strings.Replace(s, "kind: Connector", "kind: Plugin", 1) }, []string{`extension.yaml:2:7`, `kind`, `"Plugin"`}},
+		{"kind in lower case", func(s string) string { return strings.Replace(s, "kind: Connector", "kind: connector", 1) }, []string{`extension.yaml:2:7`, `"connector": write it "Connector"`}},
 		{"bad name", func(s string) string { return strings.Replace(s, "name: acme/salesforce", "name: Acme/Sales_force", 1) }, []string{`extension.yaml:4:9`, `metadata.name`}},
 		{"publisher mismatch", func(s string) string { return strings.Replace(s, "publisher: acme", "publisher: other", 1) }, []string{`metadata.publisher`, `differs`}},
 		{"bad licence", func(s string) string { return strings.Replace(s, "license: Apache-2.0", "license: Apache-Two", 1) }, []string{`extension.yaml:11:12`, `spec.license`, `SPDX`}},
