@@ -11,14 +11,21 @@ import (
 
 	"github.com/connectsoft/marketplace"
 	"github.com/connectsoft/marketplace/policy"
+	"github.com/connectsoft/marketplace/remote"
 	"github.com/connectsoft/marketplace/testenv"
 	"github.com/connectsoft/marketplace/testenv/fixture"
+	"oras.land/oras-go/v2/registry/remote/auth"
 )
 
-var reg *testenv.Registry
+// reg is a plain registry; authReg needs TLS (trusted through its CA
+// file) and basic-auth credentials.
+var reg, authReg *testenv.Registry
 
 func TestMain(m *testing.M) {
-	os.Exit(testenv.Main(m, testenv.Distribution(&reg, testenv.DistributionOptions{})))
+	os.Exit(testenv.Main(m,
+		testenv.Distribution(&reg, testenv.DistributionOptions{}),
+		testenv.Distribution(&authReg, testenv.DistributionOptions{TLS: true, Username: "factory", Password: "s3cret-pw"}),
+	))
 }
 
 const approve = `{"reviewer":"sec","result":"approved","level":"internal","time":"2026-05-01T00:00:00Z"}`
@@ -26,8 +33,13 @@ const approve = `{"reviewer":"sec","result":"approved","level":"internal","time"
 // scenario publishes acme/app → acme/lib, both signed and reviewed, under
 // prefix, and writes a policy that requires exactly that.
 func scenario(t *testing.T, prefix string) (*fixture.Publisher, map[string]string, string) {
+	return scenarioOn(t, reg, prefix)
+}
+
+// scenarioOn is scenario on registry r.
+func scenarioOn(t *testing.T, r *testenv.Registry, prefix string) (*fixture.Publisher, map[string]string, string) {
 	dir := t.TempDir()
-	pub := fixture.NewPublisher(t, reg)
+	pub := fixture.NewPublisher(t, r)
 	signer, _, _ := fixture.KeyPair(t, dir, "pub")
 	rev, _, _ := fixture.KeyPair(t, dir, "rev")
 	refs := map[string]string{}
@@ -54,7 +66,7 @@ rules:
     attestations:
       - {type: review, trustRoots: [review], condition: 'predicate.result == "approved"'}
     compatibility: required
-`, reg.Host, prefix)), 0o644)
+`, r.Host, prefix)), 0o644)
 	return pub, refs, pol
 }
 
@@ -204,5 +216,46 @@ func TestVerifyGivesThePolicyDecision(t *testing.T) {
 	d, err = marketplace.Verify(context.Background(), refs["acme/lib@1.0.0"], p, "3.0.0", pub.Remote)
 	if err != nil || d.Allowed || !strings.Contains(d.Text(), "incompatible") {
 		t.Fatalf("verify for Factory 3: %+v %v", d, err)
+	}
+}
+
+// A Go API caller's credentials reach every read: the artifact's manifest
+// and layers (oras-go) and its signatures and attestations
+// (go-containerregistry), on a TLS registry that refuses anonymous reads.
+// Before, the signature reads took credentials from the docker config only,
+// found none, and failed with 401.
+func TestVerifyAndInstallSendTheCallersCredentialsToSignatureReads(t *testing.T) {
+	ctx := context.Background()
+	_, refs, pol := scenarioOn(t, authReg, "creds")
+	p, err := policy.Load(ctx, pol)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// No docker config: the credential comes from the caller alone.
+	ro := remote.Options{CAFile: authReg.CAFile, RegistryConfig: filepath.Join(t.TempDir(), "config.json"),
+		Credential: auth.StaticCredential(authReg.Host, auth.Credential{Username: authReg.Username, Password: authReg.Password})}
+	d, err := marketplace.Verify(ctx, refs["acme/lib@1.1.0"], p, "2.4.0", ro)
+	if err != nil || !d.Allowed {
+		t.Fatalf("verify with the caller's credentials: %+v %v", d, err)
+	}
+	dir := t.TempDir()
+	o := marketplace.Options{Registry: authReg.Host + "/creds", Remote: ro, Policy: p, FactoryVersion: "2.4.0",
+		Dir: filepath.Join(dir, "extensions"), Lockfile: filepath.Join(dir, "extensions.lock")}
+	res, err := marketplace.Install(ctx, []policy.Requirement{{Name: "acme/app"}}, o)
+	if err != nil {
+		t.Fatalf("install with the caller's credentials: %v", err)
+	}
+	if len(res.Extensions) != 2 {
+		t.Fatalf("installed %d extensions, want 2", len(res.Extensions))
+	}
+	// The lockfile's install reads the same evidence again.
+	o.Locked = true
+	if _, err := marketplace.Install(ctx, nil, o); err != nil {
+		t.Fatalf("locked install with the caller's credentials: %v", err)
+	}
+	// And without them the registry refuses: the test depends on them.
+	ro.Credential = nil
+	if _, err := marketplace.Verify(ctx, refs["acme/lib@1.1.0"], p, "2.4.0", ro); err == nil {
+		t.Fatal("verify without credentials succeeded: the registry does not require them")
 	}
 }

@@ -3,8 +3,8 @@ package artifact
 import (
 	"context"
 	"fmt"
-	"strings"
 
+	"github.com/connectsoft/marketplace/remote"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"oras.land/oras-go/v2"
@@ -26,14 +26,7 @@ var cosignSuffixes = []string{SignatureTagSuffix, AttestationTagSuffix, SBOMTagS
 // attestations ("att") or SBOMs ("sbom") of the artifact with digest d:
 // sha256-<hex>.<suffix>.
 func CosignTag(d digest.Digest, suffix string) string {
-	return ReferrersTag(d) + "." + suffix
-}
-
-// ReferrersTag is the tag of the OCI referrers tag schema for d
-// (sha256-<hex>): where clients keep d's referrers on registries without
-// the referrers API, and the stem of cosign's tags.
-func ReferrersTag(d digest.Digest) string {
-	return strings.Replace(d.String(), ":", "-", 1)
+	return remote.ReferrersTag(d) + "." + suffix
 }
 
 // Related is something stored beside an artifact that refers to it: a

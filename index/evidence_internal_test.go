@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/connectsoft/marketplace/artifact"
+	"github.com/connectsoft/marketplace/remote"
 )
 
 // FuzzEvidenceTag checks the evidence tag parser against its definition:
@@ -34,7 +35,7 @@ func FuzzEvidenceTag(f *testing.F) {
 			}
 			return
 		}
-		want := artifact.ReferrersTag(d)
+		want := remote.ReferrersTag(d)
 		switch kind {
 		case sigEvidence:
 			want = artifact.CosignTag(d, artifact.SignatureTagSuffix)

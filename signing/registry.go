@@ -14,12 +14,14 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	ggcrremote "github.com/google/go-containerregistry/pkg/v1/remote"
 	ociremote "github.com/sigstore/cosign/v2/pkg/oci/remote"
-	"oras.land/oras-go/v2/registry/remote/credentials"
+	"oras.land/oras-go/v2/registry/remote/auth"
 )
 
 // Client talks to registries for signing and verification through cosign's
-// go-containerregistry stack, configured from the same RemoteOptions (TLS,
-// plain HTTP, docker config) as the artifact package. It reuses
+// go-containerregistry stack. It takes everything from remote.Options'
+// registry client, the one oras-go uses too: its transport (TLS, CA file,
+// timeouts, retries and, for Shared options, the one connection pool) and
+// its credentials (Options.Credential, else the docker config). It reuses
 // connections and tokens across calls and counts the requests it makes.
 type Client struct {
 	nameOpts  []name.Option
@@ -31,35 +33,38 @@ type Client struct {
 	noReferrers sync.Map // host → time.Time
 }
 
-// NewClient builds a Client from the artifact package's RemoteOptions.
+// NewClient builds a Client over o's registry client (o.AuthClient: the
+// shared one when o holds it), so that signature and attestation reads
+// send the same credentials over the same connections as artifact reads.
 func NewClient(o remote.Options) (*Client, error) {
-	hc, err := o.HTTPClient()
+	ac, err := o.AuthClient()
 	if err != nil {
 		return nil, err
 	}
-	store, err := o.CredentialStore()
-	if err != nil {
-		return nil, fmt.Errorf("open registry config: %w", err)
-	}
-	c := &Client{userAgent: remote.UserAgent}
-	if o.UserAgent != "" {
-		c.userAgent = o.UserAgent
+	c := &Client{userAgent: ac.Header.Get("User-Agent")}
+	if c.userAgent == "" {
+		c.userAgent = remote.UserAgent
 	}
 	if o.PlainHTTP {
 		c.nameOpts = append(c.nameOpts, name.Insecure)
 	}
-	counting := &clientTransport{base: hc.Transport, c: c}
-	puller, err := ggcrremote.NewPuller(ggcrremote.WithTransport(counting), ggcrremote.WithAuthFromKeychain(keychain{store}), ggcrremote.WithUserAgent(c.userAgent))
+	base := http.DefaultTransport
+	if ac.Client != nil && ac.Client.Transport != nil {
+		base = ac.Client.Transport
+	}
+	counting := &clientTransport{base: base, c: c}
+	kc := keychain{ac.Credential}
+	puller, err := ggcrremote.NewPuller(ggcrremote.WithTransport(counting), ggcrremote.WithAuthFromKeychain(kc), ggcrremote.WithUserAgent(c.userAgent))
 	if err != nil {
 		return nil, err
 	}
-	pusher, err := ggcrremote.NewPusher(ggcrremote.WithTransport(counting), ggcrremote.WithAuthFromKeychain(keychain{store}), ggcrremote.WithUserAgent(c.userAgent))
+	pusher, err := ggcrremote.NewPusher(ggcrremote.WithTransport(counting), ggcrremote.WithAuthFromKeychain(kc), ggcrremote.WithUserAgent(c.userAgent))
 	if err != nil {
 		return nil, err
 	}
 	c.remote = []ggcrremote.Option{
 		ggcrremote.WithTransport(counting),
-		ggcrremote.WithAuthFromKeychain(keychain{store}),
+		ggcrremote.WithAuthFromKeychain(kc),
 		ggcrremote.WithUserAgent(c.userAgent),
 		ggcrremote.Reuse(puller),
 		ggcrremote.Reuse(pusher),
@@ -87,14 +92,24 @@ func (c *Client) parse(ref string) (name.Reference, error) {
 	return r, nil
 }
 
-// keychain hands go-containerregistry the credentials of the docker config
-// that oras-go reads, so both stacks authenticate the same way.
-type keychain struct{ store credentials.Store }
+// keychain hands go-containerregistry the credentials of the registry
+// client oras-go uses (remote.Options.Credential, else the docker config),
+// so both stacks authenticate the same way.
+type keychain struct{ cred auth.CredentialFunc }
 
+// Resolve is ResolveContext without a context.
 func (k keychain) Resolve(res authn.Resource) (authn.Authenticator, error) {
-	cred, err := k.store.Get(context.Background(), res.RegistryStr())
+	return k.ResolveContext(context.Background(), res)
+}
+
+// ResolveContext asks the credential function for res's registry.
+func (k keychain) ResolveContext(ctx context.Context, res authn.Resource) (authn.Authenticator, error) {
+	if k.cred == nil {
+		return authn.Anonymous, nil
+	}
+	cred, err := k.cred(ctx, res.RegistryStr())
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("credentials for %s: %w", res.RegistryStr(), err)
 	}
 	if cred.Username == "" && cred.Password == "" && cred.RefreshToken == "" && cred.AccessToken == "" {
 		return authn.Anonymous, nil

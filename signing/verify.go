@@ -11,7 +11,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/connectsoft/marketplace/artifact"
+	"github.com/connectsoft/marketplace/remote"
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	ggcrremote "github.com/google/go-containerregistry/pkg/v1/remote"
@@ -222,7 +222,7 @@ func (c *Client) referrers(ctx context.Context, d name.Digest) (*v1.IndexManifes
 		idx, err := ociremote.Referrers(d, "", c.ociOpts(ctx)...)
 		return idx, "", err
 	}
-	tag := d.Context().Tag(artifact.ReferrersTag(digest.Digest(d.DigestStr())))
+	tag := d.Context().Tag(remote.ReferrersTag(digest.Digest(d.DigestStr())))
 	idx, err := ggcrremote.Index(tag, c.remoteOpts(ctx)...)
 	if err != nil {
 		return nil, "", err
