@@ -64,7 +64,17 @@ type Options struct {
 // Verify fetches the artifact ref names and evaluates the policy on it.
 // The decision is the same one the CLI and the index print.
 func Verify(ctx context.Context, ref string, p *policy.Policy, factoryVersion string, ro remote.Options) (*policy.Decision, error) {
-	c, d, err := decide(ctx, ref, strings.Contains(ref, "@"), p, factoryVersion, ro)
+	// One registry client, one connection pool, for the artifact, its
+	// evidence and its content.
+	ro, err := ro.Shared()
+	if err != nil {
+		return nil, err
+	}
+	sc, err := signing.NewClient(ro)
+	if err != nil {
+		return nil, err
+	}
+	c, d, err := decide(ctx, ref, strings.Contains(ref, "@"), p, factoryVersion, ro, sc)
 	if err != nil {
 		return nil, err
 	}
@@ -80,12 +90,9 @@ func Verify(ctx context.Context, ref string, p *policy.Policy, factoryVersion st
 // decide fetches what ref names, collects its evidence and evaluates p.
 // pinned says the user chose this exact digest (a ref by digest, a locked
 // install), which lets a yanked version through; a digest an index or a
-// resolver chose is never a pin.
-func decide(ctx context.Context, ref string, pinned bool, p *policy.Policy, factoryVersion string, ro remote.Options) (*policy.Candidate, *policy.Decision, error) {
-	sc, err := signing.NewClient(ro)
-	if err != nil {
-		return nil, nil, err
-	}
+// resolver chose is never a pin. sc reads the evidence: callers make one per
+// call, not one per artifact.
+func decide(ctx context.Context, ref string, pinned bool, p *policy.Policy, factoryVersion string, ro remote.Options, sc *signing.Client) (*policy.Candidate, *policy.Decision, error) {
 	c, err := policy.FetchCandidate(ctx, ref, ro, sc)
 	if err != nil {
 		return nil, nil, err
@@ -218,12 +225,16 @@ func lockedSelection(ctx context.Context, lockPath string, o Options) ([]*policy
 	if err != nil {
 		return nil, err
 	}
+	sc, err := signing.NewClient(o.Remote) // one for every locked extension
+	if err != nil {
+		return nil, err
+	}
 	var out []*policy.Selected
 	for _, e := range lock.Extensions {
 		if !strings.HasSuffix(e.Reference, "@"+e.Digest) {
 			return nil, fmt.Errorf("lockfile %s: %s's reference %s does not pin its digest %s", lockPath, e.Name, e.Reference, e.Digest)
 		}
-		c, d, err := decide(ctx, e.Reference, true, o.Policy, o.FactoryVersion, o.Remote)
+		c, d, err := decide(ctx, e.Reference, true, o.Policy, o.FactoryVersion, o.Remote, sc)
 		if err != nil {
 			return nil, fmt.Errorf("locked %s@%s (%s): %w", e.Name, e.Version, e.Digest, err)
 		}

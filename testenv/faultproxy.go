@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -53,7 +54,8 @@ type FaultProxy struct {
 	mu     sync.Mutex
 	faults []*Fault
 	hits   int
-	paths  []string // of every request, in order
+	paths  []string            // of every request, in order
+	conns  map[string][]string // client address → user agents seen on it
 	srv    *http.Server
 }
 
@@ -93,7 +95,21 @@ func (p *FaultProxy) Inject(f Fault) {
 func (p *FaultProxy) Clear() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.faults, p.hits, p.paths = nil, 0, nil
+	p.faults, p.hits, p.paths, p.conns = nil, 0, nil, nil
+}
+
+// Connections maps each client connection (its address) the proxy has
+// served requests on since the last Clear to the distinct User-Agents of
+// those requests: a way to see how many connections a client opens and
+// which of its HTTP stacks share them.
+func (p *FaultProxy) Connections() map[string][]string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	out := make(map[string][]string, len(p.conns))
+	for c, uas := range p.conns {
+		out[c] = append([]string(nil), uas...)
+	}
+	return out
 }
 
 // Hits is how many requests a fault was injected into.
@@ -132,6 +148,12 @@ func (p *FaultProxy) match(r *http.Request) *Fault {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.paths = append(p.paths, r.URL.Path)
+	if p.conns == nil {
+		p.conns = map[string][]string{}
+	}
+	if ua := r.UserAgent(); !slices.Contains(p.conns[r.RemoteAddr], ua) {
+		p.conns[r.RemoteAddr] = append(p.conns[r.RemoteAddr], ua)
+	}
 	for _, f := range p.faults {
 		if f.Method != "" && f.Method != r.Method {
 			continue
