@@ -15,7 +15,9 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"oras.land/oras-go/v2"
 	"oras.land/oras-go/v2/content"
 )
 
@@ -60,32 +62,79 @@ func (e *ContentMismatchError) Is(target error) bool { return target == ErrInval
 // index's ingest, `mkt verify`). Pull and Extract make the same check on
 // the content they unpack, with no extra download.
 func CheckContent(ctx context.Context, src content.Fetcher, a *Artifact, limits Limits) error {
+	ext, err := readLayerDescriptor(ctx, src, a, limits)
+	if err != nil {
+		return err
+	}
+	if err := CompareDescriptors(a.Extension, ext, a.Layer().Digest.String()); err != nil {
+		return fmt.Errorf("%s: %w", a.Reference, err)
+	}
+	return nil
+}
+
+// FetchChecked is Fetch followed by CheckContent, in one request fewer
+// for every artifact our packer wrote: it reads the layer's extension.yaml
+// first, and when the canonical JSON of what it says has exactly the
+// config's digest and size, that is the config (a digest names fixed
+// content) and the config blob is not fetched. Otherwise it fetches the
+// config and fails exactly as Fetch and CheckContent would: the config's
+// own faults first, then the layer's, then how the two differ. The index
+// ingests with it: a registry serves a blob at a dearer price than a
+// manifest, and every version's first ingest saved one.
+func FetchChecked(ctx context.Context, src oras.ReadOnlyTarget, ref string, limits Limits) (*Artifact, error) {
+	a, kind, err := fetchManifest(ctx, src, ref)
+	if err != nil {
+		return nil, err
+	}
+	ext, layerErr := readLayerDescriptor(ctx, src, a, limits)
+	if layerErr == nil && ext.Kind == kind {
+		cfg := a.Manifest.Config
+		if canon, err := ext.CanonicalJSON(); err == nil && int64(len(canon)) == cfg.Size && digest.FromBytes(canon) == cfg.Digest {
+			// Parsed from the bytes, not taken from the YAML, so that the
+			// artifact is the one Fetch would return, to the empty list.
+			if err := setConfig(a, canon, kind); err != nil {
+				return nil, err
+			}
+			return a, nil
+		}
+	}
+	if err := fetchConfig(ctx, src, a, kind); err != nil {
+		return nil, err
+	}
+	if layerErr != nil {
+		return nil, layerErr
+	}
+	if err := CompareDescriptors(a.Extension, ext, a.Layer().Digest.String()); err != nil {
+		return nil, fmt.Errorf("%s: %w", a.Reference, err)
+	}
+	return a, nil
+}
+
+// readLayerDescriptor fetches a's layer from src and reads the
+// extension.yaml at its root. A small layer (most extensions) is read to
+// its end: its digest is then checked too, and the connection, drained, is
+// kept for the next request instead of being dropped.
+func readLayerDescriptor(ctx context.Context, src content.Fetcher, a *Artifact, limits Limits) (*Extension, error) {
 	layer := a.Layer()
 	rc, err := src.Fetch(ctx, layer)
 	if err != nil {
-		return fmt.Errorf("fetch layer %s of %s: %w", layer.Digest, a.Reference, wrapFetchError(err))
+		return nil, fmt.Errorf("fetch layer %s of %s: %w", layer.Digest, a.Reference, wrapFetchError(err))
 	}
 	defer rc.Close()
 	vr := content.NewVerifyReader(rc, layer)
 	ext, err := ReadLayerDescriptor(ctx, vr, layer, limits)
 	if err != nil {
-		return fmt.Errorf("%s: %w", a.Reference, err)
+		return nil, fmt.Errorf("%s: %w", a.Reference, err)
 	}
-	if err := CompareDescriptors(a.Extension, ext, layer.Digest.String()); err != nil {
-		return fmt.Errorf("%s: %w", a.Reference, err)
-	}
-	// A small layer (most extensions) is read to its end: its digest is
-	// then checked too, and the connection, drained, is kept for the next
-	// request instead of being dropped.
 	if layer.Size <= smallLayer {
 		if _, err := io.Copy(io.Discard, vr); err != nil {
-			return fmt.Errorf("%s: layer %s: %w", a.Reference, layer.Digest, wrapFetchError(err))
+			return nil, fmt.Errorf("%s: layer %s: %w", a.Reference, layer.Digest, wrapFetchError(err))
 		}
 		if err := vr.Verify(); err != nil {
-			return fmt.Errorf("%s: layer %s: %w", a.Reference, layer.Digest, wrapFetchError(err))
+			return nil, fmt.Errorf("%s: layer %s: %w", a.Reference, layer.Digest, wrapFetchError(err))
 		}
 	}
-	return nil
+	return ext, nil
 }
 
 // smallLayer is the largest layer CheckContent reads to its end.

@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -122,6 +123,11 @@ func checkRefused(t *testing.T, reg *testenv.Registry, repo, tag string) error {
 	if !errors.Is(err, artifact.ErrInvalidExtension) {
 		t.Fatalf("CheckContent: want ErrInvalidExtension, got %v", err)
 	}
+	// FetchChecked, which skips the config when the layer predicts it,
+	// refuses alike, with the same words.
+	if _, ferr := artifact.FetchChecked(ctx, r, tag, artifact.Limits{}); ferr == nil || ferr.Error() != err.Error() {
+		t.Fatalf("FetchChecked: %v\nwant what CheckContent said: %v", ferr, err)
+	}
 	return err
 }
 
@@ -174,6 +180,13 @@ func TestPushedArtifactMatchesItsLayerDescriptor(t *testing.T) {
 	if _, err := artifact.Pull(ctx, r, "1.0.0", filepath.Join(t.TempDir(), "out"), artifact.PullOptions{}); err != nil {
 		t.Fatalf("pull of what mkt pushed: %v", err)
 	}
+	checked, err := artifact.FetchChecked(ctx, r, "1.0.0", artifact.Limits{})
+	if err != nil {
+		t.Fatalf("FetchChecked of what mkt pushed: %v", err)
+	}
+	if !reflect.DeepEqual(checked, a) {
+		t.Fatalf("FetchChecked read another artifact than Fetch:\n%+v\n%+v", checked, a)
+	}
 }
 
 func TestNonCanonicalConfigIsRefused(t *testing.T) {
@@ -203,6 +216,11 @@ func TestNonCanonicalConfigIsRefused(t *testing.T) {
 			repo := uniqueRepo(t)
 			pushRaw(t, distPlain, repo, "1.0.0", []byte(tc.config), layerOf(t, [2]string{"extension.yaml", mitYAML}))
 			pullRefused(t, distPlain, repo, "1.0.0", tc.want)
+			// The layer predicts the canonical config, whose digest this
+			// one does not have: FetchChecked reads the config and refuses it.
+			if _, err := artifact.FetchChecked(context.Background(), openRepo(t, distPlain, repo), "1.0.0", artifact.Limits{}); !errors.Is(err, artifact.ErrInvalidExtension) || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("FetchChecked: want ErrInvalidExtension saying %q, got %v", tc.want, err)
+			}
 		})
 	}
 	if _, err := artifact.ParseConfig([]byte(canon)); err != nil {

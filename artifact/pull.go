@@ -41,41 +41,67 @@ func (a *Artifact) Layer() ocispec.Descriptor { return a.Manifest.Layers[0] }
 // and a config that passes the model's validation. The manifest and config
 // are verified against their digests; the layer is not fetched.
 func Fetch(ctx context.Context, src oras.ReadOnlyTarget, ref string) (*Artifact, error) {
+	a, kind, err := fetchManifest(ctx, src, ref)
+	if err != nil {
+		return nil, err
+	}
+	if err := fetchConfig(ctx, src, a, kind); err != nil {
+		return nil, err
+	}
+	return a, nil
+}
+
+// fetchManifest reads and checks the manifest ref names, and returns the
+// kind its artifact type says.
+func fetchManifest(ctx context.Context, src oras.ReadOnlyTarget, ref string) (*Artifact, Kind, error) {
 	desc, raw, err := oras.FetchBytes(ctx, src, ref, oras.FetchBytesOptions{MaxBytes: maxManifestSize})
 	if err != nil {
-		return nil, fmt.Errorf("fetch manifest %s: %w", ref, wrapFetchError(err))
+		return nil, "", fmt.Errorf("fetch manifest %s: %w", ref, wrapFetchError(err))
 	}
 	a := &Artifact{Reference: ref, Descriptor: desc}
 	if desc.MediaType != ocispec.MediaTypeImageManifest {
-		return nil, fmt.Errorf("%s: %w: media type %q, want an OCI image manifest (%s)", ref, ErrNotExtension, desc.MediaType, ocispec.MediaTypeImageManifest)
+		return nil, "", fmt.Errorf("%s: %w: media type %q, want an OCI image manifest (%s)", ref, ErrNotExtension, desc.MediaType, ocispec.MediaTypeImageManifest)
 	}
 	if err := json.Unmarshal(raw, &a.Manifest); err != nil {
-		return nil, fmt.Errorf("%s: %w: manifest is not valid JSON: %v", ref, ErrNotExtension, err)
+		return nil, "", fmt.Errorf("%s: %w: manifest is not valid JSON: %v", ref, ErrNotExtension, err)
 	}
 	m := a.Manifest
 	kind, ok := KindOfArtifactType(m.ArtifactType)
 	switch {
 	case !ok:
-		return nil, fmt.Errorf("%s: %w: artifactType %q is not application/vnd.connectsoft.<template|agent|module|connector>.v1 (was it pushed by another tool?)", ref, ErrNotExtension, m.ArtifactType)
+		return nil, "", fmt.Errorf("%s: %w: artifactType %q is not application/vnd.connectsoft.<template|agent|module|connector>.v1 (was it pushed by another tool?)", ref, ErrNotExtension, m.ArtifactType)
 	case m.Config.MediaType != ConfigMediaType:
-		return nil, fmt.Errorf("%s: %w: config media type %q, want %s", ref, ErrNotExtension, m.Config.MediaType, ConfigMediaType)
+		return nil, "", fmt.Errorf("%s: %w: config media type %q, want %s", ref, ErrNotExtension, m.Config.MediaType, ConfigMediaType)
 	case len(m.Layers) != 1 || m.Layers[0].MediaType != LayerMediaType:
-		return nil, fmt.Errorf("%s: %w: want exactly one layer of %s, got %d layers", ref, ErrNotExtension, LayerMediaType, len(m.Layers))
+		return nil, "", fmt.Errorf("%s: %w: want exactly one layer of %s, got %d layers", ref, ErrNotExtension, LayerMediaType, len(m.Layers))
 	case m.Config.Size > maxDescriptorSize:
-		return nil, fmt.Errorf("%s: %w: config declares %d bytes, over %d", ref, ErrInvalidExtension, m.Config.Size, maxDescriptorSize)
+		return nil, "", fmt.Errorf("%s: %w: config declares %d bytes, over %d", ref, ErrInvalidExtension, m.Config.Size, maxDescriptorSize)
 	}
 	a.Descriptor.ArtifactType = m.ArtifactType
-	cfg, err := content.FetchAll(ctx, src, m.Config)
+	return a, kind, nil
+}
+
+// fetchConfig reads a's config blob into a.Extension and checks that it
+// describes the kind its artifact type says.
+func fetchConfig(ctx context.Context, src content.Fetcher, a *Artifact, kind Kind) error {
+	cfg, err := content.FetchAll(ctx, src, a.Manifest.Config)
 	if err != nil {
-		return nil, fmt.Errorf("fetch config of %s: %w", ref, wrapFetchError(err))
+		return fmt.Errorf("fetch config of %s: %w", a.Reference, wrapFetchError(err))
 	}
-	if a.Extension, err = ParseConfig(cfg); err != nil {
-		return nil, fmt.Errorf("%s: %w", ref, err)
+	return setConfig(a, cfg, kind)
+}
+
+// setConfig parses cfg, a's config blob, into a.Extension.
+func setConfig(a *Artifact, cfg []byte, kind Kind) error {
+	ext, err := ParseConfig(cfg)
+	if err != nil {
+		return fmt.Errorf("%s: %w", a.Reference, err)
 	}
-	if a.Extension.Kind != kind {
-		return nil, fmt.Errorf("%s: %w: artifactType says %s but the descriptor says %s", ref, ErrInvalidExtension, kind, a.Extension.Kind)
+	if ext.Kind != kind {
+		return fmt.Errorf("%s: %w: artifactType says %s but the descriptor says %s", a.Reference, ErrInvalidExtension, kind, ext.Kind)
 	}
-	return a, nil
+	a.Extension = ext
+	return nil
 }
 
 // PullOptions tunes Pull. The zero value applies DefaultLimits and refuses

@@ -206,17 +206,13 @@ func (in *Ingester) fetch(ctx context.Context, conn *sourceConn, repoName, at st
 	if err != nil {
 		return nil, err
 	}
-	a, err := artifact.Fetch(ctx, repo, repo.Reference.Reference)
+	// The layer's extension.yaml must say what the config says; only
+	// artifacts that passed are remembered.
+	a, err := artifact.FetchChecked(ctx, repo, repo.Reference.Reference, artifact.Limits{})
 	if err != nil {
 		return nil, err
 	}
-	ref := repoName + "@" + a.Descriptor.Digest.String()
-	// The layer's extension.yaml must say what the config says; only
-	// artifacts that passed are remembered.
-	if err := artifact.CheckContentAt(ctx, ref, conn.remote, a); err != nil {
-		return nil, err
-	}
-	conn.artifacts.Add(ref, a)
+	conn.artifacts.Add(repoName+"@"+a.Descriptor.Digest.String(), a)
 	return a, nil
 }
 

@@ -58,10 +58,51 @@ func TestReingestOfADigestReadsOnlyItsEvidence(t *testing.T) {
 	if got, err = ingester().Ingest(ctx, src, "acme/again", digest); err != nil || !got.Version.Signed {
 		t.Fatalf("ingest by a new ingester: %+v %v", got, err)
 	}
-	// The config, the layer (its extension.yaml is compared with the
-	// config) and the signature payload.
-	if m, b := proxy.RequestsTo("/manifests/"+digest), proxy.RequestsTo("/blobs/"); m != 1 || b != 3 {
-		t.Fatalf("a new ingester read the manifest %d times and %d blobs, want 1 and 3", m, b)
+	// The layer (its extension.yaml, in canonical JSON, has the config's
+	// digest, so the config is not read) and the signature payload (it
+	// names the registry by another name than the index reads it by).
+	if m, b := proxy.RequestsTo("/manifests/"+digest), proxy.RequestsTo("/blobs/"); m != 1 || b != 2 {
+		t.Fatalf("a new ingester read the manifest %d times and %d blobs, want 1 and 2", m, b)
+	}
+}
+
+// A signature made through the registry name the index reads by has the
+// payload the index predicts from the digest, so the first ingest of a
+// signed version reads one blob, the layer: not the config, whose digest
+// the layer's extension.yaml has, nor the payload. A forged signature over
+// the predicted payload still fails verification, and a config that the
+// layer does not match is still read and refused.
+func TestFirstIngestOfASignedVersionReadsOnlyTheLayer(t *testing.T) {
+	ctx := context.Background()
+	reg, proxy := countedRegistry(t)
+	pub := fixture.NewPublisher(t, reg)
+	ref := pub.Publish("", fixture.Ext{Name: "acme/lean", Version: "1.0.0"})
+	digest := ref[strings.LastIndex(ref, "@")+1:]
+	dir := t.TempDir()
+	signer, _, _ := fixture.KeyPair(t, dir, "acme")
+	other, _, _ := fixture.KeyPair(t, dir, "mallory")
+	pol := trustPolicy(t, dir, "acme.pub")
+	st := storetest.SQLite(t)
+	src := &index.Source{Name: "acme", Registry: proxy.Host, PlainHTTP: true, Repositories: []string{"acme/**"}, Tenant: "acme", Visibility: store.Public}
+	ingester := func() *index.Ingester {
+		return &index.Ingester{Store: st, Policy: pol, Remote: func(*index.Source) artifact.RemoteOptions {
+			return artifact.RemoteOptions{PlainHTTP: true, RegistryConfig: filepath.Join(dir, "config.json")}
+		}}
+	}
+	viaProxy := strings.Replace(ref, reg.Host, proxy.Host, 1)
+	pub.Sign(viaProxy, other) // an untrusted key's signature over the same payload
+	proxy.Clear()
+	got, err := ingester().Ingest(ctx, src, "acme/lean", digest)
+	if err != nil || got.Version.Signed || got.Version.Allowed {
+		t.Fatalf("ingest with an untrusted signature: signed %v allowed %v, err %v", got != nil && got.Version.Signed, got != nil && got.Version.Allowed, err)
+	}
+	pub.Sign(viaProxy, signer)
+	proxy.Clear()
+	if got, err = ingester().Ingest(ctx, src, "acme/lean", digest); err != nil || !got.Version.Signed || !got.Version.Allowed {
+		t.Fatalf("ingest after a trusted signature: %+v %v", got, err)
+	}
+	if b := proxy.RequestsTo("/blobs/"); b != 1 {
+		t.Fatalf("a first ingest read %d blobs, want 1 (the layer)", b)
 	}
 }
 

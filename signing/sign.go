@@ -54,7 +54,7 @@ func (c *Client) Sign(ctx context.Context, ref string, s *Signer, o WriteOptions
 	if err != nil {
 		return nil, err
 	}
-	payload, err := (&sigpayload.Cosign{Image: d}).MarshalJSON()
+	payload, err := simpleSigningPayload(d)
 	if err != nil {
 		return nil, fmt.Errorf("sign %s: %w", ref, err)
 	}
@@ -174,4 +174,11 @@ func (c *Client) writeAttestationReferrer(ctx context.Context, d name.Digest, se
 		return err
 	}
 	return ggcrremote.Write(d.Repository.Digest(h.String()), img, ro...)
+}
+
+// simpleSigningPayload is the payload a signature of d signs, as `cosign
+// sign` writes it without annotations: the same bytes for the same digest
+// and repository name.
+func simpleSigningPayload(d name.Digest) ([]byte, error) {
+	return (&sigpayload.Cosign{Image: d}).MarshalJSON()
 }

@@ -2,6 +2,8 @@ package signing
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -116,7 +118,7 @@ func (c *Client) CollectFrom(ctx context.Context, ref string, o CollectOptions) 
 	// through the tag, else by the fallback digest.
 	cosignTag := func(isAtt bool, known, fallback string, tagOf func(name.Reference, ...ociremote.Option) (name.Tag, error)) (string, error) {
 		if known != "" {
-			sigs, at, err := fetchSignatures(d.Repository.Digest(known), opts)
+			sigs, at, err := fetchSignatures(d.Repository.Digest(known), d, opts)
 			add(isAtt, FromTag, sigs)
 			return at, err
 		}
@@ -124,9 +126,9 @@ func (c *Client) CollectFrom(ctx context.Context, ref string, o CollectOptions) 
 		if err != nil {
 			return "", err
 		}
-		sigs, at, err := fetchSignatures(tag, opts)
+		sigs, at, err := fetchSignatures(tag, d, opts)
 		if err == nil && at == "" && fallback != "" {
-			sigs, at, err = fetchSignatures(d.Repository.Digest(fallback), opts)
+			sigs, at, err = fetchSignatures(d.Repository.Digest(fallback), d, opts)
 		}
 		add(isAtt, FromTag, sigs)
 		return at, err
@@ -186,7 +188,7 @@ func (c *Client) CollectFrom(ctx context.Context, ref string, o CollectOptions) 
 			}
 		}
 		for _, r := range refs {
-			sigs, _, err := fetchSignatures(d.Repository.Digest(r), opts)
+			sigs, _, err := fetchSignatures(d.Repository.Digest(r), d, opts)
 			if err != nil {
 				return err
 			}
@@ -245,10 +247,16 @@ func (c *Client) referrersIndex(ctx context.Context, ref name.Digest) (*v1.Index
 }
 
 // fetchSignatures reads every layer of a signature or attestation manifest
-// into memory (they are small), so that checking them against several keys
-// fetches nothing twice, and returns the manifest's digest. A missing
-// manifest means none (and digest "").
-func fetchSignatures(ref name.Reference, opts []ociremote.Option) ([]oci.Signature, string, error) {
+// about subject into memory (they are small), so that checking them against
+// several keys fetches nothing twice, and returns the manifest's digest. A
+// missing manifest means none (and digest "").
+//
+// A simple-signing layer whose digest is that of the payload `cosign sign`
+// and Sign write for subject is not read: a digest names fixed content, so
+// that payload is the layer. Every signed version's ingest saves a blob
+// read so; a payload written otherwise (another registry name, annotations)
+// is read as before.
+func fetchSignatures(ref name.Reference, subject name.Digest, opts []ociremote.Option) ([]oci.Signature, string, error) {
 	sigs, err := ociremote.Signatures(ref, opts...)
 	if isNotFound(err) {
 		return nil, "", nil
@@ -281,6 +289,9 @@ func fetchSignatures(ref name.Reference, opts []ociremote.Option) ([]oci.Signatu
 		if ann, err := s.Annotations(); err != nil || !hasKey(ann, static.SignatureAnnotationKey) {
 			continue
 		}
+		if p := predictedPayload(s, subject); p != nil {
+			s = knownPayload{s, p}
+		}
 		cp, err := static.Copy(s)
 		if err != nil {
 			return nil, "", fmt.Errorf("read %s: %w", ref, err)
@@ -289,6 +300,41 @@ func fetchSignatures(ref name.Reference, opts []ociremote.Option) ([]oci.Signatu
 	}
 	return out, h.String(), nil
 }
+
+// predictedPayload returns the simple-signing payload for subject that
+// Sign and `cosign sign` write when s's layer is exactly it, else nil.
+func predictedPayload(s oci.Signature, subject name.Digest) []byte {
+	if mt, err := s.MediaType(); err != nil || string(mt) != ctypes.SimpleSigningMediaType {
+		return nil
+	}
+	h, err := s.Digest()
+	if err != nil {
+		return nil
+	}
+	size, err := s.Size()
+	if err != nil {
+		return nil
+	}
+	p, err := simpleSigningPayload(subject)
+	if err != nil || int64(len(p)) != size {
+		return nil
+	}
+	if sum := sha256.Sum256(p); h.Algorithm != "sha256" || h.Hex != hex.EncodeToString(sum[:]) {
+		return nil
+	}
+	return p
+}
+
+// knownPayload is a signature layer whose payload is known by its digest:
+// reading it returns those bytes and asks the registry nothing.
+type knownPayload struct {
+	ociSignature // not oci.Signature: a field of that name would hide its Signature method
+	payload      []byte
+}
+
+type ociSignature = oci.Signature
+
+func (k knownPayload) Payload() ([]byte, error) { return k.payload, nil }
 
 // emptySignaturesDigest is the digest of cosign's empty.Signatures(), which
 // ociremote.Signatures returns for a missing manifest instead of an error.
