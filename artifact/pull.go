@@ -83,8 +83,14 @@ func fetchManifest(ctx context.Context, src oras.ReadOnlyTarget, ref string) (*A
 
 // fetchConfig reads a's config blob into a.Extension and checks that it
 // describes the kind its artifact type says.
+// A connection dropped under the small config is fetched again, as a
+// layer's is resumed.
 func fetchConfig(ctx context.Context, src content.Fetcher, a *Artifact, kind Kind) error {
-	cfg, err := content.FetchAll(ctx, src, a.Manifest.Config)
+	var cfg []byte
+	err := blobRetry.do(ctx, "fetch config", func() (err error) {
+		cfg, err = content.FetchAll(ctx, src, a.Manifest.Config)
+		return err
+	})
 	if err != nil {
 		return fmt.Errorf("fetch config of %s: %w", a.Reference, wrapFetchError(err))
 	}
