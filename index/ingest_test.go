@@ -85,8 +85,8 @@ func TestFirstIngestOfASignedVersionReadsOnlyTheLayer(t *testing.T) {
 	st := storetest.SQLite(t)
 	src := &index.Source{Name: "acme", Registry: proxy.Host, PlainHTTP: true, Repositories: []string{"acme/**"}, Tenant: "acme", Visibility: store.Public}
 	ingester := func() *index.Ingester {
-		return &index.Ingester{Store: st, Policy: pol, Remote: func(*index.Source) artifact.RemoteOptions {
-			return artifact.RemoteOptions{PlainHTTP: true, RegistryConfig: filepath.Join(dir, "config.json")}
+		return &index.Ingester{Store: st, Policy: pol, Remote: func(*index.Source) remote.Options {
+			return remote.Options{PlainHTTP: true, RegistryConfig: filepath.Join(dir, "config.json")}
 		}}
 	}
 	viaProxy := strings.Replace(ref, reg.Host, proxy.Host, 1)
