@@ -1,6 +1,9 @@
 // Command mkt publishes, inspects and consumes Marketplace extensions stored
-// as OCI artifacts in any registry. It parses flags, calls one library
-// function per command and prints the result; the logic lives in artifact.
+// as OCI artifacts in any registry. Each command parses its flags, calls one
+// library function (artifact, signing, marketplace, index, testenv/dev) and
+// returns one typed result or an error; the printer (output.go) alone writes
+// it, as text or as exactly one JSON document, and errors.go alone decides
+// how an error reads, its code and its exit status (DESIGN §7).
 package main
 
 import (
