@@ -1,12 +1,15 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"strings"
 
 	"github.com/connectsoft/marketplace/artifact"
+	"github.com/connectsoft/marketplace/remote"
 	"github.com/opencontainers/go-digest"
 	"github.com/spf13/cobra"
+	"oras.land/oras-go/v2/registry/remote/auth"
 )
 
 func newPushCmd(g *globals) *cobra.Command {
@@ -149,22 +152,34 @@ paths, "..", duplicate entries and layers over the limits are refused.`,
 func newCopyCmd(g *globals) *cobra.Command {
 	var fromLayout, toLayout, skipRelated bool
 	var concurrency int
+	var from, to copySide
 	cmd := &cobra.Command{
 		Use:   "copy SRC DST",
 		Short: "Copy an extension with its signatures, attestations and referrers",
 		Long: `Copy the artifact SRC names to DST, with the cosign signature, attestation and SBOM
 tags that belong to it and its OCI referrers, between registries or to and from
 OCI image layouts (PATH[:TAG|@DIGEST]) for mirroring and air-gapped transfer.
-A DST without a tag takes SRC's.`,
+A DST without a tag takes SRC's. The global --plain-http, --insecure, --ca-file and
+--registry-config apply to both sides; the --from-* and --to-* flags, as oras copy
+has them, set one side (a --from-ca-file or --to-ca-file replaces --ca-file there).`,
 		Example: `  mkt copy registry.example.com/acme/crm:1.0.0 mirror.internal/acme/crm
-  mkt copy registry.example.com/acme/crm:1.0.0 ./airgap:1.0.0 --to-oci-layout`,
+  mkt copy registry.example.com/acme/crm:1.0.0 ./airgap:1.0.0 --to-oci-layout
+  mkt copy --from-plain-http localhost:5000/acme/crm:1.0.0 mirror.internal/acme/crm --to-ca-file mirror-ca.pem`,
 		Args: exactArgs(2),
 		RunE: g.action(func(cmd *cobra.Command, args []string) (result, error) {
-			src, srcRef, err := artifact.OpenTarget(args[0], fromLayout, g.remote())
+			srcRemote, err := from.options(g, "from")
+			if err != nil {
+				return nil, err
+			}
+			dstRemote, err := to.options(g, "to")
+			if err != nil {
+				return nil, err
+			}
+			src, srcRef, err := artifact.OpenTarget(args[0], fromLayout, srcRemote)
 			if err != nil {
 				return nil, usageError{err}
 			}
-			dst, dstRef, err := artifact.OpenTarget(args[1], toLayout, g.remote())
+			dst, dstRef, err := artifact.OpenTarget(args[1], toLayout, dstRemote)
 			if err != nil {
 				return nil, usageError{err}
 			}
@@ -187,7 +202,50 @@ A DST without a tag takes SRC's.`,
 	f.BoolVar(&toLayout, "to-oci-layout", false, "DST is an OCI image layout PATH[:TAG|@DIGEST]")
 	f.BoolVar(&skipRelated, "skip-related", false, "copy the artifact alone, without signatures, attestations and referrers")
 	f.IntVar(&concurrency, "concurrency", 0, "parallel blob transfers (default 3)")
+	from.register(cmd, "from", "source")
+	to.register(cmd, "to", "destination")
 	return cmd
+}
+
+// copySide holds copy's connection flags for one side (--from-* or --to-*,
+// as oras copy names them), so that a copy can go from a plain-HTTP
+// registry to a TLS one, or between registries with different credentials.
+type copySide struct {
+	plainHTTP, insecure                      bool
+	caFile, registryConfig, username, secret string
+}
+
+func (s *copySide) register(cmd *cobra.Command, side, what string) {
+	f := cmd.Flags()
+	f.BoolVar(&s.plainHTTP, side+"-plain-http", false, "talk to the "+what+" registry over plain HTTP")
+	f.BoolVar(&s.insecure, side+"-insecure", false, "skip TLS certificate verification of the "+what+" registry")
+	f.StringVar(&s.caFile, side+"-ca-file", "", "PEM file of extra CA certificates to trust for the "+what+" registry (instead of --ca-file)")
+	f.StringVar(&s.registryConfig, side+"-registry-config", "", "docker config.json with the "+what+" registry's credentials (instead of --registry-config)")
+	f.StringVar(&s.username, side+"-username", "", "user name for the "+what+" registry (with --"+side+"-password; else the docker config's)")
+	f.StringVar(&s.secret, side+"-password", "", "password or token for the "+what+" registry")
+}
+
+// options are the global registry options with this side's flags applied:
+// the booleans add to the global ones, the files replace them.
+func (s *copySide) options(g *globals, side string) (remote.Options, error) {
+	o := g.remote()
+	o.PlainHTTP = o.PlainHTTP || s.plainHTTP
+	o.Insecure = o.Insecure || s.insecure
+	if s.caFile != "" {
+		o.CAFile = s.caFile
+	}
+	if s.registryConfig != "" {
+		o.RegistryConfig = s.registryConfig
+	}
+	if (s.username == "") != (s.secret == "") {
+		return o, usagef("give --%s-username and --%s-password together", side, side)
+	}
+	if s.username != "" {
+		cred := auth.Credential{Username: s.username, Password: s.secret}
+		// Each side talks to one registry, so the credential needs no host.
+		o.Credential = func(context.Context, string) (auth.Credential, error) { return cred, nil }
+	}
+	return o, nil
 }
 
 // pushResult is what push published (DESIGN §7: reference, digest,
