@@ -16,6 +16,7 @@ import (
 	"github.com/sigstore/cosign/v2/pkg/cosign/attestation"
 	cremote "github.com/sigstore/cosign/v2/pkg/cosign/remote"
 	"github.com/sigstore/cosign/v2/pkg/oci"
+	"github.com/sigstore/cosign/v2/pkg/oci/empty"
 	"github.com/sigstore/cosign/v2/pkg/oci/mutate"
 	ociremote "github.com/sigstore/cosign/v2/pkg/oci/remote"
 	"github.com/sigstore/cosign/v2/pkg/oci/static"
@@ -67,7 +68,7 @@ func (c *Client) Sign(ctx context.Context, ref string, s *Signer, o WriteOptions
 		return nil, fmt.Errorf("sign %s: %w", ref, err)
 	}
 	opts := c.ociOpts(ctx)
-	se, err := mutate.AttachSignatureToEntity(ociremote.SignedUnknown(d, opts...), sig, mutate.WithDupeDetector(cremote.NewDupeDetector(s)))
+	se, err := mutate.AttachSignatureToEntity(c.entity(ctx, d, o), sig, mutate.WithDupeDetector(cremote.NewDupeDetector(s)))
 	if err != nil {
 		return nil, fmt.Errorf("sign %s: %w", ref, err)
 	}
@@ -119,7 +120,7 @@ func (c *Client) Attest(ctx context.Context, ref string, s *Signer, predicateTyp
 		return nil, fmt.Errorf("attest %s: %w", ref, err)
 	}
 	opts := c.ociOpts(ctx)
-	se, err := mutate.AttachAttestationToEntity(ociremote.SignedUnknown(d, opts...), att, mutate.WithDupeDetector(cremote.NewDupeDetector(s)))
+	se, err := mutate.AttachAttestationToEntity(c.entity(ctx, d, o), att, mutate.WithDupeDetector(cremote.NewDupeDetector(s)))
 	if err != nil {
 		return nil, fmt.Errorf("attest %s: %w", ref, err)
 	}
@@ -133,6 +134,28 @@ func (c *Client) Attest(ctx context.Context, ref string, s *Signer, predicateTyp
 	}
 	return &Signed{Digest: d.DigestStr(), Reference: d.String(), Fingerprint: s.Fingerprint, PredicateType: predicateType}, nil
 }
+
+// entity is what a new signature or attestation of d is attached to. For
+// cosign's tags it is d with what its .sig and .att tags hold, since a tag
+// is rewritten whole (the new manifest keeps the older signatures, and the
+// dupe detector skips one the key made already). A referrer is a manifest
+// of its own beside the older ones: it must hold only what is written now,
+// or every signature and attestation in the tags is copied into it and
+// listed twice.
+func (c *Client) entity(ctx context.Context, d name.Digest, o WriteOptions) oci.SignedEntity {
+	se := ociremote.SignedUnknown(d, c.ociOpts(ctx)...)
+	if o.Referrers {
+		return unsigned{se}
+	}
+	return se
+}
+
+// unsigned is a signed entity with its signatures and attestations left
+// out.
+type unsigned struct{ oci.SignedEntity }
+
+func (unsigned) Signatures() (oci.Signatures, error)   { return empty.Signatures(), nil }
+func (unsigned) Attestations() (oci.Signatures, error) { return empty.Signatures(), nil }
 
 // resolve pins ref to a digest; a digest reference costs no request.
 func (c *Client) resolve(ctx context.Context, ref string) (name.Digest, error) {

@@ -7,6 +7,8 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
+	"sort"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -458,5 +460,50 @@ func TestVerifyManyKeepsOrderAndVerdicts(t *testing.T) {
 		if r.Reference != refs[i] || r.Passed != (i%2 == 0) {
 			t.Fatalf("result %d: %s passed=%v", i, r.Reference, r.Passed)
 		}
+	}
+}
+
+// A signature or attestation written as a referrer holds that one
+// signature or attestation, not the ones already in cosign's tags: each
+// is listed once, by inspect and by verification, however they were
+// written. Before, cosign's entity was read from the tags and written
+// whole into the referrer, so every tag-stored attestation showed twice.
+func TestReferrersHoldOnlyTheNewSignatureOrAttestation(t *testing.T) {
+	ctx := context.Background()
+	signer, key := keyPair(t, t.TempDir(), "mix")
+	ref := publish(t, ggcr, repoName(t), "1.0.0", "mixed", false)
+	c := client(t)
+	approve := `{"reviewer":"r","result":"approved","level":"internal","time":"2026-05-01T10:00:00Z"}`
+	deprecate := `{"status":"deprecated","reason":"use 2.x","successor":"2.0.0"}`
+	if _, err := c.Sign(ctx, ref, signer, signing.WriteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Attest(ctx, ref, signer, signing.ReviewV1, []byte(approve), signing.WriteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Sign(ctx, ref, signer, signing.WriteOptions{Referrers: true}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Attest(ctx, ref, signer, signing.LifecycleV1, []byte(deprecate), signing.WriteOptions{Referrers: true}); err != nil {
+		t.Fatal(err)
+	}
+	res, err := c.Verify(ctx, ref, signing.VerifyOptions{Keys: []*signing.Key{key}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sigs, atts []string
+	for _, s := range res.Signatures {
+		sigs = append(sigs, s.Source)
+	}
+	for _, a := range res.Attestations {
+		atts = append(atts, a.Source+" "+a.PredicateType)
+	}
+	sort.Strings(sigs)
+	sort.Strings(atts)
+	wantSigs := []string{signing.FromReferrer, signing.FromTag}
+	wantAtts := []string{signing.FromReferrer + " " + signing.LifecycleV1, signing.FromTag + " " + signing.ReviewV1}
+	sort.Strings(wantAtts)
+	if !slices.Equal(sigs, wantSigs) || !slices.Equal(atts, wantAtts) {
+		t.Fatalf("signatures %v, attestations %v; want %v and %v, each once", sigs, atts, wantSigs, wantAtts)
 	}
 }
