@@ -63,27 +63,11 @@ password from COSIGN_PASSWORD (or asked twice on a terminal), and PREFIX.pub.
 Stock cosign reads both; keys made by "cosign generate-key-pair" work with mkt.`,
 		Args: exactArgs(0),
 		RunE: g.action(func(cmd *cobra.Command, args []string) (result, error) {
-			priv, pub := prefix+".key", prefix+".pub"
-			for _, p := range []string{priv, pub} {
-				if _, err := os.Stat(p); err == nil && !force {
-					return nil, fmt.Errorf("%s exists: use --force to overwrite it", p)
-				}
-			}
-			privPEM, pubPEM, err := signing.GenerateKeyPair(password(g))
+			kp, err := signing.WriteKeyPair(prefix, password(g), force)
 			if err != nil {
 				return nil, err
 			}
-			if err := os.WriteFile(priv, privPEM, 0o600); err != nil {
-				return nil, fmt.Errorf("write the private key: %w", err)
-			}
-			if err := os.WriteFile(pub, pubPEM, 0o644); err != nil {
-				return nil, fmt.Errorf("write the public key: %w", err)
-			}
-			k, err := signing.LoadKey(cmd.Context(), pub)
-			if err != nil {
-				return nil, err
-			}
-			return &keyPairResult{PrivateKey: priv, PublicKey: pub, Fingerprint: k.Fingerprint}, nil
+			return &keyPairResult{kp}, nil
 		}),
 	}
 	gen.Flags().StringVar(&prefix, "output-prefix", "cosign", "write PREFIX.key and PREFIX.pub")
@@ -232,11 +216,7 @@ with its reason, and a denial exits 1.`,
 }
 
 // keyPairResult is the key pair key generate wrote.
-type keyPairResult struct {
-	PrivateKey  string `json:"privateKey"`
-	PublicKey   string `json:"publicKey"`
-	Fingerprint string `json:"fingerprint"`
-}
+type keyPairResult struct{ *signing.KeyPair }
 
 func (r *keyPairResult) printText(p *printer) {
 	fmt.Fprintf(p.stderr, "Wrote %s (keep it secret) and %s (share it)\n", r.PrivateKey, r.PublicKey)
