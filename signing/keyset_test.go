@@ -55,4 +55,3 @@ func TestLoadKeysNamesTheKeyThatFails(t *testing.T) {
 		t.Fatalf("a missing key: %v, want an error naming %s", err, missing)
 	}
 }
-
