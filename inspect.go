@@ -26,6 +26,12 @@ type Inspection struct {
 // one of them made it; without, the signers stay unknown. Inspect decides
 // nothing: Verify does.
 func Inspect(ctx context.Context, ref string, keys []*signing.Key, ro remote.Options) (*Inspection, error) {
+	// One registry client, one connection pool, for the artifact and its
+	// evidence.
+	ro, err := ro.Shared()
+	if err != nil {
+		return nil, err
+	}
 	repo, err := artifact.NewRepository(ref, ro)
 	if err != nil {
 		return nil, err
