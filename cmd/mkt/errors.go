@@ -38,6 +38,7 @@ const (
 	codeUnauthorized         = "unauthorized"
 	codeForbidden            = "forbidden"
 	codeTimeout              = "timeout"
+	codeUnreachable          = "unreachable"
 	codeUntrustedCertificate = "untrustedCertificate"
 	codePlainHTTP            = "plainHTTP"
 	codeNotExtension         = "notExtension"
@@ -106,8 +107,10 @@ func describeError(err error) *errorBody {
 	switch {
 	case errors.Is(err, errVerificationFailed):
 		b.Code = codeVerificationFailed
+		b.Hint = "the failed checks say what is missing: a signature (`mkt sign REF --key KEY`) or an attestation (`mkt attest`) by one of the trusted keys, or check that --key names the right public key"
 	case errors.Is(err, errDenied):
 		b.Code = codeDenied
+		b.Hint = "the decision's failed checks say which rule refused it and why; the policy file decides what is trusted"
 	case errors.As(err, &timeout):
 		b.Code = codeTimeout
 		b.Hint = fmt.Sprintf("check that %s is up and reachable; if it is only slow, raise %s (now %s)", timeout.Host, timeoutFlags[timeout.Setting], timeout.Limit)
@@ -137,6 +140,9 @@ func describeError(err error) *errorBody {
 		b.Hint = "nothing was written; report the artifact to its publisher"
 	case errors.As(err, &pathErr) && filepath.Base(pathErr.Path) == "extension.yaml" && errors.Is(err, fs.ErrNotExist):
 		b.Hint = "an extension directory holds an extension.yaml: write one with `mkt init DIR --kind KIND --name PUBLISHER/NAME`"
+	case errors.Is(err, syscall.ECONNREFUSED):
+		b.Code = codeUnreachable
+		b.Hint = "nothing listens at that address: check the host and port, and that the service is running"
 	case errors.Is(err, syscall.EADDRINUSE):
 		b.Hint = "another process listens on that address: pick another (port 0 picks a free one)"
 	}

@@ -269,7 +269,7 @@ func (n *normaliser) apply(s string) string {
 
 // goldenArgs are the paths and addresses the cases run against.
 type goldenArgs struct {
-	tmp, reg, tls, caFile, regConfig, index, ext, empty, key, pub, review, policy, indexConfig, devDir, busy string
+	tmp, reg, tls, caFile, regConfig, index, ext, empty, key, pub, review, policy, indexConfig, devDir, busy, closed string
 }
 
 // goldenCases builds what the cases need: an extension pushed, signed and
@@ -287,7 +287,7 @@ func goldenCases(t *testing.T) []jsonCase {
 		key: filepath.Join(tmp, "gold.key"), pub: filepath.Join(tmp, "gold.pub"),
 		review: filepath.Join(tmp, "review.json"), policy: filepath.Join(tmp, "policy.yaml"),
 		indexConfig: filepath.Join(tmp, "index.yaml"), devDir: filepath.Join(tmp, "dev"),
-		busy: plain.Host,
+		busy: plain.Host, closed: freePort(t),
 	}
 	os.Mkdir(a.empty, 0o755)
 	os.WriteFile(a.review, []byte(`{"reviewer":"sec","result":"approved","level":"internal","time":"2026-01-01T00:00:00Z"}`), 0o644)
@@ -401,6 +401,7 @@ func goldenCaseList(a goldenArgs) []jsonCase {
 		{command: "logout", variant: "ok", args: []string{"logout", a.tls, "--registry-config", a.regConfig}, code: 0},
 		{command: "logout", variant: "usage", args: []string{"logout"}, code: 2},
 		{command: "search", variant: "ok", args: []string{"search", "crm", "--index", a.index, "--kind", "connector"}, code: 0},
+		{command: "search", variant: "unreachable", args: []string{"search", "crm", "--index", "http://" + a.closed}, code: 1},
 		{command: "search", variant: "usage", args: []string{"search", "crm", "--index", a.index, "--kind", "plugin"}, code: 2},
 		{command: "index", variant: "no-subcommand", args: []string{"index"}, code: 2},
 		{command: "index token", variant: "no-subcommand", args: []string{"index", "token"}, code: 2},
