@@ -7,6 +7,7 @@ package index
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -43,6 +44,8 @@ type Config struct {
 	ReadTimeout  time.Duration `yaml:"readTimeout"`
 	WriteTimeout time.Duration `yaml:"writeTimeout"`
 	IdleTimeout  time.Duration `yaml:"idleTimeout"`
+	// Queue tunes the durable ingest queue (zero values: the defaults).
+	Queue QueueOptions `yaml:"queue"`
 	// Dir is the directory of the config file; relative paths are against it.
 	Dir string `yaml:"-"`
 }
@@ -246,11 +249,14 @@ func LoadConfig(path string) (*Config, error) {
 		for _, d := range []struct {
 			field string
 			d     time.Duration
-		}{{"readTimeout", c.ReadTimeout}, {"writeTimeout", c.WriteTimeout}, {"idleTimeout", c.IdleTimeout}} {
+		}{{"readTimeout", c.ReadTimeout}, {"writeTimeout", c.WriteTimeout}, {"idleTimeout", c.IdleTimeout},
+			{"queue.backoff", c.Queue.Backoff}, {"queue.maxBackoff", c.Queue.MaxBackoff}, {"queue.attemptTimeout", c.Queue.AttemptTimeout},
+			{"queue.rescueAfter", c.Queue.RescueAfter}, {"queue.pollInterval", c.Queue.PollInterval}} {
 			if d.d < 0 {
 				add(d.field, "%s: want a positive duration (or none for the default)", d.d)
 			}
 		}
+		checkQueue(c.Queue, add)
 	}
 	if len(problems) > 0 {
 		yamlstrict.Sort(problems)
@@ -262,6 +268,29 @@ func LoadConfig(path string) (*Config, error) {
 	}
 	c.Dir = filepath.Dir(path)
 	return &c, nil
+}
+
+// checkQueue refuses queue settings that would lose or double events: a
+// claimed event rescued while its worker may still run it would be
+// ingested twice at once.
+func checkQueue(q QueueOptions, add func(field, format string, args ...any)) {
+	if q.Workers < 0 {
+		add("queue.workers", "%d: want a positive number (or none for the default, 64)", q.Workers)
+	}
+	if q.MaxAttempts < 0 {
+		add("queue.maxAttempts", "%d: want a positive number (or none for the default, 8)", q.MaxAttempts)
+	}
+	d := q.withDefaults()
+	if q.RescueAfter > 0 && q.RescueAfter <= d.AttemptTimeout {
+		add("queue.rescueAfter", "%s: must exceed queue.attemptTimeout (%s), or an event still being ingested would be run again by another replica", q.RescueAfter, d.AttemptTimeout)
+	}
+}
+
+// queueOptions are the ingest queue's settings from the config, logging to log.
+func (c *Config) queueOptions(log *slog.Logger) QueueOptions {
+	o := c.Queue
+	o.Log = log
+	return o
 }
 
 // DevConfig is the configuration `mkt dev up` runs: one source covering the

@@ -119,3 +119,28 @@ func TestDevTrustFromARelativeDirectoryIsFoundElsewhere(t *testing.T) {
 		t.Fatalf("the dev policy is not found from another directory: %v", err)
 	}
 }
+
+// queue: tunes the ingest queue; what would run an event twice at once
+// (a rescue before the attempt's own timeout) or means nothing is refused,
+// naming the field.
+func TestLoadConfigQueueSettings(t *testing.T) {
+	c, err := index.LoadConfig(writeConfig(t, "store: sqlite://x\nqueue: {workers: 8, pollInterval: 250ms, attemptTimeout: 30s, rescueAfter: 90s, maxAttempts: 3}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if q := c.Queue; q.Workers != 8 || q.PollInterval != 250*time.Millisecond || q.AttemptTimeout != 30*time.Second || q.RescueAfter != 90*time.Second || q.MaxAttempts != 3 {
+		t.Fatalf("queue settings %+v", q)
+	}
+	cases := map[string]string{
+		"store: sqlite://x\nqueue: {workers: -1}\n":                         "queue.workers: -1: want a positive number",
+		"store: sqlite://x\nqueue: {rescueAfter: 30s}\n":                    "queue.rescueAfter: 30s: must exceed queue.attemptTimeout (1m0s)",
+		"store: sqlite://x\nqueue: {attemptTimeout: 2m, rescueAfter: 1m}\n": "must exceed queue.attemptTimeout (2m0s)",
+		"store: sqlite://x\nqueue: {pollInterval: -1s}\n":                   "queue.pollInterval: -1s: want a positive duration",
+		"store: sqlite://x\nqueue: {worker: 3}\n":                           `unknown field "worker"`,
+	}
+	for body, want := range cases {
+		if _, err := index.LoadConfig(writeConfig(t, body)); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%q: want an error with %q, got %v", body, want, err)
+		}
+	}
+}

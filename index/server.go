@@ -66,7 +66,7 @@ func NewServer(ctx context.Context, c *Config, ro remote.Options, log *slog.Logg
 	}}
 	m := NewMetrics()
 	hook := &Webhook{Secret: c.WebhookSecret, Sources: c.Sources, Ingester: ing, Log: log, Metrics: m}
-	if hook.Queue, err = NewQueue(st, hook, QueueOptions{Log: log}); err != nil {
+	if hook.Queue, err = NewQueue(st, hook, c.queueOptions(log)); err != nil {
 		st.Close()
 		return nil, err
 	}
