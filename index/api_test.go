@@ -229,6 +229,8 @@ func TestServerMetricsCountRequestsAndWebhookEvents(t *testing.T) {
 		resp.Body.Close()
 	}
 	post(t, srv.URL+"/api/v1/events/registry", "Bearer wrong", `{"events":[]}`)
+	// A push queued while no worker runs is the backlog.
+	post(t, srv.URL+"/api/v1/events/registry", "Bearer s", `{"events":[{"id":"backlog-1","action":"push","target":{"mediaType":"application/vnd.oci.image.manifest.v1+json","repository":"acme/x","digest":"sha256:`+strings.Repeat("a", 64)+`","tag":"1.0.0"},"request":{"host":"r.example"}}]}`)
 	resp, err := http.Get(srv.URL + "/metrics")
 	if err != nil {
 		t.Fatal(err)
@@ -236,6 +238,7 @@ func TestServerMetricsCountRequestsAndWebhookEvents(t *testing.T) {
 	b, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	for _, want := range []string{
+		"mkt_index_queue_pending 1\n",
 		`mkt_index_http_request_duration_seconds_count{route="GET /api/v1/extensions",status="200"} 2`,
 		`mkt_index_http_request_duration_seconds_count{route="GET /healthz",status="200"} 1`,
 		`mkt_index_webhook_events_total{outcome="unauthorized"} 1`,

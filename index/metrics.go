@@ -1,6 +1,8 @@
 package index
 
 import (
+	"context"
+	"math"
 	"net/http"
 	"strconv"
 	"time"
@@ -44,6 +46,24 @@ func NewMetrics() *Metrics {
 	m.Registry.MustRegister(m.Events, m.Ingests, m.IngestLag, m.Requests,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
+}
+
+// queueBacklog exports q's backlog, the events queued on every replica
+// and not yet ingested or quarantined, as mkt_index_queue_pending: the
+// figure an operator alerts on when ingest falls behind the pushes. It is
+// counted when scraped, within 2 s.
+func (m *Metrics) queueBacklog(q *Queue) {
+	m.Registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "mkt_index_queue_pending", Help: "Registry events queued and not yet ingested or quarantined, on every replica.",
+	}, func() float64 {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		n, err := q.Pending(ctx)
+		if err != nil {
+			return math.NaN() // unknown, not zero: the database did not answer
+		}
+		return float64(n)
+	}))
 }
 
 // Handler serves /metrics.

@@ -70,6 +70,7 @@ func NewServer(ctx context.Context, c *Config, ro remote.Options, log *slog.Logg
 		st.Close()
 		return nil, err
 	}
+	m.queueBacklog(hook.Queue)
 	return &Server{
 		Config:  c,
 		Store:   st,
