@@ -12,6 +12,7 @@ import (
 	"github.com/connectsoft/marketplace"
 	"github.com/connectsoft/marketplace/artifact"
 	"github.com/connectsoft/marketplace/policy"
+	"github.com/connectsoft/marketplace/resolve"
 	"github.com/connectsoft/marketplace/testenv/fixture"
 )
 
@@ -58,7 +59,7 @@ rules:
 	out := t.TempDir()
 	o := marketplace.Options{Registry: reg.Host + "/mismatch", Remote: pub.Remote, Policy: p, FactoryVersion: "2.4.0",
 		Dir: filepath.Join(out, "extensions"), Lockfile: filepath.Join(out, "extensions.lock")}
-	_, err = marketplace.Install(ctx, []policy.Requirement{{Name: "acme/widget"}}, o)
+	_, err = marketplace.Install(ctx, []resolve.Requirement{{Name: "acme/widget"}}, o)
 	wantRefused("install", err)
 	if entries, _ := os.ReadDir(out); len(entries) != 0 {
 		t.Fatalf("refused install left %v", entries)

@@ -10,6 +10,7 @@ import (
 	"github.com/connectsoft/marketplace/artifact"
 	"github.com/connectsoft/marketplace/policy"
 	"github.com/connectsoft/marketplace/remote"
+	"github.com/connectsoft/marketplace/resolve"
 	"github.com/connectsoft/marketplace/signing"
 	"github.com/connectsoft/marketplace/testenv"
 )
@@ -53,7 +54,7 @@ rules:
 		fmt.Println(err)
 		return
 	}
-	res, err := marketplace.Install(ctx, []policy.Requirement{{Name: "acme/http", Constraint: "^1.2.0"}}, marketplace.Options{
+	res, err := marketplace.Install(ctx, []resolve.Requirement{{Name: "acme/http", Constraint: "^1.2.0"}}, marketplace.Options{
 		Registry:       reg.Host,
 		Remote:         ro,
 		Policy:         p,

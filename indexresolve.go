@@ -12,6 +12,7 @@ import (
 	"github.com/connectsoft/marketplace/index/client"
 	"github.com/connectsoft/marketplace/policy"
 	"github.com/connectsoft/marketplace/remote"
+	"github.com/connectsoft/marketplace/resolve"
 	"github.com/connectsoft/marketplace/signing"
 )
 
@@ -36,7 +37,7 @@ var ErrIndexAnswer = errors.New("index answer refused")
 // nothing pinned: the index's repo@digest is its choice, not the user's, so
 // a yanked version is refused. A refused version is excluded and the index
 // asked again, until it offers an acceptable closure or has nothing left.
-func resolveThroughIndex(ctx context.Context, reqs []policy.Requirement, o Options) (*policy.Resolution, error) {
+func resolveThroughIndex(ctx context.Context, reqs []resolve.Requirement, o Options) (*resolve.Resolution, error) {
 	ro, err := o.Remote.Shared()
 	if err != nil {
 		return nil, err
@@ -79,7 +80,7 @@ func resolveThroughIndex(ctx context.Context, reqs []policy.Requirement, o Optio
 			excluded = append(excluded, k)
 		}
 	}
-	return nil, fmt.Errorf("%w: the index at %s offered %d refused choices; giving up: %s", policy.ErrUnresolvable, o.Index.URL, len(excluded), listRefusals(excluded, refused))
+	return nil, fmt.Errorf("%w: the index at %s offered %d refused choices; giving up: %s", resolve.ErrUnresolvable, o.Index.URL, len(excluded), listRefusals(excluded, refused))
 }
 
 func listRefusals(order []string, refused map[string][]string) string {
@@ -92,18 +93,18 @@ func listRefusals(order []string, refused map[string][]string) string {
 
 // withRefusals adds the client's refusals of each chosen name to the
 // index's own explanation, newest first.
-func withRefusals(sel []*policy.Selected, refused map[string][]string) *policy.Resolution {
+func withRefusals(sel []*resolve.Selected, refused map[string][]string) *resolve.Resolution {
 	for _, s := range sel {
 		for k, why := range refused {
 			name, version, _ := strings.Cut(k, "@")
 			if name == s.Name {
-				s.PassedOver = append(s.PassedOver, policy.PassedOver{Version: version, Reasons: why, RefusedLocally: true})
+				s.PassedOver = append(s.PassedOver, resolve.PassedOver{Version: version, Reasons: why, RefusedLocally: true})
 			}
 		}
-		policy.NewerFirst(s.PassedOver)
+		resolve.NewerFirst(s.PassedOver)
 	}
 	sort.Slice(sel, func(i, j int) bool { return sel[i].Name < sel[j].Name })
-	return &policy.Resolution{Selected: sel}
+	return &resolve.Resolution{Selected: sel}
 }
 
 // answerChecker checks index answers, remembering what it fetched: asking
@@ -116,7 +117,7 @@ type answerChecker struct {
 }
 
 type checked struct {
-	cand     *policy.Candidate
+	cand     *resolve.Candidate
 	decision *policy.Decision
 	refusal  []string
 }
@@ -124,9 +125,9 @@ type checked struct {
 // check verifies one answer. It returns the selection to use when nothing
 // is refused, the refused versions (NAME@VERSION → reasons) otherwise, and
 // an error when the answer cannot be used at all.
-func (ck *answerChecker) check(ctx context.Context, reqs []policy.Requirement, res *policy.Resolution) ([]*policy.Selected, map[string][]string, error) {
+func (ck *answerChecker) check(ctx context.Context, reqs []resolve.Requirement, res *resolve.Resolution) ([]*resolve.Selected, map[string][]string, error) {
 	idx := ck.o.Index.URL
-	byName := map[string]*policy.Selected{}
+	byName := map[string]*resolve.Selected{}
 	for _, s := range res.Selected {
 		if s == nil || s.Candidate == nil || s.Name == "" {
 			return nil, nil, fmt.Errorf("%w: the index at %s answered a selection without a name", ErrIndexAnswer, idx)
@@ -171,7 +172,7 @@ func (ck *answerChecker) check(ctx context.Context, reqs []policy.Requirement, r
 			return nil, nil, fmt.Errorf("%w: %s was asked for %s (required by %s) and its answer (%s) leaves it out", ErrIndexAnswer, idx, name, strings.Join(by, ", "), answered(res))
 		}
 		for _, w := range wants[name] {
-			ok, err := policy.Satisfies(s.Version, w.constraint)
+			ok, err := resolve.Satisfies(s.Version, w.constraint)
 			if err != nil || !ok {
 				k := s.Name + "@" + s.Version
 				refusals[k] = append(refusals[k], fmt.Sprintf("the index chose %s@%s, which does not satisfy %s's constraint %q", s.Name, s.Version, w.by, w.constraint))
@@ -181,7 +182,7 @@ func (ck *answerChecker) check(ctx context.Context, reqs []policy.Requirement, r
 	if len(refusals) > 0 {
 		return nil, refusals, nil
 	}
-	out := make([]*policy.Selected, 0, len(res.Selected))
+	out := make([]*resolve.Selected, 0, len(res.Selected))
 	for _, s := range res.Selected {
 		if wants[s.Name] == nil {
 			return nil, nil, fmt.Errorf("%w: the index at %s added %s@%s (%s), which nothing asked for or depends on; asked: %s", ErrIndexAnswer, idx, s.Name, s.Version, s.Reference, asked(reqs))
@@ -191,7 +192,7 @@ func (ck *answerChecker) check(ctx context.Context, reqs []policy.Requirement, r
 		if d == nil {
 			d = s.Decision // no local policy: the index's decision, for information
 		}
-		out = append(out, &policy.Selected{Candidate: c.cand, Decision: d, RequiredBy: s.RequiredBy, PassedOver: s.PassedOver, BoundRepositories: s.BoundRepositories})
+		out = append(out, &resolve.Selected{Candidate: c.cand, Decision: d, RequiredBy: s.RequiredBy, PassedOver: s.PassedOver, BoundRepositories: s.BoundRepositories})
 	}
 	return out, nil, nil
 }
@@ -199,7 +200,7 @@ func (ck *answerChecker) check(ctx context.Context, reqs []policy.Requirement, r
 // choice fetches one chosen version by the digest the index gave and
 // checks it; a refusal is a reason to ask for another version, an error
 // is not.
-func (ck *answerChecker) choice(ctx context.Context, s *policy.Selected) (*checked, error) {
+func (ck *answerChecker) choice(ctx context.Context, s *resolve.Selected) (*checked, error) {
 	said := s.Name + "@" + s.Version
 	if c, ok := ck.seen[s.Reference+"|"+said]; ok {
 		return c, nil
@@ -211,7 +212,7 @@ func (ck *answerChecker) choice(ctx context.Context, s *policy.Selected) (*check
 		c.refusal = []string{fmt.Sprintf("the index's reference %q for %s is not its repository %q @ its digest %q", s.Reference, said, s.Repository, s.Digest)}
 		return c, nil
 	}
-	cand, err := policy.FetchCandidate(ctx, s.Reference, ck.remote, ck.signing)
+	cand, err := resolve.FetchCandidate(ctx, s.Reference, ck.remote, ck.signing)
 	switch {
 	case artifact.IsNotFound(err) || errors.Is(err, artifact.ErrNotExtension) || errors.Is(err, artifact.ErrInvalidExtension):
 		c.refusal = []string{fmt.Sprintf("the index said %s is %s, which cannot be used: %v", said, s.Reference, err)}
@@ -265,7 +266,7 @@ func sortedKeys[V any](m map[string]V) []string {
 	return out
 }
 
-func answered(res *policy.Resolution) string {
+func answered(res *resolve.Resolution) string {
 	var parts []string
 	for _, s := range res.Selected {
 		parts = append(parts, s.Name+"@"+s.Version)
@@ -276,7 +277,7 @@ func answered(res *policy.Resolution) string {
 	return strings.Join(parts, ", ")
 }
 
-func asked(reqs []policy.Requirement) string {
+func asked(reqs []resolve.Requirement) string {
 	var parts []string
 	for _, r := range reqs {
 		parts = append(parts, r.Name+"@"+orAny(r.Constraint))

@@ -20,6 +20,7 @@ import (
 	"github.com/connectsoft/marketplace/index/client"
 	"github.com/connectsoft/marketplace/policy"
 	"github.com/connectsoft/marketplace/remote"
+	"github.com/connectsoft/marketplace/resolve"
 	"github.com/connectsoft/marketplace/signing"
 	"golang.org/x/sync/errgroup"
 )
@@ -49,7 +50,7 @@ type Options struct {
 	Limits artifact.Limits
 	// Source overrides where versions come from (tests, an in-memory
 	// catalog); nil means the registry.
-	Source policy.Source
+	Source resolve.Source
 	// Index, when set, chooses instead (by the decisions it made at
 	// ingest) and the registry serves; nothing it says is taken on trust.
 	// Every chosen digest is fetched from the registry and must be the
@@ -87,13 +88,39 @@ func Verify(ctx context.Context, ref string, p *policy.Policy, factoryVersion st
 	return d, nil
 }
 
+// VerifyKeys decides whether trusted keys signed, and attested with each
+// required predicate type, the artifact ref names: the key-only policy of
+// policy.KeyOnly, evaluated on the evidence alone. It reads neither the
+// manifest's config nor its layer, so it serves any artifact cosign can
+// sign, with the requests stock cosign makes; the Decision is the same
+// shape Verify returns. A ref by digest is a pin, as in Verify.
+func VerifyKeys(ctx context.Context, ref string, keys []*signing.Key, require []string, ro remote.Options) (*policy.Decision, error) {
+	p, err := policy.KeyOnly(keys, require)
+	if err != nil {
+		return nil, err
+	}
+	r, err := artifact.ParseReference(ref)
+	if err != nil {
+		return nil, err
+	}
+	sc, err := signing.NewClient(ro)
+	if err != nil {
+		return nil, err
+	}
+	ev, err := sc.Collect(ctx, ref)
+	if err != nil {
+		return nil, err
+	}
+	return p.Evaluate(ctx, policy.Input{Repository: r.Registry + "/" + r.Repository, Digest: ev.Digest, PinnedByDigest: strings.Contains(ref, "@"), Evidence: ev})
+}
+
 // decide fetches what ref names, collects its evidence and evaluates p.
 // pinned says the user chose this exact digest (a ref by digest, a locked
 // install), which lets a yanked version through; a digest an index or a
 // resolver chose is never a pin. sc reads the evidence: callers make one per
 // call, not one per artifact.
-func decide(ctx context.Context, ref string, pinned bool, p *policy.Policy, factoryVersion string, ro remote.Options, sc *signing.Client) (*policy.Candidate, *policy.Decision, error) {
-	c, err := policy.FetchCandidate(ctx, ref, ro, sc)
+func decide(ctx context.Context, ref string, pinned bool, p *policy.Policy, factoryVersion string, ro remote.Options, sc *signing.Client) (*resolve.Candidate, *policy.Decision, error) {
+	c, err := resolve.FetchCandidate(ctx, ref, ro, sc)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -108,18 +135,18 @@ func decide(ctx context.Context, ref string, pinned bool, p *policy.Policy, fact
 	return c, d, nil
 }
 
-func (o Options) source() (policy.Source, error) {
+func (o Options) source() (resolve.Source, error) {
 	if o.Source != nil {
 		return o.Source, nil
 	}
 	if o.Registry == "" {
 		return nil, errors.New("no registry: give HOST[/PREFIX]")
 	}
-	return policy.NewRegistrySource(o.Registry, o.Remote)
+	return resolve.NewRegistrySource(o.Registry, o.Remote)
 }
 
 // Resolve chooses versions for reqs and their dependencies.
-func Resolve(ctx context.Context, reqs []policy.Requirement, o Options) (*policy.Resolution, error) {
+func Resolve(ctx context.Context, reqs []resolve.Requirement, o Options) (*resolve.Resolution, error) {
 	if o.Index != nil {
 		return resolveThroughIndex(ctx, reqs, o)
 	}
@@ -127,7 +154,7 @@ func Resolve(ctx context.Context, reqs []policy.Requirement, o Options) (*policy
 	if err != nil {
 		return nil, err
 	}
-	return policy.Resolve(ctx, src, reqs, policy.ResolveOptions{FactoryVersion: o.FactoryVersion, Policy: o.Policy})
+	return resolve.Resolve(ctx, src, reqs, resolve.Options{FactoryVersion: o.FactoryVersion, Policy: o.Policy})
 }
 
 // Lock is the lockfile: exactly what was installed.
@@ -163,16 +190,16 @@ func ReadLock(path string) (*Lock, error) {
 
 // Installed is what Install did.
 type Installed struct {
-	Extensions []*policy.Selected `json:"extensions"`
-	Lock       *Lock              `json:"lock"`
-	Lockfile   string             `json:"lockfile"`
+	Extensions []*resolve.Selected `json:"extensions"`
+	Lock       *Lock               `json:"lock"`
+	Lockfile   string              `json:"lockfile"`
 }
 
 // Install resolves reqs (or reads the lockfile when Locked), checks every
 // chosen version against the policy, and unpacks each into
 // Dir/<publisher>/<name>/. Everything is staged first: if any extension
 // fails, nothing in Dir changes and no lockfile is written.
-func Install(ctx context.Context, reqs []policy.Requirement, o Options) (*Installed, error) {
+func Install(ctx context.Context, reqs []resolve.Requirement, o Options) (*Installed, error) {
 	if o.Policy == nil {
 		return nil, errors.New("install: a policy is required")
 	}
@@ -189,11 +216,11 @@ func Install(ctx context.Context, reqs []policy.Requirement, o Options) (*Instal
 	if lockPath == "" {
 		lockPath = "extensions.lock"
 	}
-	var chosen []*policy.Selected
+	var chosen []*resolve.Selected
 	if o.Locked {
 		chosen, err = lockedSelection(ctx, lockPath, o)
 	} else {
-		var res *policy.Resolution
+		var res *resolve.Resolution
 		res, err = Resolve(ctx, reqs, o)
 		if res != nil {
 			chosen = res.Selected
@@ -220,7 +247,7 @@ func Install(ctx context.Context, reqs []policy.Requirement, o Options) (*Instal
 
 // lockedSelection fetches every locked digest and evaluates the policy on
 // it again: a review revoked since locking refuses the install.
-func lockedSelection(ctx context.Context, lockPath string, o Options) ([]*policy.Selected, error) {
+func lockedSelection(ctx context.Context, lockPath string, o Options) ([]*resolve.Selected, error) {
 	lock, err := ReadLock(lockPath)
 	if err != nil {
 		return nil, err
@@ -229,7 +256,7 @@ func lockedSelection(ctx context.Context, lockPath string, o Options) ([]*policy
 	if err != nil {
 		return nil, err
 	}
-	var out []*policy.Selected
+	var out []*resolve.Selected
 	for _, e := range lock.Extensions {
 		if !strings.HasSuffix(e.Reference, "@"+e.Digest) {
 			return nil, fmt.Errorf("lockfile %s: %s's reference %s does not pin its digest %s", lockPath, e.Name, e.Reference, e.Digest)
@@ -244,7 +271,7 @@ func lockedSelection(ctx context.Context, lockPath string, o Options) ([]*policy
 		if !d.Allowed {
 			return nil, fmt.Errorf("locked %s@%s (%s) is no longer allowed: %s", e.Name, e.Version, e.Digest, strings.Join(d.Failed(), "; "))
 		}
-		out = append(out, &policy.Selected{Candidate: c, Decision: d, RequiredBy: []string{"lockfile"}})
+		out = append(out, &resolve.Selected{Candidate: c, Decision: d, RequiredBy: []string{"lockfile"}})
 	}
 	return out, nil
 }
@@ -252,7 +279,7 @@ func lockedSelection(ctx context.Context, lockPath string, o Options) ([]*policy
 // stageAndMove unpacks every extension under a staging directory in Dir,
 // then moves each into place; on failure the staging directory goes and
 // Dir keeps what it had.
-func stageAndMove(ctx context.Context, chosen []*policy.Selected, o Options) (err error) {
+func stageAndMove(ctx context.Context, chosen []*resolve.Selected, o Options) (err error) {
 	created, err := artifact.MkdirAllTracked(o.Dir)
 	if err != nil {
 		return err

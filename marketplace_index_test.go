@@ -19,6 +19,7 @@ import (
 	"github.com/connectsoft/marketplace/artifact"
 	"github.com/connectsoft/marketplace/index/client"
 	"github.com/connectsoft/marketplace/policy"
+	"github.com/connectsoft/marketplace/resolve"
 	"github.com/connectsoft/marketplace/testenv/fixture"
 )
 
@@ -79,8 +80,8 @@ func (sc *indexScenario) options(t *testing.T, url string) marketplace.Options {
 		Dir: filepath.Join(dir, "extensions"), Lockfile: filepath.Join(dir, "extensions.lock")}
 }
 
-func passedOver(s *policy.Selected) map[string]policy.PassedOver {
-	out := map[string]policy.PassedOver{}
+func passedOver(s *resolve.Selected) map[string]resolve.PassedOver {
+	out := map[string]resolve.PassedOver{}
 	for _, p := range s.PassedOver {
 		out[p.Version] = p
 	}
@@ -93,11 +94,11 @@ func TestInstallThroughIndexRefusesYankedAndPolicyDeniedChoicesAndTakesTheNextCa
 	o := sc.options(t, sc.idx.URL)
 
 	// The index alone offers the newest, 1.2.0: it has no policy.
-	plain, err := (&client.Client{URL: sc.idx.URL}).Resolve(ctx, []policy.Requirement{{Name: "acme/lib"}}, "2.4.0", false)
+	plain, err := (&client.Client{URL: sc.idx.URL}).Resolve(ctx, []resolve.Requirement{{Name: "acme/lib"}}, "2.4.0", false)
 	if err != nil || plain.Find("acme/lib").Version != "1.2.0" {
 		t.Fatalf("the index's own choice: %v %+v", err, plain)
 	}
-	res, err := marketplace.Install(ctx, []policy.Requirement{{Name: "acme/lib"}}, o)
+	res, err := marketplace.Install(ctx, []resolve.Requirement{{Name: "acme/lib"}}, o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -121,14 +122,14 @@ func TestInstallThroughIndexRefusesYankedAndPolicyDeniedChoicesAndTakesTheNextCa
 	}
 
 	// Resolve through the index gives the same choice and explanation.
-	r, err := marketplace.Resolve(ctx, []policy.Requirement{{Name: "acme/lib"}}, o)
+	r, err := marketplace.Resolve(ctx, []resolve.Requirement{{Name: "acme/lib"}}, o)
 	if err != nil || r.Find("acme/lib").Version != "1.0.0" || len(r.Find("acme/lib").PassedOver) != 2 {
 		t.Fatalf("resolve through the index: %v %+v", err, r)
 	}
 
 	// Nothing acceptable left in range: the error lists what was refused.
-	_, err = marketplace.Install(ctx, []policy.Requirement{{Name: "acme/lib", Constraint: ">=1.1.0"}}, o)
-	if !errors.Is(err, policy.ErrUnresolvable) || !strings.Contains(err.Error(), "acme/lib@1.2.0 (lifecycle: yanked") || !strings.Contains(err.Error(), "acme/lib@1.1.0 (license") {
+	_, err = marketplace.Install(ctx, []resolve.Requirement{{Name: "acme/lib", Constraint: ">=1.1.0"}}, o)
+	if !errors.Is(err, resolve.ErrUnresolvable) || !strings.Contains(err.Error(), "acme/lib@1.2.0 (lifecycle: yanked") || !strings.Contains(err.Error(), "acme/lib@1.1.0 (license") {
 		t.Fatalf("install with only refused versions in range: %v", err)
 	}
 }
@@ -139,7 +140,7 @@ func TestInstallThroughIndexInstallsAYankedVersionOnlyWhenTheUserPinnedIt(t *tes
 	o := sc.options(t, sc.idx.URL)
 	yanked := sc.refs["acme/lib@1.2.0"]
 	// Resolution never takes the index's repo@digest as a pin...
-	if r, err := marketplace.Resolve(ctx, []policy.Requirement{{Name: "acme/lib", Constraint: "1.2.0"}}, o); err == nil {
+	if r, err := marketplace.Resolve(ctx, []resolve.Requirement{{Name: "acme/lib", Constraint: "1.2.0"}}, o); err == nil {
 		t.Fatalf("resolved the yanked 1.2.0 the index chose: %+v", r.Selected[0])
 	}
 	// ...a lockfile the user wrote is one: --locked installs it.
@@ -207,7 +208,7 @@ func TestInstallThroughIndexRefusesAnAnswerThatIsNotWhatWasAsked(t *testing.T) {
 		}
 	})
 	o := sc.options(t, url)
-	_, err := marketplace.Install(ctx, []policy.Requirement{{Name: "acme/lib"}}, o)
+	_, err := marketplace.Install(ctx, []resolve.Requirement{{Name: "acme/lib"}}, o)
 	want := "the index said acme/lib@1.2.0 is " + thing + ", but that artifact is nopol/thing@0.1.0"
 	if err == nil || !strings.Contains(err.Error(), want) {
 		t.Fatalf("install through an index that swaps the artifact: %v\nwant it to say %q", err, want)
@@ -225,7 +226,7 @@ func TestInstallThroughIndexRefusesAnAnswerThatIsNotWhatWasAsked(t *testing.T) {
 			s["name"], s["version"], s["repository"], s["digest"], s["reference"] = "nopol/thing", "0.1.0", repo, digest, thing
 		}
 	})
-	_, err = marketplace.Install(ctx, []policy.Requirement{{Name: "acme/lib"}}, sc.options(t, url))
+	_, err = marketplace.Install(ctx, []resolve.Requirement{{Name: "acme/lib"}}, sc.options(t, url))
 	if !errors.Is(err, marketplace.ErrIndexAnswer) || !strings.Contains(err.Error(), "acme/lib (required by requested)") || !strings.Contains(err.Error(), "nopol/thing@0.1.0") {
 		t.Fatalf("install through an index that answers another name: %v", err)
 	}
@@ -235,7 +236,7 @@ func TestInstallThroughIndexRefusesAnAnswerThatIsNotWhatWasAsked(t *testing.T) {
 	url = lyingIndex(t, sc.idx.Handler, func(s map[string]any) {
 		s["boundRepositories"] = []string{reg.Host + "/elsewhere/**"}
 	})
-	_, err = marketplace.Install(ctx, []policy.Requirement{{Name: "acme/lib"}}, sc.options(t, url))
+	_, err = marketplace.Install(ctx, []resolve.Requirement{{Name: "acme/lib"}}, sc.options(t, url))
 	if err == nil || !strings.Contains(err.Error(), "outside its publisher's repositories ("+reg.Host+"/elsewhere/**)") {
 		t.Fatalf("install of a choice outside the publisher's repositories: %v", err)
 	}
@@ -258,7 +259,7 @@ func TestResolveFromARegistryRefusesATagWhoseDescriptorIsAnotherVersion(t *testi
 	if err := repo.Tag(ctx, desc, "1.9.0"); err != nil {
 		t.Fatal(err)
 	}
-	_, err = marketplace.Resolve(ctx, []policy.Requirement{{Name: "acme/lib"}}, o)
+	_, err = marketplace.Resolve(ctx, []resolve.Requirement{{Name: "acme/lib"}}, o)
 	if err == nil || !strings.Contains(err.Error(), "holds acme/lib@1.0.0, not acme/lib@1.9.0") {
 		t.Fatalf("resolving a tag that holds another version: %v", err)
 	}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/connectsoft/marketplace"
 	"github.com/connectsoft/marketplace/policy"
+	"github.com/connectsoft/marketplace/resolve"
 	"github.com/connectsoft/marketplace/remote"
 	"github.com/connectsoft/marketplace/testenv"
 	"github.com/connectsoft/marketplace/testenv/fixture"
@@ -84,7 +85,7 @@ func TestInstallWritesTreesAndLockfileThenLockedReverifies(t *testing.T) {
 	ctx := context.Background()
 	pub, refs, pol := scenario(t, "inst")
 	o := options(t, pub, "inst", pol)
-	res, err := marketplace.Install(ctx, []policy.Requirement{{Name: "acme/app"}}, o)
+	res, err := marketplace.Install(ctx, []resolve.Requirement{{Name: "acme/app"}}, o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -137,7 +138,7 @@ func TestInstallWritesTreesAndLockfileThenLockedReverifies(t *testing.T) {
 	}
 	// Unlocked, resolution now falls back to 1.0.0.
 	o.Locked = false
-	if _, err = marketplace.Install(ctx, []policy.Requirement{{Name: "acme/app"}}, o); err != nil {
+	if _, err = marketplace.Install(ctx, []resolve.Requirement{{Name: "acme/app"}}, o); err != nil {
 		t.Fatal(err)
 	}
 	var lockNow marketplace.Lock
@@ -170,7 +171,7 @@ func TestInstallIsAllOrNothing(t *testing.T) {
 	os.WriteFile(filepath.Join(o.Dir, "acme", "keep", "mine.txt"), []byte("mine"), 0o644)
 	// suite and lib unpack; big is over the size limit.
 	o.Limits.MaxTotalSize = 1 << 20
-	_, err := marketplace.Install(ctx, []policy.Requirement{{Name: "acme/suite"}}, o)
+	_, err := marketplace.Install(ctx, []resolve.Requirement{{Name: "acme/suite"}}, o)
 	if err == nil || !strings.Contains(err.Error(), "acme/big@1.0.0") || !strings.Contains(err.Error(), "over the") {
 		t.Fatalf("install with one extension over the limits: %v", err)
 	}
@@ -184,7 +185,7 @@ func TestInstallIsAllOrNothing(t *testing.T) {
 	// Into a directory that did not exist, a failed install leaves none.
 	fresh := o
 	fresh.Dir = filepath.Join(t.TempDir(), "new", "extensions")
-	if _, err := marketplace.Install(ctx, []policy.Requirement{{Name: "acme/suite"}}, fresh); err == nil {
+	if _, err := marketplace.Install(ctx, []resolve.Requirement{{Name: "acme/suite"}}, fresh); err == nil {
 		t.Fatal("install over the limits succeeded")
 	}
 	if _, err := os.Stat(filepath.Dir(fresh.Dir)); !os.IsNotExist(err) {
@@ -195,7 +196,7 @@ func TestInstallIsAllOrNothing(t *testing.T) {
 	}
 	// With room for it, the same install succeeds.
 	o.Limits.MaxTotalSize = 0
-	if _, err := marketplace.Install(ctx, []policy.Requirement{{Name: "acme/suite"}}, o); err != nil {
+	if _, err := marketplace.Install(ctx, []resolve.Requirement{{Name: "acme/suite"}}, o); err != nil {
 		t.Fatal(err)
 	}
 	if entries, _ := os.ReadDir(filepath.Join(o.Dir, "acme")); len(entries) != 4 {
@@ -241,7 +242,7 @@ func TestVerifyAndInstallSendTheCallersCredentialsToSignatureReads(t *testing.T)
 	dir := t.TempDir()
 	o := marketplace.Options{Registry: authReg.Host + "/creds", Remote: ro, Policy: p, FactoryVersion: "2.4.0",
 		Dir: filepath.Join(dir, "extensions"), Lockfile: filepath.Join(dir, "extensions.lock")}
-	res, err := marketplace.Install(ctx, []policy.Requirement{{Name: "acme/app"}}, o)
+	res, err := marketplace.Install(ctx, []resolve.Requirement{{Name: "acme/app"}}, o)
 	if err != nil {
 		t.Fatalf("install with the caller's credentials: %v", err)
 	}

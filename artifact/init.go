@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"text/template"
 )
 
@@ -19,7 +20,9 @@ type InitOptions struct {
 	Factory string // default ">=2.0.0 <3.0.0"
 }
 
-var starter = template.Must(template.New("extension.yaml").Parse(`apiVersion: {{.API}}
+// starter is parsed on first use, not at start-up.
+var starter = sync.OnceValue(func() *template.Template {
+	return template.Must(template.New("extension.yaml").Parse(`apiVersion: {{.API}}
 kind: {{.Kind}}
 metadata:
   name: {{.Name}}
@@ -35,6 +38,7 @@ spec:
   permissions: []
   entrypoint: {{.Entrypoint}}
 `))
+})
 
 // InitExtension writes a starter extension.yaml and an empty entrypoint in
 // dir (created if missing). It refuses to overwrite an existing descriptor,
@@ -53,7 +57,7 @@ func InitExtension(dir string, o InitOptions) (string, error) {
 	entry := lower + "/main.yaml"
 	_, short, _ := strings.Cut(o.Name, "/")
 	var buf bytes.Buffer
-	err := starter.Execute(&buf, map[string]string{
+	err := starter().Execute(&buf, map[string]string{
 		"API": APIVersion, "Kind": string(o.Kind), "Name": o.Name, "Version": o.Version,
 		"Title": short, "Lower": lower, "License": o.License, "Factory": o.Factory, "Entrypoint": entry,
 	})

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/connectsoft/marketplace/artifact"
+	"github.com/connectsoft/marketplace/policy"
 	"github.com/connectsoft/marketplace/remote"
 	"github.com/connectsoft/marketplace/signing"
 	"github.com/connectsoft/marketplace/testenv"
@@ -90,7 +91,7 @@ func runVerify(mktBin string, runs, bulk int) error {
 		}
 		mktRuns = append(mktRuns, time.Since(start))
 		mktReqs = proxy.Requests()
-		var res signing.Result
+		var res policy.Decision
 		if json.Unmarshal(out, &res) != nil || !res.Passed {
 			return fmt.Errorf("mkt verify did not pass: %s", out)
 		}
@@ -167,7 +168,7 @@ func bulkVerify(ctx context.Context, host, work string, n int) error {
 		}
 		el := time.Since(start)
 		for _, r := range res {
-			if !r.Passed {
+			if len(r.Signatures) == 0 || !r.Signatures[0].Verified {
 				return fmt.Errorf("bulk: %s failed verification", r.Reference)
 			}
 		}

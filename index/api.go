@@ -22,7 +22,7 @@ import (
 	"github.com/connectsoft/marketplace/artifact"
 	"github.com/connectsoft/marketplace/index/catalog"
 	"github.com/connectsoft/marketplace/index/store"
-	"github.com/connectsoft/marketplace/policy"
+	"github.com/connectsoft/marketplace/resolve"
 	lru "github.com/hashicorp/golang-lru/v2"
 )
 
@@ -80,7 +80,7 @@ type API struct {
 	Log        *slog.Logger
 
 	once       sync.Once
-	candidates *lru.Cache[candidateKey, *policy.Candidate]
+	candidates *lru.Cache[candidateKey, *resolve.Candidate]
 	verdicts   *lru.Cache[candidateKey, string]
 }
 
@@ -93,7 +93,7 @@ func (a *API) init() {
 		if a.Catalog == nil {
 			a.Catalog = catalog.New(a.Store)
 		}
-		a.candidates, _ = lru.New[candidateKey, *policy.Candidate](candidatesCached)
+		a.candidates, _ = lru.New[candidateKey, *resolve.Candidate](candidatesCached)
 		a.verdicts, _ = lru.New[candidateKey, string](candidatesCached)
 	})
 }

@@ -149,7 +149,9 @@ func (in *Ingester) ingest(ctx context.Context, src *Source, repository, ref str
 		return nil, err
 	}
 	// Evidence as the index shows it: every signature and attestation,
-	// checked against the policy's keys (or listed unchecked without one).
+	// checked once, against the keys of the policy that count for this
+	// version (the decision's own evidence), or listed unchecked without a
+	// policy.
 	var res *signing.Result
 	pol := in.CurrentPolicy()
 	if pol != nil {
@@ -168,14 +170,14 @@ func (in *Ingester) ingest(ctx context.Context, src *Source, repository, ref str
 		}
 		for _, ck := range d.Checks {
 			switch {
-			case ck.Name == "signature" && ck.Passed:
+			case ck.Name == policy.CheckSignature && ck.Passed:
 				v.Signed = true
-			case ck.Name == "attestation:review" && ck.Passed:
+			case ck.Name == policy.CheckAttestation(signing.ReviewV1) && ck.Passed:
 				v.Reviewed = true
 			}
 		}
-	}
-	if res, err = ev.Check(ctx, signing.VerifyOptions{Keys: policyKeys(pol, policy.Input{Repository: repoName, Digest: digest, Extension: ext})}); err != nil {
+		res = d.Evidence
+	} else if res, err = ev.Check(ctx, signing.VerifyOptions{}); err != nil {
 		return nil, err
 	}
 	// Without a policy no key is trusted: signatures are listed as
@@ -234,16 +236,6 @@ func DecodeEvidenceManifests(s string) signing.Manifests {
 		json.Unmarshal([]byte(s), &m)
 	}
 	return m
-}
-
-// policyKeys are the keys whose signatures the index shows as verified for
-// in: only those that count for its namespace and window, so a key scoped to
-// another publisher never shows as verified here.
-func policyKeys(p *policy.Policy, in policy.Input) []*signing.Key {
-	if p == nil {
-		return nil
-	}
-	return p.KeysFor(in)
 }
 
 // IsNotExtension reports whether an ingest skipped a non-extension artifact.

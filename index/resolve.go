@@ -15,6 +15,7 @@ import (
 	"github.com/connectsoft/marketplace/index/client"
 	"github.com/connectsoft/marketplace/index/store"
 	"github.com/connectsoft/marketplace/policy"
+	"github.com/connectsoft/marketplace/resolve"
 )
 
 // catalogSource offers to the resolver what one viewer may see in the
@@ -60,7 +61,7 @@ func (s *catalogSource) Versions(ctx context.Context, name string) ([]string, er
 	return out, nil
 }
 
-func (s *catalogSource) Candidate(ctx context.Context, name, version string) (*policy.Candidate, error) {
+func (s *catalogSource) Candidate(ctx context.Context, name, version string) (*resolve.Candidate, error) {
 	vs, err := s.versions(ctx, name)
 	if err != nil {
 		return nil, err
@@ -82,7 +83,7 @@ type candidateKey struct {
 // candidate reads a version whole and parses its descriptor and decision,
 // once per write of it: resolution is the hot path, the documents do not
 // change.
-func (a *API) candidate(ctx context.Context, h *store.Version) (*policy.Candidate, error) {
+func (a *API) candidate(ctx context.Context, h *store.Version) (*resolve.Candidate, error) {
 	k := candidateKey{h.Tenant, h.Name, h.Version, h.Seq}
 	if c, ok := a.candidates.Get(k); ok {
 		return c, nil
@@ -99,7 +100,7 @@ func (a *API) candidate(ctx context.Context, h *store.Version) (*policy.Candidat
 	return c, nil
 }
 
-func candidateOf(v *store.Version) (*policy.Candidate, error) {
+func candidateOf(v *store.Version) (*resolve.Candidate, error) {
 	// The index's own record, written at ingest from a config already held
 	// to the canonical form: its bytes (json.Marshal escapes < and >) need
 	// not be canonical, so it is decoded and validated, not compared.
@@ -110,7 +111,7 @@ func candidateOf(v *store.Version) (*policy.Candidate, error) {
 	if err := ext.Validate(); err != nil {
 		return nil, fmt.Errorf("stored descriptor of %s@%s: %w", v.Name, v.Version, err)
 	}
-	c := &policy.Candidate{Name: v.Name, Version: v.Version, Repository: v.Repository, Reference: v.Repository + "@" + v.Digest,
+	c := &resolve.Candidate{Name: v.Name, Version: v.Version, Repository: v.Repository, Reference: v.Repository + "@" + v.Digest,
 		Digest: v.Digest, Extension: ext}
 	if len(v.Decision) > 0 {
 		c.Decision = &policy.Decision{}
@@ -129,9 +130,9 @@ func (a *API) resolve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p := r.URL.Query()
-	var reqs []policy.Requirement
+	var reqs []resolve.Requirement
 	for _, n := range p["name"] {
-		req, err := policy.ParseRequirement(n)
+		req, err := resolve.ParseRequirement(n)
 		if err != nil {
 			a.fail(w, &apiError{http.StatusBadRequest, err.Error()})
 			return
@@ -158,8 +159,8 @@ func (a *API) resolve(w http.ResponseWriter, r *http.Request) {
 		}
 		src.exclude[e] = true
 	}
-	res, err := policy.Resolve(r.Context(), src, reqs, policy.ResolveOptions{FactoryVersion: p.Get("factory")})
-	if errors.Is(err, policy.ErrUnresolvable) {
+	res, err := resolve.Resolve(r.Context(), src, reqs, resolve.Options{FactoryVersion: p.Get("factory")})
+	if errors.Is(err, resolve.ErrUnresolvable) {
 		status := http.StatusUnprocessableEntity
 		if strings.Contains(err.Error(), "no versions published") {
 			status = http.StatusNotFound // also another tenant's private name

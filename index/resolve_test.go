@@ -16,6 +16,7 @@ import (
 	"github.com/connectsoft/marketplace/index/client"
 	"github.com/connectsoft/marketplace/index/store"
 	"github.com/connectsoft/marketplace/policy"
+	"github.com/connectsoft/marketplace/resolve"
 )
 
 func storeExt(t *testing.T, st store.Store, tenant, vis, name, version, factory, deps string, decision *policy.Decision) {
@@ -48,7 +49,7 @@ func TestAPIResolveUsesStoredDecisionsAndTenancy(t *testing.T) {
 	storeExt(t, w.st, "globex", store.Private, "globex/app", "1.0.0", ">=2.0.0", "", ok)
 
 	c := &index.Client{URL: w.srv.URL}
-	res, err := c.Resolve(context.Background(), []policy.Requirement{{Name: "acme/app"}}, "2.4.0", true)
+	res, err := c.Resolve(context.Background(), []resolve.Requirement{{Name: "acme/app"}}, "2.4.0", true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -64,11 +65,11 @@ func TestAPIResolveUsesStoredDecisionsAndTenancy(t *testing.T) {
 		t.Fatalf("passed over: %+v", reasons)
 	}
 	// Another tenant's private extension resolves for it, and is not found for anyone else.
-	if _, err := (&index.Client{URL: w.srv.URL, Token: w.tokens["globex"]}).Resolve(context.Background(), []policy.Requirement{{Name: "globex/app"}}, "2.4.0", false); err != nil {
+	if _, err := (&index.Client{URL: w.srv.URL, Token: w.tokens["globex"]}).Resolve(context.Background(), []resolve.Requirement{{Name: "globex/app"}}, "2.4.0", false); err != nil {
 		t.Fatalf("globex resolving its own: %v", err)
 	}
 	for _, who := range []string{"", "acme"} {
-		_, err := (&index.Client{URL: w.srv.URL, Token: w.tokens[who]}).Resolve(context.Background(), []policy.Requirement{{Name: "globex/app"}}, "2.4.0", false)
+		_, err := (&index.Client{URL: w.srv.URL, Token: w.tokens[who]}).Resolve(context.Background(), []resolve.Requirement{{Name: "globex/app"}}, "2.4.0", false)
 		if err == nil || !strings.Contains(err.Error(), "no versions published") {
 			t.Fatalf("%q resolving globex's private extension: %v", who, err)
 		}
@@ -85,8 +86,8 @@ func TestAPIResolveLeavesOutTheVersionsTheClientExcluded(t *testing.T) {
 		storeExt(t, w.st, "acme", store.Public, "acme/lib", v, ">=2.0.0 <3.0.0", "", ok)
 	}
 	c := &client.Client{URL: w.srv.URL}
-	ask := func(exclude ...string) (*policy.Resolution, error) {
-		return c.ResolveQuery(context.Background(), client.ResolveQuery{Requirements: []policy.Requirement{{Name: "acme/lib"}}, Factory: "2.4.0", Exclude: exclude})
+	ask := func(exclude ...string) (*resolve.Resolution, error) {
+		return c.ResolveQuery(context.Background(), client.ResolveQuery{Requirements: []resolve.Requirement{{Name: "acme/lib"}}, Factory: "2.4.0", Exclude: exclude})
 	}
 	for _, tc := range []struct {
 		exclude []string
@@ -101,7 +102,7 @@ func TestAPIResolveLeavesOutTheVersionsTheClientExcluded(t *testing.T) {
 			t.Fatalf("excluding %v: %v %+v, want %s", tc.exclude, err, res, tc.want)
 		}
 	}
-	if _, err := ask("acme/lib@1.2.0", "acme/lib@1.1.0", "acme/lib@1.0.0"); !errors.Is(err, policy.ErrUnresolvable) || !strings.Contains(err.Error(), "besides the 3 versions the client excluded") {
+	if _, err := ask("acme/lib@1.2.0", "acme/lib@1.1.0", "acme/lib@1.0.0"); !errors.Is(err, resolve.ErrUnresolvable) || !strings.Contains(err.Error(), "besides the 3 versions the client excluded") {
 		t.Fatalf("every version excluded: %v", err)
 	}
 	// The exclusion lasts one request: the next one sees every version.
@@ -125,7 +126,7 @@ func TestAPIResolveAnswerCarriesThePublishersBoundRepositories(t *testing.T) {
 	api := &index.API{Store: st, Publishers: []index.Publisher{{Name: "acme", Tenant: "acme", Repositories: []string{"reg.example/acme/**"}}}}
 	srv := httptest.NewServer(api.Handler())
 	defer srv.Close()
-	res, err := (&client.Client{URL: srv.URL}).Resolve(context.Background(), []policy.Requirement{{Name: "acme/lib"}, {Name: "globex/app"}}, "2.4.0", false)
+	res, err := (&client.Client{URL: srv.URL}).Resolve(context.Background(), []resolve.Requirement{{Name: "acme/lib"}, {Name: "globex/app"}}, "2.4.0", false)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"net/http"
 	"strings"
+	"sync"
 
 	"github.com/connectsoft/marketplace/artifact"
 )
@@ -14,8 +15,9 @@ import (
 //go:embed web/templates.html web/static
 var webFiles embed.FS
 
-// pages are parsed once: the layout with each page's body.
-var pages = func() map[string]*template.Template {
+// pages are parsed once, on first use rather than at start-up, which
+// every mkt command would pay for: the layout with each page's body.
+var pages = sync.OnceValue(func() map[string]*template.Template {
 	base := template.Must(template.ParseFS(webFiles, "web/templates.html"))
 	out := map[string]*template.Template{}
 	for _, p := range []string{"search", "extension"} {
@@ -24,7 +26,7 @@ var pages = func() map[string]*template.Template {
 		out[p] = t
 	}
 	return out
-}()
+})
 
 // Web serves the catalog page at / and extension pages at
 // /extensions/{publisher}/{name}, rendered on the server from the same
@@ -49,7 +51,7 @@ func (wb *Web) Register(mux *http.ServeMux) {
 func (wb *Web) render(w http.ResponseWriter, page string, status int, data map[string]any) {
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.WriteHeader(status)
-	if err := pages[page].ExecuteTemplate(w, "layout", data); err != nil {
+	if err := pages()[page].ExecuteTemplate(w, "layout", data); err != nil {
 		wb.API.log().Error("render", "page", page, "err", err)
 	}
 }

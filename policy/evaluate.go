@@ -3,6 +3,7 @@ package policy
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"sort"
@@ -12,6 +13,7 @@ import (
 	"github.com/Masterminds/semver/v3"
 	"github.com/bmatcuk/doublestar/v4"
 	"github.com/connectsoft/marketplace/artifact"
+	"github.com/connectsoft/marketplace/internal/semvercache"
 	"github.com/connectsoft/marketplace/signing"
 	"github.com/github/go-spdx/v2/spdxexp"
 )
@@ -31,6 +33,31 @@ type Input struct {
 	FactoryVersion string
 	// Now is the time trust-root windows are checked at; zero means now.
 	Now time.Time
+}
+
+// Check names: every way of verifying (a policy file, `verify --key`, the
+// index) reports through these, and callers that look for a check (the
+// index marking a version signed or reviewed) compare against them.
+const (
+	// CheckMatch fails when no rule matches the artifact.
+	CheckMatch = "match"
+	// CheckSignature is a rule's signature threshold.
+	CheckSignature = "signature"
+	// CheckCompatibility is the Factory version against the extension's range.
+	CheckCompatibility = "compatibility"
+	// CheckLicense is the extension's SPDX licence against allow/deny.
+	CheckLicense = "license"
+	// CheckLifecycle is the version's effective lifecycle status.
+	CheckLifecycle = "lifecycle"
+	// CheckAttestationPrefix starts the name of an attestation check,
+	// followed by the predicate type's short name (CheckAttestation).
+	CheckAttestationPrefix = "attestation:"
+)
+
+// CheckAttestation names the check that requires an attestation of
+// predicateType ("attestation:review" for the review type).
+func CheckAttestation(predicateType string) string {
+	return CheckAttestationPrefix + signing.ShortName(predicateType)
 }
 
 // Check is one line of a decision.
@@ -59,6 +86,11 @@ type Decision struct {
 	// Lifecycle.Status from here (index/ingest.go), not the newest
 	// statement by anyone, which a publisher could outdate.
 	Lifecycle *Lifecycle `json:"lifecycle,omitempty"`
+	// Evidence is every signature and attestation found, checked against
+	// the keys that count for this input: what the checks were computed
+	// from, for callers that show it (the index stores it beside the
+	// decision) without checking the evidence a second time.
+	Evidence *signing.Result `json:"-"`
 }
 
 // Lifecycle is the effective lifecycle of one version: the strictest of
@@ -117,6 +149,9 @@ func (d *Decision) Text() string {
 // means deny. In audit mode the checks are reported and the artifact is
 // allowed all the same.
 func (p *Policy) Evaluate(ctx context.Context, in Input) (*Decision, error) {
+	if !p.keysLoaded {
+		return nil, fmt.Errorf("evaluate policy %s: its keys are not loaded (Policy.LoadKeys)", p.File)
+	}
 	now := in.Now
 	if now.IsZero() {
 		now = time.Now()
@@ -125,6 +160,21 @@ func (p *Policy) Evaluate(ctx context.Context, in Input) (*Decision, error) {
 	if p.Audit {
 		d.Mode = "audit"
 	}
+	// Check the evidence once against every key of every trust root that
+	// counts for this input (valid now, and scoped to its publisher if
+	// scoped at all); rules then count what their own roots signed. A key
+	// that does not count here verifies nothing, lifecycle included. The
+	// evidence is checked even when no rule matches, for callers that
+	// show it (Decision.Evidence).
+	sc, keys := p.counting(in, now)
+	res := &signing.Result{Reference: in.Repository + "@" + in.Digest, Digest: in.Digest}
+	if in.Evidence != nil {
+		var err error
+		if res, err = in.Evidence.Check(ctx, signing.VerifyOptions{Keys: keys}); err != nil {
+			return nil, err
+		}
+	}
+	d.Evidence = res
 	var matched []*rule
 	for _, r := range p.rules {
 		if r.matches(in) {
@@ -133,22 +183,8 @@ func (p *Policy) Evaluate(ctx context.Context, in Input) (*Decision, error) {
 		}
 	}
 	if len(matched) == 0 {
-		d.Checks = append(d.Checks, Check{Name: "match", Reason: fmt.Sprintf("no rule of %s matches %s (%s): denied", p.File, in.Repository, kindOf(in))})
+		d.Checks = append(d.Checks, Check{Name: CheckMatch, Reason: fmt.Sprintf("no rule of %s matches %s (%s): denied", p.File, in.Repository, kindOf(in))})
 		return d.finish(p.Audit), nil
-	}
-	// Check the evidence once against every key of every trust root that
-	// counts for this input (valid now, and scoped to its publisher if
-	// scoped at all); rules then count what their own roots signed. A key
-	// that does not count here verifies nothing, lifecycle included.
-	sc, keys := p.counting(in, now)
-	var res *signing.Result
-	if in.Evidence != nil {
-		var err error
-		if res, err = in.Evidence.Check(ctx, signing.VerifyOptions{Keys: keys}); err != nil {
-			return nil, err
-		}
-	} else {
-		res = &signing.Result{}
 	}
 	for _, r := range matched {
 		d.Checks = append(d.Checks, r.check(p, in, res, sc)...)
@@ -288,7 +324,7 @@ func (r *rule) check(p *Policy, in Input, res *signing.Result, sc *scope) []Chec
 				signers[sig.Fingerprint] = true
 			}
 		}
-		c := Check{Name: "signature", Rule: name, Passed: len(signers) >= threshold}
+		c := Check{Name: CheckSignature, Rule: name, Passed: len(signers) >= threshold}
 		switch {
 		case len(res.Signatures) == 0:
 			c.Reason = "unsigned"
@@ -296,6 +332,9 @@ func (r *rule) check(p *Policy, in Input, res *signing.Result, sc *scope) []Chec
 			c.Reason = fmt.Sprintf("signed by %d of %d trusted keys of %s (threshold %d)", len(signers), len(fps), strings.Join(s.TrustRoots, ", "), threshold)
 		default:
 			c.Reason = fmt.Sprintf("signed by %d distinct trusted keys of %s, %d needed", len(signers), strings.Join(s.TrustRoots, ", "), threshold)
+			if len(signers) == 0 {
+				c.Reason += " (" + notVerifiedNote(res) + ")"
+			}
 		}
 		c.Reason += sc.rootNote(expired)
 		out = append(out, c)
@@ -303,11 +342,28 @@ func (r *rule) check(p *Policy, in Input, res *signing.Result, sc *scope) []Chec
 	for _, a := range r.attests {
 		fps, expired := p.rootKeys(a.roots, sc.valid)
 		short := signing.ShortName(a.typ)
-		c := Check{Name: "attestation:" + short, Rule: name}
+		c := Check{Name: CheckAttestation(a.typ), Rule: name}
 		latest, ignored := newest(res, a.typ, fps, sc.now)
+		var invalid error
+		if latest != nil && latest.Statement != nil {
+			invalid = signing.ValidatePredicate(a.typ, latest.Statement.Predicate)
+		}
 		switch {
 		case latest == nil:
 			c.Reason = "no " + short + " attestation by a trusted key of " + strings.Join(a.roots, ", ")
+			if n := countOfType(res, a.typ); n > 0 {
+				c.Reason += fmt.Sprintf(" (%d found, none verifies with them)", n)
+			}
+		case invalid != nil:
+			// Our predicate types have a schema; a statement another tool
+			// wrote (result "maybe", no time) is not a review, whoever
+			// signed it.
+			why := invalid.Error()
+			var pe *signing.PredicateError
+			if errors.As(invalid, &pe) {
+				why = strings.Join(pe.Problems, "; ")
+			}
+			c.Reason = fmt.Sprintf("newest %s attestation by key %s is not a valid %s predicate: %s", short, shortFP(latest.Fingerprint), short, why)
 		case a.prog == nil:
 			c.Passed = true
 			c.Reason = "attested by " + shortFP(latest.Fingerprint) + describe(latest)
@@ -352,6 +408,35 @@ func newest(res *signing.Result, typ string, fps map[string]bool, now time.Time)
 		sub.Attestations = append(sub.Attestations, a)
 	}
 	return sub.Latest(typ), ignoredNote(signing.ShortName(typ), ignored)
+}
+
+// notVerifiedNote says what was found that no key verified: each distinct
+// reason of the signatures (which name the keys tried).
+func notVerifiedNote(res *signing.Result) string {
+	seen := map[string]bool{}
+	var why []string
+	for _, sig := range res.Signatures {
+		if !sig.Verified && sig.Error != "" && !seen[sig.Error] {
+			seen[sig.Error] = true
+			why = append(why, sig.Error)
+		}
+	}
+	note := fmt.Sprintf("%d signature(s) found", len(res.Signatures))
+	if len(why) > 0 {
+		note += ": " + strings.Join(why, "; ")
+	}
+	return note
+}
+
+// countOfType is how many attestations of typ were found, verified or not.
+func countOfType(res *signing.Result, typ string) int {
+	n := 0
+	for _, a := range res.Attestations {
+		if a.PredicateType == typ {
+			n++
+		}
+	}
+	return n
 }
 
 // futureNote names one statement ignored for its future date.
@@ -403,13 +488,13 @@ func shortFP(fp string) string {
 // Compatible reports whether the Factory version satisfies an extension's
 // range; it is the one place that reads the range.
 func Compatible(ext *artifact.Extension, factory string) (bool, string) {
-	v, err := strictVersion(factory)
+	v, err := semvercache.StrictVersion(factory)
 	if err != nil {
 		if v, err = semver.NewVersion(factory); err != nil {
 			return false, fmt.Sprintf("Factory version %q is not a version", factory)
 		}
 	}
-	c, err := parseConstraint(ext.Spec.Compatibility.Factory)
+	c, err := semvercache.Constraint(ext.Spec.Compatibility.Factory)
 	if err != nil {
 		return false, fmt.Sprintf("extension range %q is not a constraint", ext.Spec.Compatibility.Factory)
 	}
@@ -420,7 +505,7 @@ func Compatible(ext *artifact.Extension, factory string) (bool, string) {
 }
 
 func compatibility(in Input, rule string) Check {
-	c := Check{Name: "compatibility", Rule: rule}
+	c := Check{Name: CheckCompatibility, Rule: rule}
 	switch {
 	case in.Extension == nil:
 		c.Reason = "no descriptor to read the Factory range from"
@@ -435,7 +520,7 @@ func compatibility(in Input, rule string) Check {
 // licenses checks the SPDX expression: OR needs one allowed branch, AND
 // needs every part allowed; denied ids are never allowed.
 func licenses(in Input, l *LicensesSpec, rule string) Check {
-	c := Check{Name: "license", Rule: rule}
+	c := Check{Name: CheckLicense, Rule: rule}
 	if in.Extension == nil {
 		c.Reason = "no descriptor to read the licence from"
 		return c
@@ -553,7 +638,7 @@ func (p *Policy) lifecycle(in Input, res *signing.Result, rules []*rule, sc *sco
 			eff = s
 		}
 	}
-	c := Check{Name: "lifecycle"}
+	c := Check{Name: CheckLifecycle}
 	var out *Lifecycle
 	if eff == nil {
 		c.Passed, c.Reason = true, "active"

@@ -1,12 +1,15 @@
-// Package policy decides what Factory may pull. A policy file names trust
-// roots (sets of public keys with validity windows) and rules; every rule
-// whose match fits an artifact applies, and an artifact no rule matches is
-// denied. A Decision lists every check with a human reason, the same
-// whether the CLI, the Go API or the index evaluates it.
+// Package policy decides what Factory may pull: the policy file, its CEL
+// conditions, and the Decision, the one verdict model. A policy file names
+// trust roots (sets of public keys with validity windows) and rules; every
+// rule whose match fits an artifact applies, and an artifact no rule
+// matches is denied. A Decision lists every check (named by the Check*
+// constants) with a human reason, the same whether the CLI (verify
+// --policy, or verify --key through KeyOnly), the Go API or the index
+// evaluates it.
 //
-// Resolution (Resolve) is policy-aware: for every name in a dependency graph
-// it picks the highest version that satisfies the constraints, the Factory
-// version and the policy, and can say why each newer version was passed over.
+// Parse checks a policy file without touching the network; LoadKeys then
+// opens the keys it names (files, inline PEM, KMS references). Dependency
+// resolution, which asks a policy about each candidate, is package resolve.
 package policy
 
 import (
@@ -107,10 +110,19 @@ type Policy struct {
 	Audit bool
 	roots map[string]*trustRoot
 	rules []*rule
+	// lines locate fields for LoadKeys's messages.
+	lines yamlstrict.Lines
+	// keysLoaded is set by LoadKeys; Evaluate refuses to run before it, as
+	// a policy without its keys would trust nothing and say so wrongly.
+	keysLoaded bool
 }
 
 type trustRoot struct {
-	name              string
+	name string
+	// at is the root's place in the file (trustRoots[2]), for messages.
+	at string
+	// refs are the key entries as written; keys are what LoadKeys opened.
+	refs              []string
 	keys              []*signing.Key
 	validFrom, expire *time.Time
 	// publishers is the namespace scope; nil counts for every extension.
@@ -150,167 +162,250 @@ type attestReq struct {
 	prog  cel.Program
 }
 
-// Load reads a policy file; key paths in it are relative to its directory.
+// Load reads a policy file, parses it and loads its keys; key paths in it
+// are relative to its directory.
 func Load(ctx context.Context, path string) (*Policy, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("load policy: %w", err)
 	}
-	return Parse(ctx, data, path, filepath.Dir(path))
+	p, err := Parse(data, path)
+	if err != nil {
+		return nil, err
+	}
+	if err := p.LoadKeys(ctx, filepath.Dir(path)); err != nil {
+		return nil, err
+	}
+	return p, nil
 }
 
 // Parse reads and checks a policy: the structure strictly, then every
-// reference (trust roots, keys, CEL, globs, licences), so that a policy
-// that loads can always be evaluated.
-func Parse(ctx context.Context, data []byte, file, baseDir string) (*Policy, error) {
+// reference (trust roots, CEL, globs, licences), so that a policy that
+// parses, once its keys are loaded (LoadKeys), can always be evaluated.
+// It reads no file and makes no network call: keys are only named here.
+func Parse(data []byte, file string) (*Policy, error) {
 	var f File
 	lines, problems := yamlstrict.Decode(data, file, &f)
 	if problems != nil {
 		return nil, policyError(problems)
 	}
-	add := func(field, format string, args ...any) {
-		problems = append(problems, lines.Problem(file, field, format, args...))
-	}
-	if f.APIVersion != artifact.APIVersion {
-		add("apiVersion", "%q is not supported: want %q", f.APIVersion, artifact.APIVersion)
-	}
-	if f.Kind != "Policy" {
-		add("kind", "%q: want Policy", f.Kind)
-	}
-	p := &Policy{File: file, roots: map[string]*trustRoot{}}
-	switch f.Mode {
-	case "", "enforce":
-	case "audit":
-		p.Audit = true
-	default:
-		add("mode", "%q: want enforce or audit", f.Mode)
-	}
+	ps := &parser{file: file, lines: lines, p: &Policy{File: file, roots: map[string]*trustRoot{}, lines: lines}}
+	ps.header(f)
 	for i, tr := range f.TrustRoots {
-		at := fmt.Sprintf("trustRoots[%d]", i)
-		if tr.Name == "" {
-			add(at+".name", "required")
-			continue
-		}
-		if p.roots[tr.Name] != nil {
-			add(at+".name", "trust root %q is defined twice", tr.Name)
-		}
-		root := &trustRoot{name: tr.Name, validFrom: tr.ValidFrom, expire: tr.ValidUntil}
-		if len(tr.Keys) == 0 {
-			add(at+".keys", "a trust root needs at least one key")
-		}
-		for j, ref := range tr.Keys {
-			k, err := signing.LoadKey(ctx, keyRef(ref, baseDir))
-			if err != nil {
-				add(fmt.Sprintf("%s.keys[%d]", at, j), "%v", err)
-				continue
-			}
-			root.keys = append(root.keys, k)
-		}
-		if tr.ValidFrom != nil && tr.ValidUntil != nil && !tr.ValidUntil.After(*tr.ValidFrom) {
-			add(at+".validUntil", "is not after validFrom")
-		}
-		if tr.Publishers != nil {
-			root.publishers = map[string]bool{}
-			if len(tr.Publishers) == 0 {
-				add(at+".publishers", "name at least one publisher namespace (e.g. [acme]), or leave publishers out for a root that counts for every extension")
-			}
-		}
-		for j, ns := range tr.Publishers {
-			if !validNamespace(ns) {
-				add(fmt.Sprintf("%s.publishers[%d]", at, j), "%q is not a publisher namespace: want the part before the / of an extension name (acme for acme/widget): 2 to 64 characters of a-z, 0-9 and -, starting and ending with a letter or digit", ns)
-			}
-			root.publishers[ns] = true
-		}
-		p.roots[tr.Name] = root
+		ps.trustRoot(fmt.Sprintf("trustRoots[%d]", i), tr)
 	}
 	env, err := celEnv()
 	if err != nil {
 		return nil, err
 	}
-	checkRoots := func(field string, names []string) {
-		if len(names) == 0 {
-			add(field, "name at least one trust root")
-		}
-		for j, n := range names {
-			if p.roots[n] == nil {
-				add(fmt.Sprintf("%s[%d]", field, j), "unknown trust root %q", n)
-			}
-		}
-	}
 	if len(f.Rules) == 0 {
-		add("rules", "a policy needs at least one rule (an artifact no rule matches is denied)")
+		ps.add("rules", "a policy needs at least one rule (an artifact no rule matches is denied)")
 	}
 	for i, rs := range f.Rules {
-		at := fmt.Sprintf("rules[%d]", i)
-		r := &rule{spec: rs, kinds: map[artifact.Kind]bool{}}
-		if rs.Name == "" {
-			add(at+".name", "required")
+		ps.p.rules = append(ps.p.rules, ps.rule(fmt.Sprintf("rules[%d]", i), rs, env))
+	}
+	if len(ps.problems) > 0 {
+		yamlstrict.Sort(ps.problems)
+		return nil, policyError(ps.problems)
+	}
+	return ps.p, nil
+}
+
+// parser collects every problem of one policy file while its parts are
+// checked, each by its own method.
+type parser struct {
+	file     string
+	lines    yamlstrict.Lines
+	problems []*yamlstrict.FieldError
+	p        *Policy
+}
+
+func (ps *parser) add(field, format string, args ...any) {
+	ps.problems = append(ps.problems, ps.lines.Problem(ps.file, field, format, args...))
+}
+
+// header checks apiVersion, kind and mode.
+func (ps *parser) header(f File) {
+	if f.APIVersion != artifact.APIVersion {
+		ps.add("apiVersion", "%q is not supported: want %q", f.APIVersion, artifact.APIVersion)
+	}
+	if f.Kind != "Policy" {
+		ps.add("kind", "%q: want Policy", f.Kind)
+	}
+	switch f.Mode {
+	case "", "enforce":
+	case "audit":
+		ps.p.Audit = true
+	default:
+		ps.add("mode", "%q: want enforce or audit", f.Mode)
+	}
+}
+
+// trustRoot checks one trust root and records its key references.
+func (ps *parser) trustRoot(at string, tr TrustRootSpec) {
+	if tr.Name == "" {
+		ps.add(at+".name", "required")
+		return
+	}
+	if ps.p.roots[tr.Name] != nil {
+		ps.add(at+".name", "trust root %q is defined twice", tr.Name)
+	}
+	root := &trustRoot{name: tr.Name, at: at, refs: tr.Keys, validFrom: tr.ValidFrom, expire: tr.ValidUntil}
+	if len(tr.Keys) == 0 {
+		ps.add(at+".keys", "a trust root needs at least one key")
+	}
+	if tr.ValidFrom != nil && tr.ValidUntil != nil && !tr.ValidUntil.After(*tr.ValidFrom) {
+		ps.add(at+".validUntil", "is not after validFrom")
+	}
+	if tr.Publishers != nil {
+		root.publishers = map[string]bool{}
+		if len(tr.Publishers) == 0 {
+			ps.add(at+".publishers", "name at least one publisher namespace (e.g. [acme]), or leave publishers out for a root that counts for every extension")
 		}
-		if len(rs.Match.Repositories) == 0 {
-			add(at+".match.repositories", "required: globs over registry/repository, e.g. registry.example.com/acme/**")
+	}
+	for j, ns := range tr.Publishers {
+		if !validNamespace(ns) {
+			ps.add(fmt.Sprintf("%s.publishers[%d]", at, j), "%q is not a publisher namespace: want the part before the / of an extension name (acme for acme/widget): 2 to 64 characters of a-z, 0-9 and -, starting and ending with a letter or digit", ns)
 		}
-		for j, g := range rs.Match.Repositories {
-			if !doublestar.ValidatePattern(g) {
-				add(fmt.Sprintf("%s.match.repositories[%d]", at, j), "%q is not a valid glob", g)
+		root.publishers[ns] = true
+	}
+	ps.p.roots[tr.Name] = root
+}
+
+// rule checks one rule: its match, and each of its requirements.
+func (ps *parser) rule(at string, rs RuleSpec, env *cel.Env) *rule {
+	r := &rule{spec: rs, kinds: map[artifact.Kind]bool{}}
+	if rs.Name == "" {
+		ps.add(at+".name", "required")
+	}
+	ps.match(at+".match", rs.Match, r)
+	if s := rs.Signatures; s != nil {
+		ps.signatures(at+".signatures", s)
+	}
+	for j, a := range rs.Attestations {
+		r.attests = append(r.attests, ps.attestation(fmt.Sprintf("%s.attestations[%d]", at, j), a, env))
+	}
+	switch rs.Compatibility {
+	case "", "required", "ignore":
+	default:
+		ps.add(at+".compatibility", "%q: want required or ignore", rs.Compatibility)
+	}
+	if l := rs.Lifecycle; l != nil && l.Authorities != nil {
+		ps.roots(at+".lifecycle.authorities", l.Authorities)
+	}
+	if l := rs.Licenses; l != nil {
+		ps.licenses(at+".licenses", l)
+	}
+	return r
+}
+
+func (ps *parser) match(at string, m MatchSpec, r *rule) {
+	if len(m.Repositories) == 0 {
+		ps.add(at+".repositories", "required: globs over registry/repository, e.g. registry.example.com/acme/**")
+	}
+	for j, g := range m.Repositories {
+		if !doublestar.ValidatePattern(g) {
+			ps.add(fmt.Sprintf("%s.repositories[%d]", at, j), "%q is not a valid glob", g)
+		}
+	}
+	for j, k := range m.Kinds {
+		kind, err := artifact.ParseKind(k)
+		if err != nil {
+			ps.add(fmt.Sprintf("%s.kinds[%d]", at, j), "%v", err)
+		}
+		r.kinds[kind] = true
+	}
+}
+
+// signatures checks a threshold against the key entries of its roots;
+// LoadKeys checks it again against distinct keys, once they are known.
+func (ps *parser) signatures(at string, s *SignaturesSpec) {
+	ps.roots(at+".trustRoots", s.TrustRoots)
+	if s.Threshold < 0 {
+		ps.add(at+".threshold", "must be at least 1")
+	}
+	refs := map[string]bool{}
+	for _, n := range s.TrustRoots {
+		if r := ps.p.roots[n]; r != nil {
+			for _, k := range r.refs {
+				refs[k] = true
 			}
 		}
-		for j, k := range rs.Match.Kinds {
-			kind, err := artifact.ParseKind(k)
+	}
+	if n := len(refs); s.Threshold > n && n > 0 {
+		ps.add(at+".threshold", "%d is more than the %d keys of its trust roots", s.Threshold, n)
+	}
+}
+
+func (ps *parser) attestation(at string, a AttestationSpec, env *cel.Env) *attestReq {
+	typ, err := signing.PredicateType(a.Type)
+	if err != nil {
+		ps.add(at+".type", "%v", err)
+	}
+	ps.roots(at+".trustRoots", a.TrustRoots)
+	req := &attestReq{typ: typ, roots: a.TrustRoots, cond: a.Condition}
+	if a.Condition != "" {
+		prog, err := compileCEL(env, a.Condition)
+		if err != nil {
+			ps.add(at+".condition", "%v", err)
+		}
+		req.prog = prog
+	}
+	return req
+}
+
+func (ps *parser) licenses(at string, l *LicensesSpec) {
+	for field, ids := range map[string][]string{".allow": l.Allow, ".deny": l.Deny} {
+		for j, id := range ids {
+			if ok, _ := spdxexp.ValidateLicenses([]string{id}); !ok {
+				ps.add(fmt.Sprintf("%s%s[%d]", at, field, j), "%q is not an SPDX licence id", id)
+			}
+		}
+	}
+}
+
+// roots checks that field names at least one trust root, each defined.
+func (ps *parser) roots(field string, names []string) {
+	if len(names) == 0 {
+		ps.add(field, "name at least one trust root")
+	}
+	for j, n := range names {
+		if ps.p.roots[n] == nil {
+			ps.add(fmt.Sprintf("%s[%d]", field, j), "unknown trust root %q", n)
+		}
+	}
+}
+
+// LoadKeys opens every key the trust roots name: files (relative to
+// baseDir), inline PEM, and KMS references, which ask the KMS over the
+// network. Every key that fails to load is reported, by its place in the
+// file, in one ErrInvalidPolicy error. Evaluate needs the keys loaded.
+func (p *Policy) LoadKeys(ctx context.Context, baseDir string) error {
+	var problems []*yamlstrict.FieldError
+	for _, root := range p.roots {
+		root.keys = root.keys[:0]
+		for j, ref := range root.refs {
+			k, err := signing.LoadKey(ctx, keyRef(ref, baseDir))
 			if err != nil {
-				add(fmt.Sprintf("%s.match.kinds[%d]", at, j), "%v", err)
+				problems = append(problems, p.lines.Problem(p.File, fmt.Sprintf("%s.keys[%d]", root.at, j), "%v", err))
+				continue
 			}
-			r.kinds[kind] = true
+			root.keys = append(root.keys, k)
 		}
-		if s := rs.Signatures; s != nil {
-			checkRoots(at+".signatures.trustRoots", s.TrustRoots)
-			if s.Threshold < 0 {
-				add(at+".signatures.threshold", "must be at least 1")
-			}
+	}
+	for i, r := range p.rules {
+		if s := r.spec.Signatures; s != nil {
 			if n := countKeys(p, s.TrustRoots); s.Threshold > n && n > 0 {
-				add(at+".signatures.threshold", "%d is more than the %d keys of its trust roots", s.Threshold, n)
+				problems = append(problems, p.lines.Problem(p.File, fmt.Sprintf("rules[%d].signatures.threshold", i), "%d is more than the %d distinct keys of its trust roots", s.Threshold, n))
 			}
 		}
-		for j, a := range rs.Attestations {
-			aat := fmt.Sprintf("%s.attestations[%d]", at, j)
-			typ, err := signing.PredicateType(a.Type)
-			if err != nil {
-				add(aat+".type", "%v", err)
-			}
-			checkRoots(aat+".trustRoots", a.TrustRoots)
-			req := &attestReq{typ: typ, roots: a.TrustRoots, cond: a.Condition}
-			if a.Condition != "" {
-				prog, err := compileCEL(env, a.Condition)
-				if err != nil {
-					add(aat+".condition", "%v", err)
-				}
-				req.prog = prog
-			}
-			r.attests = append(r.attests, req)
-		}
-		switch rs.Compatibility {
-		case "", "required", "ignore":
-		default:
-			add(at+".compatibility", "%q: want required or ignore", rs.Compatibility)
-		}
-		if l := rs.Lifecycle; l != nil && l.Authorities != nil {
-			checkRoots(at+".lifecycle.authorities", l.Authorities)
-		}
-		if l := rs.Licenses; l != nil {
-			for field, ids := range map[string][]string{".licenses.allow": l.Allow, ".licenses.deny": l.Deny} {
-				for j, id := range ids {
-					if ok, _ := spdxexp.ValidateLicenses([]string{id}); !ok {
-						add(fmt.Sprintf("%s%s[%d]", at, field, j), "%q is not an SPDX licence id", id)
-					}
-				}
-			}
-		}
-		p.rules = append(p.rules, r)
 	}
 	if len(problems) > 0 {
 		yamlstrict.Sort(problems)
-		return nil, policyError(problems)
+		return policyError(problems)
 	}
-	return p, nil
+	p.keysLoaded = true
+	return nil
 }
 
 // validNamespace is the publisher half of artifact.ValidName, checked with

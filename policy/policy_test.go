@@ -224,7 +224,10 @@ func FuzzParsePolicy(f *testing.F) {
 	f.Add([]byte("trustRoots: [{name: k, keys: [k.pub], validUntil: 2020-01-01}]\n"))
 	f.Add([]byte("apiVersion: marketplace.connectsoft.io/v1\nkind: Policy\ntrustRoots:\n  - {name: k, keys: [k.pub], publishers: [acme], validFrom: 2026-01-01T00:00:00Z}\nrules:\n  - name: r\n    match: {repositories: [\"**\"]}\n    signatures: {trustRoots: [k]}\n    lifecycle: {allowDeprecated: true, authorities: [k]}\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		p, err := policy.Parse(context.Background(), data, "fuzz.yaml", dir)
+		p, err := policy.Parse(data, "fuzz.yaml")
+		if err == nil {
+			err = p.LoadKeys(context.Background(), dir)
+		}
 		if err != nil {
 			if !errors.Is(err, policy.ErrInvalidPolicy) {
 				t.Fatalf("error is not ErrInvalidPolicy: %v", err)

@@ -6,14 +6,45 @@ import (
 	"crypto/sha256"
 	"crypto/x509"
 	"encoding/hex"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 
+	"github.com/secure-systems-lab/go-securesystemslib/encrypted"
+	"github.com/sigstore/cosign/v2/pkg/blob"
 	"github.com/sigstore/cosign/v2/pkg/cosign"
-	sigkeys "github.com/sigstore/cosign/v2/pkg/signature"
+	"github.com/sigstore/sigstore/pkg/cryptoutils"
 	"github.com/sigstore/sigstore/pkg/signature"
+	"github.com/sigstore/sigstore/pkg/signature/kms"
 )
+
+// Key loading reads cosign's key files with cosign's and sigstore's
+// lower-level packages (pkg/cosign, pkg/blob, sigstore's signature and kms)
+// rather than cosign's pkg/signature, whose k8s://, gitlab:// and pkcs11:
+// support links 281 Kubernetes packages and cost every mkt command about
+// 10 ms of start-up before it did anything.
+
+// Errors a caller can test for with errors.Is; the messages around them say
+// which key and what to do.
+var (
+	// ErrWrongPassword: an encrypted private key did not decrypt with the
+	// password given.
+	ErrWrongPassword = errors.New("wrong password for the private key")
+	// ErrNotPrivateKey: signing was given a public key (or another PEM).
+	ErrNotPrivateKey = errors.New("not a private key")
+	// ErrNotPublicKey: verification was given something other than a
+	// public key, such as the private key.
+	ErrNotPublicKey = errors.New("not a public key")
+	// ErrUnknownKMS: a KMS reference whose scheme no linked provider and no
+	// sigstore KMS plugin on PATH serves.
+	ErrUnknownKMS = errors.New("no KMS provider for the key reference")
+)
+
+// PasswordEnv is the variable the password of an encrypted private key is
+// read from, as stock cosign reads it.
+const PasswordEnv = "COSIGN_PASSWORD"
 
 // PassFunc supplies the password of an encrypted private key; confirm is
 // true when a new key is being created.
@@ -23,9 +54,9 @@ type PassFunc = cosign.PassFunc
 // variable is an error, so that a forgotten password never silently
 // becomes an empty one; set it to "" for keys without one.
 func EnvPassword(bool) ([]byte, error) {
-	pw, ok := os.LookupEnv("COSIGN_PASSWORD")
+	pw, ok := os.LookupEnv(PasswordEnv)
 	if !ok {
-		return nil, errors.New("COSIGN_PASSWORD is not set (set it to the key's password, or to \"\" for a key without one)")
+		return nil, errors.New(PasswordEnv + " is not set (set it to the key's password, or to \"\" for a key without one)")
 	}
 	return []byte(pw), nil
 }
@@ -47,11 +78,18 @@ type Signer struct {
 	Fingerprint string
 }
 
-// LoadSigner opens a private key: a cosign.key file, or any KMS reference
-// sigstore supports (awskms://, gcpkms://, azurekms://, hashivault://)
-// when its provider is linked into the program.
+// LoadSigner opens a private key: a cosign.key file (or env://VAR, http(s)
+// URL, as cosign reads them), or a KMS reference (awskms://, gcpkms://,
+// azurekms://, hashivault://) when its provider is linked into the program
+// or a sigstore-kms-<scheme> plugin is on PATH.
 func LoadSigner(ctx context.Context, ref string, pass PassFunc) (*Signer, error) {
-	sv, err := sigkeys.SignerVerifierFromKeyRef(ctx, ref, pass, nil)
+	var sv signature.SignerVerifier
+	var err error
+	if IsKMSRef(ref) {
+		sv, err = kmsKey(ctx, ref)
+	} else {
+		sv, err = privateKeyFile(ref, pass)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("load signing key %s: %w", ref, err)
 	}
@@ -66,6 +104,75 @@ func LoadSigner(ctx context.Context, ref string, pass PassFunc) (*Signer, error)
 	return &Signer{SignerVerifier: sv, Fingerprint: fp}, nil
 }
 
+// privateKeyFile reads and decrypts a cosign private key. The steps are
+// cosign.LoadPrivateKey's, taken one at a time so that each failure can say
+// what is wrong: a public key where a private one belongs, or a wrong
+// password, instead of "unsupported pem type" or "decrypt: encrypted:
+// decryption failed".
+func privateKeyFile(ref string, pass PassFunc) (signature.SignerVerifier, error) {
+	raw, err := blob.LoadFileOrURL(ref)
+	if err != nil {
+		return nil, err
+	}
+	block, _ := pem.Decode(raw)
+	switch {
+	case block == nil:
+		return nil, fmt.Errorf("%w: no PEM block (want a cosign.key, as mkt key generate or cosign generate-key-pair writes)", ErrNotPrivateKey)
+	case block.Type == "PUBLIC KEY":
+		return nil, fmt.Errorf("%w: this is a public key; signing needs the private key (the .key file of the pair, not the .pub)", ErrNotPrivateKey)
+	case block.Type != cosign.CosignPrivateKeyPemType && block.Type != cosign.SigstorePrivateKeyPemType:
+		return nil, fmt.Errorf("%w: PEM type %q (want %q, as mkt key generate or cosign generate-key-pair writes)", ErrNotPrivateKey, block.Type, cosign.SigstorePrivateKeyPemType)
+	}
+	pw := []byte{}
+	if pass != nil {
+		if pw, err = pass(false); err != nil {
+			return nil, err
+		}
+	}
+	der, err := encrypted.Decrypt(block.Bytes, pw)
+	if err != nil {
+		// The secretbox cannot tell a wrong password from a damaged file;
+		// the password is by far the likelier.
+		return nil, fmt.Errorf("%w: give the key's password in %s (\"\" for a key without one) or type it when asked on a terminal", ErrWrongPassword, PasswordEnv)
+	}
+	pk, err := x509.ParsePKCS8PrivateKey(der)
+	if err != nil {
+		return nil, fmt.Errorf("parse private key: %w", err)
+	}
+	return signature.LoadDefaultSignerVerifier(pk, *cosign.GetDefaultLoadOptions(nil)...)
+}
+
+// IsKMSRef reports whether ref names a key in a KMS (scheme://…) rather
+// than a file, a URL or an environment variable holding one.
+func IsKMSRef(ref string) bool {
+	scheme, _, ok := strings.Cut(ref, "://")
+	if !ok || strings.Contains(ref, "-----BEGIN") {
+		return false
+	}
+	switch scheme {
+	case "http", "https", "env":
+		return false
+	}
+	return true
+}
+
+// kmsKey opens a KMS key through sigstore's provider registry: providers
+// registered by import (cmd/mkt links none by default, see docs/signing.md)
+// and, for any other scheme, sigstore's KMS plugin program
+// sigstore-kms-<scheme> on PATH.
+func kmsKey(ctx context.Context, ref string) (kms.SignerVerifier, error) {
+	sv, err := kms.Get(ctx, ref, crypto.SHA256)
+	var nf *kms.ProviderNotFoundError
+	if errors.As(err, &nf) {
+		scheme, _, _ := strings.Cut(ref, "://")
+		return nil, fmt.Errorf("%w: no provider for %s:// is linked and no %s%s program is on PATH (docs/signing.md, \"KMS\")", ErrUnknownKMS, scheme, "sigstore-kms-", scheme)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("kms: %w", err)
+	}
+	return sv, nil
+}
+
 // Key is a trusted public key.
 type Key struct {
 	// Ref is where the key came from (file, KMS reference), for messages.
@@ -74,17 +181,10 @@ type Key struct {
 	Verifier    signature.Verifier
 }
 
-// LoadKey opens a public key: a PEM file (cosign.pub), a PEM string, or a
-// KMS reference.
+// LoadKey opens a public key: a PEM file (cosign.pub), a PEM string, an
+// env://VAR or http(s) URL holding one, or a KMS reference.
 func LoadKey(ctx context.Context, ref string) (*Key, error) {
-	v, err := sigkeys.PublicKeyFromKeyRef(ctx, ref)
-	if err != nil {
-		if _, statErr := os.Stat(ref); errors.Is(statErr, os.ErrNotExist) {
-			if v2, err2 := sigkeys.LoadPublicKeyRaw([]byte(ref), crypto.SHA256); err2 == nil {
-				v, err = v2, nil
-			}
-		}
-	}
+	v, err := publicKey(ctx, ref)
 	if err != nil {
 		return nil, fmt.Errorf("load public key %s: %w", ref, err)
 	}
@@ -97,6 +197,27 @@ func LoadKey(ctx context.Context, ref string) (*Key, error) {
 		return nil, err
 	}
 	return &Key{Ref: ref, Fingerprint: fp, Verifier: v}, nil
+}
+
+func publicKey(ctx context.Context, ref string) (signature.Verifier, error) {
+	if IsKMSRef(ref) {
+		return kmsKey(ctx, ref)
+	}
+	raw := []byte(ref)
+	if !strings.Contains(ref, "-----BEGIN") {
+		var err error
+		if raw, err = blob.LoadFileOrURL(ref); err != nil {
+			return nil, err
+		}
+	}
+	if block, _ := pem.Decode(raw); block != nil && block.Type != "PUBLIC KEY" {
+		return nil, fmt.Errorf("%w: PEM type %q; verification needs the public key (the .pub file of the pair)", ErrNotPublicKey, block.Type)
+	}
+	pub, err := cryptoutils.UnmarshalPEMToPublicKey(raw)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrNotPublicKey, err)
+	}
+	return signature.LoadVerifier(pub, crypto.SHA256)
 }
 
 // Fingerprint names a public key: the hex SHA-256 of its DER

@@ -42,9 +42,26 @@ func TestPredicateSchemasAgreeWithValidation(t *testing.T) {
 		if err := schema.Validate(v); err != nil {
 			t.Errorf("%s schema refuses a valid predicate %s: %v", file, norm, err)
 		}
+		// A predicate as signed must be complete: without its time, both the
+		// schema and ValidatePredicate refuse it.
+		if err := signing.ValidatePredicate(typ, norm); err != nil {
+			t.Errorf("%s: ValidatePredicate refuses a complete predicate %s: %v", file, norm, err)
+		}
+		if !strings.Contains(predicates[typ], `"time"`) {
+			if err := signing.ValidatePredicate(typ, []byte(predicates[typ])); err == nil || !strings.Contains(err.Error(), "time is required") {
+				t.Errorf("%s: ValidatePredicate accepts %s without a time: %v", file, predicates[typ], err)
+			}
+			v, _ := jsonschema.UnmarshalJSON(strings.NewReader(predicates[typ]))
+			if err := schema.Validate(v); err == nil {
+				t.Errorf("%s schema accepts %s without a time", file, predicates[typ])
+			}
+		}
 		for _, bad := range invalid[typ] {
 			if _, err := signing.NormalizePredicate(typ, []byte(bad), time.Now()); err == nil {
 				t.Fatalf("%s: validation accepts %s, so the case is wrong", file, bad)
+			}
+			if err := signing.ValidatePredicate(typ, []byte(bad)); err == nil {
+				t.Errorf("%s: ValidatePredicate accepts what the schema refuses: %s", file, bad)
 			}
 			v, _ := jsonschema.UnmarshalJSON(strings.NewReader(bad))
 			if err := schema.Validate(v); err == nil {

@@ -140,8 +140,8 @@ func TestStockCosignVerifiesWhatMktSignsAndAttests(t *testing.T) {
 				}
 			}
 			// And mkt agrees, with every type required.
-			res, err := c.Verify(ctx, ref, signing.VerifyOptions{Keys: []*signing.Key{key}, Require: keysOf(predicates)})
-			if err != nil || !res.Passed {
+			res, err := c.Verify(ctx, ref, signing.VerifyOptions{Keys: []*signing.Key{key}})
+			if err != nil || refusal(res, keysOf(predicates)...) != "" {
 				t.Fatalf("mkt verify: %+v %v", res, err)
 			}
 		})
@@ -178,12 +178,12 @@ func TestMktVerifiesWhatStockCosignSignsAndAttests(t *testing.T) {
 			if _, err := cosign.Run(ctx, "attest", "--key", "stock.key", "--type", signing.ReviewV1, "--predicate", "review.json", "--tlog-upload=false", "--allow-http-registry", "--yes", ref); err != nil {
 				t.Fatal(err)
 			}
-			res, err := client(t).Verify(ctx, ref, signing.VerifyOptions{Keys: []*signing.Key{key}, Require: []string{signing.ReviewV1}})
+			res, err := client(t).Verify(ctx, ref, signing.VerifyOptions{Keys: []*signing.Key{key}})
 			if err != nil {
 				t.Fatal(err)
 			}
-			if !res.Passed {
-				t.Fatalf("mkt refused stock cosign's signature and attestation: %+v", res.Checks)
+			if why := refusal(res, signing.ReviewV1); why != "" {
+				t.Fatalf("mkt refused stock cosign's signature and attestation: %s", why)
 			}
 			if l := res.Latest(signing.ReviewV1); l == nil || !strings.Contains(string(l.Statement.Predicate), `"approved"`) {
 				t.Fatalf("latest review: %+v", l)
@@ -225,44 +225,75 @@ func TestVerifyRefuses(t *testing.T) {
 				require []string
 				want    string
 			}{
-				{"wrong key", signed, []*signing.Key{other}, nil, "none of 1 signatures verifies"},
+				{"wrong key", signed, []*signing.Key{other}, nil, "signature not made for this digest by any of the 1 keys tried: " + other.Fingerprint[:16]},
 				{"unsigned artifact", unsigned, []*signing.Key{key}, nil, "unsigned"},
-				{"signature copied from another digest", copied, []*signing.Key{key}, nil, "none of 1 signatures verifies"},
-				{"attestation about another digest", copied, []*signing.Key{key}, []string{signing.ReviewV1}, "none of 1 review attestations verifies"},
-				{"tampered payload", tampered, []*signing.Key{key}, nil, "none of 1 signatures verifies"},
+				{"signature copied from another digest", copied, []*signing.Key{key}, nil, "signature not made for this digest by any of the 1 keys tried"},
+				{"attestation about another digest", copied, []*signing.Key{key}, []string{signing.ReviewV1}, "review attestation not made for this digest by any of the 1 keys tried"},
+				{"tampered payload", tampered, []*signing.Key{key}, nil, "signature not made for this digest by any of the 1 keys tried"},
 				{"missing required attestation", signed, []*signing.Key{key}, []string{signing.TermsV1}, "no terms attestation"},
 			}
 			for _, tc := range cases {
-				res, err := c.Verify(ctx, tc.ref, signing.VerifyOptions{Keys: tc.keys, Require: tc.require})
+				res, err := c.Verify(ctx, tc.ref, signing.VerifyOptions{Keys: tc.keys})
 				if err != nil {
 					t.Fatalf("%s: %v", tc.name, err)
 				}
-				if res.Passed {
+				why := refusal(res, tc.require...)
+				if why == "" {
 					t.Errorf("%s: verification passed", tc.name)
 					continue
 				}
-				var reasons []string
-				for _, ck := range res.Checks {
-					if !ck.Passed {
-						reasons = append(reasons, ck.Reason)
-					}
-				}
-				if !strings.Contains(strings.Join(reasons, " | "), tc.want) {
-					t.Errorf("%s: reasons %q lack %q", tc.name, reasons, tc.want)
+				if !strings.Contains(why, tc.want) {
+					t.Errorf("%s: %q lacks %q", tc.name, why, tc.want)
 				}
 			}
 			// A version tag re-pointed (forced) to other content: verifying
 			// the tag checks what it names now, which nobody signed.
-			if res, _ := c.Verify(ctx, reg.Ref(repo+":1.0.0"), signing.VerifyOptions{Keys: []*signing.Key{key}}); !res.Passed {
-				t.Fatalf("signed tag refused before the move: %+v", res.Checks)
+			if res, _ := c.Verify(ctx, reg.Ref(repo+":1.0.0"), signing.VerifyOptions{Keys: []*signing.Key{key}}); refusal(res) != "" {
+				t.Fatalf("signed tag refused before the move: %s", refusal(res))
 			}
 			publish(t, reg, repo, "1.0.0", "moved", true)
 			res, err := c.Verify(ctx, reg.Ref(repo+":1.0.0"), signing.VerifyOptions{Keys: []*signing.Key{key}})
-			if err != nil || res.Passed || res.Digest == digestOf(signed) {
+			if err != nil || refusal(res) == "" || res.Digest == digestOf(signed) {
 				t.Fatalf("re-pointed tag: %+v %v", res, err)
 			}
 		})
 	}
+}
+
+// refusal says why res shows no trusted signature, or no trusted
+// attestation of a required type, or "" when it shows them all: what the
+// per-signature results carry, before any policy judges them.
+func refusal(res *signing.Result, require ...string) string {
+	var why []string
+	signed := false
+	for _, s := range res.Signatures {
+		signed = signed || s.Verified
+		if !s.Verified {
+			why = append(why, s.Error)
+		}
+	}
+	if len(res.Signatures) == 0 {
+		why = append(why, "unsigned")
+	}
+	if signed {
+		why = nil
+	}
+	for _, typ := range require {
+		if res.Latest(typ) != nil {
+			continue
+		}
+		found := false
+		for _, a := range res.Attestations {
+			if a.PredicateType == typ {
+				found = true
+				why = append(why, a.Error)
+			}
+		}
+		if !found {
+			why = append(why, "no "+signing.ShortName(typ)+" attestation")
+		}
+	}
+	return strings.Join(why, " | ")
 }
 
 func digestOf(ref string) string { return ref[strings.Index(ref, "@")+1:] }
@@ -315,8 +346,8 @@ func TestReferrersFormIsWrittenAndRead(t *testing.T) {
 	if _, err := c.Attest(ctx, ref, signer, signing.LifecycleV1, []byte(`{"status":"deprecated","reason":"use 2.x","successor":"2.0.0"}`), signing.WriteOptions{Referrers: true}); err != nil {
 		t.Fatal(err)
 	}
-	res, err := c.Verify(ctx, ref, signing.VerifyOptions{Keys: []*signing.Key{key}, Require: []string{signing.LifecycleV1}})
-	if err != nil || !res.Passed {
+	res, err := c.Verify(ctx, ref, signing.VerifyOptions{Keys: []*signing.Key{key}})
+	if err != nil || refusal(res, signing.LifecycleV1) != "" {
 		t.Fatalf("verify referrers: %+v %v", res, err)
 	}
 	for _, s := range res.Signatures {
@@ -356,7 +387,7 @@ func TestReferrersAPIAbsenceIsRemembered(t *testing.T) {
 			c := client(t)
 			for _, ref := range refs {
 				res, err := c.Verify(ctx, ref, signing.VerifyOptions{Keys: []*signing.Key{key}})
-				if err != nil || !res.Passed || len(res.Signatures) != 1 || res.Signatures[0].Source != signing.FromReferrer {
+				if err != nil || refusal(res) != "" || len(res.Signatures) != 1 || res.Signatures[0].Source != signing.FromReferrer {
 					t.Fatalf("verify %s: %+v %v", ref, res, err)
 				}
 			}
@@ -399,8 +430,8 @@ func TestCopyKeepsSignaturesAndAttestations(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, r := range []string{ggcr.Ref(repo + "-mirror:1.0.0"), dist.Ref(repo + "-back:1.0.0")} {
-		res, err := c.Verify(ctx, r, signing.VerifyOptions{Keys: []*signing.Key{key}, Require: []string{signing.ReviewV1}})
-		if err != nil || !res.Passed {
+		res, err := c.Verify(ctx, r, signing.VerifyOptions{Keys: []*signing.Key{key}})
+		if err != nil || refusal(res, signing.ReviewV1) != "" {
 			t.Fatalf("%s after copy: %+v %v", r, res, err)
 		}
 		if _, err := stockCosign(t, home).Run(ctx, "verify", "--key", "copy.pub", "--insecure-ignore-tlog=true", "--allow-http-registry", r); err != nil {
@@ -457,8 +488,8 @@ func TestVerifyManyKeepsOrderAndVerdicts(t *testing.T) {
 		t.Fatal(err)
 	}
 	for i, r := range res {
-		if r.Reference != refs[i] || r.Passed != (i%2 == 0) {
-			t.Fatalf("result %d: %s passed=%v", i, r.Reference, r.Passed)
+		if r.Reference != refs[i] || (refusal(r) == "") != (i%2 == 0) {
+			t.Fatalf("result %d: %s refused for %q", i, r.Reference, refusal(r))
 		}
 	}
 }

@@ -4,11 +4,9 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
-	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -376,19 +374,13 @@ type AttestationResult struct {
 	order         int
 }
 
-// CheckResult is one line of a verification verdict.
-type CheckResult struct {
-	Name   string `json:"name"`
-	Passed bool   `json:"passed"`
-	Reason string `json:"reason"`
-}
-
-// Result is the verdict on one artifact.
+// Result is what checking an artifact's evidence against keys showed,
+// signature by signature and attestation by attestation. It holds no
+// verdict: policy.Decision is the one verdict, for a policy file and for
+// `mkt verify --key` (a key-only policy) alike.
 type Result struct {
 	Reference    string              `json:"reference"`
 	Digest       string              `json:"digest"`
-	Passed       bool                `json:"passed"`
-	Checks       []CheckResult       `json:"checks"`
 	Signatures   []SignatureResult   `json:"signatures"`
 	Attestations []AttestationResult `json:"attestations"`
 	Requests     int64               `json:"registryRequests"`
@@ -411,21 +403,14 @@ func (r *Result) Latest(predicateType string) *AttestationResult {
 	return best
 }
 
-// VerifyOptions say what a verification requires.
+// VerifyOptions say which keys evidence is checked against.
 type VerifyOptions struct {
-	// Keys are the trusted public keys; at least one is needed.
+	// Keys are the trusted public keys; with none, evidence is only listed.
 	Keys []*Key
-	// Require lists predicate type URIs that a trusted key must have attested.
-	Require []string
 }
 
-// Verify collects the evidence for ref and checks it: Passed only when a
-// trusted key signed this exact digest and, for each required predicate
-// type, a trusted key attested this exact digest.
+// Verify collects the evidence for ref and checks it against the keys.
 func (c *Client) Verify(ctx context.Context, ref string, o VerifyOptions) (*Result, error) {
-	if len(o.Keys) == 0 {
-		return nil, errors.New("verify: no trusted key given")
-	}
 	ev, err := c.Collect(ctx, ref)
 	if err != nil {
 		return nil, err
@@ -438,31 +423,23 @@ func (c *Client) Verify(ctx context.Context, ref string, o VerifyOptions) (*Resu
 // simple-signing claim for this digest, attestations an in-toto subject
 // with this digest, so a signature copied over from another artifact, or
 // a tampered payload, verifies with no key. With no keys it only lists
-// what is stored (and fails).
+// what is stored. What the results mean is for a policy to decide.
 func (ev *Evidence) Check(ctx context.Context, o VerifyOptions) (*Result, error) {
 	res := &Result{Reference: ev.Reference, Digest: ev.Digest, Requests: ev.Requests}
-	sigErrs := map[string]bool{}
-	signers := map[string]bool{}
 	for _, f := range ev.signatures {
 		sr := SignatureResult{Source: f.source}
-		var lastErr error
 		for _, k := range o.Keys {
 			co := &cosign.CheckOpts{SigVerifier: k.Verifier, IgnoreTlog: true, IgnoreSCT: true, ClaimVerifier: cosign.SimpleClaimVerifier}
-			if _, err := cosign.VerifyImageSignature(ctx, f.sig, ev.hash, co); err != nil {
-				lastErr = err
-				continue
+			if _, err := cosign.VerifyImageSignature(ctx, f.sig, ev.hash, co); err == nil {
+				sr.Verified, sr.Fingerprint = true, k.Fingerprint
+				break
 			}
-			sr.Verified, sr.Fingerprint = true, k.Fingerprint
-			signers[k.Fingerprint] = true
-			break
 		}
-		if !sr.Verified && lastErr != nil {
-			sr.Error = lastErr.Error()
-			sigErrs[sr.Error] = true
+		if !sr.Verified && len(o.Keys) > 0 {
+			sr.Error = notVerified("signature", o.Keys)
 		}
 		res.Signatures = append(res.Signatures, sr)
 	}
-	attErrs := map[string]bool{}
 	for i, f := range ev.attestations {
 		ar := AttestationResult{Source: f.source, order: i}
 		if raw, err := f.sig.Payload(); err == nil {
@@ -473,85 +450,35 @@ func (ev *Evidence) Check(ctx context.Context, o VerifyOptions) (*Result, error)
 			}
 		}
 		if ar.Statement != nil {
-			var lastErr error
 			for _, k := range o.Keys {
 				co := &cosign.CheckOpts{SigVerifier: k.Verifier, IgnoreTlog: true, IgnoreSCT: true, ClaimVerifier: cosign.IntotoSubjectClaimVerifier}
-				if _, err := cosign.VerifyBlobAttestation(ctx, f.sig, ev.hash, co); err != nil {
-					lastErr = err
-					continue
+				if _, err := cosign.VerifyBlobAttestation(ctx, f.sig, ev.hash, co); err == nil {
+					ar.Verified, ar.Fingerprint = true, k.Fingerprint
+					break
 				}
-				ar.Verified, ar.Fingerprint = true, k.Fingerprint
-				break
 			}
-			if !ar.Verified && lastErr != nil {
-				ar.Error = lastErr.Error()
+			if !ar.Verified && len(o.Keys) > 0 {
+				ar.Error = notVerified(ShortName(ar.PredicateType)+" attestation", o.Keys)
 			}
-		}
-		if !ar.Verified && ar.Error != "" {
-			attErrs[ShortName(ar.PredicateType)+": "+ar.Error] = true
 		}
 		res.Attestations = append(res.Attestations, ar)
-	}
-
-	sigCheck := CheckResult{Name: "signature"}
-	switch {
-	case len(signers) > 0:
-		sigCheck.Passed = true
-		sigCheck.Reason = fmt.Sprintf("signed by trusted key %s", strings.Join(shortFingerprints(signers), ", "))
-	case len(ev.signatures) == 0:
-		sigCheck.Reason = "unsigned: no signature in the .sig tag or the referrers"
-	default:
-		sigCheck.Reason = fmt.Sprintf("none of %d signatures verifies with the trusted keys (%s)", len(ev.signatures), strings.Join(keys(sigErrs), "; "))
-	}
-	res.Checks = append(res.Checks, sigCheck)
-	for _, typ := range o.Require {
-		ck := CheckResult{Name: "attestation:" + ShortName(typ)}
-		if latest := res.Latest(typ); latest != nil {
-			ck.Passed = true
-			ck.Reason = fmt.Sprintf("attested by trusted key %s", short(latest.Fingerprint))
-			if !latest.Time.IsZero() {
-				ck.Reason += " at " + latest.Time.Format(time.RFC3339)
-			}
-			if s := summary(latest); s != "" {
-				ck.Reason += " (" + s + ")"
-			}
-		} else {
-			n := 0
-			for _, a := range res.Attestations {
-				if a.PredicateType == typ {
-					n++
-				}
-			}
-			if n == 0 {
-				ck.Reason = "no " + ShortName(typ) + " attestation"
-			} else {
-				ck.Reason = fmt.Sprintf("none of %d %s attestations verifies with the trusted keys (%s)", n, ShortName(typ), strings.Join(keys(attErrs), "; "))
-			}
-		}
-		res.Checks = append(res.Checks, ck)
-	}
-	res.Passed = true
-	for _, ck := range res.Checks {
-		res.Passed = res.Passed && ck.Passed
 	}
 	return res, nil
 }
 
-// summary says in a few words what a Marketplace predicate states.
-func summary(a *AttestationResult) string {
-	var p map[string]any
-	if a.Statement == nil || json.Unmarshal(a.Statement.Predicate, &p) != nil {
-		return ""
-	}
-	for _, k := range []string{"result", "status", "constraint"} {
-		if v, ok := p[k].(string); ok {
-			return k + " " + v
+// notVerified says that a signature or attestation of this digest verifies
+// with none of the keys tried, and names them: cosign's own errors ("invalid
+// signature when validating ASN.1 encoded signature", DSSE's "accepted
+// signatures do not match threshold, Found: 0") say neither.
+func notVerified(what string, tried []*Key) string {
+	names := make([]string, len(tried))
+	for i, k := range tried {
+		names[i] = short(k.Fingerprint)
+		if k.Ref != "" && !strings.Contains(k.Ref, "-----BEGIN") {
+			names[i] += " (" + k.Ref + ")"
 		}
 	}
-	if pr, ok := p["pricing"].(map[string]any); ok {
-		return fmt.Sprintf("pricing %v", pr["model"])
-	}
-	return ""
+	return fmt.Sprintf("%s not made for this digest by any of the %d keys tried: %s", what, len(tried), strings.Join(names, ", "))
 }
 
 func short(fp string) string {
@@ -559,24 +486,6 @@ func short(fp string) string {
 		return fp[:16]
 	}
 	return fp
-}
-
-func shortFingerprints(m map[string]bool) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, short(k))
-	}
-	sort.Strings(out)
-	return out
-}
-
-func keys(m map[string]bool) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
 }
 
 func hasKey(m map[string]string, k string) bool { _, ok := m[k]; return ok }

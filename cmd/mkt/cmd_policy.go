@@ -10,6 +10,7 @@ import (
 	"github.com/connectsoft/marketplace"
 	"github.com/connectsoft/marketplace/index/client"
 	"github.com/connectsoft/marketplace/policy"
+	"github.com/connectsoft/marketplace/resolve"
 	"github.com/spf13/cobra"
 )
 
@@ -49,10 +50,10 @@ func (f *policyFlags) options(ctx context.Context, g *globals) (marketplace.Opti
 	return o, nil
 }
 
-func requirements(args []string) ([]policy.Requirement, error) {
-	var reqs []policy.Requirement
+func requirements(args []string) ([]resolve.Requirement, error) {
+	var reqs []resolve.Requirement
 	for _, a := range args {
-		r, err := policy.ParseRequirement(a)
+		r, err := resolve.ParseRequirement(a)
 		if err != nil {
 			return nil, usageError{err}
 		}
@@ -204,7 +205,7 @@ why each was passed over (--explain: every passed-over version).`,
 // resolveResult is what resolve chose: {"selected":[…]}, as the index's
 // resolve API answers.
 type resolveResult struct {
-	*policy.Resolution
+	*resolve.Resolution
 	explain bool
 }
 
@@ -252,7 +253,7 @@ func (r *installResult) printText(p *printer) {
 
 // passedOverReasons joins a passed-over version's reasons, saying when it
 // was the client, not the index, that refused it.
-func passedOverReasons(p policy.PassedOver) string {
+func passedOverReasons(p resolve.PassedOver) string {
 	why := strings.Join(p.Reasons, "; ")
 	if p.RefusedLocally {
 		why = "offered by the index, refused here: " + why
@@ -263,7 +264,7 @@ func passedOverReasons(p policy.PassedOver) string {
 // warnRefusedLocally tells the user, even without --explain, which
 // versions an index offered and this client refused: what was installed or
 // chosen is then not what the index chose, and the user should know why.
-func warnRefusedLocally(pr *printer, sel []*policy.Selected) {
+func warnRefusedLocally(pr *printer, sel []*resolve.Selected) {
 	for _, s := range sel {
 		for _, p := range s.PassedOver {
 			if p.RefusedLocally {

@@ -5,18 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 
+	"github.com/connectsoft/marketplace"
 	"github.com/connectsoft/marketplace/artifact"
 	"github.com/connectsoft/marketplace/signing"
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
-
-	// KMS providers for --key awskms://, gcpkms://, azurekms://, hashivault://
-	// (sigstore's; registered by import as in the cosign binary).
-	_ "github.com/sigstore/sigstore/pkg/signature/kms/aws"
-	_ "github.com/sigstore/sigstore/pkg/signature/kms/azure"
-	_ "github.com/sigstore/sigstore/pkg/signature/kms/gcp"
-	_ "github.com/sigstore/sigstore/pkg/signature/kms/hashivault"
 )
 
 // errVerificationFailed makes a failed verification exit 1 after its report.
@@ -159,13 +154,16 @@ func newVerifyCmd(g *globals) *cobra.Command {
 		Use:   "verify REF (--key PUB [--key PUB2...] [--require TYPE]... | --policy FILE [--factory-version V])",
 		Short: "Check that trusted keys signed, and attested, this exact digest",
 		Long: `Verify passes only when a trusted key signed the exact digest REF names and, for
-each --require TYPE, a trusted key attested that digest. It reads both the cosign
-tags and OCI referrers, needs no transparency log, and exits 1 with the reason
-when a check fails. The newest attestation of a type counts.
+each --require TYPE, a trusted key attested that digest with a predicate valid
+for its type (review, compatibility, terms and lifecycle have schemas). It reads
+both the cosign tags and OCI referrers and needs no transparency log. The newest
+attestation of a type counts; a version one of the keys yanked is refused unless
+REF is a digest.
 
-With --policy, the policy decides instead: every check of every matching rule
-(signature, attestation:<type>, compatibility, license, lifecycle) is printed
-with its reason, and a denial exits 1.`,
+--key and --require make a key-only policy; --policy FILE evaluates a policy
+file instead. Both print the same decision: every check (signature,
+attestation:<type>, compatibility, license, lifecycle) with its reason, and a
+denial exits 1.`,
 		Example: `  mkt verify registry.example.com/acme/crm:1.0.0 --key publisher.pub --key review.pub --require review`,
 		Args:    exactArgs(1),
 		RunE: g.action(func(cmd *cobra.Command, args []string) (result, error) {
@@ -182,30 +180,25 @@ with its reason, and a denial exits 1.`,
 			if len(keyRefs) == 0 {
 				return nil, usagef("verify needs at least one --key, or --policy")
 			}
+			for _, t := range require {
+				if _, err := signing.PredicateType(t); err != nil {
+					return nil, usageError{err}
+				}
+			}
 			keys, err := signing.LoadKeys(cmd.Context(), keyRefs)
 			if err != nil {
 				return nil, err
 			}
-			opts := signing.VerifyOptions{Keys: keys}
-			for _, t := range require {
-				uri, err := signing.PredicateType(t)
-				if err != nil {
-					return nil, usageError{err}
-				}
-				opts.Require = append(opts.Require, uri)
-			}
-			c, err := signing.NewClient(g.remote())
+			// --key and --require are a key-only policy: the same decision,
+			// printed the same way, as --policy.
+			d, err := marketplace.VerifyKeys(cmd.Context(), args[0], keys, require, g.remote())
 			if err != nil {
 				return nil, err
 			}
-			res, err := c.Verify(cmd.Context(), args[0], opts)
-			if err != nil {
-				return nil, err
+			if !d.Allowed {
+				return &policyVerification{d}, fmt.Errorf("%s: %w", args[0], errVerificationFailed)
 			}
-			if !res.Passed {
-				return &keyVerification{res}, fmt.Errorf("%s: %w", args[0], errVerificationFailed)
-			}
-			return &keyVerification{res}, nil
+			return &policyVerification{d}, nil
 		}),
 	}
 	cmd.Flags().StringArrayVar(&keyRefs, "key", nil, "trusted public key (file, PEM or KMS reference); repeatable")
@@ -234,27 +227,6 @@ func (r *signedResult) printText(p *printer) {
 		fmt.Fprintf(p.stderr, "Signed %s with key %s\n", r.Reference, r.Fingerprint[:16])
 	}
 	fmt.Fprintln(p.stdout, r.Reference)
-}
-
-// keyVerification is the verdict of verify --key.
-type keyVerification struct{ *signing.Result }
-
-func (r *keyVerification) printText(p *printer) {
-	verdict := "PASSED"
-	if !r.Passed {
-		verdict = "FAILED"
-	}
-	fmt.Fprintf(p.stdout, "%s %s\n", verdict, r.Digest)
-	for _, ck := range r.Checks {
-		mark := "ok  "
-		if !ck.Passed {
-			mark = "FAIL"
-		}
-		fmt.Fprintf(p.stdout, "  %s %-28s %s\n", mark, ck.Name, artifact.Printable(ck.Reason))
-	}
-	if p.verbose {
-		fmt.Fprintf(p.stderr, "%d registry requests\n", r.Requests)
-	}
 }
 
 // printRelatedSignatures lists what inspect found, verified against keys
@@ -296,23 +268,14 @@ func verifyKeys(ctx context.Context, g *globals, ref string, keyRefs []string) (
 	if err != nil {
 		return "", err
 	}
-	c, err := signing.NewClient(g.remote())
+	d, err := marketplace.VerifyKeys(ctx, ref, keys, nil, g.remote())
 	if err != nil {
 		return "", err
 	}
-	res, err := c.Verify(ctx, ref, signing.VerifyOptions{Keys: keys})
-	if err != nil {
-		return "", err
+	if !d.Allowed {
+		return "", fmt.Errorf("%s: %s: %w", ref, artifact.Printable(strings.Join(d.Failed(), "; ")), errVerificationFailed)
 	}
-	if !res.Passed {
-		for _, ck := range res.Checks {
-			if !ck.Passed {
-				return "", fmt.Errorf("%s: %s: %s: %w", ref, ck.Name, artifact.Printable(ck.Reason), errVerificationFailed)
-			}
-		}
-		return "", fmt.Errorf("%s: %w", ref, errVerificationFailed)
-	}
-	return res.Digest, nil
+	return d.Digest, nil
 }
 
 // signerClient is what sign and attest need: a registry client and the

@@ -16,7 +16,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/connectsoft/marketplace/policy"
+	"github.com/connectsoft/marketplace/resolve"
 )
 
 // Client is an index service as a resolution source: the index chooses,
@@ -33,7 +33,7 @@ type Client struct {
 
 // ResolveQuery is one GET /api/v1/resolve.
 type ResolveQuery struct {
-	Requirements []policy.Requirement
+	Requirements []resolve.Requirement
 	// Factory is the Factory version the choices must be compatible with.
 	Factory string
 	// Explain asks for the newer versions passed over, and why.
@@ -46,14 +46,14 @@ type ResolveQuery struct {
 }
 
 // Resolve asks the index to resolve reqs for a Factory version.
-func (c *Client) Resolve(ctx context.Context, reqs []policy.Requirement, factory string, explain bool) (*policy.Resolution, error) {
+func (c *Client) Resolve(ctx context.Context, reqs []resolve.Requirement, factory string, explain bool) (*resolve.Resolution, error) {
 	return c.ResolveQuery(ctx, ResolveQuery{Requirements: reqs, Factory: factory, Explain: explain})
 }
 
 // ResolveQuery asks the index to resolve q. A name the index cannot
 // resolve (none published or visible, none acceptable, conflicts) is an
-// error matching policy.ErrUnresolvable, with the index's reason.
-func (c *Client) ResolveQuery(ctx context.Context, q ResolveQuery) (*policy.Resolution, error) {
+// error matching resolve.ErrUnresolvable, with the index's reason.
+func (c *Client) ResolveQuery(ctx context.Context, q ResolveQuery) (*resolve.Resolution, error) {
 	v := url.Values{"factory": {q.Factory}, "explain": {strconv.FormatBool(q.Explain)}}
 	for _, r := range q.Requirements {
 		n := r.Name
@@ -65,7 +65,7 @@ func (c *Client) ResolveQuery(ctx context.Context, q ResolveQuery) (*policy.Reso
 	for _, e := range q.Exclude {
 		v.Add("exclude", e)
 	}
-	var res policy.Resolution
+	var res resolve.Resolution
 	if err := c.get(ctx, "/api/v1/resolve", v, &res); err != nil {
 		return nil, err
 	}
@@ -98,7 +98,7 @@ func (c *Client) get(ctx context.Context, path string, q url.Values, out any) er
 		var e struct{ Error string }
 		json.NewDecoder(body).Decode(&e)
 		if resp.StatusCode == http.StatusNotFound || resp.StatusCode == http.StatusUnprocessableEntity {
-			return fmt.Errorf("%w: %s", policy.ErrUnresolvable, e.Error)
+			return fmt.Errorf("%w: %s", resolve.ErrUnresolvable, e.Error)
 		}
 		return fmt.Errorf("index %s%s: %d %s", c.URL, path, resp.StatusCode, e.Error)
 	}

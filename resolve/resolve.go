@@ -1,4 +1,4 @@
-package policy
+package resolve
 
 import (
 	"context"
@@ -9,6 +9,8 @@ import (
 
 	"github.com/Masterminds/semver/v3"
 	"github.com/connectsoft/marketplace/artifact"
+	"github.com/connectsoft/marketplace/internal/semvercache"
+	"github.com/connectsoft/marketplace/policy"
 	"github.com/connectsoft/marketplace/remote"
 	"github.com/connectsoft/marketplace/signing"
 )
@@ -30,8 +32,8 @@ type Candidate struct {
 	// Artifact is the fetched manifest, when the source fetched one.
 	Artifact *artifact.Artifact `json:"-"`
 	// Decision, when the source has one (an index decides at ingest), is
-	// used instead of evaluating ResolveOptions.Policy.
-	Decision *Decision `json:"-"`
+	// used instead of evaluating Options.Policy.
+	Decision *policy.Decision `json:"-"`
 }
 
 // Source lists the versions of an extension and fetches one of them. A
@@ -64,19 +66,19 @@ func ParseRequirement(s string) (Requirement, error) {
 	return Requirement{Name: name, Constraint: c}, nil
 }
 
-// ResolveOptions say what a chosen version must satisfy.
-type ResolveOptions struct {
+// Options say what a chosen version must satisfy.
+type Options struct {
 	// FactoryVersion, when set, excludes versions whose range it misses.
 	FactoryVersion string
 	// Policy, when set, excludes versions it does not allow.
-	Policy *Policy
+	Policy *policy.Policy
 }
 
 // Selected is one chosen extension.
 type Selected struct {
 	*Candidate
-	RequiredBy []string  `json:"requiredBy"`
-	Decision   *Decision `json:"decision,omitempty"`
+	RequiredBy []string         `json:"requiredBy"`
+	Decision   *policy.Decision `json:"decision,omitempty"`
 	// PassedOver lists the newer versions that satisfied the constraints
 	// but were refused, and why.
 	PassedOver []PassedOver `json:"passedOver,omitempty"`
@@ -122,11 +124,11 @@ type constraint struct {
 type resolver struct {
 	ctx       context.Context
 	src       Source
-	opts      ResolveOptions
+	opts      Options
 	versions  map[string][]*semver.Version
 	verdicts  map[string][]string // name@version → reasons refused (nil: accepted)
 	cands     map[string]*Candidate
-	decisions map[string]*Decision
+	decisions map[string]*policy.Decision
 	chosen    map[string]*Selected // name + constraints → choice, across passes
 }
 
@@ -136,9 +138,9 @@ type resolver struct {
 // constraint asks for one. Choices are repeated until they no longer change
 // (a newer parent can bring other constraints); a name whose constraints no
 // version satisfies is an error naming its requirers.
-func Resolve(ctx context.Context, src Source, reqs []Requirement, opts ResolveOptions) (*Resolution, error) {
+func Resolve(ctx context.Context, src Source, reqs []Requirement, opts Options) (*Resolution, error) {
 	r := &resolver{ctx: ctx, src: src, opts: opts, versions: map[string][]*semver.Version{},
-		verdicts: map[string][]string{}, cands: map[string]*Candidate{}, decisions: map[string]*Decision{},
+		verdicts: map[string][]string{}, cands: map[string]*Candidate{}, decisions: map[string]*policy.Decision{},
 		chosen: map[string]*Selected{}}
 	var prev map[string]*Selected
 	for iter := 0; iter < 64; iter++ {
@@ -184,7 +186,7 @@ func (r *resolver) pass(reqs []Requirement, prev map[string]*Selected) (map[stri
 		}
 		c := constraint{raw: raw, by: by}
 		if raw != "" {
-			parsed, err := parseConstraint(raw)
+			parsed, err := semvercache.Constraint(raw)
 			if err != nil {
 				return fmt.Errorf("%w: %s requires %s %q, not a semver constraint", ErrUnresolvable, by, name, raw)
 			}
@@ -232,7 +234,7 @@ func (r *resolver) pass(reqs []Requirement, prev map[string]*Selected) (map[stri
 	}
 	var violations []string
 	for name, s := range cur {
-		v, _ := strictVersion(s.Version)
+		v, _ := semvercache.StrictVersion(s.Version)
 		s.RequiredBy = nil
 		for _, c := range cons[name] {
 			s.RequiredBy = append(s.RequiredBy, c.by+" ("+orAny(c.raw)+")")
@@ -349,7 +351,7 @@ func (r *resolver) list(name string) ([]*semver.Version, error) {
 	}
 	vs := make([]*semver.Version, 0, len(raw))
 	for _, s := range raw {
-		if v, err := strictVersion(s); err == nil {
+		if v, err := semvercache.StrictVersion(s); err == nil {
 			vs = append(vs, v)
 		}
 	}
@@ -372,7 +374,7 @@ func (r *resolver) verdict(name, version string) ([]string, error) {
 	r.cands[key] = c
 	var reasons []string
 	if r.opts.FactoryVersion != "" {
-		if ok, why := Compatible(c.Extension, r.opts.FactoryVersion); !ok {
+		if ok, why := policy.Compatible(c.Extension, r.opts.FactoryVersion); !ok {
 			reasons = append(reasons, why)
 		}
 	}
@@ -383,13 +385,13 @@ func (r *resolver) verdict(name, version string) ([]string, error) {
 		r.decisions[key] = c.Decision
 		if c.Decision.Mode != "audit" {
 			for _, ck := range c.Decision.Checks {
-				if !ck.Passed && ck.Name != "compatibility" {
+				if !ck.Passed && ck.Name != policy.CheckCompatibility {
 					reasons = append(reasons, ck.Name+": "+ck.Reason)
 				}
 			}
 		}
 	case r.opts.Policy != nil:
-		d, err := r.opts.Policy.Evaluate(r.ctx, Input{
+		d, err := r.opts.Policy.Evaluate(r.ctx, policy.Input{
 			Repository: c.Repository, Digest: c.Digest, Extension: c.Extension,
 			Evidence: c.Evidence, FactoryVersion: r.opts.FactoryVersion,
 		})
@@ -451,7 +453,7 @@ func (s *RegistrySource) Versions(ctx context.Context, name string) ([]string, e
 	var out []string
 	err = repo.Tags(ctx, "", func(tags []string) error {
 		for _, t := range tags {
-			if _, err := strictVersion(t); err == nil {
+			if _, err := semvercache.StrictVersion(t); err == nil {
 				out = append(out, t)
 			}
 		}
@@ -479,14 +481,14 @@ func (s *RegistrySource) Candidate(ctx context.Context, name, ref string) (*Cand
 // strict SemVer, and "" (any) never means a pre-release. A client checks an
 // index's choice with it, so the rule is the resolver's own.
 func Satisfies(version, constraint string) (bool, error) {
-	v, err := strictVersion(version)
+	v, err := semvercache.StrictVersion(version)
 	if err != nil {
 		return false, fmt.Errorf("version %q is not strict SemVer", version)
 	}
 	if constraint == "" {
 		return v.Prerelease() == "", nil
 	}
-	c, err := parseConstraint(constraint)
+	c, err := semvercache.Constraint(constraint)
 	if err != nil {
 		return false, fmt.Errorf("%q is not a semver constraint", constraint)
 	}
@@ -497,8 +499,8 @@ func Satisfies(version, constraint string) (bool, error) {
 // reports them in; versions that are not SemVer go last.
 func NewerFirst(p []PassedOver) {
 	sort.SliceStable(p, func(i, j int) bool {
-		a, errA := strictVersion(p[i].Version)
-		b, errB := strictVersion(p[j].Version)
+		a, errA := semvercache.StrictVersion(p[i].Version)
+		b, errB := semvercache.StrictVersion(p[j].Version)
 		switch {
 		case errA != nil || errB != nil:
 			return errA == nil && errB != nil

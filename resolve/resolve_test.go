@@ -1,4 +1,4 @@
-package policy_test
+package resolve_test
 
 import (
 	"context"
@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/connectsoft/marketplace/policy"
+	"github.com/connectsoft/marketplace/resolve"
 	"github.com/connectsoft/marketplace/testenv/fixture"
 )
 
@@ -48,13 +48,13 @@ func TestResolvePassesOverWithReasons(t *testing.T) {
 	good(fixture.Ext{Name: "acme/both", Version: "1.0.0", Deps: map[string]string{"acme/app": "^1.0.0", "acme/other": "^1.0.0"}})
 
 	p := w.mustPolicy(roots + fmt.Sprintf(reviewed, reg.Host))
-	src, err := policy.NewRegistrySource(reg.Host+"/res", w.pub.Remote)
+	src, err := resolve.NewRegistrySource(reg.Host+"/res", w.pub.Remote)
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	opts := policy.ResolveOptions{FactoryVersion: "2.5.0", Policy: p}
-	res, err := policy.Resolve(ctx, src, []policy.Requirement{{Name: "acme/app"}}, opts)
+	opts := resolve.Options{FactoryVersion: "2.5.0", Policy: p}
+	res, err := resolve.Resolve(ctx, src, []resolve.Requirement{{Name: "acme/app"}}, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -83,17 +83,17 @@ func TestResolvePassesOverWithReasons(t *testing.T) {
 	}
 
 	// A pre-release only when the constraint asks for one.
-	pre, err := policy.Resolve(ctx, src, []policy.Requirement{{Name: "acme/lib", Constraint: ">=2.0.0-0"}}, opts)
+	pre, err := resolve.Resolve(ctx, src, []resolve.Requirement{{Name: "acme/lib", Constraint: ">=2.0.0-0"}}, opts)
 	if err != nil || pre.Find("acme/lib").Version != "2.0.0-rc.1" {
 		t.Fatalf("pre-release: %+v %v", pre, err)
 	}
 	// Two requirers that no version satisfies together.
-	_, err = policy.Resolve(ctx, src, []policy.Requirement{{Name: "acme/both"}}, opts)
-	if !errors.Is(err, policy.ErrUnresolvable) || !strings.Contains(err.Error(), "acme/app@1.0.0") || !strings.Contains(err.Error(), "acme/other@1.0.0") {
+	_, err = resolve.Resolve(ctx, src, []resolve.Requirement{{Name: "acme/both"}}, opts)
+	if !errors.Is(err, resolve.ErrUnresolvable) || !strings.Contains(err.Error(), "acme/app@1.0.0") || !strings.Contains(err.Error(), "acme/other@1.0.0") {
 		t.Fatalf("conflict not reported with both requirers: %v", err)
 	}
 	// Without a policy, the newest compatible version wins.
-	loose, err := policy.Resolve(ctx, src, []policy.Requirement{{Name: "acme/lib", Constraint: "^1.0.0"}}, policy.ResolveOptions{FactoryVersion: "2.5.0"})
+	loose, err := resolve.Resolve(ctx, src, []resolve.Requirement{{Name: "acme/lib", Constraint: "^1.0.0"}}, resolve.Options{FactoryVersion: "2.5.0"})
 	if err != nil || loose.Find("acme/lib").Version != "1.6.0" {
 		t.Fatalf("no policy: %+v %v", loose, err)
 	}
@@ -101,8 +101,8 @@ func TestResolvePassesOverWithReasons(t *testing.T) {
 
 // The benchmark graph: n extensions with v versions each; extension i
 // depends on i+1 and i+7 (when they exist) with caret constraints.
-func memoryGraph(n, v int) (*policy.MemorySource, []policy.Requirement) {
-	var cands []*policy.Candidate
+func memoryGraph(n, v int) (*resolve.MemorySource, []resolve.Requirement) {
+	var cands []*resolve.Candidate
 	for i := 0; i < n; i++ {
 		for j := 0; j < v; j++ {
 			deps := ""
@@ -112,16 +112,16 @@ func memoryGraph(n, v int) (*policy.MemorySource, []policy.Requirement) {
 				}
 			}
 			ext := mustExt(fmt.Sprintf("bench/e%04d", i), fmt.Sprintf("1.%d.0", j), deps)
-			cands = append(cands, &policy.Candidate{Name: ext.Metadata.Name, Version: ext.Metadata.Version, Extension: ext})
+			cands = append(cands, &resolve.Candidate{Name: ext.Metadata.Name, Version: ext.Metadata.Version, Extension: ext})
 		}
 	}
-	return policy.NewMemorySource(cands), []policy.Requirement{{Name: "bench/e0000", Constraint: "^1.0.0"}}
+	return resolve.NewMemorySource(cands), []resolve.Requirement{{Name: "bench/e0000", Constraint: "^1.0.0"}}
 }
 
 func TestResolveMemoryGraph(t *testing.T) {
 	src, reqs := memoryGraph(200, 5)
 	start := time.Now()
-	res, err := policy.Resolve(context.Background(), src, reqs, policy.ResolveOptions{FactoryVersion: "2.5.0"})
+	res, err := resolve.Resolve(context.Background(), src, reqs, resolve.Options{FactoryVersion: "2.5.0"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -136,7 +136,7 @@ func BenchmarkResolve1000x20(b *testing.B) {
 	ctx := context.Background()
 	b.ReportAllocs()
 	for b.Loop() {
-		res, err := policy.Resolve(ctx, src, reqs, policy.ResolveOptions{FactoryVersion: "2.5.0"})
+		res, err := resolve.Resolve(ctx, src, reqs, resolve.Options{FactoryVersion: "2.5.0"})
 		if err != nil || len(res.Selected) != 1000 {
 			b.Fatal(err)
 		}

@@ -1,0 +1,49 @@
+package main
+
+import (
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+// TestMktLinksNoKubernetesOrKMSSDK guards start-up time: every package
+// linked into mkt runs its initialisation before any command does
+// anything. cosign's key-loading package (pkg/signature) linked 281
+// Kubernetes packages for its k8s:// keys, and sigstore's four KMS providers
+// the AWS, Google Cloud, Azure and Vault SDKs; mkt reads keys with the
+// lower-level packages and reaches KMS through sigstore's plugin programs
+// (cmd/sigstore-kms), so none of them may come back.
+func TestMktLinksNoKubernetesOrKMSSDK(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs go list")
+	}
+	out, err := exec.Command("go", "list", "-deps", ".").Output()
+	if err != nil {
+		t.Fatalf("go list -deps: %v", err)
+	}
+	forbidden := []string{
+		"k8s.io/",
+		"sigs.k8s.io/",
+		"github.com/sigstore/cosign/v2/pkg/signature",
+		"github.com/sigstore/sigstore/pkg/signature/kms/aws",
+		"github.com/sigstore/sigstore/pkg/signature/kms/gcp",
+		"github.com/sigstore/sigstore/pkg/signature/kms/azure",
+		"github.com/sigstore/sigstore/pkg/signature/kms/hashivault",
+		"github.com/aws/aws-sdk-go-v2/",
+		"cloud.google.com/go/kms",
+		"github.com/Azure/azure-sdk-for-go/",
+		"github.com/hashicorp/vault/",
+	}
+	var found []string
+	for _, pkg := range strings.Fields(string(out)) {
+		for _, f := range forbidden {
+			if strings.HasPrefix(pkg, f) {
+				found = append(found, pkg)
+				break
+			}
+		}
+	}
+	if len(found) > 0 {
+		t.Errorf("mkt links %d packages it must not (start-up cost; see docs/performance.md): %s", len(found), strings.Join(found[:min(len(found), 10)], ", "))
+	}
+}
