@@ -11,8 +11,8 @@ import (
 
 	"github.com/connectsoft/marketplace"
 	"github.com/connectsoft/marketplace/policy"
-	"github.com/connectsoft/marketplace/resolve"
 	"github.com/connectsoft/marketplace/remote"
+	"github.com/connectsoft/marketplace/resolve"
 	"github.com/connectsoft/marketplace/testenv"
 	"github.com/connectsoft/marketplace/testenv/fixture"
 	"oras.land/oras-go/v2/registry/remote/auth"
