@@ -93,7 +93,7 @@ func (c *Crawler) Reconcile(ctx context.Context, src *Source) (CrawlStats, error
 		for _, tag := range versions {
 			tags.Add(1)
 			g.Go(func() error {
-				digest, ms, changed, err := c.changed(gctx, src, repo, repoName, tag, evidence)
+				digest, ms, changed, err := c.changed(gctx, src, conn, repo, repoName, tag, evidence)
 				switch {
 				case err != nil:
 					failed.Add(1)
@@ -133,7 +133,7 @@ func (c *Crawler) Reconcile(ctx context.Context, src *Source) (CrawlStats, error
 // ones, and returns the registry's: a signature, attestation or referrer
 // added, replaced or removed since the version was decided re-verifies it,
 // whether or not a notification said so.
-func (c *Crawler) changed(ctx context.Context, src *Source, repo *orasremote.Repository, repoName, tag string, evidence map[digest.Digest][]string) (string, signing.Manifests, bool, error) {
+func (c *Crawler) changed(ctx context.Context, src *Source, conn *sourceConn, repo *orasremote.Repository, repoName, tag string, evidence map[digest.Digest][]string) (string, signing.Manifests, bool, error) {
 	var ms signing.Manifests
 	desc, err := repo.Resolve(ctx, tag)
 	if err != nil {
@@ -150,6 +150,14 @@ func (c *Crawler) changed(ctx context.Context, src *Source, repo *orasremote.Rep
 		_, kind := evidenceTag(t)
 		kind.set(&ms, ed.Digest.String())
 	}
+	// Referrers pushed through the referrers API have no tag: where the
+	// registry has the API, its answer is compared too (one request more
+	// per version there; none on a registry without it).
+	fp, err := conn.signing.ReferrersFingerprint(ctx, src.Registry+"/"+repoName+"@"+desc.Digest.String())
+	if err != nil {
+		return "", ms, false, err
+	}
+	ms.ReferrersAPI = fp
 	d := desc.Digest.String()
 	v, err := c.Ingester.Store.VersionAt(ctx, src.Tenant, src.Registry+"/"+repoName, tag)
 	if errors.Is(err, store.ErrNotFound) {

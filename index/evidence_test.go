@@ -284,3 +284,66 @@ func TestMalformedEvidenceTagIsSkippedNotFailed(t *testing.T) {
 		t.Fatalf("crawl beside a malformed evidence tag: %+v %v", st, err)
 	}
 }
+
+// TestCrawlComparesReferrersTheAPIListed: on a registry with the OCI
+// referrers API (go-containerregistry's), a review attested as a referrer
+// has no tag at all, so a crawl that compared tags only never saw it on a
+// registry without notifications. The crawl asks the API for each version
+// (one request more per version there) and re-verifies when its answer
+// changes; an unchanged registry then costs a HEAD and a referrers list
+// per version.
+func TestCrawlComparesReferrersTheAPIListed(t *testing.T) {
+	ctx := context.Background()
+	w := &evidenceWorld{dir: t.TempDir()}
+	var err error
+	if w.st, err = store.Open(ctx, "sqlite://"+filepath.Join(w.dir, "index.db")); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { w.st.Close() })
+	w.signer, _, _ = fixture.KeyPair(t, w.dir, "acme")
+	if err := os.WriteFile(filepath.Join(w.dir, "policy.yaml"), []byte(evidencePolicy), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if w.reg, err = testenv.StartGGCR(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { w.reg.Close() })
+	proxy, err := testenv.StartFaultProxy(w.reg.Host) // counts requests
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer proxy.Close()
+	w.pub = fixture.NewPublisher(t, w.reg)
+	w.src = index.Source{Name: "acme", Registry: proxy.Host, PlainHTTP: true, Repositories: []string{"acme/**"}, Tenant: "acme", Visibility: store.Public}
+	c := &index.Crawler{Ingester: w.start(t)}
+
+	ref := w.pub.Publish("", fixture.Ext{Name: "acme/api", Version: "1.0.0"})
+	if _, err := w.pub.Client.Sign(ctx, ref, w.signer, signing.WriteOptions{Referrers: true}); err != nil {
+		t.Fatal(err)
+	}
+	if st, err := c.Reconcile(ctx, &w.src); err != nil || st.Ingested != 1 {
+		t.Fatalf("first crawl: %+v %v", st, err)
+	}
+	if v := w.stored(t, "acme/api", "1.0.0"); v == nil || !v.Signed || v.Reviewed {
+		t.Fatalf("after the first crawl: %+v", v)
+	}
+	review := fmt.Sprintf(`{"reviewer":"security","result":"approved","level":"public","time":%q}`, time.Now().UTC().Add(-time.Minute).Format(time.RFC3339))
+	if _, err := w.pub.Client.Attest(ctx, ref, w.signer, signing.ReviewV1, []byte(review), signing.WriteOptions{Referrers: true}); err != nil {
+		t.Fatal(err)
+	}
+	if st, err := c.Reconcile(ctx, &w.src); err != nil || st.Ingested != 1 {
+		t.Fatalf("crawl after a referrer attestation: %+v %v", st, err)
+	}
+	if v := w.stored(t, "acme/api", "1.0.0"); !v.Reviewed {
+		t.Fatalf("the crawl did not pick up the referrer review: %+v", v)
+	}
+	proxy.Clear()
+	if st, err := c.Reconcile(ctx, &w.src); err != nil || st.Unchanged != 1 || st.Ingested != 0 {
+		t.Fatalf("unchanged crawl: %+v %v", st, err)
+	}
+	// One version tag: its HEAD and its referrers list, the catalog and
+	// one tag list.
+	if n := proxy.Requests(); n > 4 {
+		t.Fatalf("unchanged crawl of 1 tag cost %d requests, want at most 4", n)
+	}
+}

@@ -68,6 +68,10 @@ type Manifests struct {
 	Signatures   string `json:"sig,omitempty"`
 	Attestations string `json:"att,omitempty"`
 	Referrers    string `json:"ref,omitempty"`
+	// ReferrersAPI fingerprints what the registry's referrers API listed
+	// (ReferrersFingerprint), where it has one: referrers pushed there have
+	// no tag whose digest a crawl could compare. It is never read by.
+	ReferrersAPI string `json:"api,omitempty"`
 }
 
 // CollectOptions say which evidence manifests a caller already knows. A
@@ -150,6 +154,9 @@ func (c *Client) CollectFrom(ctx context.Context, ref string, o CollectOptions) 
 		default:
 			var at string
 			idx, at, err = c.referrers(gctx, d)
+			if err == nil && at == "" && !c.knownWithoutReferrers(d.RegistryStr()) {
+				ev.Manifests.ReferrersAPI = referrersFingerprint(idx)
+			}
 			if isNotFound(err) && o.Fallback.Referrers != "" {
 				idx, err = c.referrersIndex(gctx, d.Repository.Digest(o.Fallback.Referrers))
 				at = o.Fallback.Referrers
@@ -233,6 +240,49 @@ func (c *Client) referrers(ctx context.Context, d name.Digest) (*v1.IndexManifes
 	}
 	m, err := idx.IndexManifest()
 	return m, h.String(), err
+}
+
+// ReferrersFingerprint asks the registry's referrers API which evidence
+// manifests refer to the artifact ref ("host/repo@sha256:…") names, and
+// returns a fingerprint of the answer that changes when one is added,
+// replaced or removed: what a crawl compares where referrers have no tag.
+// It is "" for a registry without the API (asked once per ten minutes);
+// their referrers are under the sha256-<hex> tag, which the crawl compares.
+func (c *Client) ReferrersFingerprint(ctx context.Context, ref string) (string, error) {
+	d, err := name.NewDigest(ref, c.nameOpts...)
+	if err != nil {
+		return "", err
+	}
+	if c.knownWithoutReferrers(d.RegistryStr()) {
+		return "", nil
+	}
+	idx, err := ociremote.Referrers(d, "", c.ociOpts(ctx)...)
+	if c.knownWithoutReferrers(d.RegistryStr()) || isNotFound(err) {
+		return "", nil // answered from the referrers tag, or nothing
+	}
+	if err != nil {
+		return "", fmt.Errorf("list referrers of %s: %w", ref, err)
+	}
+	return referrersFingerprint(idx), nil
+}
+
+// referrersFingerprint is the sha256 of the sorted digests of idx's
+// evidence manifests (signatures and attestations, as CollectFrom reads
+// them), "" for none.
+func referrersFingerprint(idx *v1.IndexManifest) string {
+	var ds []string
+	for _, m := range idx.Manifests {
+		switch m.ArtifactType {
+		case sigArtifactType, attArtifactType, ctypes.IntotoPayloadType, "application/vnd.oci.empty.v1+json", "":
+			ds = append(ds, m.Digest.String())
+		}
+	}
+	if len(ds) == 0 {
+		return ""
+	}
+	sort.Strings(ds)
+	sum := sha256.Sum256([]byte(strings.Join(ds, "\n")))
+	return "sha256:" + hex.EncodeToString(sum[:])
 }
 
 // referrersIndex reads a referrers-tag index by digest.
