@@ -97,11 +97,15 @@ func verifyPolicy(ctx context.Context, g *globals, ref string, f *policyFlags) (
 	return d.Digest, nil
 }
 
-// policyVerification is the verdict of verify --policy.
+// policyVerification is the verdict of verify: of the --policy file, or
+// of the key-only policy of --key and --require.
 type policyVerification struct{ *policy.Decision }
 
 func (r *policyVerification) printText(p *printer) {
 	fmt.Fprint(p.stdout, printableLines(r.Text()))
+	if p.verbose && r.Evidence != nil {
+		fmt.Fprintf(p.stderr, "%d registry requests for the evidence\n", r.Evidence.Requests)
+	}
 }
 
 func newResolveCmd(g *globals) *cobra.Command {

@@ -142,3 +142,21 @@ func TestKeyAndPredicateMistakesAreExplained(t *testing.T) {
 		t.Errorf("wrong password: %+v", r)
 	}
 }
+
+// TestVerifyVerboseCountsRequests: -v still says what the evidence cost,
+// as verify --key did before it reported a policy decision.
+func TestVerifyVerboseCountsRequests(t *testing.T) {
+	dir := t.TempDir()
+	t.Setenv("COSIGN_PASSWORD", "pw")
+	prefix := filepath.Join(dir, "k")
+	mustMkt(t, "key", "generate", "--output-prefix", prefix)
+	ext := filepath.Join(dir, "ext")
+	mustMkt(t, "init", ext, "--kind", "Module", "--name", "acme/verbose")
+	ref := plain.Ref("acme/verbose:0.1.0")
+	mustMkt(t, "push", "--plain-http", plain.Ref("acme/verbose"), ext)
+	mustMkt(t, "sign", "--plain-http", ref, "--key", prefix+".key")
+	r := mustMkt(t, "verify", "-v", "--plain-http", ref, "--key", prefix+".pub")
+	if !strings.Contains(r.stderr, "registry requests for the evidence") {
+		t.Fatalf("verify -v: %+v", r)
+	}
+}
