@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -210,11 +211,14 @@ func (c *Crawler) repositories(ctx context.Context, src *Source, o remote.Option
 	return out, nil
 }
 
-// Run reconciles every source at its interval until ctx ends.
+// Run reconciles every source at its interval until ctx ends, one
+// goroutine per source, and returns only when all of them have: a caller
+// that closes the store after Run returns closes it under no crawl.
 func (c *Crawler) Run(ctx context.Context, sources []Source) {
+	var wg sync.WaitGroup
 	for i := range sources {
 		src := &sources[i]
-		go func() {
+		wg.Go(func() {
 			t := time.NewTicker(src.Interval)
 			defer t.Stop()
 			for {
@@ -227,8 +231,9 @@ func (c *Crawler) Run(ctx context.Context, sources []Source) {
 				case <-t.C:
 				}
 			}
-		}()
+		})
 	}
+	wg.Wait()
 }
 
 // reconcileWithin is Reconcile bounded by the source's CrawlTimeout

@@ -162,17 +162,13 @@ func (s *Server) sourceOf(tenant, repository string) (*Source, string) {
 }
 
 // ListenAndServeWatchingPolicy is ListenAndServe with WatchPolicy running
-// beside it until the server has stopped: `mkt index serve` passes SIGHUP
-// as reload.
+// beside it: `mkt index serve` passes SIGHUP as reload. The server owns the
+// watch like the crawler: a re-evaluation in progress at shutdown returns
+// before the store closes.
 func (s *Server) ListenAndServeWatchingPolicy(ctx context.Context, reload <-chan os.Signal) error {
-	watchCtx, stopWatch := context.WithCancel(ctx)
-	watched := make(chan struct{})
-	go func() {
-		defer close(watched)
-		s.WatchPolicy(watchCtx, reload)
-	}()
-	err := s.ListenAndServe(ctx)
-	stopWatch()
-	<-watched
-	return err
+	ln, err := s.listen()
+	if err != nil {
+		return err
+	}
+	return s.serve(ctx, ln, func(ctx context.Context) { s.WatchPolicy(ctx, reload) })
 }

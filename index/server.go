@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/connectsoft/marketplace/index/store"
@@ -117,8 +118,16 @@ func (r *statusRecorder) WriteHeader(code int) {
 // Serve serves on ln until ctx ends, then shuts down gracefully (in-flight
 // requests get 10 seconds, running ingests 30 more) and closes the store.
 // The queue's workers run from before the first request until after the
-// last, and stop before the store closes under them.
+// last; the crawler runs beside the server. Serve owns both: the store
+// closes only after the crawler has returned and the queue has stopped, so
+// nothing uses it after Close.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	return s.serve(ctx, ln)
+}
+
+// serve is Serve with more background work (the policy watch) run, and
+// waited for, like the crawler.
+func (s *Server) serve(ctx context.Context, ln net.Listener, background ...func(context.Context)) error {
 	srv := &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout: orDefault(s.Config.ReadTimeout, DefaultReadTimeout), WriteTimeout: orDefault(s.Config.WriteTimeout, DefaultWriteTimeout),
 		IdleTimeout: orDefault(s.Config.IdleTimeout, DefaultIdleTimeout)}
@@ -137,28 +146,39 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		defer cancel()
 		return s.Queue.Stop(stop)
 	}
-	crawlCtx, stopCrawl := context.WithCancel(ctx)
-	defer stopCrawl()
-	s.Crawler.Run(crawlCtx, s.Config.Sources)
+	bgCtx, stopBackground := context.WithCancel(ctx)
+	defer stopBackground()
+	var bg sync.WaitGroup
+	if s.Crawler != nil {
+		bg.Go(func() { s.Crawler.Run(bgCtx, s.Config.Sources) })
+	}
+	for _, f := range background {
+		bg.Go(func() { f(bgCtx) })
+	}
+	// stop ends the background work and the queue, in that order, and then
+	// closes the store: every user of the store has returned by then.
+	stop := func() error {
+		stopBackground()
+		bg.Wait()
+		err := stopQueue()
+		if cerr := s.Store.Close(); err == nil {
+			err = cerr
+		}
+		return err
+	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {
 	case err := <-errc:
-		stopCrawl()
-		stopQueue()
-		s.Store.Close()
+		stop()
 		return err
 	case <-ctx.Done():
 	}
 	shutdown, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	err := srv.Shutdown(shutdown)
-	stopCrawl() // before the store closes under it
-	if qerr := stopQueue(); err == nil {
-		err = qerr
-	}
-	if cerr := s.Store.Close(); err == nil {
-		err = cerr
+	if serr := stop(); err == nil {
+		err = serr
 	}
 	if errors.Is(err, http.ErrServerClosed) {
 		err = nil
@@ -168,10 +188,18 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 
 // ListenAndServe listens on the configured address.
 func (s *Server) ListenAndServe(ctx context.Context) error {
+	ln, err := s.listen()
+	if err != nil {
+		return err
+	}
+	return s.Serve(ctx, ln)
+}
+
+func (s *Server) listen() (net.Listener, error) {
 	ln, err := net.Listen("tcp", s.Config.Listen)
 	if err != nil {
-		return fmt.Errorf("listen %s: %w", s.Config.Listen, err)
+		return nil, fmt.Errorf("listen %s: %w", s.Config.Listen, err)
 	}
 	s.Log.Info("index listening", "addr", ln.Addr().String())
-	return s.Serve(ctx, ln)
+	return ln, nil
 }

@@ -30,6 +30,10 @@ const (
 	// Corrupt flips one byte of the response body at offset Fault.After, as
 	// a compromised registry or a man in the middle would serve it.
 	Corrupt
+	// Stall holds the request for Fault.Delay, or until the client gives
+	// up, before forwarding it: a registry too slow to answer, even for
+	// small responses that Slow delivers in one piece.
+	Stall
 )
 
 // Fault describes one injected failure.
@@ -206,6 +210,14 @@ func (p *FaultProxy) handler(next http.Handler) http.Handler {
 			next.ServeHTTP(&slowWriter{ResponseWriter: w, delay: f.Delay}, r)
 		case Corrupt:
 			next.ServeHTTP(&corruptingWriter{ResponseWriter: w, at: f.After}, r)
+		case Stall:
+			t := time.NewTimer(f.Delay)
+			defer t.Stop()
+			select {
+			case <-t.C:
+				next.ServeHTTP(w, r)
+			case <-r.Context().Done():
+			}
 		}
 	})
 }
