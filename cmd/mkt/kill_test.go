@@ -17,10 +17,7 @@ import (
 // it with SIGKILL half-way, restarts it, and expects every version once:
 // what the webhook lost, the crawl at start recovers; nothing is stored twice.
 func TestIndexSurvivesKill9DuringIngest(t *testing.T) {
-	bin := filepath.Join(t.TempDir(), "mkt")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("build mkt: %v\n%s", err, out)
-	}
+	bin := mktBinary(t)
 	addr := freePort(t)
 	reg, err := testenv.StartDistribution(testenv.DistributionOptions{
 		NotifyURL:     "http://" + addr + "/api/v1/events/registry",

@@ -3,13 +3,9 @@ package store
 import (
 	"context"
 	"database/sql"
-	"embed"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io/fs"
-	"log/slog"
-	"sort"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -17,15 +13,7 @@ import (
 
 	_ "github.com/jackc/pgx/v5/stdlib" // database/sql driver "pgx"
 	_ "modernc.org/sqlite"             // database/sql driver "sqlite", pure Go
-
-	"github.com/riverqueue/river/riverdriver"
-	"github.com/riverqueue/river/riverdriver/riverdatabasesql"
-	"github.com/riverqueue/river/riverdriver/riversqlite"
-	"github.com/riverqueue/river/rivermigrate"
 )
-
-//go:embed migrations
-var migrations embed.FS
 
 // dialect holds what differs between SQLite and PostgreSQL; everything
 // else is one implementation.
@@ -83,68 +71,11 @@ func openPostgres(ctx context.Context, url string) (Store, error) {
 
 func newSQLStore(ctx context.Context, db *sql.DB, d dialect) (Store, error) {
 	s := &sqlStore{db: db, d: d}
-	if err := s.migrate(ctx); err != nil {
-		db.Close()
-		return nil, err
-	}
-	if err := s.migrateQueue(ctx); err != nil {
+	if err := migrate(ctx, db, d.name); err != nil {
 		db.Close()
 		return nil, err
 	}
 	return s, nil
-}
-
-// migrate applies the embedded migrations not yet recorded, in order, each
-// in its own transaction.
-func (s *sqlStore) migrate(ctx context.Context) error {
-	if _, err := s.db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (version TEXT PRIMARY KEY)`); err != nil {
-		return fmt.Errorf("migrate: %w", err)
-	}
-	dir := "migrations/" + s.d.name
-	entries, err := fs.ReadDir(migrations, dir)
-	if err != nil {
-		return err
-	}
-	names := make([]string, 0, len(entries))
-	for _, e := range entries {
-		names = append(names, e.Name())
-	}
-	sort.Strings(names)
-	for _, n := range names {
-		var one int
-		err := s.db.QueryRowContext(ctx, s.q(`SELECT 1 FROM schema_migrations WHERE version = ?`), n).Scan(&one)
-		if err == nil {
-			continue
-		}
-		if !errors.Is(err, sql.ErrNoRows) {
-			return fmt.Errorf("migrate: %w", err)
-		}
-		body, err := migrations.ReadFile(dir + "/" + n)
-		if err != nil {
-			return err
-		}
-		tx, err := s.db.BeginTx(ctx, nil)
-		if err != nil {
-			return err
-		}
-		for _, stmt := range strings.Split(string(body), ";") {
-			if strings.TrimSpace(stmt) == "" {
-				continue
-			}
-			if _, err := tx.ExecContext(ctx, stmt); err != nil {
-				tx.Rollback()
-				return fmt.Errorf("migrate %s: %w", n, err)
-			}
-		}
-		if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO schema_migrations (version) VALUES (?) `+s.d.insertIgnore), n); err != nil {
-			tx.Rollback()
-			return fmt.Errorf("migrate %s: %w", n, err)
-		}
-		if err := tx.Commit(); err != nil {
-			return fmt.Errorf("migrate %s: %w", n, err)
-		}
-	}
-	return nil
 }
 
 // q rewrites ? markers for the dialect.
@@ -480,29 +411,4 @@ func (s *sqlStore) Quarantine(ctx context.Context, eventID string, a *Alert) (*A
 		return nil, nil
 	}
 	return a, nil
-}
-
-// migrateQueue creates or updates the ingest queue's tables (River's own
-// migrations, applied by rivermigrate) beside the store's.
-func (s *sqlStore) migrateQueue(ctx context.Context) error {
-	var err error
-	switch s.d.name {
-	case "sqlite":
-		err = riverMigrate(ctx, riversqlite.New(s.db))
-	default:
-		err = riverMigrate(ctx, riverdatabasesql.New(s.db))
-	}
-	if err != nil {
-		return fmt.Errorf("migrate the ingest queue's tables: %w", err)
-	}
-	return nil
-}
-
-func riverMigrate(ctx context.Context, d riverdriver.Driver[*sql.Tx]) error {
-	m, err := rivermigrate.New(d, &rivermigrate.Config{Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		return err
-	}
-	_, err = m.Migrate(ctx, rivermigrate.DirectionUp, nil)
-	return err
 }

@@ -1,3 +1,4 @@
+-- +goose Up
 CREATE TABLE versions (
   tenant      TEXT NOT NULL,
   name        TEXT NOT NULL,

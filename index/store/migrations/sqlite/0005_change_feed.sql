@@ -1,3 +1,4 @@
+-- +goose Up
 DROP INDEX versions_search;
 DROP INDEX versions_latest;
 ALTER TABLE versions DROP COLUMN latest;
