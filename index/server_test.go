@@ -12,9 +12,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/connectsoft/marketplace/artifact"
 	"github.com/connectsoft/marketplace/index"
 	"github.com/connectsoft/marketplace/index/store"
+	"github.com/connectsoft/marketplace/remote"
 	"github.com/connectsoft/marketplace/testenv"
 	"github.com/connectsoft/marketplace/testenv/fixture"
 )
@@ -94,7 +94,7 @@ func TestServerClosesTheStoreOnlyAfterTheCrawlerReturned(t *testing.T) {
 		Tenant: "acme", Visibility: store.Public, Interval: time.Hour,
 	}}}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	srv, err := index.NewServer(context.Background(), cfg, artifact.RemoteOptions{RegistryConfig: filepath.Join(dir, "config.json")}, log)
+	srv, err := index.NewServer(context.Background(), cfg, remote.Options{RegistryConfig: filepath.Join(dir, "config.json")}, log)
 	if err != nil {
 		t.Fatal(err)
 	}
