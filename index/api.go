@@ -21,6 +21,7 @@ import (
 	"github.com/Masterminds/semver/v3"
 	"github.com/connectsoft/marketplace/artifact"
 	"github.com/connectsoft/marketplace/index/catalog"
+	"github.com/connectsoft/marketplace/index/client"
 	"github.com/connectsoft/marketplace/index/store"
 	"github.com/connectsoft/marketplace/resolve"
 	lru "github.com/hashicorp/golang-lru/v2"
@@ -122,12 +123,31 @@ func (a *API) Handler() http.Handler {
 	return withSecurityHeaders(mux)
 }
 
+// apiError is an error the caller made, answered with its status; its code
+// is the status's (client.CodeOf).
 type apiError struct {
 	status int
 	msg    string
 }
 
 func (e *apiError) Error() string { return e.msg }
+
+// errorAnswer maps an error to its answer by type, never by its text: the
+// API's own errors keep their status, a name with no visible versions is a
+// 404, another resolution failure a 422, anything else a 500 whose details
+// stay in the log (internal reports which).
+func errorAnswer(err error) (status int, body client.ErrorBody, internal bool) {
+	var ae *apiError
+	switch {
+	case errors.As(err, &ae):
+		return ae.status, client.ErrorBody{Error: ae.msg, Code: client.CodeOf(ae.status)}, false
+	case errors.Is(err, resolve.ErrNotPublished): // also another tenant's private name
+		return http.StatusNotFound, client.ErrorBody{Error: err.Error(), Code: client.CodeNotPublished}, false
+	case errors.Is(err, resolve.ErrUnresolvable):
+		return http.StatusUnprocessableEntity, client.ErrorBody{Error: err.Error(), Code: client.CodeUnresolvable}, false
+	}
+	return http.StatusInternalServerError, client.ErrorBody{Error: "internal error", Code: client.CodeInternal}, true
+}
 
 // viewer is the caller: anonymous, or the tenant of a valid bearer token.
 func (a *API) viewer(r *http.Request) (*catalog.Viewer, *store.Token, error) {
@@ -150,13 +170,11 @@ func (a *API) viewer(r *http.Request) (*catalog.Viewer, *store.Token, error) {
 }
 
 func (a *API) fail(w http.ResponseWriter, err error) {
-	var ae *apiError
-	if errors.As(err, &ae) {
-		writeJSON(w, ae.status, map[string]string{"error": ae.msg})
-		return
+	status, body, internal := errorAnswer(err)
+	if internal {
+		a.log().Error("api", "err", err)
 	}
-	a.log().Error("api", "err", err)
-	writeJSON(w, http.StatusInternalServerError, map[string]string{"error": "internal error"})
+	writeJSON(w, status, body)
 }
 
 func (a *API) log() *slog.Logger {
@@ -180,16 +198,9 @@ const pageSize = 20
 // page would wrap around to the first results).
 const maxPage = 1_000_000
 
-// searchPage is one page of search results.
-type searchPage struct {
-	Items []summary `json:"items"`
-	Total int       `json:"total"`
-	Page  int       `json:"page"`
-}
-
 // find runs a search from query parameters for a viewer; the JSON API and
 // the web page both use it.
-func (a *API) find(ctx context.Context, viewer *catalog.Viewer, p url.Values) (*searchPage, error) {
+func (a *API) find(ctx context.Context, viewer *catalog.Viewer, p url.Values) (*client.SearchPage, error) {
 	q := catalog.Query{Text: p.Get("q"), Publisher: p.Get("publisher"), License: p.Get("license"), Viewer: viewer}
 	if v := p.Get("kind"); v != "" {
 		// In any case, as mkt init and the CLI take it: "connector" used
@@ -225,7 +236,7 @@ func (a *API) find(ctx context.Context, viewer *catalog.Viewer, p url.Values) (*
 	if err != nil {
 		return nil, err
 	}
-	out := &searchPage{Items: make([]summary, len(items)), Total: total, Page: page}
+	out := &client.SearchPage{Items: make([]client.Summary, len(items)), Total: total, Page: page}
 	for i, v := range items {
 		if out.Items[i], err = a.summarize(ctx, v); err != nil {
 			return nil, err
@@ -247,26 +258,6 @@ func (a *API) search(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, page)
-}
-
-// summary is an extension in a search result: its latest version.
-type summary struct {
-	Name        string   `json:"name"`
-	Tenant      string   `json:"tenant"`
-	Kind        string   `json:"kind"`
-	Title       string   `json:"title,omitempty"`
-	Description string   `json:"description,omitempty"`
-	Keywords    []string `json:"keywords,omitempty"`
-	Latest      string   `json:"latestVersion"`
-	License     string   `json:"license"`
-	Factory     string   `json:"factory"`
-	Signed      bool     `json:"signed"`
-	Reviewed    bool     `json:"reviewed"`
-	Allowed     bool     `json:"allowed"`
-	// Verdict is what the stored decision says, for badges that tell the
-	// truth: an audit-mode decision allows what it would deny.
-	Verdict    string `json:"verdict"`
-	Visibility string `json:"visibility"`
 }
 
 // Verdicts of a stored decision (summary.Verdict, versionView.Verdict).
@@ -320,9 +311,9 @@ func (a *API) verdict(ctx context.Context, v *store.Version) (string, error) {
 	return s, nil
 }
 
-func (a *API) summarize(ctx context.Context, v *store.Version) (summary, error) {
+func (a *API) summarize(ctx context.Context, v *store.Version) (client.Summary, error) {
 	verdict, err := a.verdict(ctx, v)
-	return summary{Name: v.Name, Tenant: v.Tenant, Kind: v.Kind, Title: v.Title, Description: v.Description, Keywords: v.Keywords,
+	return client.Summary{Name: v.Name, Tenant: v.Tenant, Kind: v.Kind, Title: v.Title, Description: v.Description, Keywords: v.Keywords,
 		Latest: v.Version, License: v.License, Factory: v.Factory, Signed: v.Signed, Reviewed: v.Reviewed, Allowed: v.Allowed,
 		Verdict: verdict, Visibility: v.Visibility}, err
 }
@@ -335,7 +326,7 @@ type versionView struct {
 
 // details is an extension with its versions and alerts.
 type details struct {
-	Extension summary        `json:"extension"`
+	Extension client.Summary `json:"extension"`
 	Versions  []versionView  `json:"versions"`
 	Alerts    []*store.Alert `json:"alerts"`
 }

@@ -12,7 +12,6 @@ import (
 
 	"github.com/connectsoft/marketplace/artifact"
 	"github.com/connectsoft/marketplace/index/catalog"
-	"github.com/connectsoft/marketplace/index/client"
 	"github.com/connectsoft/marketplace/index/store"
 	"github.com/connectsoft/marketplace/policy"
 	"github.com/connectsoft/marketplace/resolve"
@@ -160,20 +159,11 @@ func (a *API) resolve(w http.ResponseWriter, r *http.Request) {
 		src.exclude[e] = true
 	}
 	res, err := resolve.Resolve(r.Context(), src, reqs, resolve.Options{FactoryVersion: p.Get("factory")})
-	if errors.Is(err, resolve.ErrUnresolvable) {
-		status := http.StatusUnprocessableEntity
-		if strings.Contains(err.Error(), "no versions published") {
-			status = http.StatusNotFound // also another tenant's private name
-		}
-		msg := err.Error()
-		if len(src.exclude) > 0 {
-			msg += fmt.Sprintf(" (besides the %d versions the client excluded)", len(src.exclude))
-		}
-		a.fail(w, &apiError{status, msg})
-		return
-	}
 	if err != nil {
-		a.fail(w, err)
+		if errors.Is(err, resolve.ErrUnresolvable) && len(src.exclude) > 0 {
+			err = fmt.Errorf("%w (besides the %d versions the client excluded)", err, len(src.exclude))
+		}
+		a.fail(w, err) // errorAnswer: 404 when nothing is published, else 422
 		return
 	}
 	for _, s := range res.Selected {
@@ -185,7 +175,3 @@ func (a *API) resolve(w http.ResponseWriter, r *http.Request) {
 	}
 	writeJSON(w, http.StatusOK, res)
 }
-
-// Client is the index API's client, kept here under its old name: it lives
-// in index/client so that Factory's Go API links it without the server.
-type Client = client.Client

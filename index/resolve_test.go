@@ -48,7 +48,7 @@ func TestAPIResolveUsesStoredDecisionsAndTenancy(t *testing.T) {
 	storeExt(t, w.st, "acme", store.Public, "acme/app", "1.0.0", ">=2.0.0", "  dependencies:\n    - {name: acme/lib, version: ^1.0.0}\n", ok)
 	storeExt(t, w.st, "globex", store.Private, "globex/app", "1.0.0", ">=2.0.0", "", ok)
 
-	c := &index.Client{URL: w.srv.URL}
+	c := &client.Client{URL: w.srv.URL}
 	res, err := c.Resolve(context.Background(), []resolve.Requirement{{Name: "acme/app"}}, "2.4.0", true)
 	if err != nil {
 		t.Fatal(err)
@@ -65,11 +65,11 @@ func TestAPIResolveUsesStoredDecisionsAndTenancy(t *testing.T) {
 		t.Fatalf("passed over: %+v", reasons)
 	}
 	// Another tenant's private extension resolves for it, and is not found for anyone else.
-	if _, err := (&index.Client{URL: w.srv.URL, Token: w.tokens["globex"]}).Resolve(context.Background(), []resolve.Requirement{{Name: "globex/app"}}, "2.4.0", false); err != nil {
+	if _, err := (&client.Client{URL: w.srv.URL, Token: w.tokens["globex"]}).Resolve(context.Background(), []resolve.Requirement{{Name: "globex/app"}}, "2.4.0", false); err != nil {
 		t.Fatalf("globex resolving its own: %v", err)
 	}
 	for _, who := range []string{"", "acme"} {
-		_, err := (&index.Client{URL: w.srv.URL, Token: w.tokens[who]}).Resolve(context.Background(), []resolve.Requirement{{Name: "globex/app"}}, "2.4.0", false)
+		_, err := (&client.Client{URL: w.srv.URL, Token: w.tokens[who]}).Resolve(context.Background(), []resolve.Requirement{{Name: "globex/app"}}, "2.4.0", false)
 		if err == nil || !strings.Contains(err.Error(), "no versions published") {
 			t.Fatalf("%q resolving globex's private extension: %v", who, err)
 		}
@@ -135,5 +135,57 @@ func TestAPIResolveAnswerCarriesThePublishersBoundRepositories(t *testing.T) {
 	}
 	if got := res.Find("globex/app").BoundRepositories; got != nil {
 		t.Fatalf("globex has no publishers: entry, yet the answer binds it to %v", got)
+	}
+}
+
+// TestClientErrorsMatchTheServersErrorTypes asks the index for what it
+// refuses in each way and expects the client's error to match the
+// sentinel of that refusal, with the code the server chose by type.
+func TestClientErrorsMatchTheServersErrorTypes(t *testing.T) {
+	w := newAPIWorld(t)
+	ok := &policy.Decision{Allowed: true, Passed: true, Mode: "enforce"}
+	storeExt(t, w.st, "acme", store.Public, "acme/lib", "1.0.0", ">=2.0.0 <3.0.0", "", ok)
+	ctx := context.Background()
+	anon := &client.Client{URL: w.srv.URL}
+	resolveName := func(c *client.Client, name string) error {
+		_, err := c.Resolve(ctx, []resolve.Requirement{{Name: name}}, "2.4.0", false)
+		return err
+	}
+	for _, tc := range []struct {
+		what   string
+		err    error
+		status int
+		code   string
+		is     []error
+		isNot  []error
+	}{
+		{"a name nobody published", resolveName(anon, "acme/none"), http.StatusNotFound, client.CodeNotPublished,
+			[]error{resolve.ErrNotPublished, resolve.ErrUnresolvable, client.ErrNotFound}, []error{client.ErrBadRequest}},
+		{"a constraint no version satisfies", resolveName(anon, "acme/lib@^9.0.0"), http.StatusUnprocessableEntity, client.CodeUnresolvable,
+			[]error{resolve.ErrUnresolvable}, []error{resolve.ErrNotPublished, client.ErrNotFound}},
+		{"an unknown token", resolveName(&client.Client{URL: w.srv.URL, Token: "mkt_unknown"}, "acme/lib"), http.StatusUnauthorized, client.CodeUnauthorized,
+			[]error{client.ErrUnauthorized}, []error{resolve.ErrUnresolvable}},
+		{"a page out of range", func() error { _, err := anon.Search(ctx, client.SearchQuery{Page: 2_000_000}); return err }(),
+			http.StatusBadRequest, client.CodeBadRequest, []error{client.ErrBadRequest}, []error{client.ErrNotFound}},
+	} {
+		var ae *client.APIError
+		if !errors.As(tc.err, &ae) || ae.Status != tc.status || ae.Code != tc.code {
+			t.Errorf("%s: %v (%+v), want status %d code %s", tc.what, tc.err, ae, tc.status, tc.code)
+			continue
+		}
+		for _, target := range tc.is {
+			if !errors.Is(tc.err, target) {
+				t.Errorf("%s: %v does not match %v", tc.what, tc.err, target)
+			}
+		}
+		for _, target := range tc.isNot {
+			if errors.Is(tc.err, target) {
+				t.Errorf("%s: %v matches %v", tc.what, tc.err, target)
+			}
+		}
+	}
+	page, err := anon.Search(ctx, client.SearchQuery{Text: "lib"})
+	if err != nil || page.Total != 1 || page.Items[0].Name != "acme/lib" || page.Items[0].Latest != "1.0.0" {
+		t.Fatalf("search through the client: %v %+v", err, page)
 	}
 }

@@ -2,7 +2,6 @@ package index
 
 import (
 	"embed"
-	"errors"
 	"html/template"
 	"io/fs"
 	"net/http"
@@ -59,13 +58,11 @@ func (wb *Web) render(w http.ResponseWriter, page string, status int, data map[s
 // fail answers an error as plain text: the API's own status and message
 // for what the caller got wrong, a logged 500 for the rest.
 func (wb *Web) fail(w http.ResponseWriter, err error) {
-	var ae *apiError
-	if errors.As(err, &ae) {
-		http.Error(w, ae.msg, ae.status)
-		return
+	status, body, internal := errorAnswer(err)
+	if internal {
+		wb.API.log().Error("web", "err", err)
 	}
-	wb.API.log().Error("web", "err", err)
-	http.Error(w, "internal error", http.StatusInternalServerError)
+	http.Error(w, body.Error, status)
 }
 
 func (wb *Web) search(w http.ResponseWriter, r *http.Request) {

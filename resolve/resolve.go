@@ -19,6 +19,11 @@ import (
 // or requirers that conflict.
 var ErrUnresolvable = errors.New("cannot resolve")
 
+// ErrNotPublished matches, besides ErrUnresolvable, a resolution that
+// failed because a name has no versions at all: none published, or none
+// the source lets the caller see. The index answers it with 404.
+var ErrNotPublished = errors.New("no versions published")
+
 // Candidate is one version of one extension, as a source offers it.
 type Candidate struct {
 	Name    string `json:"name"`
@@ -327,7 +332,7 @@ func (r *resolver) chooseUncached(name string, cons []constraint) (*Selected, er
 	}
 	switch {
 	case len(versions) == 0:
-		return nil, fmt.Errorf("%w %s: no versions published", ErrUnresolvable, name)
+		return nil, fmt.Errorf("%w %s: %w", ErrUnresolvable, name, ErrNotPublished)
 	case inRange == 0 && len(cons) > 1:
 		return nil, fmt.Errorf("%w %s: conflicting requirements, no version satisfies all of them: %s", ErrUnresolvable, name, strings.Join(wants, "; "))
 	case inRange == 0:

@@ -1,12 +1,8 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
-	"io"
 	"log/slog"
-	"net/http"
-	"net/url"
 	"os"
 	"os/signal"
 	"strings"
@@ -14,6 +10,7 @@ import (
 
 	"github.com/connectsoft/marketplace/artifact"
 	"github.com/connectsoft/marketplace/index"
+	"github.com/connectsoft/marketplace/index/client"
 	"github.com/spf13/cobra"
 )
 
@@ -99,47 +96,23 @@ func newSearchCmd(g *globals) *cobra.Command {
 			if indexURL == "" {
 				return nil, usagef("search needs --index URL")
 			}
-			q := url.Values{}
+			q := client.SearchQuery{Factory: factory}
 			if len(args) == 1 {
-				q.Set("q", args[0])
+				q.Text = args[0]
 			}
 			if kind != "" {
 				k, err := artifact.ParseKind(kind)
 				if err != nil {
 					return nil, usageError{fmt.Errorf("--kind: %w", err)}
 				}
-				q.Set("kind", string(k))
+				q.Kind = string(k)
 			}
-			if factory != "" {
-				q.Set("factory", factory)
-			}
-			req, err := http.NewRequestWithContext(cmd.Context(), http.MethodGet, strings.TrimSuffix(indexURL, "/")+"/api/v1/extensions?"+q.Encode(), nil)
+			c := &client.Client{URL: indexURL, Token: os.Getenv("MKT_INDEX_TOKEN")}
+			page, err := c.Search(cmd.Context(), q)
 			if err != nil {
-				return nil, usageError{err}
+				return nil, fmt.Errorf("search: %w", err)
 			}
-			if tok := os.Getenv("MKT_INDEX_TOKEN"); tok != "" {
-				req.Header.Set("Authorization", "Bearer "+tok)
-			}
-			resp, err := http.DefaultClient.Do(req)
-			if err != nil {
-				return nil, fmt.Errorf("search %s: %w", indexURL, err)
-			}
-			defer resp.Body.Close()
-			var res searchResult
-			var failure struct {
-				Error string `json:"error"`
-			}
-			body, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
-			if err != nil {
-				return nil, fmt.Errorf("search %s: %w", indexURL, err)
-			}
-			if resp.StatusCode != http.StatusOK {
-				json.Unmarshal(body, &failure)
-				return nil, fmt.Errorf("search %s: the index answered %d: %s", indexURL, resp.StatusCode, failure.Error)
-			}
-			if err := json.Unmarshal(body, &res); err != nil {
-				return nil, fmt.Errorf("search %s: %w", indexURL, err)
-			}
+			res := searchResult{page}
 			return &res, nil
 		}),
 	}
@@ -169,30 +142,10 @@ func (r *tokenResult) printText(p *printer) {
 	fmt.Fprintln(p.stdout, r.Token)
 }
 
-// searchResult is the index API's search answer, field for field
-// (GET /api/v1/extensions).
+// searchResult is the index API's search answer as index/client reads
+// it: its JSON is the API's, field for field (GET /api/v1/extensions).
 type searchResult struct {
-	Items []searchItem `json:"items"`
-	Total int          `json:"total"`
-	Page  int          `json:"page"`
-}
-
-// searchItem is one extension in a search answer, with the API's names.
-type searchItem struct {
-	Name          string   `json:"name"`
-	Tenant        string   `json:"tenant"`
-	Kind          string   `json:"kind"`
-	Title         string   `json:"title,omitempty"`
-	Description   string   `json:"description,omitempty"`
-	Keywords      []string `json:"keywords,omitempty"`
-	LatestVersion string   `json:"latestVersion"`
-	License       string   `json:"license"`
-	Factory       string   `json:"factory"`
-	Signed        bool     `json:"signed"`
-	Reviewed      bool     `json:"reviewed"`
-	Allowed       bool     `json:"allowed"`
-	Verdict       string   `json:"verdict"`
-	Visibility    string   `json:"visibility"`
+	*client.SearchPage
 }
 
 func (r *searchResult) printText(p *printer) {
@@ -204,7 +157,7 @@ func (r *searchResult) printText(p *printer) {
 		if it.Reviewed {
 			badges += " reviewed"
 		}
-		fmt.Fprintf(p.stdout, "%-32s %-10s %-10s %-12s%s\n", artifact.Printable(it.Name), artifact.Printable(it.LatestVersion), artifact.Printable(it.Kind), artifact.Printable(it.License), badges)
+		fmt.Fprintf(p.stdout, "%-32s %-10s %-10s %-12s%s\n", artifact.Printable(it.Name), artifact.Printable(it.Latest), artifact.Printable(it.Kind), artifact.Printable(it.License), badges)
 	}
 	fmt.Fprintf(p.stderr, "%d extensions\n", r.Total)
 }

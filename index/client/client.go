@@ -52,7 +52,8 @@ func (c *Client) Resolve(ctx context.Context, reqs []resolve.Requirement, factor
 
 // ResolveQuery asks the index to resolve q. A name the index cannot
 // resolve (none published or visible, none acceptable, conflicts) is an
-// error matching resolve.ErrUnresolvable, with the index's reason.
+// *APIError matching resolve.ErrUnresolvable, with the index's reason; one
+// with no visible versions also matches resolve.ErrNotPublished.
 func (c *Client) ResolveQuery(ctx context.Context, q ResolveQuery) (*resolve.Resolution, error) {
 	v := url.Values{"factory": {q.Factory}, "explain": {strconv.FormatBool(q.Explain)}}
 	for _, r := range q.Requirements {
@@ -72,12 +73,82 @@ func (c *Client) ResolveQuery(ctx context.Context, q ResolveQuery) (*resolve.Res
 	return &res, nil
 }
 
+// SearchQuery is one GET /api/v1/extensions; empty fields do not filter.
+type SearchQuery struct {
+	// Text is words, each of which must begin a word of the name, title,
+	// description or keywords.
+	Text      string
+	Kind      string
+	Publisher string
+	License   string
+	// Factory keeps extensions compatible with this Factory version.
+	Factory string
+	// Reviewed, when set, keeps reviewed (true) or unreviewed (false) ones.
+	Reviewed *bool
+	// Page is 1-based, 20 results per page; 0 means the first.
+	Page int
+}
+
+// Summary is an extension in a search result: its latest version (the
+// highest stable SemVer) as the caller may see it. The index serves this
+// type: its JSON is the API's.
+type Summary struct {
+	Name        string   `json:"name"`
+	Tenant      string   `json:"tenant"`
+	Kind        string   `json:"kind"`
+	Title       string   `json:"title,omitempty"`
+	Description string   `json:"description,omitempty"`
+	Keywords    []string `json:"keywords,omitempty"`
+	Latest      string   `json:"latestVersion"`
+	License     string   `json:"license"`
+	Factory     string   `json:"factory"`
+	Signed      bool     `json:"signed"`
+	Reviewed    bool     `json:"reviewed"`
+	Allowed     bool     `json:"allowed"`
+	// Verdict is what the stored decision says (passed, denied,
+	// audit-would-deny, no-policy), for badges that tell the truth: an
+	// audit-mode decision allows what it would deny.
+	Verdict    string `json:"verdict"`
+	Visibility string `json:"visibility"`
+}
+
+// SearchPage is one page of search results.
+type SearchPage struct {
+	Items []Summary `json:"items"`
+	Total int       `json:"total"`
+	Page  int       `json:"page"`
+}
+
+// Search asks the index for the extensions q matches.
+func (c *Client) Search(ctx context.Context, q SearchQuery) (*SearchPage, error) {
+	v := url.Values{}
+	for k, s := range map[string]string{"q": q.Text, "kind": q.Kind, "publisher": q.Publisher, "license": q.License, "factory": q.Factory} {
+		if s != "" {
+			v.Set(k, s)
+		}
+	}
+	if q.Reviewed != nil {
+		v.Set("reviewed", strconv.FormatBool(*q.Reviewed))
+	}
+	if q.Page > 0 {
+		v.Set("page", strconv.Itoa(q.Page))
+	}
+	var page SearchPage
+	if err := c.get(ctx, "/api/v1/extensions", v, &page); err != nil {
+		return nil, err
+	}
+	return &page, nil
+}
+
 // maxAnswer bounds what is read of one answer: a resolution is a few
 // kilobytes, an index that streams without end must not exhaust memory.
 const maxAnswer = 16 << 20
 
+// get asks for path?q and decodes the answer into out; an error answer is
+// an *APIError.
 func (c *Client) get(ctx context.Context, path string, q url.Values, out any) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimSuffix(c.URL, "/")+path+"?"+q.Encode(), nil)
+	endpoint := strings.TrimSuffix(c.URL, "/") + path
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, endpoint+"?"+q.Encode(), nil)
 	if err != nil {
 		return fmt.Errorf("index %s: %w", c.URL, err)
 	}
@@ -95,15 +166,21 @@ func (c *Client) get(ctx context.Context, path string, q url.Values, out any) er
 	defer resp.Body.Close()
 	body := io.LimitReader(resp.Body, maxAnswer)
 	if resp.StatusCode != http.StatusOK {
-		var e struct{ Error string }
-		json.NewDecoder(body).Decode(&e)
-		if resp.StatusCode == http.StatusNotFound || resp.StatusCode == http.StatusUnprocessableEntity {
-			return fmt.Errorf("%w: %s", resolve.ErrUnresolvable, e.Error)
+		var e ErrorBody
+		json.NewDecoder(body).Decode(&e) // an answer without a body still has its status
+		if e.Code == "" {
+			e.Code = CodeOf(resp.StatusCode)
+			if path == "/api/v1/resolve" && resp.StatusCode == http.StatusNotFound {
+				e.Code = CodeNotPublished // what an index before codes meant
+			}
 		}
-		return fmt.Errorf("index %s%s: %d %s", c.URL, path, resp.StatusCode, e.Error)
+		if e.Error == "" {
+			e.Error = http.StatusText(resp.StatusCode)
+		}
+		return &APIError{URL: endpoint, Status: resp.StatusCode, Code: e.Code, Message: e.Error}
 	}
 	if err := json.NewDecoder(body).Decode(out); err != nil {
-		return fmt.Errorf("index %s%s: unreadable answer: %w", c.URL, path, err)
+		return fmt.Errorf("index %s: unreadable answer: %w", endpoint, err)
 	}
 	return nil
 }
