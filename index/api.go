@@ -2,11 +2,7 @@ package index
 
 import (
 	"context"
-	"crypto/rand"
-	"crypto/sha256"
 	_ "embed"
-	"encoding/base64"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -17,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/Masterminds/semver/v3"
 	"github.com/connectsoft/marketplace/artifact"
@@ -31,35 +28,6 @@ import (
 //
 //go:embed openapi.json
 var OpenAPI []byte
-
-// Roles a token can carry (DESIGN §6).
-var Roles = []string{"reader", "publisher", "reviewer", "admin"}
-
-// NewToken makes a random API token and the record to store: only the
-// token's hash is kept, so the token is shown once, at creation.
-func NewToken(tenant string, roles []string) (string, *store.Token, error) {
-	for _, r := range roles {
-		if !slices.Contains(Roles, r) {
-			return "", nil, errors.New("unknown role " + strconv.Quote(r) + ": want reader, publisher, reviewer or admin")
-		}
-	}
-	if tenant == "" || len(roles) == 0 {
-		return "", nil, errors.New("a token needs a tenant and at least one role")
-	}
-	b := make([]byte, 32)
-	if _, err := rand.Read(b); err != nil {
-		return "", nil, err
-	}
-	token := "mkt_" + base64.RawURLEncoding.EncodeToString(b)
-	return token, &store.Token{Hash: HashToken(token), Tenant: tenant, Roles: roles}, nil
-}
-
-// HashToken is how tokens are looked up: hex SHA-256 (tokens are random,
-// so no salt or slow hash is needed).
-func HashToken(token string) string {
-	sum := sha256.Sum256([]byte(token))
-	return hex.EncodeToString(sum[:])
-}
 
 // API serves /api/v1 (search, extension details, alerts) and the health
 // endpoints. Handlers do HTTP and nothing else; the store decides
@@ -165,6 +133,12 @@ func (a *API) viewer(r *http.Request) (*catalog.Viewer, *store.Token, error) {
 	}
 	if err != nil {
 		return nil, nil, err
+	}
+	switch t.State(time.Now()) {
+	case store.TokenRevoked:
+		return nil, nil, &apiError{http.StatusUnauthorized, "token revoked"}
+	case store.TokenExpired:
+		return nil, nil, &apiError{http.StatusUnauthorized, "token expired"}
 	}
 	return &catalog.Viewer{Tenant: t.Tenant, Operator: t.Tenant == a.Operator && a.Operator != ""}, t, nil
 }

@@ -274,3 +274,42 @@ func TestOpenAPIDescribesTheRoutes(t *testing.T) {
 		t.Errorf("openapi.json has %d paths, the server %d", len(doc.Paths), len(routes))
 	}
 }
+
+// TestAPIRefusesRevokedAndExpiredTokens: a token past its expiry and a
+// revoked one get 401, saying which; an unexpired one sees its tenant.
+func TestAPIRefusesRevokedAndExpiredTokens(t *testing.T) {
+	w := newAPIWorld(t)
+	ctx := context.Background()
+	mint := func(expires time.Time) string {
+		tok, rec, err := index.NewToken("acme", []string{"reader"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		rec.ExpiresAt = expires
+		if err := w.st.PutToken(ctx, rec); err != nil {
+			t.Fatal(err)
+		}
+		w.tokens[tok] = tok
+		return tok
+	}
+	expired := mint(time.Now().Add(-time.Minute))
+	valid := mint(time.Now().Add(time.Hour))
+	revoked := mint(time.Time{})
+	if _, err := w.st.RevokeToken(ctx, index.HashToken(revoked)[:store.TokenIDLength]); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		token  string
+		status int
+		says   string
+	}{
+		{expired, http.StatusUnauthorized, "token expired"},
+		{revoked, http.StatusUnauthorized, "token revoked"},
+		{valid, http.StatusOK, ""},
+	} {
+		var body struct{ Error, Code string }
+		if got := w.get(t, tc.token, "/api/v1/alerts", &body); got != tc.status || body.Error != tc.says {
+			t.Errorf("%s: %d %+v, want %d %q", tc.says, got, body, tc.status, tc.says)
+		}
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/connectsoft/marketplace/artifact"
 	"github.com/connectsoft/marketplace/index"
@@ -47,41 +48,99 @@ func newIndexCmd(g *globals) *cobra.Command {
 	}
 	serve.Flags().StringVar(&config, "config", "index.yaml", "index configuration file")
 
-	var tenant, roles string
-	token := group(&cobra.Command{Use: "token", Short: "Manage API tokens"})
-	create := &cobra.Command{
-		Use:   "create --config FILE --tenant T --roles R[,R]",
+	token := group(&cobra.Command{Use: "token", Short: "Manage API tokens",
+		Long: "Manage API tokens directly in the index's store: the commands read the store URL of the index config (--config) and nothing else of it, so they need the database's credentials, not the webhook secret."})
+	token.AddCommand(newTokenCreateCmd(g), newTokenListCmd(g), newTokenRevokeCmd(g))
+	idx.AddCommand(serve, token)
+	return idx
+}
+
+func newTokenCreateCmd(g *globals) *cobra.Command {
+	var config, tenant, roles, expires string
+	cmd := &cobra.Command{
+		Use:   "create --config FILE --tenant T --roles R[,R] [--expires DURATION|DATE]",
 		Short: "Create an API token; it is printed once, only its hash is stored",
-		Args:  exactArgs(0),
+		Example: `  mkt index token create --config index.yaml --tenant acme --roles reader --expires 90d
+  mkt index token create --config index.yaml --tenant acme --roles publisher --expires 2027-01-31`,
+		Args: exactArgs(0),
 		RunE: g.action(func(cmd *cobra.Command, args []string) (result, error) {
 			if tenant == "" || roles == "" {
 				return nil, usagef("token create needs --tenant and --roles")
 			}
-			c, err := index.LoadConfig(config)
-			if err != nil {
-				return nil, err
+			var until time.Time
+			if expires != "" {
+				var err error
+				if until, err = index.ParseExpiry(expires, time.Now()); err != nil {
+					return nil, usageError{err}
+				}
 			}
-			tok, rec, err := index.NewToken(tenant, strings.Split(roles, ","))
-			if err != nil {
-				return nil, usageError{err}
+			if _, _, err := index.NewToken(tenant, strings.Split(roles, ",")); err != nil {
+				return nil, usageError{err} // an unknown role, before the store is opened
 			}
-			st, err := index.OpenStore(cmd.Context(), c)
+			st, err := index.OpenConfigStore(cmd.Context(), config)
 			if err != nil {
 				return nil, err
 			}
 			defer st.Close()
-			if err := st.PutToken(cmd.Context(), rec); err != nil {
-				return nil, fmt.Errorf("store the token: %w", err)
+			created, err := index.CreateToken(cmd.Context(), st, tenant, strings.Split(roles, ","), until)
+			if err != nil {
+				return nil, err
 			}
-			return &tokenResult{Token: tok, Tenant: rec.Tenant, Roles: rec.Roles}, nil
+			return &tokenResult{created}, nil
 		}),
 	}
-	create.Flags().StringVar(&config, "config", "index.yaml", "index configuration file")
-	create.Flags().StringVar(&tenant, "tenant", "", "tenant the token belongs to")
-	create.Flags().StringVar(&roles, "roles", "", "comma-separated roles: reader, publisher, reviewer, admin")
-	token.AddCommand(create)
-	idx.AddCommand(serve, token)
-	return idx
+	cmd.Flags().StringVar(&config, "config", "index.yaml", "index configuration file (only its store is read)")
+	cmd.Flags().StringVar(&tenant, "tenant", "", "tenant the token belongs to")
+	cmd.Flags().StringVar(&roles, "roles", "", "comma-separated roles: reader, publisher, reviewer, admin")
+	cmd.Flags().StringVar(&expires, "expires", "", "when the token stops working: a duration (90d, 720h) or a date (2027-01-31); default never")
+	return cmd
+}
+
+func newTokenListCmd(g *globals) *cobra.Command {
+	var config, tenant string
+	cmd := &cobra.Command{
+		Use:   "list --config FILE [--tenant T]",
+		Short: "List API tokens (their IDs, never the tokens), newest first",
+		Args:  exactArgs(0),
+		RunE: g.action(func(cmd *cobra.Command, args []string) (result, error) {
+			st, err := index.OpenConfigStore(cmd.Context(), config)
+			if err != nil {
+				return nil, err
+			}
+			defer st.Close()
+			tokens, err := index.ListTokens(cmd.Context(), st, tenant)
+			if err != nil {
+				return nil, err
+			}
+			return &tokenListResult{Items: tokens}, nil
+		}),
+	}
+	cmd.Flags().StringVar(&config, "config", "index.yaml", "index configuration file (only its store is read)")
+	cmd.Flags().StringVar(&tenant, "tenant", "", "only this tenant's tokens")
+	return cmd
+}
+
+func newTokenRevokeCmd(g *globals) *cobra.Command {
+	var config string
+	cmd := &cobra.Command{
+		Use:   "revoke ID --config FILE",
+		Short: "Revoke an API token by the ID token list shows; the API refuses it from then on",
+		Args:  exactArgs(1),
+		RunE: g.action(func(cmd *cobra.Command, args []string) (result, error) {
+			st, err := index.OpenConfigStore(cmd.Context(), config)
+			if err != nil {
+				return nil, err
+			}
+			defer st.Close()
+			t, err := index.RevokeToken(cmd.Context(), st, args[0])
+			if err != nil {
+				return nil, err
+			}
+			return &tokenRevokedResult{t}, nil
+		}),
+	}
+	cmd.Flags().StringVar(&config, "config", "index.yaml", "index configuration file (only its store is read)")
+	return cmd
 }
 
 func newSearchCmd(g *globals) *cobra.Command {
@@ -132,14 +191,47 @@ func (r *servedResult) printText(*printer) {}
 
 // tokenResult is a new API token: shown this once, only its hash is kept.
 type tokenResult struct {
-	Token  string   `json:"token"`
-	Tenant string   `json:"tenant"`
-	Roles  []string `json:"roles"`
+	*index.CreatedToken
 }
 
 func (r *tokenResult) printText(p *printer) {
-	fmt.Fprintf(p.stderr, "Token for tenant %s (%s); it is shown once:\n", r.Tenant, strings.Join(r.Roles, ","))
-	fmt.Fprintln(p.stdout, r.Token)
+	expiry := "no expiry"
+	if !r.ExpiresAt.IsZero() {
+		expiry = "expires " + r.ExpiresAt.Format(time.RFC3339)
+	}
+	fmt.Fprintf(p.stderr, "Token %s for tenant %s (%s, %s); it is shown once:\n", r.ID, r.Tenant, strings.Join(r.Roles, ","), expiry)
+	fmt.Fprintln(p.stdout, r.Secret)
+}
+
+// tokenListResult is token list's answer: records and states, no tokens.
+type tokenListResult struct {
+	Items []index.TokenInfo `json:"items"`
+}
+
+func (r *tokenListResult) printText(p *printer) {
+	for _, t := range r.Items {
+		printToken(p, t)
+	}
+	fmt.Fprintf(p.stderr, "%d tokens\n", len(r.Items))
+}
+
+func printToken(p *printer, t index.TokenInfo) {
+	expires := "-"
+	if !t.ExpiresAt.IsZero() {
+		expires = t.ExpiresAt.Format(time.RFC3339)
+	}
+	fmt.Fprintf(p.stdout, "%s  %-16s %-24s %-8s created %s  expires %s\n", t.ID, artifact.Printable(t.Tenant),
+		artifact.Printable(strings.Join(t.Roles, ",")), t.State, t.CreatedAt.Format(time.RFC3339), expires)
+}
+
+// tokenRevokedResult is the revoked token's record.
+type tokenRevokedResult struct {
+	*index.TokenInfo
+}
+
+func (r *tokenRevokedResult) printText(p *printer) {
+	printToken(p, *r.TokenInfo)
+	fmt.Fprintf(p.stderr, "Token %s revoked at %s\n", r.ID, r.RevokedAt.Format(time.RFC3339))
 }
 
 // searchResult is the index API's search answer as index/client reads

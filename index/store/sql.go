@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -316,27 +317,98 @@ func (s *sqlStore) PutToken(ctx context.Context, t *Token) error {
 	if t.CreatedAt.IsZero() {
 		t.CreatedAt = time.Now()
 	}
-	_, err := s.db.ExecContext(ctx, s.q(`INSERT INTO tokens (hash, tenant, roles, created_at) VALUES (?, ?, ?, ?)`),
-		t.Hash, t.Tenant, strings.Join(t.Roles, ","), t.CreatedAt.UnixNano())
+	t.ID = tokenID(t.Hash)
+	_, err := s.db.ExecContext(ctx, s.q(`INSERT INTO tokens (hash, tenant, roles, created_at, expires_at, revoked_at) VALUES (?, ?, ?, ?, ?, ?)`),
+		t.Hash, t.Tenant, strings.Join(t.Roles, ","), t.CreatedAt.UnixNano(), unixOrZero(t.ExpiresAt), unixOrZero(t.RevokedAt))
 	if err != nil {
 		return fmt.Errorf("store token: %w", err)
 	}
 	return nil
 }
 
-func (s *sqlStore) Token(ctx context.Context, hash string) (*Token, error) {
-	t := &Token{Hash: hash}
+func tokenID(hash string) string { return hash[:min(len(hash), TokenIDLength)] }
+
+// unixOrZero stores a time as nanoseconds, the zero time as 0.
+func unixOrZero(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixNano()
+}
+
+func timeOrZero(n int64) time.Time {
+	if n == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, n).UTC()
+}
+
+const tokenColumns = `hash, tenant, roles, created_at, expires_at, revoked_at`
+
+func scanToken(row interface{ Scan(...any) error }) (*Token, error) {
+	t := &Token{}
 	var roles string
-	var created int64
-	err := s.db.QueryRowContext(ctx, s.q(`SELECT tenant, roles, created_at FROM tokens WHERE hash = ?`), hash).Scan(&t.Tenant, &roles, &created)
+	var created, expires, revoked int64
+	if err := row.Scan(&t.Hash, &t.Tenant, &roles, &created, &expires, &revoked); err != nil {
+		return nil, err
+	}
+	t.ID = tokenID(t.Hash)
+	t.Roles = strings.Split(roles, ",")
+	t.CreatedAt, t.ExpiresAt, t.RevokedAt = time.Unix(0, created).UTC(), timeOrZero(expires), timeOrZero(revoked)
+	return t, nil
+}
+
+func (s *sqlStore) Token(ctx context.Context, hash string) (*Token, error) {
+	t, err := scanToken(s.db.QueryRowContext(ctx, s.q(`SELECT `+tokenColumns+` FROM tokens WHERE hash = ?`), hash))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, ErrNotFound
 	}
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("read token: %w", err)
 	}
-	t.Roles = strings.Split(roles, ",")
-	t.CreatedAt = time.Unix(0, created).UTC()
+	return t, nil
+}
+
+func (s *sqlStore) Tokens(ctx context.Context, tenant string) ([]*Token, error) {
+	query, args := `SELECT `+tokenColumns+` FROM tokens`, []any{}
+	if tenant != "" {
+		query += ` WHERE tenant = ?`
+		args = append(args, tenant)
+	}
+	rows, err := s.db.QueryContext(ctx, s.q(query+` ORDER BY created_at DESC, hash`), args...)
+	if err != nil {
+		return nil, fmt.Errorf("list tokens: %w", err)
+	}
+	defer rows.Close()
+	var out []*Token
+	for rows.Next() {
+		t, err := scanToken(rows)
+		if err != nil {
+			return nil, fmt.Errorf("list tokens: %w", err)
+		}
+		out = append(out, t)
+	}
+	return out, rows.Err()
+}
+
+func (s *sqlStore) RevokeToken(ctx context.Context, id string) (*Token, error) {
+	id = strings.ToLower(id)
+	if _, err := hex.DecodeString(id); err != nil || len(id) != TokenIDLength {
+		return nil, fmt.Errorf("token %q: %w (an ID is %d hex digits, as token list shows it)", id, ErrNotFound, TokenIDLength)
+	}
+	// Hex digits hold no LIKE wildcard: this matches the hashes the ID
+	// begins, and 64 bits make that one.
+	prefix := id + "%"
+	if _, err := s.db.ExecContext(ctx, s.q(`UPDATE tokens SET revoked_at = ? WHERE hash LIKE ? AND revoked_at = 0`), time.Now().UnixNano(), prefix); err != nil {
+		return nil, fmt.Errorf("revoke token %s: %w", id, err)
+	}
+	t, err := scanToken(s.db.QueryRowContext(ctx, s.q(`SELECT `+tokenColumns+` FROM tokens WHERE hash LIKE ?`), prefix))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("token %s: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("revoke token %s: %w", id, err)
+	}
 	return t, nil
 }
 

@@ -104,10 +104,39 @@ type UpsertResult struct {
 
 // Token is an API token's record; only the hash of the token is stored.
 type Token struct {
-	Hash      string    `json:"-"`
+	Hash string `json:"-"`
+	// ID names the token to operators (list, revoke) without being it: the
+	// first TokenIDLength hex digits of its hash.
+	ID        string    `json:"id"`
 	Tenant    string    `json:"tenant"`
 	Roles     []string  `json:"roles"`
 	CreatedAt time.Time `json:"createdAt"`
+	// ExpiresAt is when the API stops accepting the token; zero: never.
+	ExpiresAt time.Time `json:"expiresAt,omitzero"`
+	// RevokedAt is when an operator revoked it; zero: not revoked.
+	RevokedAt time.Time `json:"revokedAt,omitzero"`
+}
+
+// TokenIDLength is how many hex digits of a token's hash its ID keeps:
+// 64 bits, unique among any number of tokens an index holds.
+const TokenIDLength = 16
+
+// Token states (Token.State).
+const (
+	TokenActive  = "active"
+	TokenExpired = "expired"
+	TokenRevoked = "revoked"
+)
+
+// State says whether the API accepts the token at now.
+func (t *Token) State(now time.Time) string {
+	switch {
+	case !t.RevokedAt.IsZero():
+		return TokenRevoked
+	case !t.ExpiresAt.IsZero() && !now.Before(t.ExpiresAt):
+		return TokenExpired
+	}
+	return TokenActive
 }
 
 // Store is the index's persistence. Implementations are safe for
@@ -148,9 +177,16 @@ type Store interface {
 	MarkEvent(ctx context.Context, id string) (bool, error)
 	// EventSeen reports whether an event id was marked.
 	EventSeen(ctx context.Context, id string) (bool, error)
-	// PutToken stores a token's hash; Token finds it.
+	// PutToken stores a token's hash; Token finds it, revoked or expired
+	// alike (the caller decides by Token.State).
 	PutToken(ctx context.Context, t *Token) error
 	Token(ctx context.Context, hash string) (*Token, error)
+	// Tokens lists a tenant's tokens ("" for all tenants), newest first.
+	Tokens(ctx context.Context, tenant string) ([]*Token, error)
+	// RevokeToken revokes the token with the ID and returns it; revoking
+	// one already revoked keeps its first revocation time. An unknown ID
+	// is ErrNotFound.
+	RevokeToken(ctx context.Context, id string) (*Token, error)
 	// Ping checks that the store is reachable (for /readyz).
 	Ping(ctx context.Context) error
 	Close() error

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -24,6 +25,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		"ChangesFeedSkipsNothing":      changesFeedSkipsNothingUnderConcurrency,
 		"EventsAreDeduplicated":        eventsAreDeduplicated,
 		"TokensRoundTrip":              tokensRoundTrip,
+		"TokensListExpireAndRevoke":    tokensListExpireAndRevoke,
 		"ConcurrentIngestIsIdempotent": concurrentIngestIsIdempotent,
 		"VersionsHighestSemVerFirst":   versionsHighestSemVerFirst,
 		"NameHasOneOwner":              nameHasOneOwner,
@@ -279,6 +281,57 @@ func tokensRoundTrip(t *testing.T, s store.Store) {
 	}
 	if err := s.Ping(ctx); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// Tokens list by tenant, keep their expiry, and revoke by ID once.
+func tokensListExpireAndRevoke(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	hash := func(c string) string { return strings.Repeat(c, 64) }
+	expires := time.Now().Add(time.Hour).Truncate(time.Microsecond).UTC()
+	for _, tok := range []*store.Token{
+		{Hash: hash("a"), Tenant: "acme", Roles: []string{"reader"}, CreatedAt: time.Unix(100, 0)},
+		{Hash: hash("b"), Tenant: "acme", Roles: []string{"admin"}, CreatedAt: time.Unix(200, 0), ExpiresAt: expires},
+		{Hash: hash("c"), Tenant: "globex", Roles: []string{"reader"}, CreatedAt: time.Unix(300, 0)},
+	} {
+		if err := s.PutToken(ctx, tok); err != nil {
+			t.Fatal(err)
+		}
+	}
+	acme, err := s.Tokens(ctx, "acme")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(acme) != 2 || acme[0].ID != hash("b")[:store.TokenIDLength] || !acme[0].ExpiresAt.Equal(expires) || acme[1].Tenant != "acme" {
+		t.Fatalf("acme's tokens: %+v", acme)
+	}
+	if all, err := s.Tokens(ctx, ""); err != nil || len(all) != 3 {
+		t.Fatalf("all tokens: %d %v", len(all), err)
+	}
+	if st := acme[0].State(time.Now()); st != store.TokenActive {
+		t.Fatalf("a token before its expiry is %s", st)
+	}
+	if st := acme[0].State(expires); st != store.TokenExpired {
+		t.Fatalf("a token at its expiry is %s", st)
+	}
+	revoked, err := s.RevokeToken(ctx, hash("a")[:store.TokenIDLength])
+	if err != nil || revoked.Tenant != "acme" || revoked.RevokedAt.IsZero() {
+		t.Fatalf("revoke: %+v %v", revoked, err)
+	}
+	again, err := s.RevokeToken(ctx, hash("a")[:store.TokenIDLength])
+	if err != nil || !again.RevokedAt.Equal(revoked.RevokedAt) {
+		t.Fatalf("revoking again: %+v %v, want the first revocation kept", again, err)
+	}
+	if tok, err := s.Token(ctx, hash("a")); err != nil || tok.State(time.Now()) != store.TokenRevoked {
+		t.Fatalf("a revoked token reads as %+v %v", tok, err)
+	}
+	if tok, err := s.Token(ctx, hash("c")); err != nil || tok.State(time.Now()) != store.TokenActive {
+		t.Fatalf("another token after a revocation: %+v %v", tok, err)
+	}
+	for _, id := range []string{"dddddddddddddddd", "aaaa", "%%%%%%%%%%%%%%%%"} {
+		if _, err := s.RevokeToken(ctx, id); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("revoking %q: %v, want ErrNotFound", id, err)
+		}
 	}
 }
 
