@@ -29,11 +29,23 @@ import (
 //go:embed openapi.json
 var OpenAPI []byte
 
+// APIStore is what the API reads of a store: the change feed its catalog
+// is kept by (unless Catalog is given), tokens, whole versions and alerts
+// for details, and the store's health for /readyz.
+type APIStore interface {
+	catalog.Feed
+	Token(ctx context.Context, hash string) (*store.Token, error)
+	Version(ctx context.Context, tenant, name, version string) (*store.Version, error)
+	Versions(ctx context.Context, tenant, name string) ([]*store.Version, error)
+	Alerts(ctx context.Context, tenant string) ([]*store.Alert, error)
+	Ping(ctx context.Context) error
+}
+
 // API serves /api/v1 (search, extension details, alerts) and the health
 // endpoints. Handlers do HTTP and nothing else; the store decides
 // visibility from the viewer.
 type API struct {
-	Store store.Store
+	Store APIStore
 	// Catalog serves search and resolution from memory; when nil, one is
 	// made from Store on first use.
 	Catalog *catalog.Catalog

@@ -26,10 +26,18 @@ import (
 // request per unchanged tag (a HEAD), and fetches only what changed.
 type Crawler struct {
 	Ingester *Ingester
+	// Store finds the stored version of a tag, to compare digests with.
+	Store VersionLocator
 	// Workers bounds concurrent tag checks per source; 0 means 8.
 	Workers int
 	Log     *slog.Logger
 	Metrics *Metrics // optional
+}
+
+// VersionLocator is what the crawl reads of a store: the version stored
+// for a repository's tag.
+type VersionLocator interface {
+	VersionAt(ctx context.Context, tenant, repository, version string) (*store.Version, error)
 }
 
 // CrawlStats says what one reconcile did.
@@ -160,7 +168,7 @@ func (c *Crawler) changed(ctx context.Context, src *Source, conn *sourceConn, re
 	}
 	ms.ReferrersAPI = fp
 	d := desc.Digest.String()
-	v, err := c.Ingester.Store.VersionAt(ctx, src.Tenant, src.Registry+"/"+repoName, tag)
+	v, err := c.Store.VersionAt(ctx, src.Tenant, src.Registry+"/"+repoName, tag)
 	if errors.Is(err, store.ErrNotFound) {
 		return d, ms, true, nil
 	}

@@ -27,7 +27,7 @@ func TestCrawlIngestsWithoutNotificationsAndCostsOneRequestPerUnchangedTag(t *te
 	}
 	defer st.Close()
 	src := &index.Source{Name: "acme", Registry: proxy.Host, PlainHTTP: true, Repositories: []string{"acme/**"}, Tenant: "acme", Visibility: store.Public}
-	c := &index.Crawler{Ingester: &index.Ingester{Store: st, Remote: func(s *index.Source) remote.Options {
+	c := &index.Crawler{Store: st, Ingester: &index.Ingester{Store: st, Remote: func(s *index.Source) remote.Options {
 		return remote.Options{PlainHTTP: true, RegistryConfig: filepath.Join(dir, "config.json")}
 	}}}
 	stats, err := c.Reconcile(ctx, src)
@@ -79,7 +79,7 @@ func TestCrawlWithoutCatalogUsesConfiguredRepositories(t *testing.T) {
 	defer st.Close()
 	// A glob cannot be listed without a catalog; a plain name can.
 	src := &index.Source{Name: "acme", Registry: proxy.Host, PlainHTTP: true, Repositories: []string{"acme/aa", "acme/b*"}, Tenant: "acme", Visibility: store.Public}
-	c := &index.Crawler{Ingester: &index.Ingester{Store: st, Remote: func(s *index.Source) remote.Options {
+	c := &index.Crawler{Store: st, Ingester: &index.Ingester{Store: st, Remote: func(s *index.Source) remote.Options {
 		return remote.Options{PlainHTTP: true, RegistryConfig: filepath.Join(dir, "config.json")}
 	}}}
 	stats, err := c.Reconcile(ctx, src)

@@ -107,7 +107,7 @@ func (w *evidenceWorld) start(t *testing.T) *index.Ingester {
 	in := &index.Ingester{Store: w.st, Policy: p, Remote: func(s *index.Source) remote.Options {
 		return remote.Options{PlainHTTP: s.PlainHTTP, RegistryConfig: filepath.Join(w.dir, "config.json")}
 	}}
-	w.hook.Store(&index.Webhook{Secret: secret, Sources: []index.Source{w.src}, Ingester: in})
+	w.hook.Store(&index.Webhook{Secret: secret, Sources: []index.Source{w.src}, Ingester: in, Events: w.st})
 	return in
 }
 
@@ -199,7 +199,7 @@ func TestRevocationWhileIndexDownIsSeenByTheNextCrawl(t *testing.T) {
 	}
 
 	in := w.start(t) // back up: one crawl interval later, the crawl has run
-	st, err := (&index.Crawler{Ingester: in}).Reconcile(ctx, &w.src)
+	st, err := (&index.Crawler{Ingester: in, Store: w.st}).Reconcile(ctx, &w.src)
 	if err != nil || st.Ingested != 1 || st.Errors != 0 {
 		t.Fatalf("crawl after the restart: %+v %v", st, err)
 	}
@@ -222,7 +222,7 @@ func TestCrawlOnlySourcePicksUpALaterSignature(t *testing.T) {
 	defer proxy.Close()
 	w.src.Registry = proxy.Host
 	in := w.start(t)
-	c := &index.Crawler{Ingester: in}
+	c := &index.Crawler{Ingester: in, Store: w.st}
 	ref := w.pub.Publish("", fixture.Ext{Name: "acme/later", Version: "1.0.0"})
 	w.pub.Publish("", fixture.Ext{Name: "acme/later", Version: "1.1.0"})
 	if st, err := c.Reconcile(ctx, &w.src); err != nil || st.Ingested != 2 {
@@ -279,7 +279,7 @@ func TestMalformedEvidenceTagIsSkippedNotFailed(t *testing.T) {
 		t.Fatalf("webhook answered %d for a malformed evidence tag: %s", rec.Code, rec.Body)
 	}
 	w.pub.Publish("", fixture.Ext{Name: "acme/odd", Version: "1.0.0"})
-	st, err := (&index.Crawler{Ingester: w.hook.Load().Ingester}).Reconcile(ctx, &w.src)
+	st, err := (&index.Crawler{Ingester: w.hook.Load().Ingester, Store: w.st}).Reconcile(ctx, &w.src)
 	if err != nil || st.Errors != 0 || st.Ingested != 1 {
 		t.Fatalf("crawl beside a malformed evidence tag: %+v %v", st, err)
 	}

@@ -17,10 +17,20 @@ import (
 	lru "github.com/hashicorp/golang-lru/v2"
 )
 
+// IngestStore is what ingesting needs of a store: the stored version an
+// artifact is compared with, the write, and the name's owner and alerts of
+// the identity binding (identity.go).
+type IngestStore interface {
+	Version(ctx context.Context, tenant, name, version string) (*store.Version, error)
+	UpsertVersion(ctx context.Context, v *store.Version) (store.UpsertResult, error)
+	ClaimName(ctx context.Context, name, tenant, repository string) (*store.NameOwner, error)
+	AddAlert(ctx context.Context, a *store.Alert) (bool, error)
+}
+
 // Ingester turns a registry reference into a stored, verified version.
 // Ingesting the same thing twice is harmless: the store is idempotent.
 type Ingester struct {
-	Store  store.Store
+	Store  IngestStore
 	Policy *policy.Policy // nil: versions are stored without a decision
 	// Remote returns how to reach a source's registry.
 	Remote func(*Source) remote.Options

@@ -414,7 +414,7 @@ func TestQueueRetriesTransientFailuresThenQuarantines(t *testing.T) {
 				Sources: []index.Source{{Name: "p", Registry: proxy.Host, PlainHTTP: true, Repositories: []string{"acme/**"}, Tenant: "acme", Visibility: store.Public}},
 				Ingester: &index.Ingester{Store: s, Remote: func(src *index.Source) remote.Options {
 					return remote.Options{PlainHTTP: true, RegistryConfig: filepath.Join(dir, "config.json")}
-				}}}
+				}}, Events: s}
 			q, err := index.NewQueue(s, hook, index.QueueOptions{MaxAttempts: 3, Backoff: 50 * time.Millisecond, MaxBackoff: 200 * time.Millisecond, PollInterval: 20 * time.Millisecond})
 			if err != nil {
 				t.Fatal(err)

@@ -189,14 +189,25 @@ func TestCrawlOfASilentRegistryEndsAtItsDeadline(t *testing.T) {
 	}()
 	st := storeFor(t)
 	log := &crawlLog{Handler: slog.NewTextHandler(io.Discard, nil), done: make(chan string, 16)}
-	c := &index.Crawler{Log: slog.New(log), Ingester: &index.Ingester{Store: st, Remote: func(*index.Source) remote.Options {
+	c := &index.Crawler{Log: slog.New(log), Store: st, Ingester: &index.Ingester{Store: st, Remote: func(*index.Source) remote.Options {
 		return remote.Options{PlainHTTP: true, RegistryConfig: filepath.Join(t.TempDir(), "config.json")}
 	}}}
 	src := index.Source{Name: "silent", Registry: ln.Addr().String(), PlainHTTP: true, Repositories: []string{"acme/**"},
 		Tenant: "acme", Visibility: store.Public, Interval: 400 * time.Millisecond, CrawlTimeout: 200 * time.Millisecond}
 	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	c.Run(ctx, []index.Source{src})
+	returned := make(chan struct{})
+	go func() { // Run returns once its crawls have
+		defer close(returned)
+		c.Run(ctx, []index.Source{src})
+	}()
+	defer func() {
+		cancel()
+		select {
+		case <-returned:
+		case <-time.After(10 * time.Second):
+			t.Error("Run did not return within 10 s of its context's end")
+		}
+	}()
 	for i := range 2 {
 		select {
 		case errText := <-log.done:

@@ -66,7 +66,7 @@ func NewServer(ctx context.Context, c *Config, ro remote.Options, log *slog.Logg
 		return o
 	}}
 	m := NewMetrics()
-	hook := &Webhook{Secret: c.WebhookSecret, Sources: c.Sources, Ingester: ing, Log: log, Metrics: m}
+	hook := &Webhook{Secret: c.WebhookSecret, Sources: c.Sources, Ingester: ing, Events: st, Log: log, Metrics: m}
 	if hook.Queue, err = NewQueue(st, hook, c.queueOptions(log)); err != nil {
 		st.Close()
 		return nil, err
@@ -77,7 +77,7 @@ func NewServer(ctx context.Context, c *Config, ro remote.Options, log *slog.Logg
 		Store:   st,
 		API:     &API{Store: st, Operator: c.Operator, PublicURL: c.PublicURL, Publishers: c.Publishers, Log: log},
 		Webhook: hook,
-		Crawler: &Crawler{Ingester: ing, Log: log, Metrics: m},
+		Crawler: &Crawler{Ingester: ing, Store: st, Log: log, Metrics: m},
 		Queue:   hook.Queue,
 		Metrics: m,
 		Log:     log,

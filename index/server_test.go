@@ -113,6 +113,7 @@ func TestServerClosesTheStoreOnlyAfterTheCrawlerReturned(t *testing.T) {
 	}
 	srv.Store = w
 	srv.Crawler.Ingester.Store = w
+	srv.Crawler.Store = w
 
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

@@ -76,11 +76,20 @@ type Webhook struct {
 	Secret   string
 	Sources  []Source
 	Ingester *Ingester
-	Log      *slog.Logger
-	Metrics  *Metrics // optional
+	// Events records the events handled, so that a redelivery is not
+	// ingested again.
+	Events  EventStore
+	Log     *slog.Logger
+	Metrics *Metrics // optional
 	// Queue makes the webhook answer once a batch is durably queued; its
 	// workers ingest. Without one, events are ingested before the answer.
 	Queue *Queue
+}
+
+// EventStore is what the webhook keeps of events: their ids, once handled.
+type EventStore interface {
+	EventSeen(ctx context.Context, id string) (bool, error)
+	MarkEvent(ctx context.Context, id string) (bool, error)
 }
 
 func (h *Webhook) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -131,7 +140,7 @@ func (h *Webhook) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *Webhook) handle(ctx context.Context, e Event) error {
-	if seen, err := h.Ingester.Store.EventSeen(ctx, e.ID); err != nil || seen {
+	if seen, err := h.Events.EventSeen(ctx, e.ID); err != nil || seen {
 		if seen {
 			h.Metrics.event("duplicate")
 		}
@@ -141,7 +150,7 @@ func (h *Webhook) handle(ctx context.Context, e Event) error {
 	ref, o, ok, err := h.target(ctx, e)
 	if err != nil || !ok {
 		if err == nil {
-			_, err = h.Ingester.Store.MarkEvent(ctx, e.ID)
+			_, err = h.Events.MarkEvent(ctx, e.ID)
 		}
 		return err
 	}
@@ -159,7 +168,7 @@ func (h *Webhook) handle(ctx context.Context, e Event) error {
 		h.Metrics.ingest("webhook", "stored", e.Timestamp)
 	}
 	// Marked only once ingested, so a failed event is retried.
-	_, err = h.Ingester.Store.MarkEvent(ctx, e.ID)
+	_, err = h.Events.MarkEvent(ctx, e.ID)
 	return err
 }
 

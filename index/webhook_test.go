@@ -66,6 +66,7 @@ rules:
 	if err != nil {
 		t.Fatal(err)
 	}
+	wh.Events = w.st
 	wh.Sources = []index.Source{{Name: "acme", Registry: w.reg.Host, PlainHTTP: true, Repositories: []string{"acme/**"}, Tenant: "acme", Visibility: store.Private}}
 	wh.Ingester = &index.Ingester{Store: w.st, Policy: p, Remote: func(s *index.Source) remote.Options {
 		return remote.Options{PlainHTTP: s.PlainHTTP, RegistryConfig: filepath.Join(w.dir, "config.json")}
@@ -221,7 +222,7 @@ func TestWebhookHandlesOutOfOrderEvents(t *testing.T) {
 	sigTag := strings.Replace(digest, ":", "-", 1) + ".sig"
 	// Point the webhook at the quiet registry too.
 	hook := &index.Webhook{Secret: secret, Sources: []index.Source{{Name: "q", Registry: quiet.Host, PlainHTTP: true, Repositories: []string{"acme/**"}, Tenant: "acme", Visibility: store.Public}},
-		Ingester: newIngester(t, w)}
+		Ingester: newIngester(t, w), Events: w.st}
 	srv := httptest.NewServer(hook)
 	defer srv.Close()
 	if code := post(t, srv.URL, "Bearer "+secret, `{"events":[`+event("e2", sigTag)+`,`+event("e1", "3.0.0")+`]}`); code != http.StatusAccepted {

@@ -105,13 +105,15 @@ type Query struct {
 // SemVer first. It is safe for concurrent use. The versions it returns are
 // shared: callers must not modify them.
 type Catalog struct {
-	st store.Store
+	st Feed
+	// local is st's count of its own writes, when it keeps one.
+	local LocalWriteCounter
 	// MaxLag is how old the catalog may be before a read first applies
 	// the feed; writes through the same store handle are applied at once.
 	MaxLag time.Duration
 
 	syncMu       sync.Mutex   // one feed reader at a time
-	syncedWrites atomic.Int64 // st.LocalWrites() when the last sync began
+	syncedWrites atomic.Int64 // localWrites() when the last sync began
 	syncedAt     atomic.Int64 // unix nanoseconds when the last sync began
 
 	mu     sync.RWMutex
@@ -198,13 +200,37 @@ func (e *extension) visibleAt(lvl seeLevel) []*store.Version {
 	return out
 }
 
+// Feed is what the catalog reads of a store: the versions written after a
+// sequence number (store.Store.Changes).
+type Feed interface {
+	Changes(ctx context.Context, after int64, limit int) ([]*store.Version, error)
+}
+
+// LocalWriteCounter is a Feed that also counts the writes committed through
+// it (the SQL stores do): the catalog then syncs before a read that follows
+// a write of this process, instead of after MaxLag. It is the catalog's
+// concern alone, so it is asked for here and is no part of store.Store.
+type LocalWriteCounter interface {
+	LocalWrites() int64
+}
+
 // New returns an empty catalog of st; the first read fills it.
-func New(st store.Store) *Catalog {
-	return &Catalog{st: st, MaxLag: DefaultMaxLag, byName: map[string][]*extension{}}
+func New(st Feed) *Catalog {
+	c := &Catalog{st: st, MaxLag: DefaultMaxLag, byName: map[string][]*extension{}}
+	c.local, _ = st.(LocalWriteCounter)
+	return c
+}
+
+// localWrites is the feed's count of its own writes; 0 when it keeps none.
+func (c *Catalog) localWrites() int64 {
+	if c.local == nil {
+		return 0
+	}
+	return c.local.LocalWrites()
 }
 
 func (c *Catalog) syncLocked(ctx context.Context) error {
-	writes, now := c.st.LocalWrites(), time.Now()
+	writes, now := c.localWrites(), time.Now()
 	for {
 		c.mu.RLock()
 		after := c.seq
@@ -232,7 +258,7 @@ func (c *Catalog) fresh(ctx context.Context) error {
 		return nil
 	}
 	// Only a local write, or a catalog never filled, makes the reader wait.
-	if c.st.LocalWrites() == c.syncedWrites.Load() && c.syncedAt.Load() != 0 {
+	if c.localWrites() == c.syncedWrites.Load() && c.syncedAt.Load() != 0 {
 		if !c.syncMu.TryLock() {
 			return nil
 		}
@@ -247,7 +273,7 @@ func (c *Catalog) fresh(ctx context.Context) error {
 }
 
 func (c *Catalog) stale() bool {
-	return c.st.LocalWrites() != c.syncedWrites.Load() ||
+	return c.localWrites() != c.syncedWrites.Load() ||
 		time.Since(time.Unix(0, c.syncedAt.Load())) > c.MaxLag
 }
 

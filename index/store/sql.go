@@ -189,6 +189,10 @@ func (s *sqlStore) commit(tx *sql.Tx) error {
 	return nil
 }
 
+// LocalWrites counts the version writes committed through this handle, so
+// that a reader in the same process (the catalog) can tell that its view is
+// stale without asking the database. It is no part of Store: the catalog
+// asks for it (catalog.LocalWriteCounter) and does without it.
 func (s *sqlStore) LocalWrites() int64 { return s.writes.Load() }
 
 // scanVersions reads rows of headerColumns, or of versionColumns when
@@ -418,7 +422,6 @@ func (s *sqlStore) RevokeToken(ctx context.Context, id string) (*Token, error) {
 // one transaction and an event's version write records the event in the
 // same transaction (WithEvent).
 type QueueStore interface {
-	Store
 	// QueueDB is the database handle the store uses and its dialect,
 	// "sqlite" or "postgres"; the queue's tables live beside the store's.
 	QueueDB() (*sql.DB, string)

@@ -159,10 +159,6 @@ type Store interface {
 	// order, at most limit of them, without descriptor, decision and
 	// evidence: it is the feed the in-memory catalog is kept current by.
 	Changes(ctx context.Context, after int64, limit int) ([]*Version, error)
-	// LocalWrites counts the version writes committed through this handle,
-	// so that a reader in the same process can tell that its view is
-	// stale without asking the database.
-	LocalWrites() int64
 	// ClaimName makes tenant's repository the owner of name unless the
 	// name has one, and returns the owner: one name has one owner across
 	// the whole index (DESIGN §6.1), the first repository to publish it.
