@@ -16,6 +16,8 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/connectsoft/marketplace/index"
+	"github.com/connectsoft/marketplace/index/store"
 	"github.com/connectsoft/marketplace/remote"
 	"github.com/connectsoft/marketplace/testenv/fixture"
 	"github.com/spf13/cobra"
@@ -267,6 +269,9 @@ func (n *normaliser) apply(s string) string {
 	return s
 }
 
+// goldenTokenID is the ID of the token the revoke case revokes.
+const goldenTokenID = "0123456789abcdef"
+
 // goldenArgs are the paths and addresses the cases run against.
 type goldenArgs struct {
 	tmp, reg, tls, caFile, regConfig, index, ext, empty, key, pub, review, policy, indexConfig, devDir, busy, closed string
@@ -316,6 +321,19 @@ rules:
 
 	cases := goldenCaseList(a)
 	for i, c := range cases {
+		if c.command == "index token revoke" && c.variant == "ok" {
+			// A token whose ID the case can name; create's is random.
+			cases[i].before = func(t *testing.T) {
+				st, err := index.OpenConfigStore(context.Background(), a.indexConfig)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer st.Close()
+				if err := st.PutToken(context.Background(), &store.Token{Hash: strings.Repeat(goldenTokenID, 4), Tenant: "gold", Roles: []string{"reader"}}); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
 		if c.command == "search" && c.variant == "ok" {
 			// The cases before pushed gold/crm; the index ingests it now,
 			// as the registry's notification would make it.
@@ -407,6 +425,10 @@ func goldenCaseList(a goldenArgs) []jsonCase {
 		{command: "index token", variant: "no-subcommand", args: []string{"index", "token"}, code: 2},
 		{command: "index token create", variant: "ok", args: []string{"index", "token", "create", "--config", a.indexConfig, "--tenant", "gold", "--roles", "reader,publisher"}, code: 0},
 		{command: "index token create", variant: "usage", args: []string{"index", "token", "create", "--config", a.indexConfig, "--tenant", "gold"}, code: 2},
+		{command: "index token list", variant: "ok", args: []string{"index", "token", "list", "--config", a.indexConfig}, code: 0},
+		{command: "index token list", variant: "no-config", args: []string{"index", "token", "list", "--config", filepath.Join(a.tmp, "none.yaml")}, code: 1},
+		{command: "index token revoke", variant: "ok", args: []string{"index", "token", "revoke", "--config", a.indexConfig, goldenTokenID}, code: 0},
+		{command: "index token revoke", variant: "unknown", args: []string{"index", "token", "revoke", "--config", a.indexConfig, "ffffffffffffffff"}, code: 1},
 		{command: "index serve", variant: "ok", args: []string{"index", "serve", "--config", a.indexConfig}, code: 0, background: true, ready: serveReady},
 		{command: "index serve", variant: "no-config", args: []string{"index", "serve", "--config", filepath.Join(a.tmp, "none.yaml")}, code: 1},
 		{command: "dev", variant: "no-subcommand", args: []string{"dev"}, code: 2},

@@ -408,7 +408,7 @@ func (s *sqlStore) RevokeToken(ctx context.Context, id string) (*Token, error) {
 	}
 	t, err := scanToken(s.db.QueryRowContext(ctx, s.q(`SELECT `+tokenColumns+` FROM tokens WHERE hash LIKE ?`), prefix))
 	if errors.Is(err, sql.ErrNoRows) {
-		return nil, fmt.Errorf("token %s: %w", id, ErrNotFound)
+		return nil, fmt.Errorf("token %s: %w; token list shows the IDs", id, ErrNotFound)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("revoke token %s: %w", id, err)
