@@ -1,9 +1,3 @@
-// Package client is the light HTTP client of the index API (DESIGN §8):
-// what Factory's Go API and `mkt resolve|install --index` link, without
-// the index server's store, SQL drivers, metrics or templates. It only
-// transports answers; checking them against what was asked and against
-// the local policy is the caller's job (marketplace.Resolve does it),
-// because an index is trusted to choose, never to verify.
 package client
 
 import (
