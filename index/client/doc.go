@@ -9,6 +9,6 @@
 // resolution; an error answer is an *APIError whose status and code the
 // server chose from the error's type (errors.go), matched with errors.Is
 // against ErrNotFound, ErrUnauthorized, ErrForbidden, ErrBadRequest and
-// policy.ErrUnresolvable. The index serves this package's Summary and
+// resolve.ErrUnresolvable. The index serves this package's Summary and
 // SearchPage, so their JSON is the API's by construction.
 package client
