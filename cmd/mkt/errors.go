@@ -12,6 +12,7 @@ import (
 	"syscall"
 
 	"github.com/connectsoft/marketplace/artifact"
+	"github.com/connectsoft/marketplace/index/client"
 	"github.com/connectsoft/marketplace/remote"
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 	"github.com/spf13/cobra"
@@ -117,6 +118,9 @@ func describeError(err error) *errorBody {
 	case errors.Is(err, auth.ErrBasicCredentialNotFound):
 		b.Code = codeUnauthorized
 		b.Hint = "the registry wants credentials: run `mkt login REGISTRY` or pass --registry-config"
+	case errors.Is(err, client.ErrUnauthorized):
+		b.Code = codeUnauthorized
+		b.Hint = "the index refused the token in MKT_INDEX_TOKEN (unknown, revoked or expired): ask the index's operator for a new one (`mkt index token create`)"
 	case status == http.StatusUnauthorized:
 		b.Code = codeUnauthorized
 		b.Hint = "the registry refused the credentials: run `mkt login REGISTRY` again"
