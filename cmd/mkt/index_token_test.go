@@ -120,7 +120,9 @@ func TestIndexTokensListExpireAndRevokeWithoutTheWebhookSecret(t *testing.T) {
 	// mkt search with the revoked token: the unauthorized code, and what to do.
 	t.Setenv("MKT_INDEX_TOKEN", forever.Token)
 	r = mkt(t, "--format", "json", "search", "crm", "--index", srv.URL)
-	var failure struct{ Error struct{ Code, Message, Hint string } }
+	var failure struct {
+		Error struct{ Code, Message, Hint string }
+	}
 	if err := json.Unmarshal([]byte(r.stdout), &failure); err != nil || r.code != 1 || failure.Error.Code != "unauthorized" ||
 		!strings.Contains(failure.Error.Message, "token revoked") || !strings.Contains(failure.Error.Hint, "MKT_INDEX_TOKEN") {
 		t.Fatalf("search with a revoked token: %+v", r)
