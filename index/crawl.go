@@ -26,7 +26,8 @@ import (
 // request per unchanged tag (a HEAD), and fetches only what changed.
 type Crawler struct {
 	Ingester *Ingester
-	// Store finds the stored version of a tag, to compare digests with.
+	// Store finds the stored version of a tag, to compare digests with;
+	// nil means the Ingester's store, which the SQL stores can do.
 	Store VersionLocator
 	// Workers bounds concurrent tag checks per source; 0 means 8.
 	Workers int
@@ -168,7 +169,14 @@ func (c *Crawler) changed(ctx context.Context, src *Source, conn *sourceConn, re
 	}
 	ms.ReferrersAPI = fp
 	d := desc.Digest.String()
-	v, err := c.Store.VersionAt(ctx, src.Tenant, src.Registry+"/"+repoName, tag)
+	locator := c.Store
+	if locator == nil {
+		var ok bool
+		if locator, ok = c.Ingester.Store.(VersionLocator); !ok {
+			return "", ms, false, errors.New("crawl: no Crawler.Store, and the ingester's store cannot find a stored version")
+		}
+	}
+	v, err := locator.VersionAt(ctx, src.Tenant, src.Registry+"/"+repoName, tag)
 	if errors.Is(err, store.ErrNotFound) {
 		return d, ms, true, nil
 	}

@@ -315,7 +315,7 @@ func TestCrawlComparesReferrersTheAPIListed(t *testing.T) {
 	defer proxy.Close()
 	w.pub = fixture.NewPublisher(t, w.reg)
 	w.src = index.Source{Name: "acme", Registry: proxy.Host, PlainHTTP: true, Repositories: []string{"acme/**"}, Tenant: "acme", Visibility: store.Public}
-	c := &index.Crawler{Ingester: w.start(t)}
+	c := &index.Crawler{Ingester: w.start(t), Store: w.st}
 
 	ref := w.pub.Publish("", fixture.Ext{Name: "acme/api", Version: "1.0.0"})
 	if _, err := w.pub.Client.Sign(ctx, ref, w.signer, signing.WriteOptions{Referrers: true}); err != nil {

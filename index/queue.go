@@ -386,7 +386,7 @@ func describe(e Event) string {
 // inline is a queue-less processor for a Webhook without a Queue: the same
 // outcome per event, run in the request.
 func (h *Webhook) inline() *Queue {
-	qs, _ := h.Events.(store.QueueStore) // for quarantine alerts; both SQL stores are one
+	qs, _ := h.events().(store.QueueStore) // for quarantine alerts; both SQL stores are one
 	return &Queue{hook: h, st: qs, opts: QueueOptions{Log: h.Log}.withDefaults()}
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/subtle"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -77,7 +78,8 @@ type Webhook struct {
 	Sources  []Source
 	Ingester *Ingester
 	// Events records the events handled, so that a redelivery is not
-	// ingested again.
+	// ingested again; nil means the Ingester's store, which the SQL
+	// stores can do.
 	Events  EventStore
 	Log     *slog.Logger
 	Metrics *Metrics // optional
@@ -85,6 +87,26 @@ type Webhook struct {
 	// workers ingest. Without one, events are ingested before the answer.
 	Queue *Queue
 }
+
+// events is Events, or the Ingester's store by default.
+func (h *Webhook) events() EventStore {
+	if h.Events != nil {
+		return h.Events
+	}
+	if es, ok := h.Ingester.Store.(EventStore); ok {
+		return es
+	}
+	return noEvents{}
+}
+
+// noEvents is the event store of a webhook configured without one: every
+// call fails, saying so.
+type noEvents struct{}
+
+var errNoEvents = errors.New("webhook: no Events store, and the ingester's store keeps no events")
+
+func (noEvents) EventSeen(context.Context, string) (bool, error) { return false, errNoEvents }
+func (noEvents) MarkEvent(context.Context, string) (bool, error) { return false, errNoEvents }
 
 // EventStore is what the webhook keeps of events: their ids, once handled.
 type EventStore interface {
@@ -140,7 +162,7 @@ func (h *Webhook) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *Webhook) handle(ctx context.Context, e Event) error {
-	if seen, err := h.Events.EventSeen(ctx, e.ID); err != nil || seen {
+	if seen, err := h.events().EventSeen(ctx, e.ID); err != nil || seen {
 		if seen {
 			h.Metrics.event("duplicate")
 		}
@@ -150,7 +172,7 @@ func (h *Webhook) handle(ctx context.Context, e Event) error {
 	ref, o, ok, err := h.target(ctx, e)
 	if err != nil || !ok {
 		if err == nil {
-			_, err = h.Events.MarkEvent(ctx, e.ID)
+			_, err = h.events().MarkEvent(ctx, e.ID)
 		}
 		return err
 	}
@@ -168,7 +190,7 @@ func (h *Webhook) handle(ctx context.Context, e Event) error {
 		h.Metrics.ingest("webhook", "stored", e.Timestamp)
 	}
 	// Marked only once ingested, so a failed event is retried.
-	_, err = h.Events.MarkEvent(ctx, e.ID)
+	_, err = h.events().MarkEvent(ctx, e.ID)
 	return err
 }
 
