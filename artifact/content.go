@@ -62,14 +62,14 @@ func (e *ContentMismatchError) Is(target error) bool { return target == ErrInval
 // index's ingest, `mkt verify`). Pull and Extract make the same check on
 // the content they unpack, with no extra download.
 func CheckContent(ctx context.Context, src content.Fetcher, a *Artifact, limits Limits) error {
-	ext, err := readLayerDescriptor(ctx, src, a, limits)
+	ext, damaged, err := readLayerDescriptor(ctx, src, a, limits)
 	if err != nil {
 		return err
 	}
 	if err := CompareDescriptors(a.Extension, ext, a.Layer().Digest.String()); err != nil {
 		return fmt.Errorf("%s: %w", a.Reference, err)
 	}
-	return nil
+	return damaged
 }
 
 // FetchChecked is Fetch followed by CheckContent, in one request fewer
@@ -86,8 +86,8 @@ func FetchChecked(ctx context.Context, src oras.ReadOnlyTarget, ref string, limi
 	if err != nil {
 		return nil, err
 	}
-	ext, layerErr := readLayerDescriptor(ctx, src, a, limits)
-	if layerErr == nil && ext.Kind == kind {
+	ext, damaged, layerErr := readLayerDescriptor(ctx, src, a, limits)
+	if layerErr == nil && damaged == nil && ext.Kind == kind {
 		cfg := a.Manifest.Config
 		if canon, err := ext.CanonicalJSON(); err == nil && int64(len(canon)) == cfg.Size && digest.FromBytes(canon) == cfg.Digest {
 			// Parsed from the bytes, not taken from the YAML, so that the
@@ -107,34 +107,34 @@ func FetchChecked(ctx context.Context, src oras.ReadOnlyTarget, ref string, limi
 	if err := CompareDescriptors(a.Extension, ext, a.Layer().Digest.String()); err != nil {
 		return nil, fmt.Errorf("%s: %w", a.Reference, err)
 	}
-	return a, nil
+	return a, damaged
 }
 
 // readLayerDescriptor fetches a's layer from src and reads the
 // extension.yaml at its root. A small layer (most extensions) is read to
 // its end: its digest is then checked too, and the connection, drained, is
-// kept for the next request instead of being dropped.
-func readLayerDescriptor(ctx context.Context, src content.Fetcher, a *Artifact, limits Limits) (*Extension, error) {
+// kept for the next request instead of being dropped. A layer that does
+// not have its digest is returned as damaged, beside what it says, so that
+// callers report how it differs from the config first, as they always did.
+func readLayerDescriptor(ctx context.Context, src content.Fetcher, a *Artifact, limits Limits) (ext *Extension, damaged, err error) {
 	layer := a.Layer()
 	rc, err := src.Fetch(ctx, layer)
 	if err != nil {
-		return nil, fmt.Errorf("fetch layer %s of %s: %w", layer.Digest, a.Reference, wrapFetchError(err))
+		return nil, nil, fmt.Errorf("fetch layer %s of %s: %w", layer.Digest, a.Reference, wrapFetchError(err))
 	}
 	defer rc.Close()
 	vr := content.NewVerifyReader(rc, layer)
-	ext, err := ReadLayerDescriptor(ctx, vr, layer, limits)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", a.Reference, err)
+	if ext, err = ReadLayerDescriptor(ctx, vr, layer, limits); err != nil {
+		return nil, nil, fmt.Errorf("%s: %w", a.Reference, err)
 	}
 	if layer.Size <= smallLayer {
 		if _, err := io.Copy(io.Discard, vr); err != nil {
-			return nil, fmt.Errorf("%s: layer %s: %w", a.Reference, layer.Digest, wrapFetchError(err))
-		}
-		if err := vr.Verify(); err != nil {
-			return nil, fmt.Errorf("%s: layer %s: %w", a.Reference, layer.Digest, wrapFetchError(err))
+			damaged = fmt.Errorf("%s: layer %s: %w", a.Reference, layer.Digest, wrapFetchError(err))
+		} else if err := vr.Verify(); err != nil {
+			damaged = fmt.Errorf("%s: layer %s: %w", a.Reference, layer.Digest, wrapFetchError(err))
 		}
 	}
-	return ext, nil
+	return ext, damaged, nil
 }
 
 // smallLayer is the largest layer CheckContent reads to its end.

@@ -152,6 +152,20 @@ func (c *Client) CollectFrom(ctx context.Context, ref string, o CollectOptions) 
 		case o.Known.Referrers != "":
 			idx, err = c.referrersIndex(gctx, d.Repository.Digest(o.Known.Referrers))
 			ev.Manifests.Referrers = o.Known.Referrers
+			// A registry with the referrers API lists there what no tag
+			// holds: both count, and the API's answer is fingerprinted as
+			// the crawl fingerprints it, or each crawl would differ.
+			if err == nil && !c.knownWithoutReferrers(d.RegistryStr()) {
+				api, aerr := ociremote.Referrers(d, "", c.ociOpts(gctx)...)
+				switch {
+				case c.knownWithoutReferrers(d.RegistryStr()) || isNotFound(aerr):
+				case aerr != nil:
+					err = aerr
+				default:
+					ev.Manifests.ReferrersAPI = referrersFingerprint(api)
+					idx = &v1.IndexManifest{Manifests: append(append([]v1.Descriptor(nil), idx.Manifests...), api.Manifests...)}
+				}
+			}
 		default:
 			var at string
 			idx, at, err = c.referrers(gctx, d)
