@@ -35,10 +35,10 @@ type Crawler struct {
 	Metrics *Metrics // optional
 }
 
-// VersionLocator is what the crawl reads of a store: the version stored
-// for a repository's tag.
+// VersionLocator is what the crawl reads of a store: what is stored for a
+// repository's tags, once per repository.
 type VersionLocator interface {
-	VersionAt(ctx context.Context, tenant, repository, version string) (*store.Version, error)
+	Tagged(ctx context.Context, tenant, repository string) (map[string]store.Tagged, error)
 }
 
 // CrawlStats says what one reconcile did.
@@ -62,6 +62,13 @@ func (c *Crawler) Reconcile(ctx context.Context, src *Source) (CrawlStats, error
 	if err != nil {
 		return st, err
 	}
+	locator := c.Store
+	if locator == nil {
+		var ok bool
+		if locator, ok = c.Ingester.Store.(VersionLocator); !ok {
+			return st, errors.New("crawl: no Crawler.Store, and the ingester's store cannot list stored versions")
+		}
+	}
 	remoteOpts := conn.remote
 	repos, err := c.repositories(ctx, src, remoteOpts)
 	if err != nil {
@@ -75,10 +82,14 @@ func (c *Crawler) Reconcile(ctx context.Context, src *Source) (CrawlStats, error
 		workers = 8
 	}
 	g.SetLimit(workers)
+	// A repository that cannot be read ends the walk; the checks already
+	// started are waited for, never left running past the return.
+	var walkErr error
 	for _, repoName := range repos {
 		repo, err := artifact.NewRepository(src.Registry+"/"+repoName, remoteOpts)
 		if err != nil {
-			return st, err
+			walkErr = err
+			break
 		}
 		var versions []string
 		evidence := map[digest.Digest][]string{} // artifact → its evidence tags
@@ -98,12 +109,22 @@ func (c *Crawler) Reconcile(ctx context.Context, src *Source) (CrawlStats, error
 			return nil
 		})
 		if err != nil && !artifact.IsNotFound(err) {
-			return st, fmt.Errorf("list tags of %s: %w", repoName, err)
+			walkErr = fmt.Errorf("list tags of %s: %w", repoName, err)
+			break
+		}
+		var stored map[string]store.Tagged
+		if len(versions) > 0 {
+			// One query per repository, two columns: the crawl of an
+			// unchanged registry is mostly this and the HEADs.
+			if stored, err = locator.Tagged(ctx, src.Tenant, src.Registry+"/"+repoName); err != nil {
+				walkErr = fmt.Errorf("crawl %s: %w", repoName, err)
+				break
+			}
 		}
 		for _, tag := range versions {
 			tags.Add(1)
 			g.Go(func() error {
-				digest, ms, changed, err := c.changed(gctx, src, conn, repo, repoName, tag, evidence)
+				digest, ms, changed, err := c.changed(gctx, src, conn, repo, repoName, tag, evidence, stored)
 				switch {
 				case err != nil:
 					failed.Add(1)
@@ -133,6 +154,9 @@ func (c *Crawler) Reconcile(ctx context.Context, src *Source) (CrawlStats, error
 		}
 	}
 	err = g.Wait()
+	if walkErr != nil {
+		err = walkErr
+	}
 	st.Tags, st.Unchanged, st.Ingested = int(tags.Load()), int(unchanged.Load()), int(ingested.Load())
 	st.Skipped, st.Errors, st.Duration = int(skipped.Load()), int(failed.Load()), time.Since(start)
 	return st, err
@@ -143,7 +167,7 @@ func (c *Crawler) Reconcile(ctx context.Context, src *Source) (CrawlStats, error
 // ones, and returns the registry's: a signature, attestation or referrer
 // added, replaced or removed since the version was decided re-verifies it,
 // whether or not a notification said so.
-func (c *Crawler) changed(ctx context.Context, src *Source, conn *sourceConn, repo *orasremote.Repository, repoName, tag string, evidence map[digest.Digest][]string) (string, signing.Manifests, bool, error) {
+func (c *Crawler) changed(ctx context.Context, src *Source, conn *sourceConn, repo *orasremote.Repository, repoName, tag string, evidence map[digest.Digest][]string, stored map[string]store.Tagged) (string, signing.Manifests, bool, error) {
 	var ms signing.Manifests
 	desc, err := repo.Resolve(ctx, tag)
 	if err != nil {
@@ -169,19 +193,9 @@ func (c *Crawler) changed(ctx context.Context, src *Source, conn *sourceConn, re
 	}
 	ms.ReferrersAPI = fp
 	d := desc.Digest.String()
-	locator := c.Store
-	if locator == nil {
-		var ok bool
-		if locator, ok = c.Ingester.Store.(VersionLocator); !ok {
-			return "", ms, false, errors.New("crawl: no Crawler.Store, and the ingester's store cannot find a stored version")
-		}
-	}
-	v, err := locator.VersionAt(ctx, src.Tenant, src.Registry+"/"+repoName, tag)
-	if errors.Is(err, store.ErrNotFound) {
+	v, ok := stored[tag]
+	if !ok {
 		return d, ms, true, nil
-	}
-	if err != nil {
-		return "", ms, false, err
 	}
 	return d, ms, v.Digest != d || v.EvidenceDigests != EncodeEvidenceManifests(ms), nil
 }

@@ -2,11 +2,11 @@ package index_test
 
 import (
 	"context"
-	"errors"
 	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -30,9 +30,11 @@ type closeWatcher struct {
 	mu     sync.Mutex
 	misuse []string
 
-	// onVersionAt runs inside the first VersionAt, before the store is read.
-	onVersionAt func(ctx context.Context)
-	first       sync.Once
+	// onTagged runs inside the first Tagged call for the repository
+	// fireOn, before the store is read.
+	onTagged func(ctx context.Context)
+	fireOn   string
+	first    sync.Once
 }
 
 func (w *closeWatcher) report(s string) {
@@ -41,19 +43,21 @@ func (w *closeWatcher) report(s string) {
 	w.misuse = append(w.misuse, s)
 }
 
-func (w *closeWatcher) VersionAt(ctx context.Context, tenant, repository, version string) (*store.Version, error) {
+func (w *closeWatcher) Tagged(ctx context.Context, tenant, repository string) (map[string]store.Tagged, error) {
 	w.inflight.Add(1)
 	defer w.inflight.Add(-1)
-	w.first.Do(func() { w.onVersionAt(ctx) })
+	if strings.HasSuffix(repository, "/"+w.fireOn) {
+		w.first.Do(func() { w.onTagged(ctx) })
+	}
 	select {
 	case <-w.closed:
-		w.report("VersionAt after Close")
+		w.report("Tagged after Close")
 	default:
 	}
 	// The query itself runs to its end as one already sent would.
-	v, err := w.Store.VersionAt(context.WithoutCancel(ctx), tenant, repository, version)
-	if err != nil && !errors.Is(err, store.ErrNotFound) {
-		w.report("VersionAt: " + err.Error())
+	v, err := w.Store.Tagged(context.WithoutCancel(ctx), tenant, repository)
+	if err != nil {
+		w.report("Tagged: " + err.Error())
 	}
 	return v, err
 }
@@ -84,9 +88,10 @@ func TestServerClosesTheStoreOnlyAfterTheCrawlerReturned(t *testing.T) {
 	pub := fixture.NewPublisher(t, reg)
 	pub.Publish("", fixture.Ext{Name: "acme/aa", Version: "1.0.0"})
 	pub.Publish("", fixture.Ext{Name: "acme/bb", Version: "1.0.0"})
-	// The registry is slow to answer for one repository: a crawl worker is
-	// on the network when the shutdown comes.
-	proxy.Inject(testenv.Fault{Kind: testenv.Stall, PathContains: "acme/bb/manifests/", Delay: time.Hour})
+	// The registry is slow to answer for the first repository: a crawl
+	// worker is on the network when the shutdown comes, while the crawl
+	// reads the store for the second.
+	proxy.Inject(testenv.Fault{Kind: testenv.Stall, PathContains: "acme/aa/manifests/", Delay: time.Hour})
 
 	dir := t.TempDir()
 	cfg := &index.Config{Store: "sqlite://" + filepath.Join(dir, "index.db"), WebhookSecret: "s", Dir: dir, Sources: []index.Source{{
@@ -100,8 +105,8 @@ func TestServerClosesTheStoreOnlyAfterTheCrawlerReturned(t *testing.T) {
 	}
 	ctx, shutdown := context.WithCancel(context.Background())
 	defer shutdown()
-	w := &closeWatcher{Store: srv.Store, closed: make(chan struct{})}
-	w.onVersionAt = func(callCtx context.Context) {
+	w := &closeWatcher{Store: srv.Store, closed: make(chan struct{}), fireOn: "acme/bb"}
+	w.onTagged = func(callCtx context.Context) {
 		shutdown() // while the crawler is inside this call
 		<-callCtx.Done()
 		// A server that does not wait for its crawler closes the store now;

@@ -232,8 +232,25 @@ func rawOrNil(s sql.NullString) json.RawMessage {
 	return json.RawMessage(s.String)
 }
 
-func (s *sqlStore) VersionAt(ctx context.Context, tenant, repository, version string) (*Version, error) {
-	return s.one(ctx, `WHERE tenant = ? AND repository = ? AND version = ?`, tenant, repository, version)
+func (s *sqlStore) Tagged(ctx context.Context, tenant, repository string) (map[string]Tagged, error) {
+	rows, err := s.db.QueryContext(ctx, s.q(`SELECT version, digest, evidence_digests FROM versions WHERE tenant = ? AND repository = ?`), tenant, repository)
+	if err != nil {
+		return nil, fmt.Errorf("read the versions of %s: %w", repository, err)
+	}
+	defer rows.Close()
+	out := map[string]Tagged{}
+	for rows.Next() {
+		var version string
+		var t Tagged
+		if err := rows.Scan(&version, &t.Digest, &t.EvidenceDigests); err != nil {
+			return nil, fmt.Errorf("read the versions of %s: %w", repository, err)
+		}
+		out[version] = t
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read the versions of %s: %w", repository, err)
+	}
+	return out, nil
 }
 
 func (s *sqlStore) Version(ctx context.Context, tenant, name, version string) (*Version, error) {

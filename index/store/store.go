@@ -147,9 +147,10 @@ type Store interface {
 	// digest is refreshed; with another digest it is kept, and a tag-moved
 	// alert is recorded once per new digest.
 	UpsertVersion(ctx context.Context, v *Version) (UpsertResult, error)
-	// VersionAt finds the version stored for a tenant's repository and
-	// version tag (the crawl compares its digest with the registry's).
-	VersionAt(ctx context.Context, tenant, repository, version string) (*Version, error)
+	// Tagged lists what is stored for a tenant's repository by version
+	// tag: the digest and evidence digests a crawl compares with the
+	// registry's, in one query, nothing else read.
+	Tagged(ctx context.Context, tenant, repository string) (map[string]Tagged, error)
 	// Version reads one version whole (descriptor, decision, evidence).
 	Version(ctx context.Context, tenant, name, version string) (*Version, error)
 	// Versions lists the versions of tenant/name whole, highest SemVer
@@ -246,4 +247,11 @@ func Latest(vs []*Version) *Version {
 		return nil
 	}
 	return vs[0]
+}
+
+// Tagged is what a crawl needs of a stored version to tell whether the
+// registry still holds what was decided: the manifest's digest and the
+// evidence manifests' digests (Version.EvidenceDigests).
+type Tagged struct {
+	Digest, EvidenceDigests string
 }

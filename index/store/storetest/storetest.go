@@ -97,15 +97,16 @@ func upsertCreatesThenRefreshes(t *testing.T, s store.Store) {
 	}
 	v2 := ver("acme", "acme/crm", "1.0.0", "sha256:aaa", time.Minute)
 	v2.Reviewed, v2.Allowed, v2.Decision = true, true, json.RawMessage(`{"allowed":true}`)
+	v2.EvidenceDigests = `{"sig":"sha256:bbb"}`
 	if r := H.upsert(v2); r.Created || !r.Updated || r.Moved {
 		t.Fatalf("re-ingest of the same digest: %+v", r)
 	}
-	at, err := s.VersionAt(context.Background(), "acme", "reg.example/acme/crm", "1.0.0")
-	if err != nil || at.Digest != "sha256:aaa" {
-		t.Fatalf("VersionAt: %+v %v", at, err)
+	tagged, err := s.Tagged(context.Background(), "acme", "reg.example/acme/crm")
+	if err != nil || len(tagged) != 1 || tagged["1.0.0"].Digest != "sha256:aaa" || tagged["1.0.0"].EvidenceDigests != v2.EvidenceDigests {
+		t.Fatalf("Tagged: %+v %v", tagged, err)
 	}
-	if _, err := s.VersionAt(context.Background(), "acme", "reg.example/acme/crm", "9.9.9"); !errors.Is(err, store.ErrNotFound) {
-		t.Fatalf("VersionAt of a missing version: %v", err)
+	if other, err := s.Tagged(context.Background(), "globex", "reg.example/acme/crm"); err != nil || len(other) != 0 {
+		t.Fatalf("Tagged for another tenant: %+v %v", other, err)
 	}
 	vs := H.versions("acme", "acme/crm")
 	if len(vs) != 1 || !vs[0].Reviewed || !vs[0].Allowed || string(vs[0].Decision) != `{"allowed":true}` {
