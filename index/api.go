@@ -120,13 +120,17 @@ func errorAnswer(err error) (status int, body client.ErrorBody, internal bool) {
 	var ae *apiError
 	switch {
 	case errors.As(err, &ae):
-		return ae.status, client.ErrorBody{Error: ae.msg, Code: client.CodeOf(ae.status)}, false
+		return ae.status, errorBody(client.CodeOf(ae.status), ae.msg), false
 	case errors.Is(err, resolve.ErrNotPublished): // also another tenant's private name
-		return http.StatusNotFound, client.ErrorBody{Error: err.Error(), Code: client.CodeNotPublished}, false
+		return http.StatusNotFound, errorBody(client.CodeNotPublished, err.Error()), false
 	case errors.Is(err, resolve.ErrUnresolvable):
-		return http.StatusUnprocessableEntity, client.ErrorBody{Error: err.Error(), Code: client.CodeUnresolvable}, false
+		return http.StatusUnprocessableEntity, errorBody(client.CodeUnresolvable, err.Error()), false
 	}
-	return http.StatusInternalServerError, client.ErrorBody{Error: "internal error", Code: client.CodeInternal}, true
+	return http.StatusInternalServerError, errorBody(client.CodeInternal, "internal error"), true
+}
+
+func errorBody(code, message string) client.ErrorBody {
+	return client.ErrorBody{Error: client.ErrorDetail{Code: code, Message: message}}
 }
 
 // viewer is the caller: anonymous, or the tenant of a valid bearer token.

@@ -307,8 +307,11 @@ func TestAPIRefusesRevokedAndExpiredTokens(t *testing.T) {
 		{revoked, http.StatusUnauthorized, "token revoked"},
 		{valid, http.StatusOK, ""},
 	} {
-		var body struct{ Error, Code string }
-		if got := w.get(t, tc.token, "/api/v1/alerts", &body); got != tc.status || body.Error != tc.says {
+		var body struct {
+			Error struct{ Code, Message string } `json:"error"`
+		}
+		if got := w.get(t, tc.token, "/api/v1/alerts", &body); got != tc.status || body.Error.Message != tc.says ||
+			(tc.says != "" && body.Error.Code != "unauthorized") {
 			t.Errorf("%s: %d %+v, want %d %q", tc.says, got, body, tc.status, tc.says)
 		}
 	}

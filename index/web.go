@@ -62,7 +62,7 @@ func (wb *Web) fail(w http.ResponseWriter, err error) {
 	if internal {
 		wb.API.log().Error("web", "err", err)
 	}
-	http.Error(w, body.Error, status)
+	http.Error(w, body.Error.Message, status)
 }
 
 func (wb *Web) search(w http.ResponseWriter, r *http.Request) {

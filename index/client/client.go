@@ -160,18 +160,19 @@ func (c *Client) get(ctx context.Context, path string, q url.Values, out any) er
 	defer resp.Body.Close()
 	body := io.LimitReader(resp.Body, maxAnswer)
 	if resp.StatusCode != http.StatusOK {
-		var e ErrorBody
-		json.NewDecoder(body).Decode(&e) // an answer without a body still has its status
+		var b ErrorBody
+		json.NewDecoder(body).Decode(&b) // an answer without a body still has its status
+		e := b.Error
 		if e.Code == "" {
 			e.Code = CodeOf(resp.StatusCode)
 			if path == "/api/v1/resolve" && resp.StatusCode == http.StatusNotFound {
 				e.Code = CodeNotPublished // what an index before codes meant
 			}
 		}
-		if e.Error == "" {
-			e.Error = http.StatusText(resp.StatusCode)
+		if e.Message == "" {
+			e.Message = http.StatusText(resp.StatusCode)
 		}
-		return &APIError{URL: endpoint, Status: resp.StatusCode, Code: e.Code, Message: e.Error}
+		return &APIError{URL: endpoint, Status: resp.StatusCode, Code: e.Code, Message: e.Message}
 	}
 	if err := json.NewDecoder(body).Decode(out); err != nil {
 		return fmt.Errorf("index %s: unreadable answer: %w", endpoint, err)

@@ -1,6 +1,7 @@
 package client
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -8,7 +9,7 @@ import (
 	"github.com/connectsoft/marketplace/resolve"
 )
 
-// Codes of the index API's error answers ({"error": message, "code": code}):
+// Codes of the index API's error answers ({"error": {"code", "message"}}):
 // the server picks one from the type of the error, never from its text, and
 // the client turns it back into errors callers test with errors.Is.
 const (
@@ -30,10 +31,45 @@ var (
 	ErrNotFound     = errors.New("not found")
 )
 
-// ErrorBody is the JSON document of every error answer of the API.
+// ErrorBody is the JSON document of every error answer of the API:
+// {"error": {"code": …, "message": …}}, the shape and field names `mkt
+// --format json` prints its errors in (DESIGN §7), so that a script reads
+// one kind of error from both.
 type ErrorBody struct {
-	Error string `json:"error"`
-	Code  string `json:"code,omitempty"`
+	Error ErrorDetail `json:"error"`
+}
+
+// ErrorDetail says what went wrong: a code chosen from the error's type
+// and a message for people.
+type ErrorDetail struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+// UnmarshalJSON also reads the answers of an index from before the codes
+// and the object, {"error": "message", "code": "…"}: an older index still
+// answers with a status and a message.
+func (b *ErrorBody) UnmarshalJSON(data []byte) error {
+	var doc struct {
+		Error json.RawMessage `json:"error"`
+		Code  string          `json:"code"`
+	}
+	if err := json.Unmarshal(data, &doc); err != nil {
+		return err
+	}
+	var message string
+	if json.Unmarshal(doc.Error, &message) == nil {
+		b.Error = ErrorDetail{Code: doc.Code, Message: message}
+		return nil
+	}
+	var d ErrorDetail
+	if len(doc.Error) > 0 {
+		if err := json.Unmarshal(doc.Error, &d); err != nil {
+			return err
+		}
+	}
+	b.Error = d
+	return nil
 }
 
 // APIError is an error answer of the index: its status, its code and its
