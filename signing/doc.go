@@ -5,9 +5,14 @@
 // Signatures are simple-signing payloads in the sha256-<hex>.sig tag;
 // attestations are DSSE envelopes of in-toto statements in the
 // sha256-<hex>.att tag; with Referrers set, both are written as OCI 1.1
-// referrers instead. Verification reads both forms. Formats and crypto come
-// from cosign's and sigstore's Go packages, never from code of our own; this
-// package only chooses, validates and explains.
+// referrers instead. Verification reads both forms. The crypto is
+// sigstore's (signature, dsse, cryptoutils; go-securesystemslib's dsse and
+// encrypted) and the in-toto statements cosign's (pkg/cosign/attestation),
+// never code of our own. cosign's storage formats are read and written with
+// go-containerregistry, following cosign's pkg/oci and pkg/cosign/remote
+// step for step (oci.go), since those packages link cosign's
+// transparency-log client, which mkt never uses; interop tests against the
+// stock cosign binary hold both directions to cosign's behaviour.
 //
 // The Marketplace predicate types (review, compatibility, terms, lifecycle)
 // are Go types with JSON Schemas beside them; a predicate is validated

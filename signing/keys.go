@@ -3,6 +3,9 @@ package signing
 import (
 	"context"
 	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"crypto/sha256"
 	"crypto/x509"
 	"encoding/hex"
@@ -14,17 +17,26 @@ import (
 
 	"github.com/secure-systems-lab/go-securesystemslib/encrypted"
 	"github.com/sigstore/cosign/v2/pkg/blob"
-	"github.com/sigstore/cosign/v2/pkg/cosign"
 	"github.com/sigstore/sigstore/pkg/cryptoutils"
 	"github.com/sigstore/sigstore/pkg/signature"
 	"github.com/sigstore/sigstore/pkg/signature/kms"
+	sigopts "github.com/sigstore/sigstore/pkg/signature/options"
 )
 
-// Key loading reads cosign's key files with cosign's and sigstore's
-// lower-level packages (pkg/cosign, pkg/blob, sigstore's signature and kms)
-// rather than cosign's pkg/signature, whose k8s://, gitlab:// and pkcs11:
-// support links 281 Kubernetes packages and cost every mkt command about
-// 10 ms of start-up before it did anything.
+// Key loading reads cosign's key files with sigstore's packages (signature,
+// cryptoutils, kms), cosign's pkg/blob and go-securesystemslib's encrypted
+// (cosign's key encryption), following cosign's pkg/cosign/keys.go step by
+// step. cosign's pkg/signature, whose k8s://, gitlab:// and pkcs11: support
+// links 281 Kubernetes packages, cost every mkt command about 10 ms of
+// start-up; its pkg/cosign links the transparency-log client (go-openapi,
+// gRPC, html/template) and cost about 3 ms more.
+
+// PEM types of cosign's encrypted private keys: cosign generate-key-pair
+// writes the first, older versions wrote the second.
+const (
+	sigstorePrivateKeyPEMType = "ENCRYPTED SIGSTORE PRIVATE KEY"
+	cosignPrivateKeyPEMType   = "ENCRYPTED COSIGN PRIVATE KEY"
+)
 
 // Errors a caller can test for with errors.Is; the messages around them say
 // which key and what to do.
@@ -47,8 +59,8 @@ var (
 const PasswordEnv = "COSIGN_PASSWORD"
 
 // PassFunc supplies the password of an encrypted private key; confirm is
-// true when a new key is being created.
-type PassFunc = cosign.PassFunc
+// true when a new key is being created (cosign's PassFunc).
+type PassFunc func(confirm bool) ([]byte, error)
 
 // EnvPassword reads COSIGN_PASSWORD, as stock cosign does. An unset
 // variable is an error, so that a forgotten password never silently
@@ -64,12 +76,34 @@ func EnvPassword(bool) ([]byte, error) {
 // GenerateKeyPair makes an ECDSA P-256 key pair in cosign's formats: the
 // private key encrypted with the password (cosign.key), the public key as
 // PEM (cosign.pub).
+//
+// The steps are cosign.GenerateKeyPair's: PKCS#8, encrypted with
+// go-securesystemslib's encrypted.Encrypt, PEM type "ENCRYPTED SIGSTORE
+// PRIVATE KEY".
 func GenerateKeyPair(pass PassFunc) (privatePEM, publicPEM []byte, err error) {
-	keys, err := cosign.GenerateKeyPair(pass)
+	priv, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return nil, nil, fmt.Errorf("generate key pair: %w", err)
 	}
-	return keys.PrivateBytes, keys.PublicBytes, nil
+	der, err := x509.MarshalPKCS8PrivateKey(priv)
+	if err != nil {
+		return nil, nil, fmt.Errorf("generate key pair: x509 encoding private key: %w", err)
+	}
+	pw := []byte{}
+	if pass != nil {
+		if pw, err = pass(true); err != nil {
+			return nil, nil, fmt.Errorf("generate key pair: %w", err)
+		}
+	}
+	enc, err := encrypted.Encrypt(der, pw)
+	if err != nil {
+		return nil, nil, fmt.Errorf("generate key pair: %w", err)
+	}
+	pub, err := cryptoutils.MarshalPublicKeyToPEM(priv.Public())
+	if err != nil {
+		return nil, nil, fmt.Errorf("generate key pair: %w", err)
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: sigstorePrivateKeyPEMType, Bytes: enc}), pub, nil
 }
 
 // Signer signs with one key and knows that key's fingerprint.
@@ -120,8 +154,8 @@ func privateKeyFile(ref string, pass PassFunc) (signature.SignerVerifier, error)
 		return nil, fmt.Errorf("%w: no PEM block (want a cosign.key, as mkt key generate or cosign generate-key-pair writes)", ErrNotPrivateKey)
 	case block.Type == "PUBLIC KEY":
 		return nil, fmt.Errorf("%w: this is a public key; signing needs the private key (the .key file of the pair, not the .pub)", ErrNotPrivateKey)
-	case block.Type != cosign.CosignPrivateKeyPemType && block.Type != cosign.SigstorePrivateKeyPemType:
-		return nil, fmt.Errorf("%w: PEM type %q (want %q, as mkt key generate or cosign generate-key-pair writes)", ErrNotPrivateKey, block.Type, cosign.SigstorePrivateKeyPemType)
+	case block.Type != cosignPrivateKeyPEMType && block.Type != sigstorePrivateKeyPEMType:
+		return nil, fmt.Errorf("%w: PEM type %q (want %q, as mkt key generate or cosign generate-key-pair writes)", ErrNotPrivateKey, block.Type, sigstorePrivateKeyPEMType)
 	}
 	pw := []byte{}
 	if pass != nil {
@@ -139,7 +173,8 @@ func privateKeyFile(ref string, pass PassFunc) (signature.SignerVerifier, error)
 	if err != nil {
 		return nil, fmt.Errorf("parse private key: %w", err)
 	}
-	return signature.LoadDefaultSignerVerifier(pk, *cosign.GetDefaultLoadOptions(nil)...)
+	// cosign signs with Ed25519ph for Ed25519 keys (GetDefaultLoadOptions).
+	return signature.LoadDefaultSignerVerifier(pk, sigopts.WithED25519ph())
 }
 
 // IsKMSRef reports whether ref names a key in a KMS (scheme://…) rather

@@ -13,12 +13,11 @@ import (
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
 	ggcrremote "github.com/google/go-containerregistry/pkg/v1/remote"
-	ociremote "github.com/sigstore/cosign/v2/pkg/oci/remote"
 	"oras.land/oras-go/v2/registry/remote/auth"
 )
 
-// Client talks to registries for signing and verification through cosign's
-// go-containerregistry stack. It takes everything from remote.Options'
+// Client talks to registries for signing and verification through
+// go-containerregistry, as cosign does. It takes everything from remote.Options'
 // registry client, the one oras-go uses too: its transport (TLS, CA file,
 // timeouts, retries and, for Shared options, the one connection pool) and
 // its credentials (Options.Credential, else the docker config). It reuses
@@ -74,10 +73,6 @@ func NewClient(o remote.Options) (*Client, error) {
 
 // Requests is how many HTTP requests the client has sent so far.
 func (c *Client) Requests() int64 { return c.requests.Load() }
-
-func (c *Client) ociOpts(ctx context.Context) []ociremote.Option {
-	return []ociremote.Option{ociremote.WithRemoteOptions(c.remoteOpts(ctx)...), ociremote.WithNameOptions(c.nameOpts...)}
-}
 
 // remoteOpts are go-containerregistry's options for calls made with ctx.
 func (c *Client) remoteOpts(ctx context.Context) []ggcrremote.Option {

@@ -1,12 +1,14 @@
 package signing
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
-	"net/http"
 	"sort"
 	"strings"
 	"sync"
@@ -16,14 +18,13 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	ggcrremote "github.com/google/go-containerregistry/pkg/v1/remote"
-	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 	"github.com/opencontainers/go-digest"
-	"github.com/sigstore/cosign/v2/pkg/cosign"
-	"github.com/sigstore/cosign/v2/pkg/oci"
-	"github.com/sigstore/cosign/v2/pkg/oci/empty"
-	ociremote "github.com/sigstore/cosign/v2/pkg/oci/remote"
-	"github.com/sigstore/cosign/v2/pkg/oci/static"
+	ssldsse "github.com/secure-systems-lab/go-securesystemslib/dsse"
 	ctypes "github.com/sigstore/cosign/v2/pkg/types"
+	"github.com/sigstore/sigstore/pkg/signature"
+	"github.com/sigstore/sigstore/pkg/signature/dsse"
+	sigopts "github.com/sigstore/sigstore/pkg/signature/options"
+	sigpayload "github.com/sigstore/sigstore/pkg/signature/payload"
 	"golang.org/x/sync/errgroup"
 )
 
@@ -52,7 +53,7 @@ type Evidence struct {
 }
 
 type found struct {
-	sig    oci.Signature
+	sig    sigLayer
 	source string
 }
 
@@ -104,9 +105,8 @@ func (c *Client) CollectFrom(ctx context.Context, ref string, o CollectOptions) 
 		return nil, err
 	}
 	ev := &Evidence{Reference: ref, Digest: d.DigestStr(), hash: h}
-	opts := c.ociOpts(ctx)
 	var mu sync.Mutex
-	add := func(isAtt bool, source string, sigs []oci.Signature) {
+	add := func(isAtt bool, source string, sigs []sigLayer) {
 		mu.Lock()
 		defer mu.Unlock()
 		for _, s := range sigs {
@@ -117,32 +117,32 @@ func (c *Client) CollectFrom(ctx context.Context, ref string, o CollectOptions) 
 			}
 		}
 	}
-	// cosignTag reads one of cosign's manifests: by the known digest, else
+	// fromTag reads one of cosign's manifests: by the known digest, else
 	// through the tag, else by the fallback digest.
-	cosignTag := func(isAtt bool, known, fallback string, tagOf func(name.Reference, ...ociremote.Option) (name.Tag, error)) (string, error) {
+	fromTag := func(isAtt bool, known, fallback, suffix string) (string, error) {
 		if known != "" {
-			sigs, at, err := fetchSignatures(d.Repository.Digest(known), d, opts)
+			sigs, at, err := c.readSignatures(ctx, d.Repository.Digest(known), d)
 			add(isAtt, FromTag, sigs)
 			return at, err
 		}
-		tag, err := tagOf(d, opts...)
+		tag, err := cosignTag(d, suffix)
 		if err != nil {
 			return "", err
 		}
-		sigs, at, err := fetchSignatures(tag, d, opts)
+		sigs, at, err := c.readSignatures(ctx, tag, d)
 		if err == nil && at == "" && fallback != "" {
-			sigs, at, err = fetchSignatures(d.Repository.Digest(fallback), d, opts)
+			sigs, at, err = c.readSignatures(ctx, d.Repository.Digest(fallback), d)
 		}
 		add(isAtt, FromTag, sigs)
 		return at, err
 	}
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() (err error) {
-		ev.Manifests.Signatures, err = cosignTag(false, o.Known.Signatures, o.Fallback.Signatures, ociremote.SignatureTag)
+		ev.Manifests.Signatures, err = fromTag(false, o.Known.Signatures, o.Fallback.Signatures, sigTagSuffix)
 		return err
 	})
 	g.Go(func() (err error) {
-		ev.Manifests.Attestations, err = cosignTag(true, o.Known.Attestations, o.Fallback.Attestations, ociremote.AttestationTag)
+		ev.Manifests.Attestations, err = fromTag(true, o.Known.Attestations, o.Fallback.Attestations, attTagSuffix)
 		return err
 	})
 	g.Go(func() error {
@@ -156,7 +156,7 @@ func (c *Client) CollectFrom(ctx context.Context, ref string, o CollectOptions) 
 			// holds: both count, and the API's answer is fingerprinted as
 			// the crawl fingerprints it, or each crawl would differ.
 			if err == nil && !c.knownWithoutReferrers(d.RegistryStr()) {
-				api, aerr := ociremote.Referrers(d, "", c.ociOpts(gctx)...)
+				api, aerr := c.referrersAPI(gctx, d)
 				switch {
 				case c.knownWithoutReferrers(d.RegistryStr()) || isNotFound(aerr):
 				case aerr != nil:
@@ -208,13 +208,13 @@ func (c *Client) CollectFrom(ctx context.Context, ref string, o CollectOptions) 
 			}
 		}
 		for _, r := range refs {
-			sigs, _, err := fetchSignatures(d.Repository.Digest(r), d, opts)
+			sigs, _, err := c.readSignatures(ctx, d.Repository.Digest(r), d)
 			if err != nil {
 				return err
 			}
-			var ss, as []oci.Signature
+			var ss, as []sigLayer
 			for _, s := range sigs {
-				switch mt, _ := s.MediaType(); string(mt) {
+				switch s.mediaType() {
 				case ctypes.DssePayloadType:
 					as = append(as, s)
 				case ctypes.SimpleSigningMediaType:
@@ -241,7 +241,7 @@ func (c *Client) CollectFrom(ctx context.Context, ref string, o CollectOptions) 
 // referrers API answered.
 func (c *Client) referrers(ctx context.Context, d name.Digest) (*v1.IndexManifest, string, error) {
 	if !c.knownWithoutReferrers(d.RegistryStr()) {
-		idx, err := ociremote.Referrers(d, "", c.ociOpts(ctx)...)
+		idx, err := c.referrersAPI(ctx, d)
 		return idx, "", err
 	}
 	tag := d.Context().Tag(remote.ReferrersTag(digest.Digest(d.DigestStr())))
@@ -271,7 +271,7 @@ func (c *Client) ReferrersFingerprint(ctx context.Context, ref string) (string, 
 	if c.knownWithoutReferrers(d.RegistryStr()) {
 		return "", nil
 	}
-	idx, err := ociremote.Referrers(d, "", c.ociOpts(ctx)...)
+	idx, err := c.referrersAPI(ctx, d)
 	if c.knownWithoutReferrers(d.RegistryStr()) || isNotFound(err) {
 		return "", nil // answered from the referrers tag, or nothing
 	}
@@ -300,6 +300,17 @@ func referrersFingerprint(idx *v1.IndexManifest) string {
 	return "sha256:" + hex.EncodeToString(sum[:])
 }
 
+// referrersAPI lists d's referrers through the registry's referrers API,
+// or, for a registry without it, go-containerregistry's fallback: the
+// referrers tag (sha256-<hex>).
+func (c *Client) referrersAPI(ctx context.Context, d name.Digest) (*v1.IndexManifest, error) {
+	idx, err := ggcrremote.Referrers(d, c.remoteOpts(ctx)...)
+	if err != nil {
+		return nil, err
+	}
+	return idx.IndexManifest()
+}
+
 // referrersIndex reads a referrers-tag index by digest.
 func (c *Client) referrersIndex(ctx context.Context, ref name.Digest) (*v1.IndexManifest, error) {
 	idx, err := ggcrremote.Index(ref, c.remoteOpts(ctx)...)
@@ -307,115 +318,6 @@ func (c *Client) referrersIndex(ctx context.Context, ref name.Digest) (*v1.Index
 		return nil, err
 	}
 	return idx.IndexManifest()
-}
-
-// fetchSignatures reads every layer of a signature or attestation manifest
-// about subject into memory (they are small), so that checking them against
-// several keys fetches nothing twice, and returns the manifest's digest. A
-// missing manifest means none (and digest "").
-//
-// A simple-signing layer whose digest is that of the payload `cosign sign`
-// and Sign write for subject is not read: a digest names fixed content, so
-// that payload is the layer. Every signed version's ingest saves a blob
-// read so; a payload written otherwise (another registry name, annotations)
-// is read as before.
-func fetchSignatures(ref name.Reference, subject name.Digest, opts []ociremote.Option) ([]oci.Signature, string, error) {
-	sigs, err := ociremote.Signatures(ref, opts...)
-	if isNotFound(err) {
-		return nil, "", nil
-	}
-	if err != nil {
-		return nil, "", err
-	}
-	h, err := sigs.Digest()
-	if isNotFound(err) {
-		return nil, "", nil
-	}
-	if err != nil {
-		return nil, "", err
-	}
-	if h == emptySignaturesDigest() { // what cosign returns for a 404
-		return nil, "", nil
-	}
-	list, err := sigs.Get()
-	if isNotFound(err) {
-		return nil, "", nil
-	}
-	if err != nil {
-		return nil, "", err
-	}
-	out := make([]oci.Signature, 0, len(list))
-	for _, s := range list {
-		// A layer without cosign's signature annotation can never verify;
-		// it is not evidence either way. Anything else that fails to read
-		// is a registry fault and is reported as one.
-		if ann, err := s.Annotations(); err != nil || !hasKey(ann, static.SignatureAnnotationKey) {
-			continue
-		}
-		if p := predictedPayload(s, subject); p != nil {
-			s = knownPayload{s, p}
-		}
-		cp, err := static.Copy(s)
-		if err != nil {
-			return nil, "", fmt.Errorf("read %s: %w", ref, err)
-		}
-		out = append(out, cp)
-	}
-	return out, h.String(), nil
-}
-
-// predictedPayload returns the simple-signing payload for subject that
-// Sign and `cosign sign` write when s's layer is exactly it, else nil.
-func predictedPayload(s oci.Signature, subject name.Digest) []byte {
-	if mt, err := s.MediaType(); err != nil || string(mt) != ctypes.SimpleSigningMediaType {
-		return nil
-	}
-	h, err := s.Digest()
-	if err != nil {
-		return nil
-	}
-	size, err := s.Size()
-	if err != nil {
-		return nil
-	}
-	p, err := simpleSigningPayload(subject)
-	if err != nil || int64(len(p)) != size {
-		return nil
-	}
-	if sum := sha256.Sum256(p); h.Algorithm != "sha256" || h.Hex != hex.EncodeToString(sum[:]) {
-		return nil
-	}
-	return p
-}
-
-// knownPayload is a signature layer whose payload is known by its digest:
-// reading it returns those bytes and asks the registry nothing.
-type knownPayload struct {
-	ociSignature // not oci.Signature: a field of that name would hide its Signature method
-	payload      []byte
-}
-
-type ociSignature = oci.Signature
-
-func (k knownPayload) Payload() ([]byte, error) { return k.payload, nil }
-
-// emptySignaturesDigest is the digest of cosign's empty.Signatures(), which
-// ociremote.Signatures returns for a missing manifest instead of an error.
-var emptySignaturesDigest = sync.OnceValue(func() v1.Hash {
-	h, _ := empty.Signatures().Digest()
-	return h
-})
-
-func isNotFound(err error) bool {
-	if err == nil {
-		return false
-	}
-	var terr *transport.Error
-	if errors.As(err, &terr) && (terr.StatusCode == http.StatusNotFound) {
-		return true
-	}
-	var enf *ociremote.EntityNotFoundError
-	return errors.As(err, &enf)
 }
 
 // SignatureResult is one signature and what checking it showed.
@@ -484,6 +386,7 @@ func (c *Client) Verify(ctx context.Context, ref string, o VerifyOptions) (*Resu
 }
 
 // Check verifies the collected evidence against keys, with cosign's
+// key-based checks (verifySignature, verifyAttestation) over sigstore's
 // verifiers and offline (no transparency log): signatures must carry a
 // simple-signing claim for this digest, attestations an in-toto subject
 // with this digest, so a signature copied over from another artifact, or
@@ -494,8 +397,7 @@ func (ev *Evidence) Check(ctx context.Context, o VerifyOptions) (*Result, error)
 	for _, f := range ev.signatures {
 		sr := SignatureResult{Source: f.source}
 		for _, k := range o.Keys {
-			co := &cosign.CheckOpts{SigVerifier: k.Verifier, IgnoreTlog: true, IgnoreSCT: true, ClaimVerifier: cosign.SimpleClaimVerifier}
-			if _, err := cosign.VerifyImageSignature(ctx, f.sig, ev.hash, co); err == nil {
+			if verifySignature(ctx, k.Verifier, &f.sig, ev.hash) == nil {
 				sr.Verified, sr.Fingerprint = true, k.Fingerprint
 				break
 			}
@@ -507,17 +409,14 @@ func (ev *Evidence) Check(ctx context.Context, o VerifyOptions) (*Result, error)
 	}
 	for i, f := range ev.attestations {
 		ar := AttestationResult{Source: f.source, order: i}
-		if raw, err := f.sig.Payload(); err == nil {
-			if st, err := DecodeEnvelope(raw); err == nil {
-				ar.Statement, ar.PredicateType, ar.Time = st, st.PredicateType, st.PredicateTime()
-			} else {
-				ar.Error = err.Error()
-			}
+		if st, err := DecodeEnvelope(f.sig.payload); err == nil {
+			ar.Statement, ar.PredicateType, ar.Time = st, st.PredicateType, st.PredicateTime()
+		} else {
+			ar.Error = err.Error()
 		}
 		if ar.Statement != nil {
 			for _, k := range o.Keys {
-				co := &cosign.CheckOpts{SigVerifier: k.Verifier, IgnoreTlog: true, IgnoreSCT: true, ClaimVerifier: cosign.IntotoSubjectClaimVerifier}
-				if _, err := cosign.VerifyBlobAttestation(ctx, f.sig, ev.hash, co); err == nil {
+				if verifyAttestation(ctx, k.Verifier, &f.sig, ev.hash) == nil {
 					ar.Verified, ar.Fingerprint = true, k.Fingerprint
 					break
 				}
@@ -529,6 +428,89 @@ func (ev *Evidence) Check(ctx context.Context, o VerifyOptions) (*Result, error)
 		res.Attestations = append(res.Attestations, ar)
 	}
 	return res, nil
+}
+
+// verifySignature is cosign's key-based, offline check of a signature
+// (VerifyImageSignature with a key, the transparency log ignored, and
+// SimpleClaimVerifier): the signature annotation verifies over the payload
+// with v, the payload is a simple-signing claim of type "cosign container
+// image signature" for digest h, and a certificate the layer carries, if
+// any, is valid now.
+func verifySignature(ctx context.Context, v signature.Verifier, s *sigLayer, h v1.Hash) error {
+	sig, err := base64.StdEncoding.DecodeString(s.desc.Annotations[signatureAnnotation])
+	if err != nil {
+		return err
+	}
+	if err := v.VerifySignature(bytes.NewReader(sig), bytes.NewReader(s.payload), sigopts.WithContext(ctx)); err != nil {
+		return err
+	}
+	var claim sigpayload.SimpleContainerImage
+	if err := json.Unmarshal(s.payload, &claim); err != nil {
+		return err
+	}
+	if got := claim.Critical.Image.DockerManifestDigest; got != h.String() {
+		return fmt.Errorf("invalid or missing digest in claim: %s", got)
+	}
+	if claim.Critical.Type != sigpayload.CosignSignatureType {
+		return fmt.Errorf("claim of type %q, want %q", claim.Critical.Type, sigpayload.CosignSignatureType)
+	}
+	return checkCertificate(s)
+}
+
+// verifyAttestation is cosign's key-based, offline check of an
+// attestation (VerifyImageAttestation with a key, the transparency log
+// ignored, and IntotoSubjectClaimVerifier): the layer is a DSSE envelope
+// of an in-toto statement whose signature verifies with v, a subject of
+// the statement has sha256 digest h, and a certificate the layer carries,
+// if any, is valid now.
+func verifyAttestation(ctx context.Context, v signature.Verifier, s *sigLayer, h v1.Hash) error {
+	var env ssldsse.Envelope
+	if err := json.Unmarshal(s.payload, &env); err != nil {
+		return err
+	}
+	if env.PayloadType != ctypes.IntotoPayloadType {
+		return fmt.Errorf("invalid payloadType %s on envelope. Expected %s", env.PayloadType, ctypes.IntotoPayloadType)
+	}
+	ev, err := ssldsse.NewEnvelopeVerifier(&dsse.VerifierAdapter{SignatureVerifier: v})
+	if err != nil {
+		return err
+	}
+	if _, err := ev.Verify(ctx, &env); err != nil {
+		return err
+	}
+	statement, err := base64.StdEncoding.DecodeString(env.Payload)
+	if err != nil {
+		return err
+	}
+	var st Statement
+	if err := json.Unmarshal(statement, &st); err != nil {
+		return err
+	}
+	matched := false
+	for _, subj := range st.Subject {
+		if d, ok := subj.Digest["sha256"]; ok && "sha256:"+d == h.String() {
+			matched = true
+			break
+		}
+	}
+	if !matched {
+		return errors.New("no matching subject digest found")
+	}
+	return checkCertificate(s)
+}
+
+// checkCertificate is cosign's expiry check of a certificate a layer
+// carries beside a key-made signature: with no transparency log and no
+// signed timestamp, it must be valid now.
+func checkCertificate(s *sigLayer) error {
+	if s.cert == nil {
+		return nil
+	}
+	if now := time.Now(); s.cert.NotAfter.Before(now) || s.cert.NotBefore.After(now) {
+		return fmt.Errorf("certificate valid from %s to %s, not now: expected a signed timestamp to verify an expired certificate",
+			s.cert.NotBefore.Format(time.RFC3339), s.cert.NotAfter.Format(time.RFC3339))
+	}
+	return nil
 }
 
 // notVerified says that a signature or attestation of this digest verifies
@@ -552,8 +534,6 @@ func short(fp string) string {
 	}
 	return fp
 }
-
-func hasKey(m map[string]string, k string) bool { _, ok := m[k]; return ok }
 
 // VerifyMany verifies refs with at most concurrency verifications in
 // flight (0 means 8), returning results in the order of refs. A registry
