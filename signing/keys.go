@@ -245,14 +245,18 @@ func publicKey(ctx context.Context, ref string) (signature.Verifier, error) {
 			return nil, err
 		}
 	}
-	if block, _ := pem.Decode(raw); block != nil && block.Type != "PUBLIC KEY" {
+	// PKIX, and the PKCS#1 form of RSA keys, as cosign reads them.
+	if block, _ := pem.Decode(raw); block != nil && block.Type != "PUBLIC KEY" && block.Type != "RSA PUBLIC KEY" {
 		return nil, fmt.Errorf("%w: PEM type %q; verification needs the public key (the .pub file of the pair)", ErrNotPublicKey, block.Type)
 	}
 	pub, err := cryptoutils.UnmarshalPEMToPublicKey(raw)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrNotPublicKey, err)
 	}
-	return signature.LoadVerifier(pub, crypto.SHA256)
+	// Ed25519 keys sign Ed25519ph here (LoadDefaultSignerVerifier, as
+	// cosign signs): they must verify the same way, or an Ed25519 key
+	// could never verify its own signatures.
+	return signature.LoadVerifierWithOpts(pub, sigopts.WithHash(crypto.SHA256), sigopts.WithED25519ph())
 }
 
 // Fingerprint names a public key: the hex SHA-256 of its DER

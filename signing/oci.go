@@ -24,6 +24,7 @@ import (
 	"net/http"
 	"os"
 	"strconv"
+	"strings"
 	"sync"
 
 	"github.com/dustin/go-humanize"
@@ -112,10 +113,13 @@ func readLayer(desc v1.Descriptor, payload []byte) (sigLayer, error) {
 			return s, fmt.Errorf("unmarshaling RFC3161 timestamp bundle: %w", err)
 		}
 	}
-	if v := ann[certificateAnnotation]; v != "" {
+	if v := strings.TrimSpace(ann[certificateAnnotation]); v != "" {
 		certs, err := cryptoutils.UnmarshalCertificatesFromPEM([]byte(v))
 		if err != nil {
 			return s, err
+		}
+		if len(certs) == 0 { // text that is no PEM at all: indexing it panicked
+			return s, errors.New("certificate annotation holds no certificate")
 		}
 		s.cert = certs[0]
 		if v := ann[chainAnnotation]; v != "" {
@@ -172,10 +176,16 @@ func (c *Client) readSignatures(ctx context.Context, ref name.Reference, subject
 	}
 	out := make([]sigLayer, 0, len(m.Layers))
 	for _, desc := range m.Layers {
-		// A layer without cosign's signature annotation can never verify;
-		// it is not evidence either way. Anything else that fails to read
-		// is a registry fault and is reported as one.
-		if !hasKey(desc.Annotations, signatureAnnotation) {
+		// A layer without cosign's signature annotation, or with a
+		// malformed certificate, bundle or timestamp annotation, or larger
+		// than cosign reads, can never verify: it is not evidence either
+		// way, and is skipped as cosign drops it, so that one bad layer
+		// pushed beside them does not hide the good ones. A blob that
+		// cannot be read is a registry fault and is reported as one.
+		if !hasKey(desc.Annotations, signatureAnnotation) || checkAttachmentSize(desc.Size) != nil {
+			continue
+		}
+		if _, err := readLayer(desc, nil); err != nil {
 			continue
 		}
 		payload := predictedPayload(desc, subject)
@@ -186,7 +196,7 @@ func (c *Client) readSignatures(ctx context.Context, ref name.Reference, subject
 		}
 		s, err := readLayer(desc, payload)
 		if err != nil {
-			return nil, "", fmt.Errorf("read %s: %w", ref, err)
+			continue
 		}
 		out = append(out, s)
 	}
