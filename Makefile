@@ -18,8 +18,12 @@ TESTFLAGS           ?= -race -count=1 -timeout 20m
 
 .PHONY: build kms-plugins test unit lint tools fuzz fuzz-short bench bench-harness demo clean
 
+# build makes mkt and, beside it, mkt-server: the companion that mkt runs for
+# its server commands (index serve, index token, dev up), so that mkt itself
+# links neither the index service nor the embedded registry (docs/cli.md).
 build:
 	$(GO) build -ldflags "-X main.version=$(VERSION)" -o bin/mkt ./cmd/mkt
+	$(GO) build -ldflags "-X main.version=$(VERSION)" -o bin/mkt-server ./cmd/mkt-server
 
 # kms-plugins builds sigstore's KMS providers as plugin programs, one binary
 # under the four names sigstore looks for on PATH (docs/signing.md, "KMS"):

@@ -1,8 +1,9 @@
-package main
+package cli
 
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -61,6 +62,10 @@ func (p *printer) finish(res result, err error) int {
 			}
 		}
 		return exitOK
+	}
+	var status exitStatus
+	if errors.As(err, &status) {
+		return int(status) // mkt-server ran the command and printed what it had to
 	}
 	body := describeError(err)
 	if !p.json && res != nil && !p.emitted {

@@ -1,17 +1,12 @@
-package main
+package cli
 
 import (
 	"fmt"
-	"log/slog"
 	"os"
-	"os/signal"
-	"strings"
-	"syscall"
-	"time"
 
 	"github.com/connectsoft/marketplace/artifact"
-	"github.com/connectsoft/marketplace/index"
 	"github.com/connectsoft/marketplace/index/client"
+	"github.com/connectsoft/marketplace/internal/cli/serverapi"
 	"github.com/spf13/cobra"
 )
 
@@ -23,27 +18,9 @@ func newIndexCmd(g *globals) *cobra.Command {
 		Short: "Serve the index: registry webhook, search API",
 		Args:  exactArgs(0),
 		RunE: g.action(func(cmd *cobra.Command, args []string) (result, error) {
-			c, err := index.LoadConfig(config)
-			if err != nil {
-				return nil, err
-			}
-			level := slog.LevelInfo
-			if g.verbose {
-				level = slog.LevelDebug
-			}
-			log := slog.New(slog.NewJSONHandler(g.stderr, &slog.HandlerOptions{Level: level}))
-			s, err := index.NewServer(cmd.Context(), c, g.remote(), log)
-			if err != nil {
-				return nil, err
-			}
-			// SIGHUP reloads the policy file and re-derives every decision.
-			hup := make(chan os.Signal, 1)
-			signal.Notify(hup, syscall.SIGHUP)
-			defer signal.Stop(hup)
-			if err := s.ListenAndServeWatchingPolicy(cmd.Context(), hup); err != nil {
-				return nil, err
-			}
-			return &servedResult{Config: config, Listen: c.Listen}, nil
+			return g.server(cmd, func(srv serverapi.Commands, env serverapi.Env) (serverapi.Result, error) {
+				return srv.IndexServe(cmd.Context(), env, config)
+			})
 		}),
 	}
 	serve.Flags().StringVar(&config, "config", "index.yaml", "index configuration file")
@@ -67,26 +44,9 @@ func newTokenCreateCmd(g *globals) *cobra.Command {
 			if tenant == "" || roles == "" {
 				return nil, usagef("token create needs --tenant and --roles")
 			}
-			var until time.Time
-			if expires != "" {
-				var err error
-				if until, err = index.ParseExpiry(expires, time.Now()); err != nil {
-					return nil, usageError{err}
-				}
-			}
-			if _, _, err := index.NewToken(tenant, strings.Split(roles, ",")); err != nil {
-				return nil, usageError{err} // an unknown role, before the store is opened
-			}
-			st, err := index.OpenConfigStore(cmd.Context(), config)
-			if err != nil {
-				return nil, err
-			}
-			defer st.Close()
-			created, err := index.CreateToken(cmd.Context(), st, tenant, strings.Split(roles, ","), until)
-			if err != nil {
-				return nil, err
-			}
-			return &tokenResult{created}, nil
+			return g.server(cmd, func(srv serverapi.Commands, env serverapi.Env) (serverapi.Result, error) {
+				return srv.TokenCreate(cmd.Context(), env, config, tenant, roles, expires)
+			})
 		}),
 	}
 	cmd.Flags().StringVar(&config, "config", "index.yaml", "index configuration file (only its store is read)")
@@ -103,16 +63,9 @@ func newTokenListCmd(g *globals) *cobra.Command {
 		Short: "List API tokens (their IDs, never the tokens), newest first",
 		Args:  exactArgs(0),
 		RunE: g.action(func(cmd *cobra.Command, args []string) (result, error) {
-			st, err := index.OpenConfigStore(cmd.Context(), config)
-			if err != nil {
-				return nil, err
-			}
-			defer st.Close()
-			tokens, err := index.ListTokens(cmd.Context(), st, tenant)
-			if err != nil {
-				return nil, err
-			}
-			return &tokenListResult{Items: tokens}, nil
+			return g.server(cmd, func(srv serverapi.Commands, env serverapi.Env) (serverapi.Result, error) {
+				return srv.TokenList(cmd.Context(), env, config, tenant)
+			})
 		}),
 	}
 	cmd.Flags().StringVar(&config, "config", "index.yaml", "index configuration file (only its store is read)")
@@ -127,16 +80,9 @@ func newTokenRevokeCmd(g *globals) *cobra.Command {
 		Short: "Revoke an API token by the ID token list shows; the API refuses it from then on",
 		Args:  exactArgs(1),
 		RunE: g.action(func(cmd *cobra.Command, args []string) (result, error) {
-			st, err := index.OpenConfigStore(cmd.Context(), config)
-			if err != nil {
-				return nil, err
-			}
-			defer st.Close()
-			t, err := index.RevokeToken(cmd.Context(), st, args[0])
-			if err != nil {
-				return nil, err
-			}
-			return &tokenRevokedResult{t}, nil
+			return g.server(cmd, func(srv serverapi.Commands, env serverapi.Env) (serverapi.Result, error) {
+				return srv.TokenRevoke(cmd.Context(), env, config, args[0])
+			})
 		}),
 	}
 	cmd.Flags().StringVar(&config, "config", "index.yaml", "index configuration file (only its store is read)")
@@ -179,59 +125,6 @@ func newSearchCmd(g *globals) *cobra.Command {
 	cmd.Flags().StringVar(&kind, "kind", "", "only this kind")
 	cmd.Flags().StringVar(&factory, "factory", "", "only extensions compatible with this Factory version")
 	return cmd
-}
-
-// servedResult is what index serve served, once it stopped.
-type servedResult struct {
-	Config string `json:"config"`
-	Listen string `json:"listen"`
-}
-
-func (r *servedResult) printText(*printer) {}
-
-// tokenResult is a new API token: shown this once, only its hash is kept.
-type tokenResult struct {
-	*index.CreatedToken
-}
-
-func (r *tokenResult) printText(p *printer) {
-	expiry := "no expiry"
-	if !r.ExpiresAt.IsZero() {
-		expiry = "expires " + r.ExpiresAt.Format(time.RFC3339)
-	}
-	fmt.Fprintf(p.stderr, "Token %s for tenant %s (%s, %s); it is shown once:\n", r.ID, r.Tenant, strings.Join(r.Roles, ","), expiry)
-	fmt.Fprintln(p.stdout, r.Secret)
-}
-
-// tokenListResult is token list's answer: records and states, no tokens.
-type tokenListResult struct {
-	Items []index.TokenInfo `json:"items"`
-}
-
-func (r *tokenListResult) printText(p *printer) {
-	for _, t := range r.Items {
-		printToken(p, t)
-	}
-	fmt.Fprintf(p.stderr, "%d tokens\n", len(r.Items))
-}
-
-func printToken(p *printer, t index.TokenInfo) {
-	expires := "-"
-	if !t.ExpiresAt.IsZero() {
-		expires = t.ExpiresAt.Format(time.RFC3339)
-	}
-	fmt.Fprintf(p.stdout, "%s  %-16s %-24s %-8s created %s  expires %s\n", t.ID, artifact.Printable(t.Tenant),
-		artifact.Printable(strings.Join(t.Roles, ",")), t.State, t.CreatedAt.Format(time.RFC3339), expires)
-}
-
-// tokenRevokedResult is the revoked token's record.
-type tokenRevokedResult struct {
-	*index.TokenInfo
-}
-
-func (r *tokenRevokedResult) printText(p *printer) {
-	printToken(p, *r.TokenInfo)
-	fmt.Fprintf(p.stderr, "Token %s revoked at %s\n", r.ID, r.RevokedAt.Format(time.RFC3339))
 }
 
 // searchResult is the index API's search answer as index/client reads

@@ -1,15 +1,18 @@
-package main
+package cli
 
 import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/connectsoft/marketplace/internal/cli/serverapi"
+	"github.com/connectsoft/marketplace/internal/cli/servercmd"
 	"github.com/connectsoft/marketplace/testenv"
 )
 
@@ -28,6 +31,15 @@ type mktRun struct {
 	code           int
 	stdout, stderr string
 }
+
+// run runs mkt in process as mkt-server does, with the server commands in
+// process too, minus os.Exit.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	return execute(ctx, args, nil, stdout, stderr, inProcess, false)
+}
+
+// inProcess is run's server commands: nil runs mkt-server as mkt does.
+var inProcess serverapi.Commands = servercmd.Commands{}
 
 // mkt runs the command in-process exactly as main does, minus os.Exit.
 func mkt(t testing.TB, args ...string) mktRun {

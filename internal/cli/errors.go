@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"crypto/x509"
@@ -44,6 +44,7 @@ const (
 	codePlainHTTP            = "plainHTTP"
 	codeNotExtension         = "notExtension"
 	codeUnsafeContent        = "unsafeContent"
+	codeNotInstalled         = "notInstalled"
 )
 
 // errorBody is a failure as the JSON contract prints it, under "error".
@@ -98,6 +99,7 @@ func describeError(err error) *errorBody {
 		}
 		return b
 	}
+	var notInstalled *notInstalledError
 	var unknownCA x509.UnknownAuthorityError
 	var timeout *remote.TimeoutError
 	var pathErr *fs.PathError
@@ -106,6 +108,9 @@ func describeError(err error) *errorBody {
 		status = a.status
 	}
 	switch {
+	case errors.As(err, &notInstalled):
+		b.Code = codeNotInstalled
+		b.Hint = installHint()
 	case errors.Is(err, errVerificationFailed):
 		b.Code = codeVerificationFailed
 		b.Hint = "the failed checks say what is missing: a signature (`mkt sign REF --key KEY`) or an attestation (`mkt attest`) by one of the trusted keys, or check that --key names the right public key"

@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"bytes"
@@ -18,6 +18,7 @@ import (
 
 	"github.com/connectsoft/marketplace/index"
 	"github.com/connectsoft/marketplace/index/store"
+	"github.com/connectsoft/marketplace/internal/cli/servercmd"
 	"github.com/connectsoft/marketplace/remote"
 	"github.com/connectsoft/marketplace/testenv/fixture"
 	"github.com/spf13/cobra"
@@ -54,50 +55,65 @@ func (c jsonCase) name() string {
 // document on stdout and nothing else; a failure is {"error":{code,
 // message,exitCode}} with the exit status in it; a success has no "error".
 // Each document, with its volatile values normalised, must equal its
-// golden file (go test ./cmd/mkt -run JSON -update rewrites them).
+// golden file (go test ./internal/cli -run JSON -update rewrites them).
 func TestJSONOutputIsOneDocumentPerCommand(t *testing.T) {
-	cases := goldenCases(t)
-	for _, c := range cases {
-		t.Run(c.name(), func(t *testing.T) {
-			if c.before != nil {
-				c.before(t)
-			}
-			var r mktRun
-			if c.background {
-				r = mktUntil(t, c.ready, append(c.args, "--format", "json")...)
-			} else {
-				r = mkt(t, append(c.args, "--format", "json")...)
-			}
-			if r.code != c.code {
-				t.Fatalf("mkt %s: exit %d, want %d\nstdout: %s\nstderr: %s", strings.Join(c.args, " "), r.code, c.code, r.stdout, r.stderr)
-			}
-			doc := oneDocument(t, r.stdout)
-			errObj, hasErr := doc["error"]
-			switch {
-			case c.code == 0 && hasErr:
-				t.Fatalf("a success printed an error field: %s", r.stdout)
-			case c.code != 0:
-				e, ok := errObj.(map[string]any)
-				if !ok {
-					t.Fatalf("a failure printed no error object: %s", r.stdout)
-				}
-				if e["exitCode"] != float64(c.code) || e["message"] == "" || e["code"] == "" {
-					t.Fatalf("error object %v: want code, message and exitCode %d", e, c.code)
-				}
-				if (c.code == exitUsage) != (e["code"] == codeUsage) {
-					t.Fatalf("error code %v with exit %d", e["code"], c.code)
-				}
-				if strings.Contains(fmt.Sprint(e["message"]), "map[") {
-					t.Fatalf("the message prints a Go map: %v", e["message"])
-				}
-			}
-			lowerCamelKeys(t, doc)
-			if c.check != nil {
-				c.check(t, doc)
-			}
-			compareGolden(t, c.name(), goldenNormaliser.apply(r.stdout))
-		})
+	for _, c := range goldenCases(t) {
+		t.Run(c.name(), func(t *testing.T) { checkGolden(t, c) })
 	}
+}
+
+// The server commands print the same documents through mkt, which runs
+// mkt-server for them (as a child process here), as in process.
+func TestJSONOutputOfServerCommandsThroughMkt(t *testing.T) {
+	t.Setenv(serverEnv, serverBinary(t))
+	inProcess = nil
+	defer func() { inProcess = servercmd.Commands{} }()
+	for _, c := range goldenCases(t) {
+		if !strings.HasPrefix(c.command, "index serve") && !strings.HasPrefix(c.command, "index token ") && c.command != "dev up" {
+			continue
+		}
+		t.Run(c.name(), func(t *testing.T) { checkGolden(t, c) })
+	}
+}
+
+func checkGolden(t *testing.T, c jsonCase) {
+	if c.before != nil {
+		c.before(t)
+	}
+	var r mktRun
+	if c.background {
+		r = mktUntil(t, c.ready, append(c.args, "--format", "json")...)
+	} else {
+		r = mkt(t, append(c.args, "--format", "json")...)
+	}
+	if r.code != c.code {
+		t.Fatalf("mkt %s: exit %d, want %d\nstdout: %s\nstderr: %s", strings.Join(c.args, " "), r.code, c.code, r.stdout, r.stderr)
+	}
+	doc := oneDocument(t, r.stdout)
+	errObj, hasErr := doc["error"]
+	switch {
+	case c.code == 0 && hasErr:
+		t.Fatalf("a success printed an error field: %s", r.stdout)
+	case c.code != 0:
+		e, ok := errObj.(map[string]any)
+		if !ok {
+			t.Fatalf("a failure printed no error object: %s", r.stdout)
+		}
+		if e["exitCode"] != float64(c.code) || e["message"] == "" || e["code"] == "" {
+			t.Fatalf("error object %v: want code, message and exitCode %d", e, c.code)
+		}
+		if (c.code == exitUsage) != (e["code"] == codeUsage) {
+			t.Fatalf("error code %v with exit %d", e["code"], c.code)
+		}
+		if strings.Contains(fmt.Sprint(e["message"]), "map[") {
+			t.Fatalf("the message prints a Go map: %v", e["message"])
+		}
+	}
+	lowerCamelKeys(t, doc)
+	if c.check != nil {
+		c.check(t, doc)
+	}
+	compareGolden(t, c.name(), goldenNormaliser.apply(r.stdout))
 }
 
 // TestEveryCommandHasJSONGoldenCases keeps the contract whole: a command

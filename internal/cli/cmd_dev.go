@@ -1,16 +1,16 @@
-package main
+package cli
 
 import (
-	"fmt"
-	"log/slog"
+	"os"
+	"path/filepath"
 
-	"github.com/connectsoft/marketplace/testenv/dev"
+	"github.com/connectsoft/marketplace/internal/cli/serverapi"
 	"github.com/spf13/cobra"
 )
 
 func newDevCmd(g *globals) *cobra.Command {
 	cmd := group(&cobra.Command{Use: "dev", Short: "Local services for a first try"})
-	var o dev.Options
+	var o serverapi.DevOptions
 	up := &cobra.Command{
 		Use:   "up",
 		Short: "Run an embedded registry and index on localhost until interrupted",
@@ -24,33 +24,19 @@ by the dev key, which is made once in --dev-dir and reused. Sign with it to see
 the "signed" and "policy passed" badges; an unsigned version shows neither.
 
 The addresses are printed (with --format json, as one document) once both
-listen; then mkt runs until interrupted.`,
+listen; then mkt runs until interrupted.
+
+mkt runs this command as mkt-server, the companion program that holds the
+index service and the registry (installed beside mkt).`,
 		Example: `  mkt dev up --listen 127.0.0.1:5000 --index-listen 127.0.0.1:8080 &
   mkt push --plain-http 127.0.0.1:5000/acme/salesforce examples/salesforce-connector
   COSIGN_PASSWORD= mkt sign --plain-http 127.0.0.1:5000/acme/salesforce:1.4.2 --key ~/.config/mkt/dev/dev.key
   mkt search salesforce --index http://127.0.0.1:8080`,
 		Args: exactArgs(0),
 		RunE: g.action(func(cmd *cobra.Command, args []string) (result, error) {
-			level := slog.LevelWarn
-			if g.verbose {
-				level = slog.LevelDebug
-			}
-			o.Log = slog.New(slog.NewTextHandler(g.stderr, &slog.HandlerOptions{Level: level}))
-			o.RegistryLog = g.verbose
-			o.Remote = g.remote()
-			env, err := dev.Up(cmd.Context(), o)
-			if err != nil {
-				return nil, err
-			}
-			// Printed now, not when it stops: scripts and people need the
-			// addresses while it runs.
-			if err := g.out.emit(&devResult{env}); err != nil {
-				env.Wait()
-				return nil, err
-			}
-			err = env.Wait()
-			fmt.Fprintln(g.stderr, "shutting down")
-			return nil, err
+			return g.server(cmd, func(srv serverapi.Commands, env serverapi.Env) (serverapi.Result, error) {
+				return srv.DevUp(cmd.Context(), env, o)
+			})
 		}),
 	}
 	f := up.Flags()
@@ -60,21 +46,15 @@ listen; then mkt runs until interrupted.`,
 	f.StringVar(&o.RootDir, "root", "", "store blobs under this directory instead of memory")
 	f.StringVar(&o.AddrFile, "addr-file", "", "write the registry's host:port to this file once it listens")
 	f.StringVar(&o.IndexAddrFile, "index-addr-file", "", "write the index URL to this file once it listens")
-	f.StringVar(&o.DevDir, "dev-dir", dev.DefaultDir(), "where the dev key pair and policy live (the key is made once and reused)")
+	f.StringVar(&o.DevDir, "dev-dir", defaultDevDir(), "where the dev key pair and policy live (the key is made once and reused)")
 	cmd.AddCommand(up)
 	return cmd
 }
 
-// devResult is where dev up's services listen and the dev trust they use.
-type devResult struct{ *dev.Env }
-
-func (r *devResult) printText(p *printer) {
-	fmt.Fprintf(p.stdout, "registry listening on http://%s (use --plain-http)\n", r.Registry)
-	if r.Index == "" {
-		return
+// defaultDevDir is testenv/dev.DefaultDir, which mkt does not link.
+func defaultDevDir() string {
+	if d, err := os.UserConfigDir(); err == nil {
+		return filepath.Join(d, "mkt", "dev")
 	}
-	fmt.Fprintf(p.stdout, "index listening on %s\n", r.Index)
-	fmt.Fprintf(p.stdout, "dev signing key: %s (public key %s, no password)\n", r.Key, r.PublicKey)
-	fmt.Fprintf(p.stdout, "dev policy (enforce: a signature by the dev key is required): %s\n", r.Policy)
-	fmt.Fprintf(p.stdout, "sign what you push with: COSIGN_PASSWORD= mkt sign --plain-http %s/REPOSITORY:VERSION --key %s\n", r.Registry, r.Key)
+	return filepath.Join(os.TempDir(), "mkt-dev")
 }

@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"bytes"
@@ -22,8 +22,9 @@ var (
 	binErr  error
 )
 
-// mktBinary builds the mkt binary once per test run, for tests that need
-// separate processes.
+// mktBinary builds mkt and mkt-server once per test run into one directory,
+// for tests that need separate processes: the mkt it returns finds
+// mkt-server beside itself and becomes it for the server commands.
 func mktBinary(t *testing.T) string {
 	t.Helper()
 	binOnce.Do(func() {
@@ -33,14 +34,22 @@ func mktBinary(t *testing.T) string {
 			return
 		}
 		binPath = filepath.Join(dir, "mkt")
-		if out, err := exec.Command("go", "build", "-o", binPath, ".").CombinedOutput(); err != nil {
-			binErr = fmt.Errorf("build mkt: %v\n%s", err, out)
+		for _, b := range []struct{ out, pkg string }{{binPath, "../../cmd/mkt"}, {filepath.Join(dir, serverName), "../../cmd/mkt-server"}} {
+			if out, err := exec.Command("go", "build", "-o", b.out, b.pkg).CombinedOutput(); err != nil {
+				binErr = fmt.Errorf("build %s: %v\n%s", b.pkg, err, out)
+				return
+			}
 		}
 	})
 	if binErr != nil {
 		t.Fatal(binErr)
 	}
 	return binPath
+}
+
+// serverBinary is the mkt-server mktBinary built.
+func serverBinary(t *testing.T) string {
+	return filepath.Join(filepath.Dir(mktBinary(t)), serverName)
 }
 
 // TestIndexReplicasStartingTogetherMigrateOnce starts three `mkt index

@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"encoding/json"
@@ -36,7 +36,9 @@ func TestOnlyThePrinterWritesStdout(t *testing.T) {
 					return true
 				}
 				switch {
-				case x.Name == "g" && n.Sel.Name == "stdout" && name != "main.go":
+				// server.go hands stdout to mkt-server, which then is the
+				// program and prints through its own printer.
+				case x.Name == "g" && n.Sel.Name == "stdout" && name != "main.go" && name != "server.go":
 					t.Errorf("%s: a command writes g.stdout; return a result instead", fset.Position(n.Pos()))
 				case x.Name == "os" && n.Sel.Name == "Stdout" && name != "main.go":
 					t.Errorf("%s: os.Stdout outside main; return a result instead", fset.Position(n.Pos()))

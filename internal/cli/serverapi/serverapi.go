@@ -1,0 +1,54 @@
+// Package serverapi is what the mkt command tree (internal/cli) and its
+// server commands (internal/cli/servercmd) share: the commands that link the
+// index service and the embedded registry are implemented behind Commands,
+// so that mkt itself links neither. mkt runs them by executing mkt-server,
+// the same command tree with Commands implemented in process.
+package serverapi
+
+import (
+	"context"
+	"io"
+
+	"github.com/connectsoft/marketplace/remote"
+)
+
+// Commands runs the server commands in process (mkt-server).
+type Commands interface {
+	IndexServe(ctx context.Context, env Env, config string) (Result, error)
+	TokenCreate(ctx context.Context, env Env, config, tenant, roles, expires string) (Result, error)
+	TokenList(ctx context.Context, env Env, config, tenant string) (Result, error)
+	TokenRevoke(ctx context.Context, env Env, config, id string) (Result, error)
+	DevUp(ctx context.Context, env Env, o DevOptions) (Result, error)
+}
+
+// Env is what a server command gets of the global flags and the printer.
+type Env struct {
+	Verbose bool
+	Stderr  io.Writer
+	Remote  remote.Options
+	// Emit prints a result while the command keeps running (dev up's
+	// addresses): once, as the run's one JSON document in JSON mode.
+	Emit func(Result) error
+}
+
+// Result is a server command's result: its JSON is the value's own (field
+// tags), its text PrintText's.
+type Result interface {
+	// PrintText writes the result on stdout, messages about it on stderr.
+	PrintText(stdout, stderr io.Writer)
+}
+
+// UsageError marks bad usage (exit 2).
+type UsageError struct{ Err error }
+
+func (e UsageError) Error() string { return e.Err.Error() }
+func (e UsageError) Unwrap() error { return e.Err }
+
+// DevOptions are dev up's flags.
+type DevOptions struct {
+	Listen, IndexListen     string
+	NoIndex                 bool
+	RootDir                 string
+	AddrFile, IndexAddrFile string
+	DevDir                  string
+}
