@@ -59,16 +59,8 @@ type evidenceWorld struct {
 
 func newEvidenceWorld(t *testing.T, notify bool) *evidenceWorld {
 	t.Helper()
-	w := &evidenceWorld{dir: t.TempDir()}
+	w := openEvidenceWorld(t)
 	var err error
-	if w.st, err = store.Open(context.Background(), "sqlite://"+filepath.Join(w.dir, "index.db")); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { w.st.Close() })
-	w.signer, _, _ = fixture.KeyPair(t, w.dir, "acme")
-	if err := os.WriteFile(filepath.Join(w.dir, "policy.yaml"), []byte(evidencePolicy), 0o644); err != nil {
-		t.Fatal(err)
-	}
 	opts := testenv.DistributionOptions{}
 	if notify {
 		relay := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
@@ -93,6 +85,39 @@ func newEvidenceWorld(t *testing.T, notify bool) *evidenceWorld {
 	if notify {
 		w.start(t)
 	}
+	return w
+}
+
+// openEvidenceWorld is a world with its store, key pair and policy file,
+// and no registry yet.
+func openEvidenceWorld(t *testing.T) *evidenceWorld {
+	t.Helper()
+	w := &evidenceWorld{dir: t.TempDir()}
+	var err error
+	if w.st, err = store.Open(context.Background(), "sqlite://"+filepath.Join(w.dir, "index.db")); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { w.st.Close() })
+	w.signer, _, _ = fixture.KeyPair(t, w.dir, "acme")
+	if err := os.WriteFile(filepath.Join(w.dir, "policy.yaml"), []byte(evidencePolicy), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return w
+}
+
+// newReferrersWorld is a world on go-containerregistry's registry, which
+// has the OCI referrers API, without notifications; the index is not
+// started.
+func newReferrersWorld(t *testing.T) *evidenceWorld {
+	t.Helper()
+	w := openEvidenceWorld(t)
+	var err error
+	if w.reg, err = testenv.StartGGCR(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { w.reg.Close() })
+	w.pub = fixture.NewPublisher(t, w.reg)
+	w.src = index.Source{Name: "acme", Registry: w.reg.Host, PlainHTTP: true, Repositories: []string{"acme/**"}, Tenant: "acme", Visibility: store.Public}
 	return w
 }
 
@@ -294,27 +319,13 @@ func TestMalformedEvidenceTagIsSkippedNotFailed(t *testing.T) {
 // per version.
 func TestCrawlComparesReferrersTheAPIListed(t *testing.T) {
 	ctx := context.Background()
-	w := &evidenceWorld{dir: t.TempDir()}
-	var err error
-	if w.st, err = store.Open(ctx, "sqlite://"+filepath.Join(w.dir, "index.db")); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { w.st.Close() })
-	w.signer, _, _ = fixture.KeyPair(t, w.dir, "acme")
-	if err := os.WriteFile(filepath.Join(w.dir, "policy.yaml"), []byte(evidencePolicy), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if w.reg, err = testenv.StartGGCR(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { w.reg.Close() })
+	w := newReferrersWorld(t)
 	proxy, err := testenv.StartFaultProxy(w.reg.Host) // counts requests
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer proxy.Close()
-	w.pub = fixture.NewPublisher(t, w.reg)
-	w.src = index.Source{Name: "acme", Registry: proxy.Host, PlainHTTP: true, Repositories: []string{"acme/**"}, Tenant: "acme", Visibility: store.Public}
+	w.src.Registry = proxy.Host
 	c := &index.Crawler{Ingester: w.start(t), Store: w.st}
 
 	ref := w.pub.Publish("", fixture.Ext{Name: "acme/api", Version: "1.0.0"})

@@ -4,17 +4,13 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/connectsoft/marketplace/artifact"
 	"github.com/connectsoft/marketplace/index"
-	"github.com/connectsoft/marketplace/index/store"
 	"github.com/connectsoft/marketplace/signing"
-	"github.com/connectsoft/marketplace/testenv"
 	"github.com/connectsoft/marketplace/testenv/fixture"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"oras.land/oras-go/v2/content"
@@ -28,22 +24,7 @@ import (
 // count now, the crawl settles, and it decides as a full read does.
 func TestAReferrersTagDoesNotShadowTheReferrersAPI(t *testing.T) {
 	ctx := context.Background()
-	w := &evidenceWorld{dir: t.TempDir()}
-	var err error
-	if w.st, err = store.Open(ctx, "sqlite://"+filepath.Join(w.dir, "index.db")); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { w.st.Close() })
-	w.signer, _, _ = fixture.KeyPair(t, w.dir, "acme")
-	if err := os.WriteFile(filepath.Join(w.dir, "policy.yaml"), []byte(evidencePolicy), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if w.reg, err = testenv.StartGGCR(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { w.reg.Close() })
-	w.pub = fixture.NewPublisher(t, w.reg)
-	w.src = index.Source{Name: "acme", Registry: w.reg.Host, PlainHTTP: true, Repositories: []string{"acme/**"}, Tenant: "acme", Visibility: store.Public}
+	w := newReferrersWorld(t)
 	in := w.start(t)
 	c := &index.Crawler{Ingester: in}
 
