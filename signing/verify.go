@@ -155,13 +155,12 @@ func (c *Client) CollectFrom(ctx context.Context, ref string, o CollectOptions) 
 			// A registry with the referrers API lists there what no tag
 			// holds: both count, and the API's answer is fingerprinted as
 			// the crawl fingerprints it, or each crawl would differ.
-			if err == nil && !c.knownWithoutReferrers(d.RegistryStr()) {
-				api, aerr := c.referrersAPI(gctx, d)
+			if err == nil {
+				api, ok, aerr := c.referrersAPI(gctx, d)
 				switch {
-				case c.knownWithoutReferrers(d.RegistryStr()) || isNotFound(aerr):
 				case aerr != nil:
 					err = aerr
-				default:
+				case ok:
 					ev.Manifests.ReferrersAPI = referrersFingerprint(api)
 					idx = &v1.IndexManifest{Manifests: append(append([]v1.Descriptor(nil), idx.Manifests...), api.Manifests...)}
 				}
@@ -187,13 +186,7 @@ func (c *Client) CollectFrom(ctx context.Context, ref string, o CollectOptions) 
 		seen := map[string]bool{}
 		var refs []string
 		for _, m := range idx.Manifests {
-			// Registries fill the index's artifactType differently (ggcr
-			// reports the config media type, so cosign's attestation
-			// referrers read as the empty type): skip only what is surely
-			// something else, and classify the rest by their layers.
-			switch m.ArtifactType {
-			case sigArtifactType, attArtifactType, ctypes.IntotoPayloadType, "application/vnd.oci.empty.v1+json", "":
-			default:
+			if !mayBeEvidence(m.ArtifactType) {
 				continue
 			}
 			if !seen[m.Digest.String()] {
@@ -241,7 +234,7 @@ func (c *Client) CollectFrom(ctx context.Context, ref string, o CollectOptions) 
 // referrers API answered.
 func (c *Client) referrers(ctx context.Context, d name.Digest) (*v1.IndexManifest, string, error) {
 	if !c.knownWithoutReferrers(d.RegistryStr()) {
-		idx, err := c.referrersAPI(ctx, d)
+		idx, err := c.listReferrers(ctx, d)
 		return idx, "", err
 	}
 	tag := d.Context().Tag(remote.ReferrersTag(digest.Digest(d.DigestStr())))
@@ -268,17 +261,27 @@ func (c *Client) ReferrersFingerprint(ctx context.Context, ref string) (string, 
 	if err != nil {
 		return "", err
 	}
-	if c.knownWithoutReferrers(d.RegistryStr()) {
-		return "", nil
-	}
-	idx, err := c.referrersAPI(ctx, d)
-	if c.knownWithoutReferrers(d.RegistryStr()) || isNotFound(err) {
-		return "", nil // answered from the referrers tag, or nothing
-	}
+	idx, ok, err := c.referrersAPI(ctx, d)
 	if err != nil {
 		return "", fmt.Errorf("list referrers of %s: %w", ref, err)
 	}
+	if !ok {
+		return "", nil
+	}
 	return referrersFingerprint(idx), nil
+}
+
+// mayBeEvidence says whether a referrer of this artifactType may be a
+// signature or attestation. Registries fill the index's artifactType
+// differently (ggcr reports the config media type, so cosign's attestation
+// referrers read as the empty type): only what is surely something else
+// is left out, and the rest is classified by its layers.
+func mayBeEvidence(artifactType string) bool {
+	switch artifactType {
+	case sigArtifactType, attArtifactType, ctypes.IntotoPayloadType, "application/vnd.oci.empty.v1+json", "":
+		return true
+	}
+	return false
 }
 
 // referrersFingerprint is the sha256 of the sorted digests of idx's
@@ -287,8 +290,7 @@ func (c *Client) ReferrersFingerprint(ctx context.Context, ref string) (string, 
 func referrersFingerprint(idx *v1.IndexManifest) string {
 	var ds []string
 	for _, m := range idx.Manifests {
-		switch m.ArtifactType {
-		case sigArtifactType, attArtifactType, ctypes.IntotoPayloadType, "application/vnd.oci.empty.v1+json", "":
+		if mayBeEvidence(m.ArtifactType) {
 			ds = append(ds, m.Digest.String())
 		}
 	}
@@ -303,7 +305,28 @@ func referrersFingerprint(idx *v1.IndexManifest) string {
 // referrersAPI lists d's referrers through the registry's referrers API,
 // or, for a registry without it, go-containerregistry's fallback: the
 // referrers tag (sha256-<hex>).
-func (c *Client) referrersAPI(ctx context.Context, d name.Digest) (*v1.IndexManifest, error) {
+// referrersAPI lists d's referrers through the registry's referrers API.
+// ok is false for a registry without the API (known, or learnt from this
+// call's 404, which go-containerregistry answers from the referrers tag)
+// and for an artifact with no referrers: neither has an API answer.
+func (c *Client) referrersAPI(ctx context.Context, d name.Digest) (idx *v1.IndexManifest, ok bool, err error) {
+	if c.knownWithoutReferrers(d.RegistryStr()) {
+		return nil, false, nil
+	}
+	idx, err = c.listReferrers(ctx, d)
+	if c.knownWithoutReferrers(d.RegistryStr()) || isNotFound(err) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	return idx, true, nil
+}
+
+// listReferrers asks the referrers API; on a 404 go-containerregistry
+// answers from the referrers tag, and the transport notes the registry as
+// one without the API.
+func (c *Client) listReferrers(ctx context.Context, d name.Digest) (*v1.IndexManifest, error) {
 	idx, err := ggcrremote.Referrers(d, c.remoteOpts(ctx)...)
 	if err != nil {
 		return nil, err
