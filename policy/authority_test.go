@@ -60,13 +60,13 @@ rules:
 // date; the security team yanks again. The version stays yanked throughout.
 func TestPublisherCannotLiftAuthorityYank(t *testing.T) {
 	w := newWorld(t, "pub", "sec", "sec2")
-	p := w.mustPolicy(authorityPolicy)
-	ref := w.pub.Publish("authority", fixture.Ext{Name: "acme/widget", Version: "1.0.0"})
-	w.pub.Sign(ref, w.keys["pub"])
+	p := w.MustPolicy(authorityPolicy)
+	ref := w.Pub.Publish("authority", fixture.Ext{Name: "acme/widget", Version: "1.0.0"})
+	w.Pub.Sign(ref, w.Keys["pub"])
 	now := time.Now()
-	w.pub.Attest(ref, w.keys["sec"], "lifecycle", lifecyclePredicate("yanked", "CVE-2026-1", now.Add(-2*time.Hour)))
+	w.Pub.Attest(ref, w.Keys["sec"], "lifecycle", lifecyclePredicate("yanked", "CVE-2026-1", now.Add(-2*time.Hour)))
 
-	w.pub.Attest(ref, w.keys["pub"], "lifecycle", lifecyclePredicate("active", "", far))
+	w.Pub.Attest(ref, w.Keys["pub"], "lifecycle", lifecyclePredicate("active", "", far))
 	d := decide(t, p, w.input(ref, ""))
 	wantLifecycle(t, d, "yanked", false, "yanked: CVE-2026-1", "lifecycle authority key",
 		"ignored 1 lifecycle statement(s) dated more than 5 minutes in the future", "time 2099-01-01T00:00:00Z")
@@ -74,11 +74,11 @@ func TestPublisherCannotLiftAuthorityYank(t *testing.T) {
 		t.Fatalf("effective lifecycle %+v, want the authority's yank", d.Lifecycle)
 	}
 
-	w.pub.Attest(ref, w.keys["pub"], "lifecycle", lifecyclePredicate("active", "", now.Add(-time.Hour)))
+	w.Pub.Attest(ref, w.Keys["pub"], "lifecycle", lifecyclePredicate("active", "", now.Add(-time.Hour)))
 	wantLifecycle(t, decide(t, p, w.input(ref, "")), "yanked", false,
 		"yanked: CVE-2026-1", "do not lift it (only a lifecycle authority (security) can): active stated by key")
 
-	w.pub.Attest(ref, w.keys["sec"], "lifecycle", lifecyclePredicate("yanked", "CVE-2026-1, again", now.Add(-30*time.Minute)))
+	w.Pub.Attest(ref, w.Keys["sec"], "lifecycle", lifecyclePredicate("yanked", "CVE-2026-1, again", now.Add(-30*time.Minute)))
 	d = decide(t, p, w.input(ref, ""))
 	wantLifecycle(t, d, "yanked", false, "yanked: CVE-2026-1, again")
 
@@ -91,11 +91,11 @@ func TestPublisherCannotLiftAuthorityYank(t *testing.T) {
 
 func TestPublisherDeprecatesAndYanksItsOwnVersionUnderAuthorities(t *testing.T) {
 	w := newWorld(t, "pub", "sec", "sec2")
-	p := w.mustPolicy(authorityPolicy)
-	ref := w.pub.Publish("authority", fixture.Ext{Name: "acme/widget", Version: "1.1.0"})
-	w.pub.Sign(ref, w.keys["pub"])
+	p := w.MustPolicy(authorityPolicy)
+	ref := w.Pub.Publish("authority", fixture.Ext{Name: "acme/widget", Version: "1.1.0"})
+	w.Pub.Sign(ref, w.Keys["pub"])
 	now := time.Now()
-	w.pub.Attest(ref, w.keys["pub"], "lifecycle", `{"status":"deprecated","reason":"use 2.x","successor":"2.0.0","time":"`+now.Add(-time.Hour).UTC().Format(time.RFC3339)+`"}`)
+	w.Pub.Attest(ref, w.Keys["pub"], "lifecycle", `{"status":"deprecated","reason":"use 2.x","successor":"2.0.0","time":"`+now.Add(-time.Hour).UTC().Format(time.RFC3339)+`"}`)
 	d := decide(t, p, w.input(ref, ""))
 	wantLifecycle(t, d, "deprecated", false, "deprecated: use 2.x; use 2.0.0 instead")
 	if d.Lifecycle.Authority || d.Lifecycle.Successor != "2.0.0" {
@@ -103,25 +103,25 @@ func TestPublisherDeprecatesAndYanksItsOwnVersionUnderAuthorities(t *testing.T) 
 	}
 	// An authority's "active" does not lift what the publisher said of its
 	// own version: other signers only ever make the status stricter.
-	w.pub.Attest(ref, w.keys["sec"], "lifecycle", lifecyclePredicate("active", "", now.Add(-30*time.Minute)))
+	w.Pub.Attest(ref, w.Keys["sec"], "lifecycle", lifecyclePredicate("active", "", now.Add(-30*time.Minute)))
 	wantLifecycle(t, decide(t, p, w.input(ref, "")), "deprecated", false, "deprecated: use 2.x")
 	// The publisher's own later yank stands, and so does its own later lift.
-	w.pub.Attest(ref, w.keys["pub"], "lifecycle", lifecyclePredicate("yanked", "data loss", now.Add(-20*time.Minute)))
+	w.Pub.Attest(ref, w.Keys["pub"], "lifecycle", lifecyclePredicate("yanked", "data loss", now.Add(-20*time.Minute)))
 	wantLifecycle(t, decide(t, p, w.input(ref, "")), "yanked", false, "yanked: data loss")
-	w.pub.Attest(ref, w.keys["pub"], "lifecycle", lifecyclePredicate("active", "", now.Add(-10*time.Minute)))
+	w.Pub.Attest(ref, w.Keys["pub"], "lifecycle", lifecyclePredicate("active", "", now.Add(-10*time.Minute)))
 	wantLifecycle(t, decide(t, p, w.input(ref, "")), "active", true, "active")
 }
 
 func TestAuthorityLiftsItsOwnYank(t *testing.T) {
 	w := newWorld(t, "pub", "sec", "sec2")
-	p := w.mustPolicy(authorityPolicy)
-	ref := w.pub.Publish("authority", fixture.Ext{Name: "acme/widget", Version: "1.2.0"})
-	w.pub.Sign(ref, w.keys["pub"])
+	p := w.MustPolicy(authorityPolicy)
+	ref := w.Pub.Publish("authority", fixture.Ext{Name: "acme/widget", Version: "1.2.0"})
+	w.Pub.Sign(ref, w.Keys["pub"])
 	now := time.Now()
-	w.pub.Attest(ref, w.keys["sec"], "lifecycle", lifecyclePredicate("yanked", "false alarm?", now.Add(-2*time.Hour)))
+	w.Pub.Attest(ref, w.Keys["sec"], "lifecycle", lifecyclePredicate("yanked", "false alarm?", now.Add(-2*time.Hour)))
 	wantLifecycle(t, decide(t, p, w.input(ref, "")), "yanked", false, "yanked: false alarm?")
 	// Any key of the authority roots lifts it: they act as one.
-	w.pub.Attest(ref, w.keys["sec2"], "lifecycle", lifecyclePredicate("active", "", now.Add(-time.Hour)))
+	w.Pub.Attest(ref, w.Keys["sec2"], "lifecycle", lifecyclePredicate("active", "", now.Add(-time.Hour)))
 	d := decide(t, p, w.input(ref, ""))
 	wantLifecycle(t, d, "active", true, "active (stated by lifecycle authority key")
 	if !d.Lifecycle.Authority {
@@ -133,14 +133,14 @@ func TestAuthorityLiftsItsOwnYank(t *testing.T) {
 // later statement of the same key.
 func TestWithoutAuthoritiesOnlyTheYankingKeyLiftsItsYank(t *testing.T) {
 	w := newWorld(t, "a", "b")
-	p := w.mustPolicy("trustRoots:\n  - {name: pubs, keys: [a.pub, b.pub]}\nrules:\n  - name: all\n    match: {repositories: [\"**\"]}\n    signatures: {trustRoots: [pubs]}\n")
-	ref := w.pub.Publish("authority", fixture.Ext{Name: "acme/gadget", Version: "1.0.0"})
-	w.pub.Sign(ref, w.keys["a"])
+	p := w.MustPolicy("trustRoots:\n  - {name: pubs, keys: [a.pub, b.pub]}\nrules:\n  - name: all\n    match: {repositories: [\"**\"]}\n    signatures: {trustRoots: [pubs]}\n")
+	ref := w.Pub.Publish("authority", fixture.Ext{Name: "acme/gadget", Version: "1.0.0"})
+	w.Pub.Sign(ref, w.Keys["a"])
 	now := time.Now()
-	w.pub.Attest(ref, w.keys["a"], "lifecycle", lifecyclePredicate("yanked", "broken", now.Add(-2*time.Hour)))
-	w.pub.Attest(ref, w.keys["b"], "lifecycle", lifecyclePredicate("active", "", now.Add(-time.Hour)))
+	w.Pub.Attest(ref, w.Keys["a"], "lifecycle", lifecyclePredicate("yanked", "broken", now.Add(-2*time.Hour)))
+	w.Pub.Attest(ref, w.Keys["b"], "lifecycle", lifecyclePredicate("active", "", now.Add(-time.Hour)))
 	wantLifecycle(t, decide(t, p, w.input(ref, "")), "yanked", false, "yanked: broken", "only a later statement by the same key can")
-	w.pub.Attest(ref, w.keys["a"], "lifecycle", lifecyclePredicate("active", "", now.Add(-30*time.Minute)))
+	w.Pub.Attest(ref, w.Keys["a"], "lifecycle", lifecyclePredicate("active", "", now.Add(-30*time.Minute)))
 	wantLifecycle(t, decide(t, p, w.input(ref, "")), "active", true, "active")
 }
 
@@ -149,24 +149,24 @@ func TestWithoutAuthoritiesOnlyTheYankingKeyLiftsItsYank(t *testing.T) {
 func TestFutureDatedStatementsAreIgnored(t *testing.T) {
 	w := newWorld(t, "pub", "rev")
 	now := time.Now()
-	ref := w.pub.Publish("future", fixture.Ext{Name: "acme/clock", Version: "1.0.0"})
-	w.pub.Sign(ref, w.keys["pub"])
+	ref := w.Pub.Publish("future", fixture.Ext{Name: "acme/clock", Version: "1.0.0"})
+	w.Pub.Sign(ref, w.Keys["pub"])
 
 	// Lifecycle: the same key's own "active" from 2099 does not lift its yank.
-	life := w.mustPolicy("trustRoots:\n  - {name: pub, keys: [pub.pub]}\nrules:\n  - name: all\n    match: {repositories: [\"**\"]}\n    signatures: {trustRoots: [pub]}\n")
-	w.pub.Attest(ref, w.keys["pub"], "lifecycle", lifecyclePredicate("yanked", "CVE-2026-2", now.Add(-time.Hour)))
-	w.pub.Attest(ref, w.keys["pub"], "lifecycle", lifecyclePredicate("active", "", far))
+	life := w.MustPolicy("trustRoots:\n  - {name: pub, keys: [pub.pub]}\nrules:\n  - name: all\n    match: {repositories: [\"**\"]}\n    signatures: {trustRoots: [pub]}\n")
+	w.Pub.Attest(ref, w.Keys["pub"], "lifecycle", lifecyclePredicate("yanked", "CVE-2026-2", now.Add(-time.Hour)))
+	w.Pub.Attest(ref, w.Keys["pub"], "lifecycle", lifecyclePredicate("active", "", far))
 	wantLifecycle(t, decide(t, life, w.input(ref, "")), "yanked", false, "yanked: CVE-2026-2", "ignored 1 lifecycle statement(s)")
 	// Two minutes ahead is clock drift, not an attack: it counts.
-	w.pub.Attest(ref, w.keys["pub"], "lifecycle", lifecyclePredicate("active", "", now.Add(2*time.Minute)))
+	w.Pub.Attest(ref, w.Keys["pub"], "lifecycle", lifecyclePredicate("active", "", now.Add(2*time.Minute)))
 	wantLifecycle(t, decide(t, life, w.input(ref, "")), "active", true, "active")
 
 	// Review: an approval from 2099 does not outdate a rejection.
-	w.pub.Attest(ref, w.keys["rev"], "review", `{"reviewer":"sec","result":"rejected","level":"internal","time":"`+now.Add(-time.Hour).UTC().Format(time.RFC3339)+`"}`)
-	w.pub.Attest(ref, w.keys["rev"], "review", `{"reviewer":"sec","result":"approved","level":"internal","time":"2099-01-01T00:00:00Z"}`)
+	w.Pub.Attest(ref, w.Keys["rev"], "review", `{"reviewer":"sec","result":"rejected","level":"internal","time":"`+now.Add(-time.Hour).UTC().Format(time.RFC3339)+`"}`)
+	w.Pub.Attest(ref, w.Keys["rev"], "review", `{"reviewer":"sec","result":"approved","level":"internal","time":"2099-01-01T00:00:00Z"}`)
 	// Terms: terms that take effect in 2099 are not in force.
-	w.pub.Attest(ref, w.keys["pub"], "terms", `{"license":"MIT","pricing":{"model":"free"},"effectiveDate":"2099-01-01T00:00:00Z"}`)
-	p := w.mustPolicy(`trustRoots:
+	w.Pub.Attest(ref, w.Keys["pub"], "terms", `{"license":"MIT","pricing":{"model":"free"},"effectiveDate":"2099-01-01T00:00:00Z"}`)
+	p := w.MustPolicy(`trustRoots:
   - {name: pub, keys: [pub.pub]}
   - {name: rev, keys: [rev.pub]}
 rules:

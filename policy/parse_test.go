@@ -42,7 +42,7 @@ func TestParseNamesKeysAndLoadKeysOpensThem(t *testing.T) {
 // key are one key.
 func TestLoadKeysCountsDistinctKeysForTheThreshold(t *testing.T) {
 	w := newWorld(t, "a")
-	_, err := w.policy("trustRoots:\n  - name: k\n    keys: [a.pub, ./a.pub]\nrules:\n  - name: r\n    match: {repositories: [\"**\"]}\n    signatures: {trustRoots: [k], threshold: 2}\n")
+	_, err := w.Policy("trustRoots:\n  - name: k\n    keys: [a.pub, ./a.pub]\nrules:\n  - name: r\n    match: {repositories: [\"**\"]}\n    signatures: {trustRoots: [k], threshold: 2}\n")
 	if err == nil || !strings.Contains(err.Error(), "2 is more than the 1 distinct keys") {
 		t.Fatalf("duplicate key entries: %v", err)
 	}

@@ -4,14 +4,12 @@ import (
 	"context"
 	"errors"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/connectsoft/marketplace/artifact"
 	"github.com/connectsoft/marketplace/policy"
-	"github.com/connectsoft/marketplace/signing"
 	"github.com/connectsoft/marketplace/testenv"
 	"github.com/connectsoft/marketplace/testenv/fixture"
 )
@@ -22,54 +20,28 @@ func TestMain(m *testing.M) {
 	os.Exit(testenv.Main(m, testenv.Distribution(&reg, testenv.DistributionOptions{})))
 }
 
-// world is a registry with keys and a policy directory to write policies in.
-type world struct {
-	t    *testing.T
-	dir  string
-	pub  *fixture.Publisher
-	keys map[string]*signing.Signer
-}
+// world is fixture's policy world, with the decision input these tests read.
+type world struct{ *fixture.PolicyWorld }
 
 func newWorld(t *testing.T, keyNames ...string) *world {
-	w := &world{t: t, dir: t.TempDir(), pub: fixture.NewPublisher(t, reg), keys: map[string]*signing.Signer{}}
-	for _, k := range keyNames {
-		s, _, _ := fixture.KeyPair(t, w.dir, k)
-		w.keys[k] = s
-	}
-	return w
-}
-
-// policy writes body (with a header) into the world's directory and loads it.
-func (w *world) policy(body string) (*policy.Policy, error) {
-	path := filepath.Join(w.dir, "policy.yaml")
-	os.WriteFile(path, []byte("apiVersion: marketplace.connectsoft.io/v1\nkind: Policy\n"+body), 0o644)
-	return policy.Load(context.Background(), path)
-}
-
-func (w *world) mustPolicy(body string) *policy.Policy {
-	w.t.Helper()
-	p, err := w.policy(body)
-	if err != nil {
-		w.t.Fatal(err)
-	}
-	return p
+	return &world{fixture.NewPolicyWorld(t, reg, keyNames...)}
 }
 
 // input fetches what a decision about ref needs.
 func (w *world) input(ref, factory string) policy.Input {
-	w.t.Helper()
+	w.T.Helper()
 	ctx := context.Background()
-	repo, err := artifact.NewRepository(ref, w.pub.Remote)
+	repo, err := artifact.NewRepository(ref, w.Pub.Remote)
 	if err != nil {
-		w.t.Fatal(err)
+		w.T.Fatal(err)
 	}
 	a, err := artifact.Fetch(ctx, repo, repo.Reference.Reference)
 	if err != nil {
-		w.t.Fatal(err)
+		w.T.Fatal(err)
 	}
-	ev, err := w.pub.Client.Collect(ctx, ref)
+	ev, err := w.Pub.Client.Collect(ctx, ref)
 	if err != nil {
-		w.t.Fatal(err)
+		w.T.Fatal(err)
 	}
 	return policy.Input{Repository: ref[:strings.Index(ref, "@")], Digest: a.Descriptor.Digest.String(),
 		Extension: a.Extension, Evidence: ev, FactoryVersion: factory}
@@ -109,7 +81,7 @@ func TestLoadRefusesBadPoliciesWithLines(t *testing.T) {
 		{"bad mode", "mode: lenient\ntrustRoots: []\nrules: []\n", []string{`"lenient": want enforce or audit`}},
 	}
 	for _, tc := range cases {
-		_, err := w.policy(tc.body)
+		_, err := w.Policy(tc.body)
 		if !errors.Is(err, policy.ErrInvalidPolicy) {
 			t.Errorf("%s: want an invalid policy, got %v", tc.name, err)
 			continue
@@ -131,10 +103,10 @@ const roots = `trustRoots:
 
 func TestEvaluate(t *testing.T) {
 	w := newWorld(t, "p1", "p2", "p3", "rev")
-	ref := w.pub.Publish("eval", fixture.Ext{Name: "acme/thing", Version: "1.0.0", License: "MIT OR Apache-2.0", Factory: ">=2.1.0 <3.0.0"})
-	w.pub.Sign(ref, w.keys["p1"], w.keys["p2"])
-	w.pub.Attest(ref, w.keys["rev"], "review", `{"reviewer":"sec","result":"approved","level":"internal"}`)
-	gpl := w.pub.Publish("eval", fixture.Ext{Name: "acme/gpl", Version: "1.0.0", License: "MIT AND GPL-3.0-only"})
+	ref := w.Pub.Publish("eval", fixture.Ext{Name: "acme/thing", Version: "1.0.0", License: "MIT OR Apache-2.0", Factory: ">=2.1.0 <3.0.0"})
+	w.Pub.Sign(ref, w.Keys["p1"], w.Keys["p2"])
+	w.Pub.Attest(ref, w.Keys["rev"], "review", `{"reviewer":"sec","result":"approved","level":"internal"}`)
+	gpl := w.Pub.Publish("eval", fixture.Ext{Name: "acme/gpl", Version: "1.0.0", License: "MIT AND GPL-3.0-only"})
 	in := w.input(ref, "2.4.0")
 	rule := func(extra string) string {
 		return roots + "rules:\n  - name: all\n    match: {repositories: [\"" + reg.Host + "/eval/**\"]}\n" + extra
@@ -167,7 +139,7 @@ func TestEvaluate(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			d := decide(t, w.mustPolicy(tc.policy), tc.in)
+			d := decide(t, w.MustPolicy(tc.policy), tc.in)
 			if d.Allowed != tc.allowed {
 				t.Fatalf("allowed=%v, want %v\n%s", d.Allowed, tc.allowed, d.Text())
 			}
@@ -178,7 +150,7 @@ func TestEvaluate(t *testing.T) {
 		})
 	}
 	// Audit mode reports the failure while allowing.
-	d := decide(t, w.mustPolicy("mode: audit\n"+rule("    attestations:\n      - {type: terms, trustRoots: [publishers]}\n")), in)
+	d := decide(t, w.MustPolicy("mode: audit\n"+rule("    attestations:\n      - {type: terms, trustRoots: [publishers]}\n")), in)
 	if !d.Allowed || d.Passed || !strings.Contains(d.Text(), "audit mode") {
 		t.Fatalf("audit decision: %s", d.Text())
 	}
@@ -188,14 +160,14 @@ func withFactory(in policy.Input, v string) policy.Input { in.FactoryVersion = v
 
 func TestLifecycle(t *testing.T) {
 	w := newWorld(t, "pub")
-	p := w.mustPolicy("trustRoots:\n  - name: pub\n    keys: [pub.pub]\nrules:\n  - name: all\n    match: {repositories: [\"**\"]}\n    signatures: {trustRoots: [pub]}\n")
-	pd := w.mustPolicy("trustRoots:\n  - name: pub\n    keys: [pub.pub]\nrules:\n  - name: all\n    match: {repositories: [\"**\"]}\n    signatures: {trustRoots: [pub]}\n    lifecycle: {allowDeprecated: true}\n")
-	yanked := w.pub.Publish("life", fixture.Ext{Name: "acme/old", Version: "1.0.0"})
-	w.pub.Sign(yanked, w.keys["pub"])
-	w.pub.Attest(yanked, w.keys["pub"], "lifecycle", `{"status":"yanked","reason":"CVE-2026-42","successor":"1.0.1"}`)
-	dep := w.pub.Publish("life", fixture.Ext{Name: "acme/old", Version: "1.1.0"})
-	w.pub.Sign(dep, w.keys["pub"])
-	w.pub.Attest(dep, w.keys["pub"], "lifecycle", `{"status":"deprecated","reason":"use 2.x","successor":"2.0.0"}`)
+	p := w.MustPolicy("trustRoots:\n  - name: pub\n    keys: [pub.pub]\nrules:\n  - name: all\n    match: {repositories: [\"**\"]}\n    signatures: {trustRoots: [pub]}\n")
+	pd := w.MustPolicy("trustRoots:\n  - name: pub\n    keys: [pub.pub]\nrules:\n  - name: all\n    match: {repositories: [\"**\"]}\n    signatures: {trustRoots: [pub]}\n    lifecycle: {allowDeprecated: true}\n")
+	yanked := w.Pub.Publish("life", fixture.Ext{Name: "acme/old", Version: "1.0.0"})
+	w.Pub.Sign(yanked, w.Keys["pub"])
+	w.Pub.Attest(yanked, w.Keys["pub"], "lifecycle", `{"status":"yanked","reason":"CVE-2026-42","successor":"1.0.1"}`)
+	dep := w.Pub.Publish("life", fixture.Ext{Name: "acme/old", Version: "1.1.0"})
+	w.Pub.Sign(dep, w.Keys["pub"])
+	w.Pub.Attest(dep, w.Keys["pub"], "lifecycle", `{"status":"deprecated","reason":"use 2.x","successor":"2.0.0"}`)
 
 	in := w.input(yanked, "")
 	if d := decide(t, p, in); d.Allowed || !strings.Contains(check(d, "lifecycle").Reason, "yanked: CVE-2026-42; use 1.0.1 instead") {
@@ -213,7 +185,7 @@ func TestLifecycle(t *testing.T) {
 	}
 }
 
-var fuzzExt = mustExt("acme/xx", "1.0.0", "")
+var fuzzExt = fixture.Module("acme/xx", "1.0.0", "")
 
 func FuzzParsePolicy(f *testing.F) {
 	dir := f.TempDir()

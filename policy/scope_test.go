@@ -17,11 +17,11 @@ const scopedRoots = `trustRoots:
 
 func TestScopedTrustRootCountsOnlyForItsNamespace(t *testing.T) {
 	w := newWorld(t, "acme", "shared")
-	evil := w.pub.Publish("scope", fixture.Ext{Name: "evil/xx", Version: "1.0.0"})
-	w.pub.Sign(evil, w.keys["acme"])
-	mine := w.pub.Publish("scope", fixture.Ext{Name: "acme/xx", Version: "1.0.0"})
-	w.pub.Sign(mine, w.keys["acme"])
-	p := w.mustPolicy(scopedRoots + "rules:\n  - name: all\n    match: {repositories: [\"**\"]}\n    signatures: {trustRoots: [acme]}\n")
+	evil := w.Pub.Publish("scope", fixture.Ext{Name: "evil/xx", Version: "1.0.0"})
+	w.Pub.Sign(evil, w.Keys["acme"])
+	mine := w.Pub.Publish("scope", fixture.Ext{Name: "acme/xx", Version: "1.0.0"})
+	w.Pub.Sign(mine, w.Keys["acme"])
+	p := w.MustPolicy(scopedRoots + "rules:\n  - name: all\n    match: {repositories: [\"**\"]}\n    signatures: {trustRoots: [acme]}\n")
 
 	d := decide(t, p, w.input(evil, ""))
 	if c := check(d, "signature"); d.Allowed || c == nil || !strings.Contains(c.Reason, "trust root acme counts only for extensions of acme, not evil/xx") {
@@ -41,11 +41,11 @@ func TestScopedTrustRootCountsOnlyForItsNamespace(t *testing.T) {
 
 func TestThresholdCountsOnlyKeysScopedToTheNamespace(t *testing.T) {
 	w := newWorld(t, "acme", "shared")
-	p := w.mustPolicy(scopedRoots + "rules:\n  - name: all\n    match: {repositories: [\"**\"]}\n    signatures: {trustRoots: [acme, shared], threshold: 2}\n")
-	evil := w.pub.Publish("scope", fixture.Ext{Name: "evil/yy", Version: "1.0.0"})
-	w.pub.Sign(evil, w.keys["acme"], w.keys["shared"])
-	mine := w.pub.Publish("scope", fixture.Ext{Name: "acme/yy", Version: "1.0.0"})
-	w.pub.Sign(mine, w.keys["acme"], w.keys["shared"])
+	p := w.MustPolicy(scopedRoots + "rules:\n  - name: all\n    match: {repositories: [\"**\"]}\n    signatures: {trustRoots: [acme, shared], threshold: 2}\n")
+	evil := w.Pub.Publish("scope", fixture.Ext{Name: "evil/yy", Version: "1.0.0"})
+	w.Pub.Sign(evil, w.Keys["acme"], w.Keys["shared"])
+	mine := w.Pub.Publish("scope", fixture.Ext{Name: "acme/yy", Version: "1.0.0"})
+	w.Pub.Sign(mine, w.Keys["acme"], w.Keys["shared"])
 
 	d := decide(t, p, w.input(evil, ""))
 	if c := check(d, "signature"); d.Allowed || c == nil || !strings.Contains(c.Reason, "signed by 1 distinct trusted keys of acme, shared, 2 needed") {
@@ -60,11 +60,11 @@ func TestThresholdCountsOnlyKeysScopedToTheNamespace(t *testing.T) {
 // review, and not a lifecycle statement.
 func TestScopedKeyAttestsOnlyForItsNamespace(t *testing.T) {
 	w := newWorld(t, "acme", "shared")
-	p := w.mustPolicy(scopedRoots + "rules:\n  - name: all\n    match: {repositories: [\"**\"]}\n    signatures: {trustRoots: [shared]}\n    attestations:\n      - {type: review, trustRoots: [acme]}\n")
-	evil := w.pub.Publish("scope", fixture.Ext{Name: "evil/zz", Version: "1.0.0"})
-	w.pub.Sign(evil, w.keys["shared"])
-	w.pub.Attest(evil, w.keys["acme"], "review", `{"reviewer":"acme","result":"approved","level":"internal"}`)
-	w.pub.Attest(evil, w.keys["acme"], "lifecycle", `{"status":"yanked","reason":"acme says so"}`)
+	p := w.MustPolicy(scopedRoots + "rules:\n  - name: all\n    match: {repositories: [\"**\"]}\n    signatures: {trustRoots: [shared]}\n    attestations:\n      - {type: review, trustRoots: [acme]}\n")
+	evil := w.Pub.Publish("scope", fixture.Ext{Name: "evil/zz", Version: "1.0.0"})
+	w.Pub.Sign(evil, w.Keys["shared"])
+	w.Pub.Attest(evil, w.Keys["acme"], "review", `{"reviewer":"acme","result":"approved","level":"internal"}`)
+	w.Pub.Attest(evil, w.Keys["acme"], "lifecycle", `{"status":"yanked","reason":"acme says so"}`)
 	d := decide(t, p, w.input(evil, ""))
 	if c := check(d, "attestation:review"); c == nil || c.Passed || !strings.Contains(c.Reason, "counts only for extensions of acme") {
 		t.Fatalf("acme's review counted for evil/zz:\n%s", d.Text())
@@ -91,7 +91,7 @@ func TestLoadRefusesBadNamespacesAndAuthoritiesWithLines(t *testing.T) {
 			[]string{"policy.yaml:9:", `unknown trust root "security"`}},
 	}
 	for _, tc := range cases {
-		_, err := w.policy(tc.body)
+		_, err := w.Policy(tc.body)
 		if !errors.Is(err, policy.ErrInvalidPolicy) {
 			t.Errorf("%s: want an invalid policy, got %v", tc.name, err)
 			continue
@@ -106,7 +106,7 @@ func TestLoadRefusesBadNamespacesAndAuthoritiesWithLines(t *testing.T) {
 
 func TestNextChangeIsTheNextTrustRootWindowEdge(t *testing.T) {
 	w := newWorld(t, "a", "b")
-	p := w.mustPolicy(`trustRoots:
+	p := w.MustPolicy(`trustRoots:
   - {name: old, keys: [a.pub], validUntil: 2027-01-31T00:00:00Z}
   - {name: new, keys: [b.pub], validFrom: 2027-01-01T00:00:00Z, validUntil: 2028-01-01T00:00:00Z}
   - {name: always, keys: [a.pub]}
@@ -136,9 +136,9 @@ rules:
 		t.Errorf("NextChange after the last edge = %s, want zero", got)
 	}
 	// The decision changes at the edge NextChange names, not before.
-	ref := w.pub.Publish("window", fixture.Ext{Name: "acme/ww", Version: "1.0.0"})
-	w.pub.Sign(ref, w.keys["b"])
-	q := w.mustPolicy("trustRoots:\n  - {name: new, keys: [b.pub], validFrom: 2027-01-01T00:00:00Z}\nrules:\n  - name: r\n    match: {repositories: [\"**\"]}\n    signatures: {trustRoots: [new]}\n")
+	ref := w.Pub.Publish("window", fixture.Ext{Name: "acme/ww", Version: "1.0.0"})
+	w.Pub.Sign(ref, w.Keys["b"])
+	q := w.MustPolicy("trustRoots:\n  - {name: new, keys: [b.pub], validFrom: 2027-01-01T00:00:00Z}\nrules:\n  - name: r\n    match: {repositories: [\"**\"]}\n    signatures: {trustRoots: [new]}\n")
 	edge := q.NextChange(at("2026-06-01T00:00:00Z"))
 	in := w.input(ref, "")
 	in.Now = edge.Add(-time.Second)

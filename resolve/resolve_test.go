@@ -25,30 +25,30 @@ rules:
 
 func TestResolvePassesOverWithReasons(t *testing.T) {
 	w := newWorld(t, "p1", "p2", "p3", "rev")
-	pub, rev := w.keys["p1"], w.keys["rev"]
+	pub, rev := w.Keys["p1"], w.Keys["rev"]
 	approve := `{"reviewer":"sec","result":"approved","level":"internal","time":"2026-05-01T00:00:00Z"}`
 	good := func(e fixture.Ext) string {
-		ref := w.pub.Publish("res", e)
-		w.pub.Sign(ref, pub)
-		w.pub.Attest(ref, rev, "review", approve)
+		ref := w.Pub.Publish("res", e)
+		w.Pub.Sign(ref, pub)
+		w.Pub.Attest(ref, rev, "review", approve)
 		return ref
 	}
 	good(fixture.Ext{Name: "acme/lib", Version: "1.0.0"})
 	good(fixture.Ext{Name: "acme/lib", Version: "1.1.0", Factory: ">=3.0.0"})              // incompatible
-	w.pub.Publish("res", fixture.Ext{Name: "acme/lib", Version: "1.2.0"})                  // unsigned
-	w.pub.Sign(w.pub.Publish("res", fixture.Ext{Name: "acme/lib", Version: "1.3.0"}), pub) // unreviewed
+	w.Pub.Publish("res", fixture.Ext{Name: "acme/lib", Version: "1.2.0"})                  // unsigned
+	w.Pub.Sign(w.Pub.Publish("res", fixture.Ext{Name: "acme/lib", Version: "1.3.0"}), pub) // unreviewed
 	y := good(fixture.Ext{Name: "acme/lib", Version: "1.4.0"})
-	w.pub.Attest(y, pub, "lifecycle", `{"status":"yanked","reason":"broken build"}`) // yanked
+	w.Pub.Attest(y, pub, "lifecycle", `{"status":"yanked","reason":"broken build"}`) // yanked
 	r := good(fixture.Ext{Name: "acme/lib", Version: "1.5.0"})
-	w.pub.Attest(r, rev, "review", `{"reviewer":"sec","result":"revoked","level":"internal","notes":"CVE","time":"2026-06-01T00:00:00Z"}`) // revoked
+	w.Pub.Attest(r, rev, "review", `{"reviewer":"sec","result":"revoked","level":"internal","notes":"CVE","time":"2026-06-01T00:00:00Z"}`) // revoked
 	good(fixture.Ext{Name: "acme/lib", Version: "1.6.0", License: "GPL-3.0-only"})                                                         // licence
 	good(fixture.Ext{Name: "acme/lib", Version: "2.0.0-rc.1"})                                                                             // pre-release
 	good(fixture.Ext{Name: "acme/app", Version: "1.0.0", Deps: map[string]string{"acme/lib": "^1.0.0"}})
 	good(fixture.Ext{Name: "acme/other", Version: "1.0.0", Deps: map[string]string{"acme/lib": "^2.0.0-0"}})
 	good(fixture.Ext{Name: "acme/both", Version: "1.0.0", Deps: map[string]string{"acme/app": "^1.0.0", "acme/other": "^1.0.0"}})
 
-	p := w.mustPolicy(roots + fmt.Sprintf(reviewed, reg.Host))
-	src, err := resolve.NewRegistrySource(reg.Host+"/res", w.pub.Remote)
+	p := w.MustPolicy(roots + fmt.Sprintf(reviewed, reg.Host))
+	src, err := resolve.NewRegistrySource(reg.Host+"/res", w.Pub.Remote)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -111,7 +111,7 @@ func memoryGraph(n, v int) (*resolve.MemorySource, []resolve.Requirement) {
 					deps += fmt.Sprintf("    - {name: bench/e%04d, version: \"^1.0.0\"}\n", k)
 				}
 			}
-			ext := mustExt(fmt.Sprintf("bench/e%04d", i), fmt.Sprintf("1.%d.0", j), deps)
+			ext := fixture.Module(fmt.Sprintf("bench/e%04d", i), fmt.Sprintf("1.%d.0", j), deps)
 			cands = append(cands, &resolve.Candidate{Name: ext.Metadata.Name, Version: ext.Metadata.Version, Extension: ext})
 		}
 	}
