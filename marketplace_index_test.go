@@ -1,14 +1,10 @@
 package marketplace_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -165,35 +161,6 @@ func checkReasons(d *policy.Decision) []string {
 	return out
 }
 
-// lyingIndex is a fault injector: a real index behind a proxy that
-// rewrites its resolve answers, as a compromised or misconfigured index
-// would. It cannot be made to happen with a correct index, which is why it
-// is a fake.
-func lyingIndex(t *testing.T, real http.Handler, lie func(sel map[string]any)) string {
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		rec := httptest.NewRecorder()
-		real.ServeHTTP(rec, r)
-		body := rec.Body.Bytes()
-		if r.URL.Path == "/api/v1/resolve" && rec.Code == http.StatusOK {
-			var res struct {
-				Selected []map[string]any `json:"selected"`
-			}
-			if err := json.Unmarshal(body, &res); err != nil {
-				t.Errorf("lying index: %v", err)
-			}
-			for _, s := range res.Selected {
-				lie(s)
-			}
-			body, _ = json.Marshal(res)
-		}
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(rec.Code)
-		io.Copy(w, bytes.NewReader(body))
-	}))
-	t.Cleanup(srv.Close)
-	return srv.URL
-}
-
 func TestInstallThroughIndexRefusesAnAnswerThatIsNotWhatWasAsked(t *testing.T) {
 	ctx := context.Background()
 	sc := newIndexScenario(t, "idxlie")
@@ -202,7 +169,7 @@ func TestInstallThroughIndexRefusesAnAnswerThatIsNotWhatWasAsked(t *testing.T) {
 	// The index says acme/lib, but points at nopol/thing's digest: signed by
 	// the same trusted key and under the same rule, so only the name check
 	// catches it.
-	url := lyingIndex(t, sc.idx.Handler, func(s map[string]any) {
+	url := fixture.LyingIndex(t, sc.idx.Handler, func(s map[string]any) {
 		if s["name"] == "acme/lib" {
 			s["repository"], s["digest"], s["reference"] = repo, digest, thing
 		}
@@ -221,7 +188,7 @@ func TestInstallThroughIndexRefusesAnAnswerThatIsNotWhatWasAsked(t *testing.T) {
 	}
 
 	// The index answers another name than the one asked.
-	url = lyingIndex(t, sc.idx.Handler, func(s map[string]any) {
+	url = fixture.LyingIndex(t, sc.idx.Handler, func(s map[string]any) {
 		if s["name"] == "acme/lib" {
 			s["name"], s["version"], s["repository"], s["digest"], s["reference"] = "nopol/thing", "0.1.0", repo, digest, thing
 		}
@@ -233,7 +200,7 @@ func TestInstallThroughIndexRefusesAnAnswerThatIsNotWhatWasAsked(t *testing.T) {
 
 	// The index names the publisher's repositories and puts the name
 	// outside them.
-	url = lyingIndex(t, sc.idx.Handler, func(s map[string]any) {
+	url = fixture.LyingIndex(t, sc.idx.Handler, func(s map[string]any) {
 		s["boundRepositories"] = []string{reg.Host + "/elsewhere/**"}
 	})
 	_, err = marketplace.Install(ctx, []resolve.Requirement{{Name: "acme/lib"}}, sc.options(t, url))

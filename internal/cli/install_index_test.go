@@ -1,12 +1,8 @@
 package cli
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
-	"io"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -99,7 +95,7 @@ rules:
 	t.Run("an index that swaps the artifact is refused", func(t *testing.T) {
 		thing := refs["nopol/thing@0.1.0"]
 		repo, digest, _ := strings.Cut(thing, "@")
-		liar := lyingResolveAnswers(t, idx.Handler, func(s map[string]any) {
+		liar := fixture.LyingIndex(t, idx.Handler, func(s map[string]any) {
 			s["repository"], s["digest"], s["reference"] = repo, digest, thing
 		})
 		r, out, lock := install(liar, "acme/lib")
@@ -112,31 +108,4 @@ rules:
 			}
 		}
 	})
-}
-
-// lyingResolveAnswers is a fault injector: a real index behind a proxy that
-// rewrites every selection of its resolve answers, as a compromised index
-// would; a correct index cannot be made to lie, so this is a fake.
-func lyingResolveAnswers(t *testing.T, real http.Handler, lie func(sel map[string]any)) string {
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		rec := httptest.NewRecorder()
-		real.ServeHTTP(rec, r)
-		body := rec.Body.Bytes()
-		if r.URL.Path == "/api/v1/resolve" && rec.Code == http.StatusOK {
-			var res struct {
-				Selected []map[string]any `json:"selected"`
-			}
-			if err := json.Unmarshal(body, &res); err != nil {
-				t.Errorf("lying index: %v", err)
-			}
-			for _, s := range res.Selected {
-				lie(s)
-			}
-			body, _ = json.Marshal(res)
-		}
-		w.WriteHeader(rec.Code)
-		io.Copy(w, bytes.NewReader(body))
-	}))
-	t.Cleanup(srv.Close)
-	return srv.URL
 }
