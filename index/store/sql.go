@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -35,6 +36,9 @@ type sqlStore struct {
 	db     *sql.DB
 	d      dialect
 	writes atomic.Int64 // version writes committed through this handle
+	// usageMonths holds the months (yyyymm) whose usage_events partition
+	// is known to be attached (PostgreSQL).
+	usageMonths sync.Map
 }
 
 func openSQLite(ctx context.Context, path string) (Store, error) {

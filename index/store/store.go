@@ -143,6 +143,8 @@ func (t *Token) State(now time.Time) string {
 // concurrent use, and every write is idempotent: ingesting the same event
 // twice changes nothing the second time.
 type Store interface {
+	// UsageStore keeps usage events and their daily aggregate (usage.go).
+	UsageStore
 	// UpsertVersion records v. A version already stored with the same
 	// digest is refreshed; with another digest it is kept, and a tag-moved
 	// alert is recorded once per new digest.

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"strings"
 	"sync"
 	"testing"
@@ -31,6 +32,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		"NameHasOneOwner":              nameHasOneOwner,
 		"AlertsAreRecordedOnce":        alertsAreRecordedOnce,
 	}
+	maps.Copy(tests, usageTests)
 	for name, fn := range tests {
 		t.Run(name, func(t *testing.T) { fn(t, open(t)) })
 	}

@@ -1,0 +1,413 @@
+package store
+
+import (
+	"cmp"
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
+)
+
+// usageChunk bounds the rows of one multi-row statement: 13 columns each
+// stay under SQLite's and PostgreSQL's limits on bound parameters.
+const usageChunk = 1000
+
+const usageEventColumns = `month, source, id, at, received_at, tenant, owner, publisher, name, version, digest, type, quantity`
+
+type usageKey struct {
+	month              int
+	tenant, source, id string
+}
+
+type dailyKey struct {
+	publisher, name, version, tenant, typ string
+	day                                   int
+}
+
+type dailySum struct {
+	owner                  string
+	events, quantity, peak int64
+}
+
+// RecordUsage inserts the events (ON CONFLICT DO NOTHING, RETURNING the
+// keys it inserted) and adds the inserted ones alone to the daily
+// aggregate, in one transaction: a duplicate changes no count, and a batch
+// that fails half-way counts nothing. Rows are written in key order, so
+// that concurrent batches on PostgreSQL lock them in the same order and
+// never deadlock.
+func (s *sqlStore) RecordUsage(ctx context.Context, events []*UsageEvent) ([]UsageRecorded, error) {
+	now := time.Now()
+	months := map[int]bool{}
+	for _, e := range events {
+		if err := ValidateUsageEvent(e); err != nil {
+			return nil, err
+		}
+		if e.ReceivedAt.IsZero() {
+			e.ReceivedAt = now
+		}
+		months[e.Month()] = true
+	}
+	out, err := s.recordUsage(ctx, events, months)
+	if isNoPartition(err) {
+		// A partition this handle knew attached was detached since: look
+		// at every month again, once.
+		s.usageMonths.Clear()
+		out, err = s.recordUsage(ctx, events, months)
+	}
+	return out, err
+}
+
+// isNoPartition reports PostgreSQL's refusal of a row no partition takes.
+func isNoPartition(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && pe.Code == "23514" && strings.Contains(pe.Message, "no partition")
+}
+
+func (s *sqlStore) recordUsage(ctx context.Context, events []*UsageEvent, months map[int]bool) ([]UsageRecorded, error) {
+	out := make([]UsageRecorded, len(events))
+	detached, err := s.usagePartitions(ctx, months)
+	if err != nil {
+		return nil, err
+	}
+	// The first of the batch's copies of an event is the one inserted.
+	first := map[usageKey]int{}
+	var todo []int
+	for i, e := range events {
+		k := usageKey{e.Month(), e.Tenant, e.Source, e.ID}
+		switch _, seen := first[k]; {
+		case detached[k.month]:
+			out[i].Err = fmt.Errorf("usage event %s (%s): %w", e.ID, e.At.UTC().Format("2006-01"), ErrUsageMonthDetached)
+		case seen:
+			out[i].Duplicate = true
+		default:
+			first[k] = i
+			todo = append(todo, i)
+		}
+	}
+	slices.SortFunc(todo, func(a, b int) int {
+		ea, eb := events[a], events[b]
+		return cmp.Or(cmp.Compare(ea.Month(), eb.Month()), strings.Compare(ea.Tenant, eb.Tenant), strings.Compare(ea.Source, eb.Source), strings.Compare(ea.ID, eb.ID))
+	})
+	if len(todo) == 0 {
+		return out, nil
+	}
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, fmt.Errorf("record usage: %w", err)
+	}
+	defer tx.Rollback()
+	inserted := map[usageKey]bool{}
+	for chunk := range slices.Chunk(todo, usageChunk) {
+		if err := s.insertUsageEvents(ctx, tx, events, chunk, inserted); err != nil {
+			return nil, err
+		}
+	}
+	daily := map[dailyKey]*dailySum{}
+	for _, i := range todo {
+		e := events[i]
+		if !inserted[usageKey{e.Month(), e.Tenant, e.Source, e.ID}] {
+			out[i].Duplicate = true
+			continue
+		}
+		k := dailyKey{e.Publisher, e.Name, e.Version, e.Tenant, e.Type, DayOf(e.At)}
+		d := daily[k]
+		if d == nil {
+			d = &dailySum{owner: e.Owner}
+			daily[k] = d
+		}
+		d.events++
+		d.quantity += e.Quantity
+		d.peak = max(d.peak, e.Quantity)
+	}
+	keys := make([]dailyKey, 0, len(daily))
+	for k := range daily {
+		keys = append(keys, k)
+	}
+	slices.SortFunc(keys, func(a, b dailyKey) int {
+		return cmp.Or(strings.Compare(a.publisher, b.publisher), strings.Compare(a.name, b.name), strings.Compare(a.version, b.version),
+			strings.Compare(a.tenant, b.tenant), strings.Compare(a.typ, b.typ), cmp.Compare(a.day, b.day))
+	})
+	for chunk := range slices.Chunk(keys, usageChunk) {
+		if err := s.addUsageDaily(ctx, tx, chunk, daily); err != nil {
+			return nil, err
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, fmt.Errorf("record usage: commit: %w", err)
+	}
+	return out, nil
+}
+
+// insertUsageEvents inserts events[i] for i in idx in one statement and
+// adds the keys it inserted to inserted.
+func (s *sqlStore) insertUsageEvents(ctx context.Context, tx *sql.Tx, events []*UsageEvent, idx []int, inserted map[usageKey]bool) error {
+	var b strings.Builder
+	b.WriteString(`INSERT INTO usage_events (` + usageEventColumns + `) VALUES `)
+	args := make([]any, 0, 13*len(idx))
+	for n, i := range idx {
+		e := events[i]
+		if n > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString("(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+		args = append(args, e.Month(), e.Source, e.ID, e.At.UnixNano(), e.ReceivedAt.UnixNano(), e.Tenant, e.Owner,
+			e.Publisher, e.Name, e.Version, e.Digest, e.Type, e.Quantity)
+	}
+	b.WriteString(` ON CONFLICT DO NOTHING RETURNING month, tenant, source, id`)
+	rows, err := tx.QueryContext(ctx, s.q(b.String()), args...)
+	if err != nil {
+		return fmt.Errorf("record usage: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var k usageKey
+		if err := rows.Scan(&k.month, &k.tenant, &k.source, &k.id); err != nil {
+			return fmt.Errorf("record usage: %w", err)
+		}
+		inserted[k] = true
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("record usage: %w", err)
+	}
+	return nil
+}
+
+// addUsageDaily adds the sums of keys to the daily aggregate in one
+// statement.
+func (s *sqlStore) addUsageDaily(ctx context.Context, tx *sql.Tx, keys []dailyKey, daily map[dailyKey]*dailySum) error {
+	var b strings.Builder
+	b.WriteString(`INSERT INTO usage_daily (day, tenant, owner, publisher, name, version, type, events, quantity, peak) VALUES `)
+	args := make([]any, 0, 10*len(keys))
+	for n, k := range keys {
+		d := daily[k]
+		if n > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString("(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+		args = append(args, k.day, k.tenant, d.owner, k.publisher, k.name, k.version, k.typ, d.events, d.quantity, d.peak)
+	}
+	larger := "GREATEST"
+	if s.d.name == "sqlite" {
+		larger = "MAX" // SQLite's MAX of two arguments is a scalar function
+	}
+	b.WriteString(` ON CONFLICT (publisher, name, version, tenant, type, day) DO UPDATE SET
+		events = usage_daily.events + excluded.events, quantity = usage_daily.quantity + excluded.quantity,
+		peak = ` + larger + `(usage_daily.peak, excluded.peak)`)
+	if _, err := tx.ExecContext(ctx, s.q(b.String()), args...); err != nil {
+		return fmt.Errorf("record usage: daily aggregate: %w", err)
+	}
+	return nil
+}
+
+// usagePartitions makes sure each month has its partition of usage_events
+// on PostgreSQL (SQLite has one table), creating the missing ones, and
+// reports the months whose partition an operator detached. A month found
+// attached is remembered for the life of the handle.
+func (s *sqlStore) usagePartitions(ctx context.Context, months map[int]bool) (detached map[int]bool, err error) {
+	if s.d.name != "postgres" {
+		return nil, nil
+	}
+	for m := range months {
+		if _, ok := s.usageMonths.Load(m); ok {
+			continue
+		}
+		attached, err := s.usagePartition(ctx, m)
+		if err != nil {
+			return nil, err
+		}
+		if !attached {
+			if detached == nil {
+				detached = map[int]bool{}
+			}
+			detached[m] = true
+			continue
+		}
+		s.usageMonths.Store(m, true)
+	}
+	return detached, nil
+}
+
+// usagePartitionName is the partition of usage_events holding month yyyymm.
+func usagePartitionName(month int) string { return "usage_events_" + strconv.Itoa(month) }
+
+// usagePartition creates month's partition unless the current schema has
+// a table by its name, under a transaction lock so that replicas create it
+// once; it reports whether the table is attached.
+func (s *sqlStore) usagePartition(ctx context.Context, month int) (bool, error) {
+	name := usagePartitionName(month)
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return false, fmt.Errorf("usage partition %s: %w", name, err)
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(hashtext(current_schema() || '.usage_events partitions'))`); err != nil {
+		return false, fmt.Errorf("usage partition %s: lock: %w", name, err)
+	}
+	var attached bool
+	err = tx.QueryRowContext(ctx, `SELECT c.relispartition FROM pg_class c
+		WHERE c.relname = $1 AND c.relnamespace = (SELECT oid FROM pg_namespace WHERE nspname = current_schema())`, name).Scan(&attached)
+	switch {
+	case err == nil:
+		return attached, nil
+	case !errors.Is(err, sql.ErrNoRows):
+		return false, fmt.Errorf("usage partition %s: %w", name, err)
+	}
+	next := month + 1
+	if month%100 == 12 {
+		next = (month/100+1)*100 + 1
+	}
+	if _, err := tx.ExecContext(ctx, fmt.Sprintf(`CREATE TABLE %s PARTITION OF usage_events FOR VALUES FROM (%d) TO (%d)`, name, month, next)); err != nil {
+		return false, fmt.Errorf("usage partition %s: create: %w", name, err)
+	}
+	if err := tx.Commit(); err != nil {
+		return false, fmt.Errorf("usage partition %s: %w", name, err)
+	}
+	return true, nil
+}
+
+// usageWhere builds the conditions common to both usage reads.
+type usageWhere struct {
+	conds []string
+	args  []any
+}
+
+func (w *usageWhere) add(cond string, args ...any) {
+	w.conds = append(w.conds, cond)
+	w.args = append(w.args, args...)
+}
+
+func (w *usageWhere) String() string {
+	if len(w.conds) == 0 {
+		return ""
+	}
+	return " WHERE " + strings.Join(w.conds, " AND ")
+}
+
+func (s *sqlStore) Usage(ctx context.Context, q UsageQuery) ([]UsageRow, error) {
+	period := "day"
+	switch q.Granularity {
+	case "", Daily:
+	case Monthly:
+		period = "day / 100"
+	default:
+		return nil, fmt.Errorf("usage: granularity %q: want day or month", q.Granularity)
+	}
+	var w usageWhere
+	switch v := q.Viewer; {
+	case v.All:
+	case v.Tenant == "":
+		return nil, nil // nobody sees nothing
+	case v.Publisher:
+		w.add("(tenant = ? OR owner = ?)", v.Tenant, v.Tenant)
+	default:
+		w.add("tenant = ?", v.Tenant)
+	}
+	if q.Publisher != "" {
+		w.add("publisher = ?", q.Publisher)
+	}
+	if q.Name != "" {
+		w.add("name = ?", q.Name)
+	}
+	if q.Tenant != "" {
+		w.add("tenant = ?", q.Tenant)
+	}
+	if !q.From.IsZero() {
+		w.add("day >= ?", DayOf(q.From))
+	}
+	if !q.To.IsZero() {
+		w.add("day < ?", DayOf(q.To))
+	}
+	rows, err := s.db.QueryContext(ctx, s.q(`SELECT `+period+` AS period, tenant, publisher, name, version,
+		SUM(CASE WHEN type = 'pull' THEN quantity ELSE 0 END), SUM(CASE WHEN type = 'install' THEN quantity ELSE 0 END),
+		MAX(CASE WHEN type = 'seats' THEN peak ELSE 0 END), SUM(events)
+		FROM usage_daily`+w.String()+`
+		GROUP BY `+period+`, tenant, publisher, name, version ORDER BY 1, name, version, tenant`), w.args...)
+	if err != nil {
+		return nil, fmt.Errorf("usage: %w", err)
+	}
+	defer rows.Close()
+	var out []UsageRow
+	for rows.Next() {
+		var r UsageRow
+		var p int
+		if err := rows.Scan(&p, &r.Tenant, &r.Publisher, &r.Name, &r.Version, &r.Pulls, &r.Installs, &r.Seats, &r.Events); err != nil {
+			return nil, fmt.Errorf("usage: %w", err)
+		}
+		if period == "day" {
+			r.Period = fmt.Sprintf("%04d-%02d-%02d", p/10000, p/100%100, p%100)
+		} else {
+			r.Period = fmt.Sprintf("%04d-%02d", p/100, p%100)
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+func (s *sqlStore) UsageEvents(ctx context.Context, q UsageEventQuery, fn func(*UsageEvent) error) error {
+	var w usageWhere
+	if q.Publisher != "" {
+		w.add("publisher = ?", q.Publisher)
+	}
+	if q.Name != "" {
+		w.add("name = ?", q.Name)
+	}
+	if q.Tenant != "" {
+		w.add("tenant = ?", q.Tenant)
+	}
+	if !q.From.IsZero() {
+		// The month bound lets PostgreSQL skip other months' partitions.
+		w.add("month >= ? AND at >= ?", MonthOf(q.From), q.From.UnixNano())
+	}
+	if !q.To.IsZero() {
+		w.add("month <= ? AND at < ?", MonthOf(q.To), q.To.UnixNano())
+	}
+	if !q.ReceivedFrom.IsZero() {
+		w.add("received_at >= ?", q.ReceivedFrom.UnixNano())
+	}
+	if !q.ReceivedTo.IsZero() {
+		w.add("received_at < ?", q.ReceivedTo.UnixNano())
+	}
+	rows, err := s.db.QueryContext(ctx, s.q(`SELECT `+usageEventColumns+` FROM usage_events`+w.String()+` ORDER BY at, source, id`), w.args...)
+	if err != nil {
+		return fmt.Errorf("usage events: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		e := &UsageEvent{}
+		var month int
+		var at, received int64
+		if err := rows.Scan(&month, &e.Source, &e.ID, &at, &received, &e.Tenant, &e.Owner, &e.Publisher, &e.Name, &e.Version,
+			&e.Digest, &e.Type, &e.Quantity); err != nil {
+			return fmt.Errorf("usage events: %w", err)
+		}
+		e.At, e.ReceivedAt = time.Unix(0, at).UTC(), time.Unix(0, received).UTC()
+		if err := fn(e); err != nil {
+			return err
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("usage events: %w", err)
+	}
+	return nil
+}
+
+func (s *sqlStore) NameOwner(ctx context.Context, name string) (*NameOwner, error) {
+	o := &NameOwner{Name: name}
+	var claimed int64
+	err := s.db.QueryRowContext(ctx, s.q(`SELECT tenant, repository, claimed_at FROM name_owners WHERE name = ?`), name).
+		Scan(&o.Tenant, &o.Repository, &claimed)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("extension %s: %w", name, ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read the owner of %s: %w", name, err)
+	}
+	o.ClaimedAt = time.Unix(0, claimed).UTC()
+	return o, nil
+}
