@@ -30,29 +30,22 @@ const (
 
 // Version is one ingested version of one extension in one tenant.
 type Version struct {
-	Tenant      string   `json:"tenant"`
-	Name        string   `json:"name"`
-	Version     string   `json:"version"`
-	Repository  string   `json:"repository"`
-	Digest      string   `json:"digest"`
-	Kind        string   `json:"kind"`
-	Title       string   `json:"title,omitempty"`
-	Description string   `json:"description,omitempty"`
-	Keywords    []string `json:"keywords,omitempty"`
-	License     string   `json:"license"`
-	Factory     string   `json:"factory"`
-	Visibility  string   `json:"visibility"`
-	Signed      bool     `json:"signed"`
-	Reviewed    bool     `json:"reviewed"`
-	Allowed     bool     `json:"allowed"`
-	Lifecycle   string   `json:"lifecycle,omitempty"`
-	// Stage is the stage of the source the version was found in
-	// (internal, enterprise or public; "" for a source without one).
-	Stage string `json:"stage,omitempty"`
-	// Quarantined is true when the version has not passed its stage's
-	// policy: it is visible only to its own tenant and to reviewers
-	// (DESIGN §6.2), in every list, detail and resolution.
-	Quarantined bool            `json:"quarantined"`
+	Tenant      string          `json:"tenant"`
+	Name        string          `json:"name"`
+	Version     string          `json:"version"`
+	Repository  string          `json:"repository"`
+	Digest      string          `json:"digest"`
+	Kind        string          `json:"kind"`
+	Title       string          `json:"title,omitempty"`
+	Description string          `json:"description,omitempty"`
+	Keywords    []string        `json:"keywords,omitempty"`
+	License     string          `json:"license"`
+	Factory     string          `json:"factory"`
+	Visibility  string          `json:"visibility"`
+	Signed      bool            `json:"signed"`
+	Reviewed    bool            `json:"reviewed"`
+	Allowed     bool            `json:"allowed"`
+	Lifecycle   string          `json:"lifecycle,omitempty"`
 	Descriptor  json.RawMessage `json:"descriptor,omitempty"`
 	Decision    json.RawMessage `json:"decision,omitempty"`
 	Evidence    json.RawMessage `json:"evidence,omitempty"`
@@ -193,6 +186,8 @@ type Store interface {
 	// one already revoked keeps its first revocation time. An unknown ID
 	// is ErrNotFound.
 	RevokeToken(ctx context.Context, id string) (*Token, error)
+	// Statements keeps closed revenue-share statements (index/billing).
+	Statements
 	// Ping checks that the store is reachable (for /readyz).
 	Ping(ctx context.Context) error
 	Close() error

@@ -106,3 +106,47 @@ func TestChangeFeedMigrationNumbersExistingVersions(t *testing.T) {
 		})
 	}
 }
+
+// A closed statement is immutable in the database itself: an UPDATE of
+// what was signed or a DELETE is refused by a trigger, on both drivers,
+// whatever code (or operator at a SQL prompt) tries it.
+func TestClosedStatementIsImmutable(t *testing.T) {
+	for _, driver := range []string{"sqlite", "postgres"} {
+		t.Run(driver, func(t *testing.T) {
+			ctx := context.Background()
+			var url, dsn, sqlDriver string
+			if driver == "sqlite" {
+				path := filepath.Join(t.TempDir(), "index.db")
+				url, dsn, sqlDriver = "sqlite://"+path, "file:"+path, "sqlite"
+			} else {
+				url = storetest.PostgresSchema(t)
+				dsn, sqlDriver = url, "pgx"
+			}
+			s, err := store.Open(ctx, url)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			if err := s.CloseStatement(ctx, &store.ClosedStatement{Publisher: "acme", Period: "2026-11", Body: []byte(`{"a":1}`), Signature: "sig", Signer: "fp"}); err != nil {
+				t.Fatal(err)
+			}
+			db, err := sql.Open(sqlDriver, dsn)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer db.Close()
+			for _, stmt := range []string{`UPDATE statements SET body = 'x'`, `UPDATE statements SET signature = 'forged'`, `DELETE FROM statements`} {
+				if _, err := db.ExecContext(ctx, stmt); err == nil || !strings.Contains(err.Error(), "immutable") {
+					t.Fatalf("%s: %v, want it refused as immutable", stmt, err)
+				}
+			}
+			if err := s.SetStatementReference(ctx, "acme", "2026-11", "reg/s@sha256:1"); err != nil {
+				t.Fatalf("recording the push: %v", err)
+			}
+			cs, _ := s.ClosedStatements(ctx, "acme")
+			if len(cs) != 1 || string(cs[0].Body) != `{"a":1}` || cs[0].Signature != "sig" {
+				t.Fatalf("after the attempts: %+v", cs)
+			}
+		})
+	}
+}

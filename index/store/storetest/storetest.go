@@ -33,6 +33,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		"AlertsAreRecordedOnce":        alertsAreRecordedOnce,
 	}
 	maps.Copy(tests, usageTests)
+	maps.Copy(tests, statementTests)
 	for name, fn := range tests {
 		t.Run(name, func(t *testing.T) { fn(t, open(t)) })
 	}
