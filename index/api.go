@@ -87,6 +87,7 @@ func (a *API) Handler() http.Handler {
 	mux.HandleFunc("GET /api/v1/extensions/{publisher}/{name}", a.extension)
 	mux.HandleFunc("GET /api/v1/alerts", a.alerts)
 	mux.HandleFunc("GET /api/v1/resolve", a.resolve)
+	mux.HandleFunc("GET /api/v1/reviews", a.reviews)
 	mux.HandleFunc("GET /api/v1/openapi.json", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		w.Write(OpenAPI)
@@ -156,7 +157,8 @@ func (a *API) viewer(r *http.Request) (*catalog.Viewer, *store.Token, error) {
 	case store.TokenExpired:
 		return nil, nil, &apiError{http.StatusUnauthorized, "token expired"}
 	}
-	return &catalog.Viewer{Tenant: t.Tenant, Operator: t.Tenant == a.Operator && a.Operator != ""}, t, nil
+	return &catalog.Viewer{Tenant: t.Tenant, Operator: t.Tenant == a.Operator && a.Operator != "",
+		Reviewer: slices.Contains(t.Roles, RoleReviewer)}, t, nil
 }
 
 func (a *API) fail(w http.ResponseWriter, err error) {
@@ -305,7 +307,7 @@ func (a *API) summarize(ctx context.Context, v *store.Version) (client.Summary, 
 	verdict, err := a.verdict(ctx, v)
 	return client.Summary{Name: v.Name, Tenant: v.Tenant, Kind: v.Kind, Title: v.Title, Description: v.Description, Keywords: v.Keywords,
 		Latest: v.Version, License: v.License, Factory: v.Factory, Signed: v.Signed, Reviewed: v.Reviewed, Allowed: v.Allowed,
-		Verdict: verdict, Visibility: v.Visibility}, err
+		Verdict: verdict, Visibility: v.Visibility, Stage: v.Stage, Quarantined: v.Quarantined}, err
 }
 
 // versionView is a version in details: the stored version and its verdict.

@@ -34,6 +34,9 @@ type Config struct {
 	// keys (DESIGN §6.1); a namespace without an entry gets the default
 	// binding (see Ingester.Publishers).
 	Publishers []Publisher `yaml:"publishers"`
+	// Stages name the policy each stage's versions must pass to leave
+	// quarantine (DESIGN §6.2); a source joins a stage by its stage field.
+	Stages []Stage `yaml:"stages"`
 	// PublicURL is the index's address as users reach it, shown in install
 	// commands. Without it the pages show a placeholder: the request's
 	// Host header is the caller's to forge and is never echoed.
@@ -63,6 +66,60 @@ type Source struct {
 	// interval), so that a registry that accepts and never answers ends
 	// the crawl with an error and the next interval still runs.
 	CrawlTimeout time.Duration `yaml:"crawlTimeout"`
+	// Stage is the stage (one of Config.Stages) whose policy this source's
+	// versions must pass; until they do they are quarantined. Without a
+	// stage, the index-wide policy decides and nothing is quarantined.
+	Stage string `yaml:"stage"`
+}
+
+// Stage is one of the phases an extension passes through (DESIGN §6.2):
+// internal catalog, private enterprise marketplace, public marketplace.
+// Its policy decides which versions leave quarantine.
+type Stage struct {
+	Name string `yaml:"name"`
+	// Policy is the stage's policy file, relative to the config.
+	Policy string `yaml:"policy"`
+}
+
+// StageNames are the stages there are, in the order an extension is
+// promoted through them.
+var StageNames = []string{"internal", "enterprise", "public"}
+
+// checkStages validates stages: and each source's stage.
+func checkStages(c *Config, add func(field, format string, args ...any)) {
+	defined := map[string]bool{}
+	for i, st := range c.Stages {
+		at := fmt.Sprintf("stages[%d]", i)
+		switch {
+		case !slices.Contains(StageNames, st.Name):
+			add(at+".name", "%q: want internal, enterprise or public", st.Name)
+		case defined[st.Name]:
+			add(at+".name", "stage %q is defined twice", st.Name)
+		}
+		defined[st.Name] = true
+		if st.Policy == "" {
+			add(at+".policy", "required: the policy file a version of this stage must pass to leave quarantine")
+		}
+	}
+	for i, s := range c.Sources {
+		if s.Stage != "" && !defined[s.Stage] {
+			add(fmt.Sprintf("sources[%d].stage", i), "%q is not one of the stages: entries (define it there with its policy)", s.Stage)
+		}
+	}
+}
+
+// StagePolicyPath is the policy file of stage name, relative paths taken
+// from the config's directory; "" when no such stage is defined.
+func (c *Config) StagePolicyPath(name string) string {
+	for _, st := range c.Stages {
+		if st.Name == name {
+			if filepath.IsAbs(st.Policy) {
+				return st.Policy
+			}
+			return filepath.Join(c.Dir, st.Policy)
+		}
+	}
+	return ""
 }
 
 // Matches reports whether registry/repository belongs to this source.
@@ -245,6 +302,7 @@ func LoadConfig(path string) (*Config, error) {
 	}
 	if problems == nil {
 		checkPublishers(&c, filepath.Dir(path), add)
+		checkStages(&c, add)
 		checkPublicURL(c.PublicURL, add)
 		for _, d := range []struct {
 			field string

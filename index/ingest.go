@@ -38,12 +38,42 @@ type Ingester struct {
 	// not bound to the name they claim are quarantined (identity.go).
 	Publishers []Publisher
 
+	// Stages are the policies of the stages (DESIGN §6.2) by stage name:
+	// a source with a stage is decided by its stage's policy, and a version
+	// that does not pass it is quarantined. A source whose stage has no
+	// policy here quarantines everything (fail closed).
+	Stages map[string]*policy.Policy
+
 	conns sync.Map // source name → *sourceConn, reused across ingests and crawls
 	// swapped is the policy SetPolicy installed, which replaces Policy.
 	swapped atomic.Pointer[policyBox]
+	// swappedStages is what SetStagePolicies installed, replacing Stages.
+	swappedStages atomic.Pointer[map[string]*policy.Policy]
 }
 
 type policyBox struct{ p *policy.Policy }
+
+// SetStagePolicies swaps the stage policies every later ingest evaluates
+// with, safely while ingests run (a reload).
+func (in *Ingester) SetStagePolicies(m map[string]*policy.Policy) { in.swappedStages.Store(&m) }
+
+// StagePolicies are the stage policies ingests evaluate with now.
+func (in *Ingester) StagePolicies() map[string]*policy.Policy {
+	if m := in.swappedStages.Load(); m != nil {
+		return *m
+	}
+	return in.Stages
+}
+
+// policyFor is the policy src's versions are decided by: its stage's when
+// it has a stage (nil and staged: no policy loaded for the stage), the
+// index-wide one otherwise.
+func (in *Ingester) policyFor(src *Source) (p *policy.Policy, staged bool) {
+	if src.Stage != "" {
+		return in.StagePolicies()[src.Stage], true
+	}
+	return in.CurrentPolicy(), false
+}
 
 // SetPolicy swaps the policy every later ingest evaluates with (nil: none),
 // safely while ingests run: a reloaded policy file takes effect at once
@@ -139,7 +169,7 @@ func (in *Ingester) ingest(ctx context.Context, src *Source, repository, ref str
 	v := &store.Version{
 		Tenant: src.Tenant, Name: ext.Metadata.Name, Version: ext.Metadata.Version, Repository: repoName, Digest: digest,
 		Kind: string(ext.Kind), Title: ext.Metadata.Title, Description: ext.Metadata.Description, Keywords: ext.Metadata.Keywords,
-		License: ext.Spec.License, Factory: ext.Spec.Compatibility.Factory, Visibility: src.Visibility,
+		License: ext.Spec.License, Factory: ext.Spec.Compatibility.Factory, Visibility: src.Visibility, Stage: src.Stage,
 	}
 	// The name's binding first: an impostor is quarantined before the
 	// stored version or any of its evidence is read.
@@ -163,13 +193,18 @@ func (in *Ingester) ingest(ctx context.Context, src *Source, repository, ref str
 	// version (the decision's own evidence), or listed unchecked without a
 	// policy.
 	var res *signing.Result
-	pol := in.CurrentPolicy()
+	pol, staged := in.policyFor(src)
+	// Quarantined until the stage's policy passes: fail closed, whatever
+	// the policy's mode (audit allows, but has not passed), and with no
+	// policy for the stage at all.
+	v.Quarantined = staged
 	if pol != nil {
 		d, err := pol.Evaluate(ctx, policy.Input{Repository: repoName, Digest: digest, Extension: ext, Evidence: ev})
 		if err != nil {
 			return nil, err
 		}
 		v.Allowed = d.Allowed
+		v.Quarantined = staged && !d.Passed
 		// The effective lifecycle under the policy's authority rule, not
 		// the newest statement by anyone (a publisher could outdate a yank).
 		if d.Lifecycle != nil {

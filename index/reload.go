@@ -3,8 +3,10 @@ package index
 import (
 	"context"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -38,7 +40,12 @@ func (s *Server) ReloadPolicy(ctx context.Context) (ReevaluateStats, error) {
 			return ReevaluateStats{}, fmt.Errorf("reload policy: %w; the index keeps the policy it had", err)
 		}
 	}
+	stages, err := LoadStagePolicies(ctx, s.Config)
+	if err != nil {
+		return ReevaluateStats{}, fmt.Errorf("reload policy: %w; the index keeps the policies it had", err)
+	}
 	s.ingester().SetPolicy(p)
+	s.ingester().SetStagePolicies(stages)
 	return s.Reevaluate(ctx)
 }
 
@@ -107,11 +114,16 @@ func (s *Server) WatchPolicy(ctx context.Context, reload <-chan os.Signal) {
 	<-edge.C
 	schedule := func() {
 		edge.Stop()
-		p := s.ingester().CurrentPolicy()
-		if p == nil {
-			return
+		var next time.Time
+		for _, p := range append([]*policy.Policy{s.ingester().CurrentPolicy()}, slices.Collect(maps.Values(s.ingester().StagePolicies()))...) {
+			if p == nil {
+				continue
+			}
+			if n := p.NextChange(time.Now()); !n.IsZero() && (next.IsZero() || n.Before(next)) {
+				next = n
+			}
 		}
-		if next := p.NextChange(time.Now()); !next.IsZero() {
+		if !next.IsZero() {
 			// A moment past the edge, so that the evaluation sees it.
 			edge.Reset(time.Until(next) + 10*time.Millisecond)
 		}

@@ -60,7 +60,12 @@ func NewServer(ctx context.Context, c *Config, ro remote.Options, log *slog.Logg
 			return nil, err
 		}
 	}
-	ing := &Ingester{Store: st, Policy: pol, Publishers: c.Publishers, Remote: func(s *Source) remote.Options {
+	stages, err := LoadStagePolicies(ctx, c)
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	ing := &Ingester{Store: st, Policy: pol, Stages: stages, Publishers: c.Publishers, Remote: func(s *Source) remote.Options {
 		o := ro
 		o.PlainHTTP = s.PlainHTTP
 		return o
@@ -82,6 +87,20 @@ func NewServer(ctx context.Context, c *Config, ro remote.Options, log *slog.Logg
 		Metrics: m,
 		Log:     log,
 	}, nil
+}
+
+// LoadStagePolicies loads the policy of every stage c defines, by stage
+// name; one that does not load is an error naming the stage.
+func LoadStagePolicies(ctx context.Context, c *Config) (map[string]*policy.Policy, error) {
+	out := map[string]*policy.Policy{}
+	for _, st := range c.Stages {
+		p, err := policy.Load(ctx, c.StagePolicyPath(st.Name))
+		if err != nil {
+			return nil, fmt.Errorf("stage %s: %w", st.Name, err)
+		}
+		out[st.Name] = p
+	}
+	return out, nil
 }
 
 // Handler serves the webhook at POST /api/v1/events/registry and the API

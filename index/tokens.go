@@ -20,7 +20,10 @@ import (
 )
 
 // Roles a token can carry (DESIGN §6).
-var Roles = []string{"reader", "publisher", "reviewer", "admin"}
+var Roles = []string{"reader", "publisher", RoleReviewer, "admin"}
+
+// RoleReviewer sees quarantined versions and the review queue (DESIGN §6.2).
+const RoleReviewer = "reviewer"
 
 // NewToken makes a random API token and the record to store: only the
 // token's hash is kept, so the token is shown once, at creation.

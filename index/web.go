@@ -19,7 +19,7 @@ var webFiles embed.FS
 var pages = sync.OnceValue(func() map[string]*template.Template {
 	base := template.Must(template.ParseFS(webFiles, "web/templates.html"))
 	out := map[string]*template.Template{}
-	for _, p := range []string{"search", "extension"} {
+	for _, p := range []string{"search", "extension", "reviews"} {
 		t := template.Must(base.Clone())
 		template.Must(t.Parse(`{{define "body"}}{{template "` + p + `-body" .}}{{end}}`))
 		out[p] = t
@@ -45,6 +45,30 @@ func (wb *Web) Register(mux *http.ServeMux) {
 	mux.Handle("GET /static/", http.StripPrefix("/static/", http.FileServerFS(static)))
 	mux.HandleFunc("GET /{$}", wb.search)
 	mux.HandleFunc("GET /extensions/{publisher}/{name}", wb.extension)
+	mux.HandleFunc("GET /reviews", wb.reviews)
+}
+
+// reviews is the review queue page, for the reviewer role (a bearer token
+// as the API takes it): the same page of the queue the API serves.
+func (wb *Web) reviews(w http.ResponseWriter, r *http.Request) {
+	viewer, err := wb.API.reviewer(r)
+	if err != nil {
+		wb.fail(w, err)
+		return
+	}
+	q := r.URL.Query()
+	res, err := wb.API.reviewQueue(r.Context(), viewer, q)
+	if err != nil {
+		wb.fail(w, err)
+		return
+	}
+	status := q.Get("status")
+	if status == "" {
+		status = ReviewPending
+	}
+	wb.render(w, "reviews", http.StatusOK, map[string]any{
+		"Title": "Review queue", "Stage": q.Get("stage"), "Status": status, "Stages": StageNames, "Items": res.Items, "Total": res.Total,
+	})
 }
 
 func (wb *Web) render(w http.ResponseWriter, page string, status int, data map[string]any) {

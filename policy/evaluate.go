@@ -340,6 +340,10 @@ func (r *rule) check(p *Policy, in Input, res *signing.Result, sc *scope) []Chec
 		out = append(out, c)
 	}
 	for _, a := range r.attests {
+		if a.threshold > 0 {
+			out = append(out, p.attestThreshold(a, in, res, sc, name))
+			continue
+		}
 		fps, expired := p.rootKeys(a.roots, sc.valid)
 		short := signing.ShortName(a.typ)
 		c := Check{Name: CheckAttestation(a.typ), Rule: name}
@@ -709,4 +713,80 @@ func overruled(eff *lcStatement, stmts []*lcStatement, authNames []string) strin
 		who = "only a lifecycle authority (" + strings.Join(authNames, ", ") + ") can"
 	}
 	return fmt.Sprintf("; later statement(s) do not lift it (%s): %s", who, strings.Join(later, "; "))
+}
+
+// attestThreshold is an attestation requirement with a threshold: each
+// distinct key of the roots counts by its own newest valid statement of
+// the type, and the check passes when at least a.threshold of those
+// statements are valid predicates satisfying the condition. One key
+// approving twice is one approval; a key's later rejection withdraws its
+// own approval, not another key's.
+func (p *Policy) attestThreshold(a *attestReq, in Input, res *signing.Result, sc *scope, rule string) Check {
+	fps, expired := p.rootKeys(a.roots, sc.valid)
+	short := signing.ShortName(a.typ)
+	c := Check{Name: CheckAttestation(a.typ), Rule: rule}
+	bySigner := map[string]*signing.Result{}
+	var ignored []string
+	for _, at := range res.Attestations {
+		if !at.Verified || at.PredicateType != a.typ || !fps[at.Fingerprint] {
+			continue
+		}
+		if field, when, future := signing.FutureDated(at.Statement, sc.now); future {
+			ignored = append(ignored, futureNote(at.Fingerprint, field, when))
+			continue
+		}
+		if bySigner[at.Fingerprint] == nil {
+			bySigner[at.Fingerprint] = &signing.Result{}
+		}
+		bySigner[at.Fingerprint].Attestations = append(bySigner[at.Fingerprint].Attestations, at)
+	}
+	signers := make([]string, 0, len(bySigner))
+	for fp := range bySigner {
+		signers = append(signers, fp)
+	}
+	sort.Strings(signers)
+	var yes, no []string
+	for _, fp := range signers {
+		latest := bySigner[fp].Latest(a.typ)
+		if latest == nil || latest.Statement == nil {
+			continue
+		}
+		who := shortFP(fp) + describe(latest)
+		if err := signing.ValidatePredicate(a.typ, latest.Statement.Predicate); err != nil {
+			no = append(no, who+": not a valid "+short+" predicate")
+			continue
+		}
+		if a.prog == nil {
+			yes = append(yes, who)
+			continue
+		}
+		ok, err := evalCEL(a.prog, latest.Statement.Predicate, latest.Statement, in.Extension)
+		switch {
+		case err != nil:
+			no = append(no, who+": "+err.Error())
+		case ok:
+			yes = append(yes, who)
+		default:
+			no = append(no, who+": fails the condition")
+		}
+	}
+	c.Passed = len(yes) >= a.threshold
+	what := short + " attestation(s)"
+	if a.cond != "" {
+		what += " satisfying " + a.cond
+	}
+	c.Reason = fmt.Sprintf("%d of %d needed distinct keys of %s made %s", len(yes), a.threshold, strings.Join(a.roots, ", "), what)
+	if len(yes) > 0 {
+		c.Reason += " (" + strings.Join(yes, "; ") + ")"
+	}
+	if len(no) > 0 {
+		c.Reason += "; not counted: " + strings.Join(no, "; ")
+	}
+	if len(bySigner) == 0 {
+		if n := countOfType(res, a.typ); n > 0 {
+			c.Reason += fmt.Sprintf(" (%d found, none verifies with them)", n)
+		}
+	}
+	c.Reason += ignoredNote(short, ignored) + sc.rootNote(expired)
+	return c
 }

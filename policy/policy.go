@@ -79,11 +79,15 @@ type SignaturesSpec struct {
 }
 
 // AttestationSpec requires an attestation of Type from a trust root whose
-// newest statement satisfies the CEL Condition.
+// newest statement satisfies the CEL Condition. With Threshold, it
+// requires that many distinct keys of the trust roots, each counted by its
+// own newest statement of the type (N-of-M approvals: two curators of
+// three approved, whatever the third said).
 type AttestationSpec struct {
 	Type       string   `yaml:"type"`
 	TrustRoots []string `yaml:"trustRoots"`
 	Condition  string   `yaml:"condition"`
+	Threshold  int      `yaml:"threshold"`
 }
 
 // LicensesSpec allows or denies SPDX licence ids.
@@ -160,6 +164,8 @@ type attestReq struct {
 	roots []string
 	cond  string
 	prog  cel.Program
+	// threshold > 0 counts distinct keys, each by its newest statement.
+	threshold int
 }
 
 // Load reads a policy file, parses it and loads its keys; key paths in it
@@ -343,7 +349,21 @@ func (ps *parser) attestation(at string, a AttestationSpec, env *cel.Env) *attes
 		ps.add(at+".type", "%v", err)
 	}
 	ps.roots(at+".trustRoots", a.TrustRoots)
-	req := &attestReq{typ: typ, roots: a.TrustRoots, cond: a.Condition}
+	req := &attestReq{typ: typ, roots: a.TrustRoots, cond: a.Condition, threshold: a.Threshold}
+	if a.Threshold < 0 {
+		ps.add(at+".threshold", "must be at least 1 (or left out: the newest statement of any key of the roots counts)")
+	}
+	refs := map[string]bool{}
+	for _, n := range a.TrustRoots {
+		if r := ps.p.roots[n]; r != nil {
+			for _, k := range r.refs {
+				refs[k] = true
+			}
+		}
+	}
+	if n := len(refs); a.Threshold > n && n > 0 {
+		ps.add(at+".threshold", "%d is more than the %d keys of its trust roots: it could never pass", a.Threshold, n)
+	}
 	if a.Condition != "" {
 		prog, err := compileCEL(env, a.Condition)
 		if err != nil {
@@ -397,6 +417,11 @@ func (p *Policy) LoadKeys(ctx context.Context, baseDir string) error {
 		if s := r.spec.Signatures; s != nil {
 			if n := countKeys(p, s.TrustRoots); s.Threshold > n && n > 0 {
 				problems = append(problems, p.lines.Problem(p.File, fmt.Sprintf("rules[%d].signatures.threshold", i), "%d is more than the %d distinct keys of its trust roots", s.Threshold, n))
+			}
+		}
+		for j, a := range r.attests {
+			if n := countKeys(p, a.roots); a.threshold > n && n > 0 {
+				problems = append(problems, p.lines.Problem(p.File, fmt.Sprintf("rules[%d].attestations[%d].threshold", i, j), "%d is more than the %d distinct keys of its trust roots", a.threshold, n))
 			}
 		}
 	}

@@ -34,9 +34,17 @@ const feedPage = 1000
 // Viewer is who is asking (DESIGN §6): anonymous callers (Tenant "") see
 // public extensions; a tenant sees public ones and its own, and internal
 // ones too when it is the operator's own tenant.
+//
+// A quarantined version (one that has not passed its stage's policy,
+// DESIGN §6.2) is seen only by its own tenant and by reviewers, and a
+// reviewer of another tenant still sees it only where its visibility
+// would let that tenant see it once released: the reviewer role lifts the
+// quarantine, never tenancy.
 type Viewer struct {
 	Tenant   string
 	Operator bool
+	// Reviewer is true for a token with the reviewer role.
+	Reviewer bool
 }
 
 // CanSee is the visibility rule, the one place it is decided. It is
@@ -44,8 +52,33 @@ type Viewer struct {
 // versions from a private and a public source, anonymous callers see only
 // the public versions.
 func (w *Viewer) CanSee(v *store.Version) bool {
-	return w.level(v.Tenant) >= levelOf(visibilityOf(v.Visibility))
+	return sees(w.level(v.Tenant), w.reviews(), v)
 }
+
+// reviews reports whether w may see quarantined versions of other tenants.
+func (w *Viewer) reviews() bool { return w != nil && w.Tenant != "" && w.Reviewer }
+
+// sees is CanSee for a viewer at lvl of v's tenant, a reviewer or not.
+func sees(lvl seeLevel, reviewer bool, v *store.Version) bool {
+	switch {
+	case lvl == seesAll:
+		return true
+	case v.Quarantined && !reviewer:
+		return false
+	}
+	return lvl >= levelOf(visibilityOf(v.Visibility))
+}
+
+// perspective indexes row.latestFor: a level, and whether a reviewer.
+func perspective(lvl seeLevel, reviewer bool) int {
+	if reviewer {
+		return int(lvl) + int(seesAll) + 1
+	}
+	return int(lvl)
+}
+
+// perspectives is how many (level, reviewer) pairs there are.
+const perspectives = 2 * (int(seesAll) + 1)
 
 // level is how much of tenant's versions w may see.
 func (w *Viewer) level(tenant string) seeLevel {
@@ -157,7 +190,7 @@ type row struct {
 	// latestFor is the latest version each level of viewer may see (nil:
 	// none). Most often all three are latest; when one differs, search
 	// matches that version's own fields instead of the row's.
-	latestFor [seesAll + 1]*store.Version
+	latestFor [perspectives]*store.Version
 	text      string // " word word …", a slice of the snapshot's arena
 	sig       uint64 // signature of text's words: see signature
 	tenant    string
@@ -179,12 +212,12 @@ type extension struct {
 
 func (e *extension) latest() *store.Version { return store.Latest(e.versions) }
 
-// visibleAt returns the versions a level of viewer may see, highest
-// first: all of them (the same slice) when it may see all.
-func (e *extension) visibleAt(lvl seeLevel) []*store.Version {
+// visibleAt returns the versions a level of viewer (a reviewer or not)
+// may see, highest first: all of them (the same slice) when it may see all.
+func (e *extension) visibleAt(lvl seeLevel, reviewer bool) []*store.Version {
 	n := 0
 	for _, v := range e.versions {
-		if lvl >= levelOf(visibilityOf(v.Visibility)) {
+		if sees(lvl, reviewer, v) {
 			n++
 		}
 	}
@@ -193,7 +226,7 @@ func (e *extension) visibleAt(lvl seeLevel) []*store.Version {
 	}
 	out := make([]*store.Version, 0, n)
 	for _, v := range e.versions {
-		if lvl >= levelOf(visibilityOf(v.Visibility)) {
+		if sees(lvl, reviewer, v) {
 			out = append(out, v)
 		}
 	}
@@ -351,7 +384,9 @@ func (c *Catalog) build() *snapshot {
 		s.rows[i] = row{latest: l, text: all[start:ends[i]], sig: signature(ws[i]), tenant: l.Tenant, kind: l.Kind, license: l.License,
 			publisher: l.Publisher(), reviewed: l.Reviewed, factory: factory}
 		for lvl := seesPublic; lvl <= seesAll; lvl++ {
-			s.rows[i].latestFor[lvl] = store.Latest(e.visibleAt(lvl))
+			for _, reviewer := range []bool{false, true} {
+				s.rows[i].latestFor[perspective(lvl, reviewer)] = store.Latest(e.visibleAt(lvl, reviewer))
+			}
 		}
 		start = ends[i]
 	}
@@ -405,7 +440,7 @@ func (c *Catalog) Search(ctx context.Context, q Query) ([]*store.Version, int, e
 		r := &rows[i]
 		v := r.latest
 		if q.Viewer != nil {
-			v = r.latestFor[q.Viewer.level(r.tenant)]
+			v = r.latestFor[perspective(q.Viewer.level(r.tenant), q.Viewer.reviews())]
 		}
 		if v == nil || !q.matches(r, v, want, wantSig) {
 			continue
@@ -503,7 +538,7 @@ func (c *Catalog) Lookup(ctx context.Context, viewer *Viewer, name string) ([]*s
 	defer c.mu.RUnlock()
 	var found []*store.Version
 	for _, e := range c.byName[name] {
-		vs := e.visibleAt(viewer.level(e.tenant))
+		vs := e.visibleAt(viewer.level(e.tenant), viewer.reviews())
 		if len(vs) == 0 {
 			continue
 		}
@@ -515,4 +550,25 @@ func (c *Catalog) Lookup(ctx context.Context, viewer *Viewer, name string) ([]*s
 		}
 	}
 	return found, nil
+}
+
+// Select returns every version the viewer may see for which keep returns
+// true, across all extensions, in no particular order: the review queue
+// reads the quarantined versions with it, from memory.
+func (c *Catalog) Select(ctx context.Context, viewer *Viewer, keep func(*store.Version) bool) ([]*store.Version, error) {
+	if err := c.fresh(ctx); err != nil {
+		return nil, err
+	}
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	var out []*store.Version
+	for _, e := range c.sorted {
+		lvl, reviewer := viewer.level(e.tenant), viewer.reviews()
+		for _, v := range e.versions {
+			if keep(v) && sees(lvl, reviewer, v) {
+				out = append(out, v)
+			}
+		}
+	}
+	return out, nil
 }

@@ -104,6 +104,11 @@ type Summary struct {
 	// audit-mode decision allows what it would deny.
 	Verdict    string `json:"verdict"`
 	Visibility string `json:"visibility"`
+	// Stage is the stage of the version's source (internal, enterprise,
+	// public), "" when it has none; Quarantined says it has not passed
+	// that stage's policy, which only its tenant and reviewers see.
+	Stage       string `json:"stage,omitempty"`
+	Quarantined bool   `json:"quarantined"`
 }
 
 // SearchPage is one page of search results.

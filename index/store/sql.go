@@ -108,7 +108,7 @@ func (s *sqlStore) Close() error                   { return s.db.Close() }
 // large JSON documents, read only for one extension at a time.
 const (
 	headerColumns = `tenant, name, version, repository, digest, kind, title, description, keywords,
-	license, factory, visibility, signed, reviewed, allowed, lifecycle, ingested_at, seq`
+	license, factory, visibility, signed, reviewed, allowed, lifecycle, ingested_at, seq, stage, quarantined`
 	versionColumns = headerColumns + `, descriptor, decision, evidence, evidence_digests`
 )
 
@@ -140,7 +140,7 @@ func (s *sqlStore) UpsertVersion(ctx context.Context, v *Version) (UpsertResult,
 	}
 	args := []any{v.Tenant, v.Name, v.Version, v.Repository, v.Digest, v.Kind, v.Title, v.Description,
 		strings.Join(v.Keywords, ","), v.License, v.Factory, v.Visibility, v.Signed, v.Reviewed, v.Allowed, v.Lifecycle,
-		v.IngestedAt.UnixNano(), v.Seq, nullJSON(v.Descriptor), nullJSON(v.Decision), nullJSON(v.Evidence), v.EvidenceDigests, v.Publisher()}
+		v.IngestedAt.UnixNano(), v.Seq, v.Stage, v.Quarantined, nullJSON(v.Descriptor), nullJSON(v.Decision), nullJSON(v.Evidence), v.EvidenceDigests, v.Publisher()}
 	marks := strings.TrimSuffix(strings.Repeat("?, ", len(args)), ", ")
 	r, err := tx.ExecContext(ctx, s.q(`INSERT INTO versions (`+versionColumns+`, publisher) VALUES (`+marks+`) `+s.d.insertIgnore), args...)
 	if err != nil {
@@ -159,9 +159,9 @@ func (s *sqlStore) UpsertVersion(ctx context.Context, v *Version) (UpsertResult,
 	}
 	if stored == v.Digest {
 		_, err := tx.ExecContext(ctx, s.q(`UPDATE versions SET signed = ?, reviewed = ?, allowed = ?, lifecycle = ?, decision = ?, evidence = ?,
-			evidence_digests = ?, visibility = ?, ingested_at = ?, seq = ? WHERE tenant = ? AND name = ? AND version = ?`),
+			evidence_digests = ?, visibility = ?, stage = ?, quarantined = ?, ingested_at = ?, seq = ? WHERE tenant = ? AND name = ? AND version = ?`),
 			v.Signed, v.Reviewed, v.Allowed, v.Lifecycle, nullJSON(v.Decision), nullJSON(v.Evidence), v.EvidenceDigests, v.Visibility,
-			v.IngestedAt.UnixNano(), v.Seq, v.Tenant, v.Name, v.Version)
+			v.Stage, v.Quarantined, v.IngestedAt.UnixNano(), v.Seq, v.Tenant, v.Name, v.Version)
 		if err != nil {
 			return res, fmt.Errorf("refresh %s@%s: %w", v.Name, v.Version, err)
 		}
@@ -210,7 +210,7 @@ func (s *sqlStore) scanVersions(rows *sql.Rows, whole bool) ([]*Version, error) 
 		var descriptor, decision, evidence sql.NullString
 		var ingested int64
 		dest := []any{&v.Tenant, &v.Name, &v.Version, &v.Repository, &v.Digest, &v.Kind, &v.Title, &v.Description,
-			&keywords, &v.License, &v.Factory, &v.Visibility, &v.Signed, &v.Reviewed, &v.Allowed, &v.Lifecycle, &ingested, &v.Seq}
+			&keywords, &v.License, &v.Factory, &v.Visibility, &v.Signed, &v.Reviewed, &v.Allowed, &v.Lifecycle, &ingested, &v.Seq, &v.Stage, &v.Quarantined}
 		if whole {
 			dest = append(dest, &descriptor, &decision, &evidence, &v.EvidenceDigests)
 		}

@@ -30,22 +30,29 @@ const (
 
 // Version is one ingested version of one extension in one tenant.
 type Version struct {
-	Tenant      string          `json:"tenant"`
-	Name        string          `json:"name"`
-	Version     string          `json:"version"`
-	Repository  string          `json:"repository"`
-	Digest      string          `json:"digest"`
-	Kind        string          `json:"kind"`
-	Title       string          `json:"title,omitempty"`
-	Description string          `json:"description,omitempty"`
-	Keywords    []string        `json:"keywords,omitempty"`
-	License     string          `json:"license"`
-	Factory     string          `json:"factory"`
-	Visibility  string          `json:"visibility"`
-	Signed      bool            `json:"signed"`
-	Reviewed    bool            `json:"reviewed"`
-	Allowed     bool            `json:"allowed"`
-	Lifecycle   string          `json:"lifecycle,omitempty"`
+	Tenant      string   `json:"tenant"`
+	Name        string   `json:"name"`
+	Version     string   `json:"version"`
+	Repository  string   `json:"repository"`
+	Digest      string   `json:"digest"`
+	Kind        string   `json:"kind"`
+	Title       string   `json:"title,omitempty"`
+	Description string   `json:"description,omitempty"`
+	Keywords    []string `json:"keywords,omitempty"`
+	License     string   `json:"license"`
+	Factory     string   `json:"factory"`
+	Visibility  string   `json:"visibility"`
+	Signed      bool     `json:"signed"`
+	Reviewed    bool     `json:"reviewed"`
+	Allowed     bool     `json:"allowed"`
+	Lifecycle   string   `json:"lifecycle,omitempty"`
+	// Stage is the stage of the source the version was found in
+	// (internal, enterprise or public; "" for a source without one).
+	Stage string `json:"stage,omitempty"`
+	// Quarantined is true when the version has not passed its stage's
+	// policy: it is visible only to its own tenant and to reviewers
+	// (DESIGN §6.2), in every list, detail and resolution.
+	Quarantined bool            `json:"quarantined"`
 	Descriptor  json.RawMessage `json:"descriptor,omitempty"`
 	Decision    json.RawMessage `json:"decision,omitempty"`
 	Evidence    json.RawMessage `json:"evidence,omitempty"`
