@@ -441,3 +441,29 @@ func FutureDated(st *Statement, now time.Time) (field string, at time.Time, futu
 	}
 	return "", time.Time{}, false
 }
+
+// NewReview is the review predicate a person signs with mkt review
+// approve|reject: result approved or rejected at level (the stage), by
+// reviewer, at now. It is validated as ValidatePredicate would the signed
+// statement, so what is signed is what verifies.
+func NewReview(reviewer, result, level, notes string, now time.Time) ([]byte, error) {
+	return newPredicate(ReviewV1, &Review{Reviewer: reviewer, Result: result, Level: level, Notes: notes, Time: now.UTC().Truncate(time.Second)})
+}
+
+// NewLifecycle is the lifecycle predicate mkt deprecate and mkt yank sign:
+// status deprecated or yanked, with the reason (required) and a successor
+// version (optional), at now.
+func NewLifecycle(status, reason, successor string, now time.Time) ([]byte, error) {
+	return newPredicate(LifecycleV1, &Lifecycle{Status: status, Reason: reason, Successor: successor, Time: now.UTC().Truncate(time.Second)})
+}
+
+func newPredicate(predicateType string, p predicate) ([]byte, error) {
+	raw, err := json.Marshal(p)
+	if err != nil {
+		return nil, err
+	}
+	if err := ValidatePredicate(predicateType, raw); err != nil {
+		return nil, err
+	}
+	return raw, nil
+}

@@ -4,6 +4,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"github.com/connectsoft/marketplace"
 	"io/fs"
 	"net/http"
 	"net/url"
@@ -35,6 +36,7 @@ const (
 	codeFailed               = "failed"
 	codeVerificationFailed   = "verificationFailed"
 	codeDenied               = "denied"
+	codeNotPromoted          = "notPromoted"
 	codeNotFound             = "notFound"
 	codeUnauthorized         = "unauthorized"
 	codeForbidden            = "forbidden"
@@ -114,6 +116,9 @@ func describeError(err error) *errorBody {
 	case errors.Is(err, errVerificationFailed):
 		b.Code = codeVerificationFailed
 		b.Hint = "the failed checks say what is missing: a signature (`mkt sign REF --key KEY`) or an attestation (`mkt attest`) by one of the trusted keys, or check that --key names the right public key"
+	case errors.Is(err, marketplace.ErrNotPromoted):
+		b.Code = codeNotPromoted
+		b.Hint = "nothing was copied; the decision's failed checks say what the stage still needs (a pipeline review: mkt review check --attest; approvals: mkt review approve)"
 	case errors.Is(err, errDenied):
 		b.Code = codeDenied
 		b.Hint = "the decision's failed checks say which rule refused it and why; the policy file decides what is trusted"

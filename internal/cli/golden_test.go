@@ -291,6 +291,8 @@ const goldenTokenID = "0123456789abcdef"
 // goldenArgs are the paths and addresses the cases run against.
 type goldenArgs struct {
 	tmp, reg, tls, caFile, regConfig, index, ext, empty, key, pub, review, policy, indexConfig, devDir, busy, closed string
+	// stagePolicy is a public stage's policy for promote.
+	stagePolicy string
 }
 
 // goldenCases builds what the cases need: an extension pushed, signed and
@@ -308,8 +310,19 @@ func goldenCases(t *testing.T) []jsonCase {
 		key: filepath.Join(tmp, "gold.key"), pub: filepath.Join(tmp, "gold.pub"),
 		review: filepath.Join(tmp, "review.json"), policy: filepath.Join(tmp, "policy.yaml"),
 		indexConfig: filepath.Join(tmp, "index.yaml"), devDir: filepath.Join(tmp, "dev"),
-		busy: plain.Host, closed: freePort(t),
+		busy: plain.Host, closed: freePort(t), stagePolicy: filepath.Join(tmp, "public-policy.yaml"),
 	}
+	os.WriteFile(a.stagePolicy, []byte(fmt.Sprintf(`apiVersion: marketplace.connectsoft.io/v1
+kind: Policy
+trustRoots:
+  - {name: gold, keys: [gold.pub]}
+rules:
+  - name: public
+    match: {repositories: ["%s/public/**"]}
+    signatures: {trustRoots: [gold]}
+    attestations:
+      - {type: review, trustRoots: [gold], threshold: 1, condition: 'predicate.result == "approved" && predicate.level == "public"'}
+`, plain.Host)), 0o644)
 	os.Mkdir(a.empty, 0o755)
 	os.WriteFile(a.review, []byte(`{"reviewer":"sec","result":"approved","level":"internal","time":"2026-01-01T00:00:00Z"}`), 0o644)
 	os.WriteFile(a.policy, []byte(fmt.Sprintf(`apiVersion: marketplace.connectsoft.io/v1
@@ -450,6 +463,26 @@ func goldenCaseList(a goldenArgs) []jsonCase {
 		{command: "dev", variant: "no-subcommand", args: []string{"dev"}, code: 2},
 		{command: "dev up", variant: "ok", args: []string{"dev", "up", "--listen", "127.0.0.1:0", "--index-listen", "127.0.0.1:0", "--dev-dir", a.devDir}, code: 0, background: true, ready: devReady},
 		{command: "dev up", variant: "busy", args: []string{"dev", "up", "--listen", a.busy, "--no-index"}, code: 1},
+		{command: "review", variant: "no-subcommand", args: []string{"review"}, code: 2},
+		{command: "review reject", variant: "ok", args: []string{"review", "reject", "--plain-http", ref + ":0.1.0", "--key", a.key, "--stage", "enterprise", "--reviewer", "gold-curator", "--notes", "needs a licence file"}, code: 0},
+		{command: "review reject", variant: "usage", args: []string{"review", "reject", "--plain-http", ref + ":0.1.0", "--stage", "public"}, code: 2},
+		{command: "promote", variant: "not-approved", args: []string{"promote", "--plain-http", ref + ":0.1.0", "--to", "public", "--registry", a.reg + "/public", "--policy", a.stagePolicy}, code: 1, check: func(t *testing.T, doc map[string]any) {
+			if doc["promoted"] != false || doc["decision"] == nil {
+				t.Fatalf("a refused promotion's document lacks its decision: %v", doc)
+			}
+		}},
+		{command: "review approve", variant: "ok", args: []string{"review", "approve", "--plain-http", ref + ":0.1.0", "--key", a.key, "--stage", "public", "--reviewer", "gold-curator", "--notes", "read the code"}, code: 0},
+		{command: "review approve", variant: "usage", args: []string{"review", "approve", "--plain-http", ref + ":0.1.0", "--key", a.key, "--stage", "staging"}, code: 2},
+		{command: "promote", variant: "ok", args: []string{"promote", "--plain-http", ref + ":0.1.0", "--to", "public", "--registry", a.reg + "/public", "--policy", a.stagePolicy}, code: 0, check: func(t *testing.T, doc map[string]any) {
+			if doc["promoted"] != true {
+				t.Fatalf("not promoted: %v", doc)
+			}
+		}},
+		{command: "promote", variant: "usage", args: []string{"promote", "--plain-http", ref + ":0.1.0", "--to", "staging", "--registry", a.reg + "/public", "--policy", a.stagePolicy}, code: 2},
+		{command: "deprecate", variant: "ok", args: []string{"deprecate", "--plain-http", ref + ":0.1.0", "--key", a.key, "--reason", "use 0.2.0", "--successor", "0.2.0"}, code: 0},
+		{command: "deprecate", variant: "usage", args: []string{"deprecate", "--plain-http", ref + ":0.1.0", "--key", a.key}, code: 2},
+		{command: "yank", variant: "ok", args: []string{"yank", "--plain-http", ref + ":0.1.0", "--key", a.key, "--reason", "CVE-2026-1234"}, code: 0},
+		{command: "yank", variant: "usage", args: []string{"yank", "--plain-http", ref + ":0.1.0", "--reason", "CVE-2026-1234"}, code: 2},
 	}
 }
 
