@@ -19,6 +19,7 @@ import (
 	"github.com/connectsoft/marketplace/artifact"
 	"github.com/connectsoft/marketplace/index/catalog"
 	"github.com/connectsoft/marketplace/index/client"
+	"github.com/connectsoft/marketplace/index/impact"
 	"github.com/connectsoft/marketplace/index/store"
 	"github.com/connectsoft/marketplace/resolve"
 	lru "github.com/hashicorp/golang-lru/v2"
@@ -58,7 +59,13 @@ type API struct {
 	// Publishers are the index config's namespace bindings, for the
 	// repositories a resolution may name (BoundRepositories).
 	Publishers []Publisher
-	Log        *slog.Logger
+	// Impact answers GET /api/v1/impact; when nil, one is made from Store
+	// on first use (the SQL stores keep the feed it follows).
+	Impact *impact.Graph
+	// Usage says which tenants used which versions, for impact; nil: the
+	// tenants that own them (impact.GraphTenants), until usage is metered.
+	Usage impact.Usage
+	Log   *slog.Logger
 
 	once       sync.Once
 	candidates *lru.Cache[candidateKey, *resolve.Candidate]
@@ -74,6 +81,9 @@ func (a *API) init() {
 		if a.Catalog == nil {
 			a.Catalog = catalog.New(a.Store)
 		}
+		if f, ok := a.Store.(store.LinkFeed); ok && a.Impact == nil {
+			a.Impact = impact.New(f)
+		}
 		a.candidates, _ = lru.New[candidateKey, *resolve.Candidate](candidatesCached)
 		a.verdicts, _ = lru.New[candidateKey, string](candidatesCached)
 	})
@@ -88,6 +98,7 @@ func (a *API) Handler() http.Handler {
 	mux.HandleFunc("GET /api/v1/alerts", a.alerts)
 	mux.HandleFunc("GET /api/v1/resolve", a.resolve)
 	mux.HandleFunc("GET /api/v1/reviews", a.reviews)
+	mux.HandleFunc("GET /api/v1/impact", a.impact)
 	mux.HandleFunc("GET /api/v1/openapi.json", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		w.Write(OpenAPI)

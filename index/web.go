@@ -127,7 +127,13 @@ func (wb *Web) extension(w http.ResponseWriter, r *http.Request) {
 	if indexURL == "" {
 		indexURL = "INDEX_URL"
 	}
+	impacts, err := wb.API.pageImpacts(r.Context(), viewer, d.Versions)
+	if err != nil {
+		wb.fail(w, err)
+		return
+	}
 	wb.render(w, "extension", http.StatusOK, map[string]any{
 		"Title": name, "Ext": d.Extension, "Versions": d.Versions, "Alerts": d.Alerts, "IndexURL": strings.TrimSuffix(indexURL, "/"),
+		"Impacts": impacts,
 	})
 }

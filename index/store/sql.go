@@ -148,13 +148,17 @@ func (s *sqlStore) UpsertVersion(ctx context.Context, v *Version) (UpsertResult,
 	}
 	if n, _ := r.RowsAffected(); n == 1 {
 		res.Created = true
+		if err := runWriteHook(ctx, tx, &Write{Version: v, Result: res}); err != nil {
+			return res, err
+		}
 		return res, s.commit(tx)
 	}
 	// The version exists: refresh it if the digest is the same, keep it
 	// and raise an alert if the tag moved.
 	var stored string
-	if err := tx.QueryRowContext(ctx, s.q(`SELECT digest FROM versions WHERE tenant = ? AND name = ? AND version = ?`),
-		v.Tenant, v.Name, v.Version).Scan(&stored); err != nil {
+	var before Prior
+	if err := tx.QueryRowContext(ctx, s.q(`SELECT digest, lifecycle, reviewed FROM versions WHERE tenant = ? AND name = ? AND version = ?`),
+		v.Tenant, v.Name, v.Version).Scan(&stored, &before.Lifecycle, &before.Reviewed); err != nil {
 		return res, fmt.Errorf("upsert %s@%s: %w", v.Name, v.Version, err)
 	}
 	if stored == v.Digest {
@@ -166,6 +170,9 @@ func (s *sqlStore) UpsertVersion(ctx context.Context, v *Version) (UpsertResult,
 			return res, fmt.Errorf("refresh %s@%s: %w", v.Name, v.Version, err)
 		}
 		res.Updated = true
+		if err := runWriteHook(ctx, tx, &Write{Version: v, Result: res, Before: &before}); err != nil {
+			return res, err
+		}
 		return res, s.commit(tx)
 	}
 	res.Moved = true
@@ -180,6 +187,9 @@ func (s *sqlStore) UpsertVersion(ctx context.Context, v *Version) (UpsertResult,
 	}
 	if n, _ := r.RowsAffected(); n == 1 {
 		res.Alert = a
+		if err := runWriteHook(ctx, tx, &Write{Version: v, Result: res}); err != nil {
+			return res, err
+		}
 	}
 	return res, tx.Commit()
 }

@@ -28,7 +28,7 @@ func newIndexCmd(g *globals) *cobra.Command {
 	token := group(&cobra.Command{Use: "token", Short: "Manage API tokens",
 		Long: "Manage API tokens directly in the index's store: the commands read the store URL of the index config (--config) and nothing else of it, so they need the database's credentials, not the webhook secret."})
 	token.AddCommand(newTokenCreateCmd(g), newTokenListCmd(g), newTokenRevokeCmd(g))
-	idx.AddCommand(serve, token)
+	idx.AddCommand(serve, token, newImpactCmd(g))
 	return idx
 }
 

@@ -131,6 +131,9 @@ func describeError(err error) *errorBody {
 	case errors.Is(err, client.ErrUnauthorized):
 		b.Code = codeUnauthorized
 		b.Hint = "the index refused the token in MKT_INDEX_TOKEN (unknown, revoked or expired): ask the index's operator for a new one (`mkt index token create`)"
+	case errors.Is(err, client.ErrForbidden):
+		b.Code = codeForbidden
+		b.Hint = "the token in MKT_INDEX_TOKEN lacks the role this needs (impact: the operator's admin, or a publisher of the version's own tenant)"
 	case status == http.StatusUnauthorized:
 		b.Code = codeUnauthorized
 		b.Hint = "the registry refused the credentials: run `mkt login REGISTRY` again"

@@ -363,6 +363,25 @@ rules:
 				}
 			}
 		}
+		if c.command == "index impact" && c.variant == "ok" {
+			// A publisher token of the fixture index's tenant, which owns
+			// the gold/crm the search case ingested.
+			cases[i].before = func(t *testing.T) {
+				tok, rec, err := index.NewToken("fixture", []string{"publisher"})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := idx.Store.PutToken(context.Background(), rec); err != nil {
+					t.Fatal(err)
+				}
+				t.Setenv("MKT_INDEX_TOKEN", tok)
+			}
+			cases[i].check = func(t *testing.T, doc map[string]any) {
+				if ts, _ := doc["targets"].([]any); len(ts) != 1 {
+					t.Fatalf("impact of gold/crm@0.1.0 names %v targets, want it", doc["targets"])
+				}
+			}
+		}
 		if c.command == "search" && c.variant == "ok" {
 			// The cases before pushed gold/crm; the index ingests it now,
 			// as the registry's notification would make it.
@@ -450,6 +469,9 @@ func goldenCaseList(a goldenArgs) []jsonCase {
 		{command: "search", variant: "ok", args: []string{"search", "crm", "--index", a.index, "--kind", "connector"}, code: 0},
 		{command: "search", variant: "unreachable", args: []string{"search", "crm", "--index", "http://" + a.closed}, code: 1},
 		{command: "search", variant: "usage", args: []string{"search", "crm", "--index", a.index, "--kind", "plugin"}, code: 2},
+		{command: "index impact", variant: "ok", args: []string{"index", "impact", "gold/crm@0.1.0", "--index", a.index}, code: 0},
+		{command: "index impact", variant: "no-token", args: []string{"index", "impact", "gold/crm@0.1.0", "--index", a.index}, code: 1},
+		{command: "index impact", variant: "usage", args: []string{"index", "impact", "gold/crm", "--index", a.index}, code: 2},
 		{command: "index", variant: "no-subcommand", args: []string{"index"}, code: 2},
 		{command: "index token", variant: "no-subcommand", args: []string{"index", "token"}, code: 2},
 		{command: "index token create", variant: "ok", args: []string{"index", "token", "create", "--config", a.indexConfig, "--tenant", "gold", "--roles", "reader,publisher"}, code: 0},
