@@ -62,8 +62,9 @@ type API struct {
 	// Impact answers GET /api/v1/impact; when nil, one is made from Store
 	// on first use (the SQL stores keep the feed it follows).
 	Impact *impact.Graph
-	// Usage says which tenants used which versions, for impact; nil: the
-	// tenants that own them (impact.GraphTenants), until usage is metered.
+	// Usage says which tenants used which versions, for impact; when nil,
+	// the store's usage aggregate (store.UsageUsers) if it keeps one, else
+	// the tenants that own the versions (impact.GraphTenants).
 	Usage impact.Usage
 	Log   *slog.Logger
 
@@ -83,6 +84,9 @@ func (a *API) init() {
 		}
 		if f, ok := a.Store.(store.LinkFeed); ok && a.Impact == nil {
 			a.Impact = impact.New(f)
+		}
+		if u, ok := a.Store.(store.UsageUsers); ok && a.Usage == nil {
+			a.Usage = usageTenants{u}
 		}
 		a.candidates, _ = lru.New[candidateKey, *resolve.Candidate](candidatesCached)
 		a.verdicts, _ = lru.New[candidateKey, string](candidatesCached)

@@ -191,3 +191,30 @@ func (a *API) pageImpacts(ctx context.Context, viewer *catalog.Viewer, versions 
 	}
 	return out, nil
 }
+
+// usageTenants is impact.Usage over the usage aggregate (issue 12): the
+// tenants that pulled, installed or reported seats of each version.
+type usageTenants struct{ st store.UsageUsers }
+
+func (u usageTenants) TenantsUsing(ctx context.Context, vs []impact.Version) (map[string][]impact.Version, error) {
+	type key struct{ name, version string }
+	wanted := map[key][]impact.Version{} // one name and version can be several tenants' copies
+	var names []string
+	for _, v := range vs {
+		k := key{v.Name, v.Version}
+		if _, ok := wanted[k]; !ok && !slices.Contains(names, v.Name) {
+			names = append(names, v.Name)
+		}
+		wanted[k] = append(wanted[k], v)
+	}
+	out := map[string][]impact.Version{}
+	err := u.st.UsersOf(ctx, names, func(tenant, name, version string) {
+		if used := wanted[key{name, version}]; len(used) > 0 {
+			out[tenant] = append(out[tenant], used...)
+		}
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}

@@ -84,6 +84,23 @@ func newImpactWorld(t *testing.T, st store.Store) *impactWorld {
 	add("initech", "initech/portal", "1.0.0", store.Public, "acme/crm", "^1.0.0")
 	add("initech", "initech/tool", "1.0.0", store.Public, "acme/http", "^2")
 	add("initech", "initech/hidden", "1.0.0", store.Private)
+	// Usage (issue 12's metering): who pulled or installed what. umbrella
+	// used acme/http@2.0.0 only, which is outside 1.2.0's blast.
+	var events []*store.UsageEvent
+	for i, u := range []struct{ tenant, owner, name, version, typ string }{
+		{"acme", "acme", "acme/http", "1.2.0", "pull"},
+		{"globex", "globex", "globex/app", "1.0.0", "install"},
+		{"hooli", "initech", "initech/portal", "1.0.0", "install"},
+		{"hooli", "initech", "initech/portal", "1.0.0", "pull"},
+		{"umbrella", "acme", "acme/http", "2.0.0", "install"},
+	} {
+		pub, _, _ := strings.Cut(u.name, "/")
+		events = append(events, &store.UsageEvent{Source: "test", ID: fmt.Sprint(i), At: time.Now(), Tenant: u.tenant, Owner: u.owner,
+			Publisher: pub, Name: u.name, Version: u.version, Digest: "sha256:" + u.name + "@" + u.version, Type: u.typ, Quantity: 1})
+	}
+	if _, err := st.(store.UsageStore).RecordUsage(ctx, events); err != nil {
+		t.Fatal(err)
+	}
 	srv := httptest.NewServer((&index.API{Store: st, Operator: "ops"}).Handler())
 	t.Cleanup(srv.Close)
 	w.url = srv.URL
@@ -127,7 +144,7 @@ func TestImpactThroughAThreeLevelChain(t *testing.T) {
 			if suite.Via == nil || suite.Via.Name != "globex/app" || suite.Constraint != "^1" {
 				t.Errorf("globex/suite came via %+v by %q", suite.Via, suite.Constraint)
 			}
-			if fmt.Sprint(tenantNames(got.Tenants)) != "[acme globex initech]" || got.OtherTenants != 0 || got.HiddenDependents != 0 || got.TenantsFrom != "graph" {
+			if fmt.Sprint(tenantNames(got.Tenants)) != "[acme globex hooli]" || got.OtherTenants != 0 || got.HiddenDependents != 0 || got.TenantsFrom != "usage" {
 				t.Errorf("tenants %v (other %d, hidden %d, from %s)", tenantNames(got.Tenants), got.OtherTenants, got.HiddenDependents, got.TenantsFrom)
 			}
 			// 2.0.0 has one dependent, and a version that nothing admits none.
@@ -179,7 +196,7 @@ func TestImpactKeepsOtherTenantsOutOfAnswers(t *testing.T) {
 		t.Errorf("acme sees tenants %v (other %d), want only itself named", tenantNames(got.Tenants), got.OtherTenants)
 	}
 	body, _ := json.Marshal(got)
-	for _, secret := range []string{"globex", "initech/hidden"} {
+	for _, secret := range []string{"globex", "initech/hidden", "hooli", "umbrella"} {
 		if strings.Contains(string(body), secret) {
 			t.Errorf("acme's answer names %q: %s", secret, body)
 		}

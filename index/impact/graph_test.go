@@ -191,3 +191,10 @@ func BenchmarkImpactBuild100k(b *testing.B) {
 		}
 	}
 }
+
+func TestGraphTenantsAreTheOwners(t *testing.T) {
+	got, err := GraphTenants{}.TenantsUsing(context.Background(), []Version{{Tenant: "a", Name: "a/x"}, {Tenant: "b", Name: "b/y"}, {Tenant: "a", Name: "a/z"}})
+	if err != nil || len(got) != 2 || len(got["a"]) != 2 || len(got["b"]) != 1 {
+		t.Fatalf("%v %v", got, err)
+	}
+}

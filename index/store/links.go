@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -190,4 +191,47 @@ func (s *sqlStore) DeadLetters(ctx context.Context) ([]*DeadLetter, error) {
 		out = append(out, d)
 	}
 	return out, rows.Err()
+}
+
+// UsageUsers says, from the usage aggregate, which tenants used which
+// versions of some names: what the blast radius asks of metering (the
+// impact.Usage the index makes of it). Both SQL stores implement it.
+type UsageUsers interface {
+	// UsersOf calls fn once per tenant, name and version with usage
+	// recorded (pulls, installs or seats), for the names given.
+	UsersOf(ctx context.Context, names []string, fn func(tenant, name, version string)) error
+}
+
+// usersPerQuery bounds a query's IN list.
+const usersPerQuery = 500
+
+func (s *sqlStore) UsersOf(ctx context.Context, names []string, fn func(tenant, name, version string)) error {
+	for len(names) > 0 {
+		n := min(len(names), usersPerQuery)
+		chunk := names[:n]
+		names = names[n:]
+		args := make([]any, len(chunk))
+		for i, name := range chunk {
+			args[i] = name
+		}
+		marks := strings.TrimSuffix(strings.Repeat("?, ", len(chunk)), ", ")
+		rows, err := s.db.QueryContext(ctx, s.q(`SELECT DISTINCT tenant, name, version FROM usage_daily WHERE name IN (`+marks+`)`), args...)
+		if err != nil {
+			return fmt.Errorf("read who used %d names: %w", len(chunk), err)
+		}
+		for rows.Next() {
+			var tenant, name, version string
+			if err := rows.Scan(&tenant, &name, &version); err != nil {
+				rows.Close()
+				return fmt.Errorf("read who used %d names: %w", len(chunk), err)
+			}
+			fn(tenant, name, version)
+		}
+		err = rows.Err()
+		rows.Close()
+		if err != nil {
+			return fmt.Errorf("read who used %d names: %w", len(chunk), err)
+		}
+	}
+	return nil
 }
