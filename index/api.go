@@ -66,7 +66,11 @@ type API struct {
 	// the store's usage aggregate (store.UsageUsers) if it keeps one, else
 	// the tenants that own the versions (impact.GraphTenants).
 	Usage impact.Usage
-	Log   *slog.Logger
+	// Metering records install and seat reports and answers usage
+	// queries; nil: the usage endpoints answer 404.
+	Metering store.UsageStore
+	Metrics  *Metrics // optional
+	Log      *slog.Logger
 
 	once       sync.Once
 	candidates *lru.Cache[candidateKey, *resolve.Candidate]
@@ -103,6 +107,10 @@ func (a *API) Handler() http.Handler {
 	mux.HandleFunc("GET /api/v1/resolve", a.resolve)
 	mux.HandleFunc("GET /api/v1/reviews", a.reviews)
 	mux.HandleFunc("GET /api/v1/impact", a.impact)
+	if a.Metering != nil {
+		mux.HandleFunc("POST /api/v1/usage/events", a.postUsageEvents)
+		mux.HandleFunc("GET /api/v1/usage", a.getUsage)
+	}
 	mux.HandleFunc("GET /api/v1/openapi.json", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		w.Write(OpenAPI)

@@ -49,6 +49,8 @@ type Config struct {
 	IdleTimeout  time.Duration `yaml:"idleTimeout"`
 	// Queue tunes the durable ingest queue (zero values: the defaults).
 	Queue QueueOptions `yaml:"queue"`
+	// Usage says whose usage a registry pull is (DESIGN §6.4).
+	Usage UsageConfig `yaml:"usage"`
 	// Dir is the directory of the config file; relative paths are against it.
 	Dir string `yaml:"-"`
 }
@@ -315,6 +317,7 @@ func LoadConfig(path string) (*Config, error) {
 			}
 		}
 		checkQueue(c.Queue, add)
+		checkUsage(c.Usage, add)
 	}
 	if len(problems) > 0 {
 		yamlstrict.Sort(problems)

@@ -22,6 +22,9 @@ type Metrics struct {
 	// stored: the figure that says whether a push is searchable in a second.
 	IngestLag *prometheus.HistogramVec
 	Requests  *prometheus.HistogramVec
+	// Usage counts usage events by type (pull, install, seats) and
+	// outcome (accepted, duplicate, refused).
+	Usage *prometheus.CounterVec
 }
 
 // NewMetrics registers the metrics, with Go and process collectors.
@@ -42,8 +45,11 @@ func NewMetrics() *Metrics {
 			Name: "mkt_index_http_request_duration_seconds", Help: "API request latency, by route and status.",
 			Buckets: []float64{.001, .0025, .005, .01, .02, .05, .1, .25, .5, 1},
 		}, []string{"route", "status"}),
+		Usage: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "mkt_index_usage_events_total", Help: "Usage events (registry pulls, install and seat reports), by type and outcome.",
+		}, []string{"type", "outcome"}),
 	}
-	m.Registry.MustRegister(m.Events, m.Ingests, m.IngestLag, m.Requests,
+	m.Registry.MustRegister(m.Events, m.Ingests, m.IngestLag, m.Requests, m.Usage,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

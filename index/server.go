@@ -68,10 +68,13 @@ func NewServer(ctx context.Context, c *Config, ro remote.Options, log *slog.Logg
 	ing := &Ingester{Store: st, Policy: pol, Stages: stages, Publishers: c.Publishers, Remote: func(s *Source) remote.Options {
 		o := ro
 		o.PlainHTTP = s.PlainHTTP
+		// The index's own pulls are told apart from usage by it (or by
+		// its registry user, UsageConfig.IndexRegistryUsers).
+		o.UserAgent = IndexUserAgent
 		return o
 	}}
 	m := NewMetrics()
-	hook := &Webhook{Secret: c.WebhookSecret, Sources: c.Sources, Ingester: ing, Events: st, Log: log, Metrics: m}
+	hook := &Webhook{Secret: c.WebhookSecret, Sources: c.Sources, Ingester: ing, Events: st, Log: log, Metrics: m, Usage: c.Usage}
 	if hook.Queue, err = NewQueue(st, hook, c.queueOptions(log)); err != nil {
 		st.Close()
 		return nil, err
@@ -80,7 +83,7 @@ func NewServer(ctx context.Context, c *Config, ro remote.Options, log *slog.Logg
 	return &Server{
 		Config:  c,
 		Store:   st,
-		API:     &API{Store: st, Operator: c.Operator, PublicURL: c.PublicURL, Publishers: c.Publishers, Log: log},
+		API:     &API{Store: st, Operator: c.Operator, PublicURL: c.PublicURL, Publishers: c.Publishers, Metering: st, Metrics: m, Log: log},
 		Webhook: hook,
 		Crawler: &Crawler{Ingester: ing, Store: st, Log: log, Metrics: m},
 		Queue:   hook.Queue,

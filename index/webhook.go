@@ -36,8 +36,15 @@ type Event struct {
 		Tag        string `json:"tag"`
 	} `json:"target"`
 	Request struct {
-		Host string `json:"host"`
+		Host      string `json:"host"`
+		Method    string `json:"method,omitempty"`
+		UserAgent string `json:"useragent,omitempty"`
 	} `json:"request"`
+	// Actor is the registry user who made the request ("" anonymous): a
+	// pull counts for the tenant it maps to (UsageConfig.RegistryUsers).
+	Actor struct {
+		Name string `json:"name,omitempty"`
+	} `json:"actor"`
 	Timestamp time.Time `json:"timestamp"`
 }
 
@@ -86,6 +93,10 @@ type Webhook struct {
 	// Queue makes the webhook answer once a batch is durably queued; its
 	// workers ingest. Without one, events are ingested before the answer.
 	Queue *Queue
+	// Usage says whose usage a pull is; UsageEvents records the pulls
+	// (nil: the Ingester's store, which the SQL stores can do).
+	Usage       UsageConfig
+	UsageEvents PullUsageStore
 }
 
 // events is Events, or the Ingester's store by default.
@@ -129,6 +140,15 @@ func (h *Webhook) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		h.Metrics.event("malformed")
 		http.Error(w, fmt.Sprintf("malformed notification: %v; the index takes CNCF distribution's envelope, {\"events\":[{\"id\":…,\"action\":…,\"target\":{…}}]}", err), http.StatusBadRequest)
+		return
+	}
+	// Pulls are counted before the batch is queued: when counting fails
+	// the registry sends the batch again, and what was counted then is
+	// not counted twice.
+	if err := h.recordPulls(r.Context(), events); err != nil {
+		h.log().Error("cannot count pulls", "events", len(events), "error", err)
+		w.Header().Set("Retry-After", "5")
+		http.Error(w, "the usage store is unavailable; retry later", http.StatusServiceUnavailable)
 		return
 	}
 	if h.Queue != nil {

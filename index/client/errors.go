@@ -19,6 +19,7 @@ const (
 	CodeNotFound     = "notFound"     // 404: no such extension visible to the caller
 	CodeNotPublished = "notPublished" // 404 from resolve: a name has no visible versions
 	CodeUnresolvable = "unresolvable" // 422: no acceptable version, or conflicting requirements
+	CodeInvalidEvent = "invalidEvent" // 422 (or per event in 207): a usage event refused, naming its field
 	CodeInternal     = "internal"     // 500: logged on the server
 )
 

@@ -397,6 +397,14 @@ func (s *sqlStore) UsageEvents(ctx context.Context, q UsageEventQuery, fn func(*
 	return nil
 }
 
+func (s *sqlStore) RepositoryVersions(ctx context.Context, tenant, repository string) ([]*Version, error) {
+	rows, err := s.db.QueryContext(ctx, s.q(`SELECT `+headerColumns+` FROM versions WHERE tenant = ? AND repository = ?`), tenant, repository)
+	if err != nil {
+		return nil, fmt.Errorf("read the versions of %s: %w", repository, err)
+	}
+	return s.scanVersions(rows, false)
+}
+
 func (s *sqlStore) NameOwner(ctx context.Context, name string) (*NameOwner, error) {
 	o := &NameOwner{Name: name}
 	var claimed int64

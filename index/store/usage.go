@@ -143,6 +143,11 @@ type UsageStore interface {
 	// NameOwner returns the owner of an extension name, ErrNotFound when
 	// no repository has claimed it.
 	NameOwner(ctx context.Context, name string) (*NameOwner, error)
+	// RepositoryVersions lists a tenant's versions found in a repository
+	// (registry/repository), without descriptor, decision and evidence:
+	// a pull notification names a digest, and this says which version it
+	// is, if any.
+	RepositoryVersions(ctx context.Context, tenant, repository string) ([]*Version, error)
 }
 
 // maxUsageQuantity bounds one event's quantity: no tenant installs an
