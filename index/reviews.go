@@ -95,10 +95,9 @@ func (a *API) reviewQueue(ctx context.Context, viewer *catalog.Viewer, p url.Val
 	if err != nil {
 		return nil, err
 	}
-	// Oldest first: a queue is worked from its head.
-	slices.SortFunc(vs, func(x, y *store.Version) int {
-		return cmp.Or(x.IngestedAt.Compare(y.IngestedAt), cmp.Compare(x.Name, y.Name), cmp.Compare(x.Version, y.Version), cmp.Compare(x.Tenant, y.Tenant))
-	})
+	// Oldest first, by the store's write order (unique): a queue is worked
+	// from its head, and new evidence (a re-ingest) moves a version back.
+	slices.SortFunc(vs, func(x, y *store.Version) int { return cmp.Compare(x.Seq, y.Seq) })
 	out := &ReviewPage{Items: []ReviewItem{}, Total: len(vs), Page: page}
 	from := min((page-1)*reviewPageSize, len(vs))
 	for _, h := range vs[from:min(from+reviewPageSize, len(vs))] {

@@ -39,6 +39,10 @@ type sqlStore struct {
 	// usageMonths holds the months (yyyymm) whose usage_events partition
 	// is known to be attached (PostgreSQL).
 	usageMonths sync.Map
+	// versionStmt reads one whole version by its key, prepared once: the
+	// review queue and details read tens of versions a request, and
+	// SQLite parsing the statement each time cost more than running it.
+	versionStmt *sql.Stmt
 }
 
 func openSQLite(ctx context.Context, path string) (Store, error) {
@@ -80,6 +84,11 @@ func newSQLStore(ctx context.Context, db *sql.DB, d dialect) (Store, error) {
 		db.Close()
 		return nil, err
 	}
+	var err error
+	if s.versionStmt, err = db.PrepareContext(ctx, s.q(`SELECT `+versionColumns+` FROM versions WHERE tenant = ? AND name = ? AND version = ?`)); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("prepare the version read: %w", err)
+	}
 	return s, nil
 }
 
@@ -102,7 +111,10 @@ func (s *sqlStore) q(query string) string {
 }
 
 func (s *sqlStore) Ping(ctx context.Context) error { return s.db.PingContext(ctx) }
-func (s *sqlStore) Close() error                   { return s.db.Close() }
+func (s *sqlStore) Close() error {
+	s.versionStmt.Close()
+	return s.db.Close()
+}
 
 // headerColumns are what the change feed carries; versionColumns add the
 // large JSON documents, read only for one extension at a time.
@@ -268,12 +280,7 @@ func (s *sqlStore) Tagged(ctx context.Context, tenant, repository string) (map[s
 }
 
 func (s *sqlStore) Version(ctx context.Context, tenant, name, version string) (*Version, error) {
-	return s.one(ctx, `WHERE tenant = ? AND name = ? AND version = ?`, tenant, name, version)
-}
-
-// one reads the whole version a condition selects.
-func (s *sqlStore) one(ctx context.Context, where string, args ...any) (*Version, error) {
-	rows, err := s.db.QueryContext(ctx, s.q(`SELECT `+versionColumns+` FROM versions `+where), args...)
+	rows, err := s.versionStmt.QueryContext(ctx, tenant, name, version)
 	if err != nil {
 		return nil, err
 	}
