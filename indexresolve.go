@@ -231,7 +231,7 @@ func (ck *answerChecker) choice(ctx context.Context, s *resolve.Selected) (*chec
 	c.cand = cand
 	if p := ck.o.Policy; p != nil {
 		d, err := p.Evaluate(ctx, policy.Input{Repository: cand.Repository, Digest: cand.Digest, Extension: cand.Extension,
-			Evidence: cand.Evidence, FactoryVersion: ck.o.FactoryVersion})
+			Evidence: cand.Evidence, FactoryVersion: ck.o.FactoryVersion, LayerDigest: cand.LayerDigest()})
 		if err != nil {
 			return nil, fmt.Errorf("%s, the index's choice for %s: %w", s.Reference, said, err)
 		}

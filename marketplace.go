@@ -17,6 +17,7 @@ import (
 	"strings"
 
 	"github.com/connectsoft/marketplace/artifact"
+	"github.com/connectsoft/marketplace/control"
 	"github.com/connectsoft/marketplace/index/client"
 	"github.com/connectsoft/marketplace/policy"
 	"github.com/connectsoft/marketplace/remote"
@@ -75,7 +76,9 @@ func Verify(ctx context.Context, ref string, p *policy.Policy, factoryVersion st
 	if err != nil {
 		return nil, err
 	}
-	c, d, err := decide(ctx, ref, strings.Contains(ref, "@"), p, factoryVersion, ro, sc)
+	attachControl(p, ro)
+	pinned := strings.Contains(ref, "@")
+	c, d, err := decide(ctx, ref, pinned, p, factoryVersion, ro, sc)
 	if err != nil {
 		return nil, err
 	}
@@ -84,6 +87,19 @@ func Verify(ctx context.Context, ref string, p *policy.Policy, factoryVersion st
 	// same at unpack, so resolution reads no layer).
 	if err := artifact.CheckContentAt(ctx, c.Reference, ro, c.Artifact); err != nil {
 		return nil, err
+	}
+	if _, ok := p.ControlList(); ok {
+		// The control list blocks content under any name: read the
+		// files' digests as the layer streams, and ask again.
+		repo, err := artifact.NewRepository(c.Reference, ro)
+		if err != nil {
+			return nil, err
+		}
+		cd, err := artifact.ContentDigestOf(ctx, repo, c.Artifact, artifact.Limits{})
+		if err != nil {
+			return nil, err
+		}
+		d = p.RecheckContent(ctx, d, controlInput(c, pinned, cd))
 	}
 	return d, nil
 }
@@ -128,11 +144,28 @@ func decide(ctx context.Context, ref string, pinned bool, p *policy.Policy, fact
 		Repository: c.Repository, Digest: c.Digest,
 		PinnedByDigest: pinned, Extension: c.Extension,
 		Evidence: c.Evidence, FactoryVersion: factoryVersion,
+		LayerDigest: c.LayerDigest(),
 	})
 	if err != nil {
 		return nil, nil, err
 	}
 	return c, d, nil
+}
+
+// attachControl gives p a guard for its control list, if it names one
+// and has none yet: kept in memory for the life of p, which a long-running
+// Factory holds. The CLI attaches one that remembers lists on disk first.
+func attachControl(p *policy.Policy, ro remote.Options) {
+	if p != nil {
+		p.AttachControl(control.Options{Remote: ro})
+	}
+}
+
+// controlInput is what the control list is asked about c once its
+// content digest is known.
+func controlInput(c *resolve.Candidate, pinned bool, contentDigest string) policy.Input {
+	return policy.Input{Repository: c.Repository, Digest: c.Digest, PinnedByDigest: pinned, Extension: c.Extension,
+		Evidence: c.Evidence, LayerDigest: c.LayerDigest(), ContentDigest: contentDigest}
 }
 
 func (o Options) source() (resolve.Source, error) {
@@ -170,6 +203,10 @@ type LockEntry struct {
 	Version   string `json:"version"`
 	Reference string `json:"reference"`
 	Digest    string `json:"digest"`
+	// ContentDigest is the content digest of the files installed
+	// (artifact's content digest): Audit compares the files on disk with
+	// it and matches it against the control list.
+	ContentDigest string `json:"contentDigest,omitempty"`
 }
 
 // ReadLock reads a lockfile.
@@ -212,6 +249,7 @@ func Install(ctx context.Context, reqs []resolve.Requirement, o Options) (*Insta
 		return nil, err
 	}
 	o.Remote = ro
+	attachControl(o.Policy, ro)
 	lockPath := o.Lockfile
 	if lockPath == "" {
 		lockPath = "extensions.lock"
@@ -229,12 +267,13 @@ func Install(ctx context.Context, reqs []resolve.Requirement, o Options) (*Insta
 	if err != nil {
 		return nil, fmt.Errorf("install: %w", err)
 	}
-	if err := stageAndMove(ctx, chosen, o); err != nil {
+	contents, err := stageAndMove(ctx, chosen, o)
+	if err != nil {
 		return nil, fmt.Errorf("install: %w", err)
 	}
 	lock := &Lock{LockfileVersion: 1, Factory: o.FactoryVersion}
-	for _, s := range chosen {
-		lock.Extensions = append(lock.Extensions, LockEntry{Name: s.Name, Version: s.Version, Reference: s.Reference, Digest: s.Digest})
+	for i, s := range chosen {
+		lock.Extensions = append(lock.Extensions, LockEntry{Name: s.Name, Version: s.Version, Reference: s.Reference, Digest: s.Digest, ContentDigest: contents[i]})
 	}
 	sort.Slice(lock.Extensions, func(i, j int) bool { return lock.Extensions[i].Name < lock.Extensions[j].Name })
 	if !o.Locked {
@@ -278,11 +317,12 @@ func lockedSelection(ctx context.Context, lockPath string, o Options) ([]*resolv
 
 // stageAndMove unpacks every extension under a staging directory in Dir,
 // then moves each into place; on failure the staging directory goes and
-// Dir keeps what it had.
-func stageAndMove(ctx context.Context, chosen []*resolve.Selected, o Options) (err error) {
+// Dir keeps what it had. It returns the content digest of each, in the
+// order of chosen; content the control list blocks is never moved in.
+func stageAndMove(ctx context.Context, chosen []*resolve.Selected, o Options) (contents []string, err error) {
 	created, err := artifact.MkdirAllTracked(o.Dir)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer func() {
 		if err != nil {
@@ -291,8 +331,9 @@ func stageAndMove(ctx context.Context, chosen []*resolve.Selected, o Options) (e
 	}()
 	staging, err := os.MkdirTemp(o.Dir, ".mkt-install-*")
 	if err != nil {
-		return err
+		return nil, err
 	}
+	contents = make([]string, len(chosen))
 	defer os.RemoveAll(staging)
 	g, gctx := errgroup.WithContext(ctx)
 	conc := o.Concurrency
@@ -300,7 +341,7 @@ func stageAndMove(ctx context.Context, chosen []*resolve.Selected, o Options) (e
 		conc = 4
 	}
 	g.SetLimit(conc)
-	for _, s := range chosen {
+	for i, s := range chosen {
 		g.Go(func() error {
 			repo, err := artifact.NewRepository(s.Repository, o.Remote)
 			if err != nil {
@@ -313,28 +354,38 @@ func stageAndMove(ctx context.Context, chosen []*resolve.Selected, o Options) (e
 				}
 			}
 			dst := filepath.Join(staging, filepath.FromSlash(s.Name))
-			if _, err := artifact.Extract(gctx, repo, a, dst, artifact.PullOptions{Limits: o.Limits}); err != nil {
+			st, err := artifact.Extract(gctx, repo, a, dst, artifact.PullOptions{Limits: o.Limits})
+			if err != nil {
 				return fmt.Errorf("%s@%s: %w", s.Name, s.Version, err)
+			}
+			contents[i] = st.ContentDigest
+			if _, ok := o.Policy.ControlList(); ok {
+				c := *s.Candidate
+				c.Artifact = a
+				s.Decision = o.Policy.RecheckContent(gctx, s.Decision, controlInput(&c, o.Locked, st.ContentDigest))
+				if !s.Decision.Allowed {
+					return fmt.Errorf("%s@%s (%s) is refused: %s", s.Name, s.Version, s.Digest, strings.Join(s.Decision.Failed(), "; "))
+				}
 			}
 			return nil
 		})
 	}
 	if err := g.Wait(); err != nil {
-		return err
+		return nil, err
 	}
 	for _, s := range chosen {
 		final := filepath.Join(o.Dir, filepath.FromSlash(s.Name))
 		if err := os.MkdirAll(filepath.Dir(final), 0o755); err != nil {
-			return err
+			return nil, err
 		}
 		if err := os.RemoveAll(final); err != nil {
-			return err
+			return nil, err
 		}
 		if err := os.Rename(filepath.Join(staging, filepath.FromSlash(s.Name)), final); err != nil {
-			return err
+			return nil, err
 		}
 	}
-	return nil
+	return contents, nil
 }
 
 func writeAtomic(path string, v any) error {

@@ -65,6 +65,9 @@ type UnpackStats struct {
 	Files int
 	Dirs  int
 	Bytes int64
+	// ContentDigest is the content digest of what was unpacked
+	// (contentdigest.go), computed as it streamed.
+	ContentDigest string
 }
 
 // UnsafeEntryError says which entry of a layer was refused and why. It
@@ -106,6 +109,7 @@ func Unpack(ctx context.Context, r io.Reader, dir string, limits Limits) (Unpack
 	defer lr.Close()
 	dirs := map[string]bool{".": true} // created, so MkdirAll is not asked again
 	buf := make([]byte, 256<<10)
+	ch := newContentHasher()
 	for {
 		if err := ctx.Err(); err != nil {
 			return st, err
@@ -127,8 +131,16 @@ func Unpack(ctx context.Context, r io.Reader, dir string, limits Limits) (Unpack
 		if err := mkdirAll(root, dirs, path.Dir(name)); err != nil {
 			return st, err
 		}
-		if err := writeEntry(root, name, hdr, lr.tr, buf); err != nil {
+		var body io.Reader = lr.tr
+		if contentCounts(name) {
+			ch.h.Reset()
+			body = io.TeeReader(lr.tr, ch.h)
+		}
+		if err := writeEntry(root, name, hdr, body, buf); err != nil {
 			return st, wrapTarError(err)
+		}
+		if contentCounts(name) {
+			ch.add(ch.h.Sum(nil))
 		}
 		st.Files++
 		st.Bytes += hdr.Size
@@ -137,6 +149,7 @@ func Unpack(ctx context.Context, r io.Reader, dir string, limits Limits) (Unpack
 	if _, err := io.CopyBuffer(io.Discard, lr.plain, buf); err != nil {
 		return st, wrapTarError(err)
 	}
+	st.ContentDigest = ch.digest()
 	return st, nil
 }
 

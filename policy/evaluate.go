@@ -33,6 +33,11 @@ type Input struct {
 	FactoryVersion string
 	// Now is the time trust-root windows are checked at; zero means now.
 	Now time.Time
+	// LayerDigest and ContentDigest (artifact's content digest) are
+	// matched against the control list when known; a caller that learns
+	// the content digest later calls RecheckContent.
+	LayerDigest   string
+	ContentDigest string
 }
 
 // Check names: every way of verifying (a policy file, `verify --key`, the
@@ -184,6 +189,9 @@ func (p *Policy) Evaluate(ctx context.Context, in Input) (*Decision, error) {
 	}
 	if len(matched) == 0 {
 		d.Checks = append(d.Checks, Check{Name: CheckMatch, Reason: fmt.Sprintf("no rule of %s matches %s (%s): denied", p.File, in.Repository, kindOf(in))})
+		if p.control != nil {
+			d.Checks = append(d.Checks, p.controlCheck(ctx, in, res))
+		}
 		return d.finish(p.Audit), nil
 	}
 	for _, r := range matched {
@@ -192,6 +200,9 @@ func (p *Policy) Evaluate(ctx context.Context, in Input) (*Decision, error) {
 	var lc []Check
 	d.Lifecycle, lc = p.lifecycle(in, res, matched, sc)
 	d.Checks = append(d.Checks, lc...)
+	if p.control != nil {
+		d.Checks = append(d.Checks, p.controlCheck(ctx, in, res))
+	}
 	return d.finish(p.Audit), nil
 }
 

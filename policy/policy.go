@@ -40,6 +40,17 @@ type File struct {
 	Mode       string          `yaml:"mode"`
 	TrustRoots []TrustRootSpec `yaml:"trustRoots"`
 	Rules      []RuleSpec      `yaml:"rules"`
+	// ControlList is the operator's kill switch (package control).
+	ControlList *ControlListSpec `yaml:"controlList"`
+}
+
+// ControlListSpec names the control list every decision consults: where
+// it is, who signs it, and how long a copy that cannot be refreshed still
+// counts (maxAge, a Go duration such as 24h; default 24h).
+type ControlListSpec struct {
+	Ref    string   `yaml:"ref"`
+	Keys   []string `yaml:"keys"`
+	MaxAge string   `yaml:"maxAge"`
 }
 
 // TrustRootSpec is a named set of public keys, valid within a window and,
@@ -119,6 +130,9 @@ type Policy struct {
 	// keysLoaded is set by LoadKeys; Evaluate refuses to run before it, as
 	// a policy without its keys would trust nothing and say so wrongly.
 	keysLoaded bool
+	// control is the controlList as parsed (nil: none); its keys are
+	// loaded by LoadKeys, and a guard is attached by AttachControl.
+	control *controlList
 }
 
 type trustRoot struct {
@@ -209,6 +223,9 @@ func Parse(data []byte, file string) (*Policy, error) {
 	}
 	for i, rs := range f.Rules {
 		ps.p.rules = append(ps.p.rules, ps.rule(fmt.Sprintf("rules[%d]", i), rs, env))
+	}
+	if f.ControlList != nil {
+		ps.controlList("controlList", f.ControlList)
 	}
 	if len(ps.problems) > 0 {
 		yamlstrict.Sort(ps.problems)
@@ -411,6 +428,17 @@ func (p *Policy) LoadKeys(ctx context.Context, baseDir string) error {
 				continue
 			}
 			root.keys = append(root.keys, k)
+		}
+	}
+	if c := p.control; c != nil {
+		c.keys = c.keys[:0]
+		for j, ref := range c.spec.Keys {
+			k, err := signing.LoadKey(ctx, keyRef(ref, baseDir))
+			if err != nil {
+				problems = append(problems, p.lines.Problem(p.File, fmt.Sprintf("controlList.keys[%d]", j), "%v", err))
+				continue
+			}
+			c.keys = append(c.keys, k)
 		}
 	}
 	for i, r := range p.rules {

@@ -41,6 +41,15 @@ type Candidate struct {
 	Decision *policy.Decision `json:"-"`
 }
 
+// LayerDigest is the digest of the candidate's content layer, "" when no
+// manifest was fetched (a control list matches it).
+func (c *Candidate) LayerDigest() string {
+	if c.Artifact == nil || len(c.Artifact.Manifest.Layers) == 0 {
+		return ""
+	}
+	return c.Artifact.Layer().Digest.String()
+}
+
 // Source lists the versions of an extension and fetches one of them. A
 // registry is one; an index service is another; tests and benchmarks use
 // memory.
@@ -398,7 +407,7 @@ func (r *resolver) verdict(name, version string) ([]string, error) {
 	case r.opts.Policy != nil:
 		d, err := r.opts.Policy.Evaluate(r.ctx, policy.Input{
 			Repository: c.Repository, Digest: c.Digest, Extension: c.Extension,
-			Evidence: c.Evidence, FactoryVersion: r.opts.FactoryVersion,
+			Evidence: c.Evidence, FactoryVersion: r.opts.FactoryVersion, LayerDigest: c.LayerDigest(),
 		})
 		if err != nil {
 			return nil, err

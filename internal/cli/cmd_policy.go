@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/connectsoft/marketplace"
+	"github.com/connectsoft/marketplace/control"
 	"github.com/connectsoft/marketplace/index/client"
 	"github.com/connectsoft/marketplace/policy"
 	"github.com/connectsoft/marketplace/resolve"
@@ -25,11 +26,26 @@ type policyFlags struct {
 	index      string
 }
 
-func (f *policyFlags) load(ctx context.Context) (*policy.Policy, error) {
+// load reads the policy file; a controlList in it gets a guard that
+// remembers the newest list on disk (control.DefaultDir), so that a later
+// run refuses a rolled-back list and can use the last one while the
+// registry is unreachable, within maxAge.
+func (f *policyFlags) load(ctx context.Context, g *globals) (*policy.Policy, error) {
 	if f.policyFile == "" {
 		return nil, nil
 	}
-	return policy.Load(ctx, f.policyFile)
+	p, err := policy.Load(ctx, f.policyFile)
+	if err != nil {
+		return nil, err
+	}
+	if _, ok := p.ControlList(); ok {
+		dir, err := control.DefaultDir()
+		if err != nil {
+			return nil, err
+		}
+		p.AttachControl(control.Options{Remote: g.remote(), State: control.DiskState{Dir: dir}})
+	}
+	return p, nil
 }
 
 func (f *policyFlags) options(ctx context.Context, g *globals) (marketplace.Options, error) {
@@ -42,7 +58,7 @@ func (f *policyFlags) options(ctx context.Context, g *globals) (marketplace.Opti
 	case f.registry == "":
 		return o, usagef("give --registry HOST[/PREFIX] (acme/crm is looked up at HOST/PREFIX/acme/crm) or --index URL")
 	}
-	p, err := f.load(ctx)
+	p, err := f.load(ctx, g)
 	if err != nil {
 		return o, err
 	}
@@ -66,7 +82,7 @@ func requirements(args []string) ([]resolve.Requirement, error) {
 // with it an error when the policy denies; in audit mode it warns on stderr
 // what it would deny.
 func decidePolicy(ctx context.Context, g *globals, ref string, f *policyFlags) (*policy.Decision, error) {
-	p, err := f.load(ctx)
+	p, err := f.load(ctx, g)
 	if err != nil {
 		return nil, err
 	}

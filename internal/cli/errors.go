@@ -4,7 +4,6 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
-	"github.com/connectsoft/marketplace"
 	"io/fs"
 	"net/http"
 	"net/url"
@@ -12,7 +11,9 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/connectsoft/marketplace"
 	"github.com/connectsoft/marketplace/artifact"
+	"github.com/connectsoft/marketplace/control"
 	"github.com/connectsoft/marketplace/index/client"
 	"github.com/connectsoft/marketplace/remote"
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
@@ -47,6 +48,7 @@ const (
 	codeNotExtension         = "notExtension"
 	codeUnsafeContent        = "unsafeContent"
 	codeNotInstalled         = "notInstalled"
+	codeAuditFailed          = "auditFailed"
 )
 
 // errorBody is a failure as the JSON contract prints it, under "error".
@@ -119,6 +121,12 @@ func describeError(err error) *errorBody {
 	case errors.Is(err, marketplace.ErrNotPromoted):
 		b.Code = codeNotPromoted
 		b.Hint = "nothing was copied; the decision's failed checks say what the stage still needs (a pipeline review: mkt review check --attest; approvals: mkt review approve)"
+	case errors.Is(err, marketplace.ErrAuditFailed):
+		b.Code = codeAuditFailed
+		b.Hint = "remove (or reinstall) each extension marked GO; the reasons say which check refused it, and the operator's control list says why"
+	case errors.Is(err, control.ErrUnsigned):
+		b.Code = codeVerificationFailed
+		b.Hint = "the list is not signed by a key given: check --key (or the policy's controlList.keys) names the operator's public key; a list pushed by anyone else is refused"
 	case errors.Is(err, errDenied):
 		b.Code = codeDenied
 		b.Hint = "the decision's failed checks say which rule refused it and why; the policy file decides what is trusted"

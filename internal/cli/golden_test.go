@@ -293,6 +293,9 @@ type goldenArgs struct {
 	tmp, reg, tls, caFile, regConfig, index, ext, empty, key, pub, review, policy, indexConfig, devDir, busy, closed string
 	// stagePolicy is a public stage's policy for promote.
 	stagePolicy string
+	// control is a control list file; controlPolicy is policy with a
+	// controlList at gold/control:latest signed by the gold key.
+	control, controlPolicy string
 }
 
 // goldenCases builds what the cases need: an extension pushed, signed and
@@ -303,6 +306,7 @@ func goldenCases(t *testing.T) []jsonCase {
 	t.Setenv("SOURCE_DATE_EPOCH", "1767225600")
 	t.Setenv("MKT_INDEX_TOKEN", "")
 	tmp := t.TempDir()
+	t.Setenv("MKT_CACHE_DIR", filepath.Join(tmp, "cache"))
 	a := goldenArgs{
 		tmp: tmp, reg: plain.Host, tls: tlsReg.Host, caFile: tlsReg.CAFile,
 		regConfig: filepath.Join(tmp, "config.json"),
@@ -311,6 +315,7 @@ func goldenCases(t *testing.T) []jsonCase {
 		review: filepath.Join(tmp, "review.json"), policy: filepath.Join(tmp, "policy.yaml"),
 		indexConfig: filepath.Join(tmp, "index.yaml"), devDir: filepath.Join(tmp, "dev"),
 		busy: plain.Host, closed: freePort(t), stagePolicy: filepath.Join(tmp, "public-policy.yaml"),
+		control: filepath.Join(tmp, "control.yaml"), controlPolicy: filepath.Join(tmp, "control-policy.yaml"),
 	}
 	os.WriteFile(a.stagePolicy, []byte(fmt.Sprintf(`apiVersion: marketplace.connectsoft.io/v1
 kind: Policy
@@ -323,6 +328,17 @@ rules:
     attestations:
       - {type: review, trustRoots: [gold], threshold: 1, condition: 'predicate.result == "approved" && predicate.level == "public"'}
 `, plain.Host)), 0o644)
+	os.WriteFile(a.control, []byte(`apiVersion: marketplace.connectsoft.io/v1
+kind: ControlList
+sequence: 1
+expires: 2099-01-01T00:00:00Z
+entries:
+  - name: gold/old
+    versions: ["<1.0.0"]
+    action: yank
+    reason: superseded by gold/new
+    time: 2026-01-01T00:00:00Z
+`), 0o644)
 	os.Mkdir(a.empty, 0o755)
 	os.WriteFile(a.review, []byte(`{"reviewer":"sec","result":"approved","level":"internal","time":"2026-01-01T00:00:00Z"}`), 0o644)
 	os.WriteFile(a.policy, []byte(fmt.Sprintf(`apiVersion: marketplace.connectsoft.io/v1
@@ -335,6 +351,16 @@ rules:
     signatures: {trustRoots: [gold]}
     compatibility: required
 `, plain.Host)), 0o644)
+	os.WriteFile(a.controlPolicy, []byte(fmt.Sprintf(`apiVersion: marketplace.connectsoft.io/v1
+kind: Policy
+trustRoots:
+  - {name: gold, keys: [gold.pub]}
+rules:
+  - name: gold
+    match: {repositories: ["%s/gold/**"]}
+    signatures: {trustRoots: [gold]}
+controlList: {ref: "%s/gold/control:latest", keys: [gold.pub], maxAge: 1h}
+`, plain.Host, plain.Host)), 0o644)
 	idx := fixture.NewIndex(t, plain, remote.Options{PlainHTTP: true})
 	a.index = idx.URL
 	port := freePort(t)
@@ -462,6 +488,25 @@ func goldenCaseList(a goldenArgs) []jsonCase {
 		{command: "resolve", variant: "misspelt", args: []string{"resolve", "--plain-http", "gold/cmr", "--registry", a.reg, "--factory-version", "2.4.0"}, code: 1},
 		{command: "install", variant: "ok", args: []string{"install", "--plain-http", "gold/crm", "--registry", a.reg, "--policy", a.policy, "--factory-version", "2.4.0", "-o", filepath.Join(a.tmp, "installed"), "--lockfile", filepath.Join(a.tmp, "extensions.lock")}, code: 0},
 		{command: "install", variant: "usage", args: []string{"install", "gold/crm", "--registry", a.reg, "-o", filepath.Join(a.tmp, "installed")}, code: 2},
+		{command: "audit", variant: "ok", args: []string{"audit", "--plain-http", filepath.Join(a.tmp, "installed"), "--policy", a.policy, "--lockfile", filepath.Join(a.tmp, "extensions.lock")}, code: 0},
+		{command: "audit", variant: "usage", args: []string{"audit", filepath.Join(a.tmp, "installed")}, code: 2},
+		{command: "control", variant: "no-subcommand", args: []string{"control"}, code: 2},
+		{command: "control add", variant: "ok", args: []string{"control", "add", "--plain-http", a.control, ref + ":0.1.0", "--reason", "leaks tokens"}, code: 0},
+		{command: "control add", variant: "usage", args: []string{"control", "add", "--plain-http", a.control, ref + ":0.1.0"}, code: 2},
+		{command: "control push", variant: "ok", args: []string{"control", "push", "--plain-http", a.control, a.reg + "/gold/control:latest", "--key", a.key}, code: 0},
+		{command: "control push", variant: "rollback", args: []string{"control", "push", "--plain-http", a.control, a.reg + "/gold/control:latest", "--key", a.key}, code: 1},
+		{command: "control show", variant: "ok", args: []string{"control", "show", "--plain-http", a.reg + "/gold/control:latest", "--key", a.pub}, code: 0},
+		{command: "control show", variant: "not-found", args: []string{"control", "show", "--plain-http", a.reg + "/gold/nosuch:latest", "--key", a.pub}, code: 1},
+		{command: "audit", variant: "blocked", args: []string{"audit", "--plain-http", filepath.Join(a.tmp, "installed"), "--policy", a.controlPolicy, "--lockfile", filepath.Join(a.tmp, "extensions.lock")}, code: 1, check: func(t *testing.T, doc map[string]any) {
+			if doc["mustGo"] != float64(1) || !strings.Contains(fmt.Sprint(doc["extensions"]), "blocked by the control list sequence 1: leaks tokens") {
+				t.Fatalf("audit does not say gold/crm must go because the control list blocks it: %v", doc)
+			}
+		}},
+		{command: "verify", variant: "blocked", args: []string{"verify", "--plain-http", ref + ":0.1.0", "--policy", a.controlPolicy}, code: 1, check: func(t *testing.T, doc map[string]any) {
+			if doc["allowed"] != false || !strings.Contains(fmt.Sprint(doc["checks"]), "blocked by the control list") {
+				t.Fatalf("verify lets a blocked digest through: %v", doc)
+			}
+		}},
 		{command: "login", variant: "ok", args: []string{"login", a.tls, "-u", "alice", "-p", "wonderland", "--ca-file", a.caFile, "--registry-config", a.regConfig}, code: 0},
 		{command: "login", variant: "refused", args: []string{"login", a.tls, "-u", "alice", "-p", "wrong", "--ca-file", a.caFile, "--registry-config", a.regConfig}, code: 1},
 		{command: "logout", variant: "ok", args: []string{"logout", a.tls, "--registry-config", a.regConfig}, code: 0},

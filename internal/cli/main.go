@@ -151,6 +151,7 @@ Human messages go to stderr, results to stdout. Exit status: 0 on success,
 		newKeyCmd(g), newSignCmd(g), newAttestCmd(g), newVerifyCmd(g),
 		newResolveCmd(g), newInstallCmd(g), newIndexCmd(g), newSearchCmd(g),
 		newReviewCmd(g), newPromoteCmd(g), newLifecycleCmd(g, "deprecate", "deprecated"), newLifecycleCmd(g, "yank", "yanked"),
+		newControlCmd(g), newAuditCmd(g),
 	)
 	return root
 }
