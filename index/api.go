@@ -104,6 +104,7 @@ func (a *API) Handler() http.Handler {
 	mux.HandleFunc("GET /api/v1/extensions", a.search)
 	mux.HandleFunc("GET /api/v1/extensions/{publisher}/{name}", a.extension)
 	mux.HandleFunc("GET /api/v1/alerts", a.alerts)
+	mux.HandleFunc("GET /api/v1/statements", a.statements)
 	mux.HandleFunc("GET /api/v1/resolve", a.resolve)
 	mux.HandleFunc("GET /api/v1/reviews", a.reviews)
 	mux.HandleFunc("GET /api/v1/impact", a.impact)

@@ -39,6 +39,9 @@ type Statements interface {
 	// PublisherVersions lists every version of publisher's extensions,
 	// whole (with evidence), from the repositories that own their names.
 	PublisherVersions(ctx context.Context, publisher string) ([]*Version, error)
+	// PublisherTenants maps every publisher namespace with a version in
+	// the store to the tenant that owns its names.
+	PublisherTenants(ctx context.Context) (map[string]string, error)
 	// CloseStatement stores a closed statement; when the publisher's
 	// period is closed already it stores nothing and returns
 	// ErrStatementClosed (the first of racing replicas wins).
@@ -221,6 +224,24 @@ func (s *sqlStore) SumUsage(ctx context.Context, q UsageSumQuery) ([]UsageSum, e
 		}
 		u.First = time.Unix(0, first).UTC()
 		out = append(out, u)
+	}
+	return out, rows.Err()
+}
+
+func (s *sqlStore) PublisherTenants(ctx context.Context) (map[string]string, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT DISTINCT publisher, tenant FROM versions
+		WHERE EXISTS (SELECT 1 FROM name_owners o WHERE o.name = versions.name AND o.tenant = versions.tenant AND o.repository = versions.repository)`)
+	if err != nil {
+		return nil, fmt.Errorf("read the publishers: %w", err)
+	}
+	defer rows.Close()
+	out := map[string]string{}
+	for rows.Next() {
+		var p, t string
+		if err := rows.Scan(&p, &t); err != nil {
+			return nil, fmt.Errorf("read the publishers: %w", err)
+		}
+		out[p] = t
 	}
 	return out, rows.Err()
 }

@@ -28,7 +28,7 @@ func newIndexCmd(g *globals) *cobra.Command {
 	token := group(&cobra.Command{Use: "token", Short: "Manage API tokens",
 		Long: "Manage API tokens directly in the index's store: the commands read the store URL of the index config (--config) and nothing else of it, so they need the database's credentials, not the webhook secret."})
 	token.AddCommand(newTokenCreateCmd(g), newTokenListCmd(g), newTokenRevokeCmd(g))
-	idx.AddCommand(serve, token, newImpactCmd(g))
+	idx.AddCommand(serve, token, newImpactCmd(g), newStatementsCmd(g))
 	return idx
 }
 
@@ -145,4 +145,38 @@ func (r *searchResult) printText(p *printer) {
 		fmt.Fprintf(p.stdout, "%-32s %-10s %-10s %-12s%s\n", artifact.Printable(it.Name), artifact.Printable(it.Latest), artifact.Printable(it.Kind), artifact.Printable(it.License), badges)
 	}
 	fmt.Fprintf(p.stderr, "%d extensions\n", r.Total)
+}
+
+func newStatementsCmd(g *globals) *cobra.Command {
+	var o serverapi.StatementsOptions
+	cmd := &cobra.Command{
+		Use:   "statements --config FILE --period YYYY-MM [--publisher P] [--close --key K --to REGISTRY/REPOSITORY]",
+		Short: "Preview the revenue-share statements of a month, or close it: freeze, sign and push them",
+		Long: `Statements are per publisher and calendar month (UTC): a line per extension,
+tenant and pricing model with units, unit price, gross, platform and publisher
+shares, from the terms in force at each event's time (docs/billing.md).
+Without --close the statements are previews from the usage received so far.
+--close freezes the period in the store, signs each statement's JSON as
+cosign sign-blob does and pushes it as an OCI artifact of type
+application/vnd.connectsoft.statement.v1+json, tagged <publisher>-<period>,
+that stock cosign verify-blob and mkt verify accept. A period is closed once.`,
+		Example: `  mkt index statements --config index.yaml --period 2026-11 --publisher acme
+  mkt index statements --config index.yaml --period 2026-11 --close --key operator.key --to registry.example.com/statements`,
+		Args: exactArgs(0),
+		RunE: g.action(func(cmd *cobra.Command, args []string) (result, error) {
+			if o.Period == "" {
+				return nil, usagef("statements needs --period YYYY-MM")
+			}
+			return g.server(cmd, func(srv serverapi.Commands, env serverapi.Env) (serverapi.Result, error) {
+				return srv.Statements(cmd.Context(), env, o)
+			})
+		}),
+	}
+	cmd.Flags().StringVar(&o.Config, "config", "index.yaml", "index configuration file (its store and publishers)")
+	cmd.Flags().StringVar(&o.Period, "period", "", "calendar month, YYYY-MM")
+	cmd.Flags().StringVar(&o.Publisher, "publisher", "", "only this publisher (default: all)")
+	cmd.Flags().BoolVar(&o.Close, "close", false, "freeze, sign and push the period's statements")
+	cmd.Flags().StringVar(&o.Key, "key", "", "the operator's signing key (cosign.key, COSIGN_PASSWORD, or a KMS reference), with --close")
+	cmd.Flags().StringVar(&o.To, "to", "", "registry/repository the statements are pushed to, with --close")
+	return cmd
 }

@@ -69,7 +69,7 @@ func TestJSONOutputOfServerCommandsThroughMkt(t *testing.T) {
 	inProcess = nil
 	defer func() { inProcess = servercmd.Commands{} }()
 	for _, c := range goldenCases(t) {
-		if !strings.HasPrefix(c.command, "index serve") && !strings.HasPrefix(c.command, "index token ") && c.command != "dev up" {
+		if !strings.HasPrefix(c.command, "index serve") && !strings.HasPrefix(c.command, "index token ") && c.command != "index statements" && c.command != "dev up" {
 			continue
 		}
 		t.Run(c.name(), func(t *testing.T) { checkGolden(t, c) })
@@ -525,6 +525,10 @@ func goldenCaseList(a goldenArgs) []jsonCase {
 		{command: "index token list", variant: "no-config", args: []string{"index", "token", "list", "--config", filepath.Join(a.tmp, "none.yaml")}, code: 1},
 		{command: "index token revoke", variant: "ok", args: []string{"index", "token", "revoke", "--config", a.indexConfig, goldenTokenID}, code: 0},
 		{command: "index token revoke", variant: "unknown", args: []string{"index", "token", "revoke", "--config", a.indexConfig, "ffffffffffffffff"}, code: 1},
+		{command: "index statements", variant: "ok", args: []string{"index", "statements", "--config", a.indexConfig, "--period", "2026-11"}, code: 0},
+		{command: "index statements", variant: "usage", args: []string{"index", "statements", "--config", a.indexConfig}, code: 2},
+		{command: "index statements", variant: "bad-period", args: []string{"index", "statements", "--config", a.indexConfig, "--period", "2026-13"}, code: 2},
+		{command: "index statements", variant: "close-usage", args: []string{"index", "statements", "--config", a.indexConfig, "--period", "2026-11", "--close"}, code: 2},
 		{command: "index serve", variant: "ok", args: []string{"index", "serve", "--config", a.indexConfig}, code: 0, background: true, ready: serveReady},
 		{command: "index serve", variant: "no-config", args: []string{"index", "serve", "--config", filepath.Join(a.tmp, "none.yaml")}, code: 1},
 		{command: "dev", variant: "no-subcommand", args: []string{"dev"}, code: 2},

@@ -19,6 +19,15 @@ type Commands interface {
 	TokenList(ctx context.Context, env Env, config, tenant string) (Result, error)
 	TokenRevoke(ctx context.Context, env Env, config, id string) (Result, error)
 	DevUp(ctx context.Context, env Env, o DevOptions) (Result, error)
+	Statements(ctx context.Context, env Env, o StatementsOptions) (Result, error)
+}
+
+// StatementsOptions are index statements' flags.
+type StatementsOptions struct {
+	Config, Period, Publisher string
+	// Close freezes, signs (Key) and pushes (To) the statements.
+	Close   bool
+	Key, To string
 }
 
 // Env is what a server command gets of the global flags and the printer.
