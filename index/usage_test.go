@@ -439,3 +439,57 @@ func TestUsageCountsRealPullNotifications(t *testing.T) {
 		})
 	}
 }
+
+// FuzzDecodeUsageEvents: whatever the body, the decoder answers a whole
+// refusal or one result per event, each either refused with its index and
+// a field or a report the store can take (a known type, a name of the form
+// publisher/name, a version, a quantity in range), and never panics.
+func FuzzDecodeUsageEvents(f *testing.F) {
+	good, _ := json.Marshal(client.NewInstallEvent("mkt://host", "acme/crm", "1.0.0", ""))
+	seats, _ := json.Marshal(client.NewSeatsEvent("urn:f", "acme/crm", "1.0.0", 3))
+	f.Add(true, good)
+	f.Add(false, good)
+	f.Add(false, []byte("["+string(good)+","+string(seats)+`,{"specversion":"1.0"},7,null]`))
+	f.Add(true, []byte(`{"specversion":"1.0","id":"x","source":"s","type":"`+client.UsageSeatsType+`","data":{"name":"a/b","version":"1","seats":-1}}`))
+	f.Add(true, []byte(`{"specversion":"1.0","id":"x","source":"s","type":"`+client.UsageInstallType+`","data_base64":"e30="}`))
+	now := time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC)
+	f.Fuzz(func(t *testing.T, single bool, body []byte) {
+		ctype := client.CloudEventBatchContentType
+		if single {
+			ctype = client.CloudEventContentType
+		}
+		got, err := index.DecodeUsageEvents(ctype, bytes.NewReader(body), now)
+		if err != nil {
+			if got != nil {
+				t.Fatalf("refused whole and returned events: %v", err)
+			}
+			return
+		}
+		if single && len(got) != 1 {
+			t.Fatalf("a single event decoded as %d", len(got))
+		}
+		for i, d := range got {
+			if d.Index != i {
+				t.Fatalf("event %d has index %d", i, d.Index)
+			}
+			if d.Err != nil {
+				if d.Err.Field == "" || d.Err.Index != i || !strings.Contains(d.Err.Error(), d.Err.Field) {
+					t.Fatalf("refusal without its field or index: %+v", d.Err)
+				}
+				continue
+			}
+			q := d.Data.Quantity
+			if d.Type == store.UsageSeats {
+				q = *d.Data.Seats
+			}
+			e := &store.UsageEvent{Source: d.Source, ID: d.ID, At: d.Time, Tenant: "t", Owner: "o", Publisher: "p",
+				Name: d.Data.Name, Version: d.Data.Version, Type: d.Type, Quantity: q}
+			if err := store.ValidateUsageEvent(e); err != nil {
+				t.Fatalf("accepted an event the store refuses: %v (%s)", err, body)
+			}
+			if d.Time.After(now.Add(5 * time.Minute)) {
+				t.Fatalf("accepted a time in the future: %v", d.Time)
+			}
+		}
+	})
+}
