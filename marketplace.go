@@ -61,6 +61,15 @@ type Options struct {
 	// yanked version is refused). A refused version is excluded and the
 	// index asked again; the selection's PassedOver says why.
 	Index *client.Client
+	// ReportInstalls makes Install report what it installed to Index, one
+	// install event (CloudEvents, io.connectsoft.marketplace.install.v1)
+	// per extension, for the tenant of Index's token (DESIGN §6.4). It is
+	// opt-in: the Go API reports nothing unless asked. A report that fails
+	// does not fail the install; Installed.Usage says what became of it.
+	ReportInstalls bool
+	// UsageSource is the CloudEvents source of the reports, a URI naming
+	// the sender; "" means urn:connectsoft:marketplace:go-api.
+	UsageSource string
 }
 
 // Verify fetches the artifact ref names and evaluates the policy on it.
@@ -230,6 +239,18 @@ type Installed struct {
 	Extensions []*resolve.Selected `json:"extensions"`
 	Lock       *Lock               `json:"lock"`
 	Lockfile   string              `json:"lockfile"`
+	// Usage is what became of the install report (Options.ReportInstalls),
+	// nil when none was sent.
+	Usage *UsageReported `json:"usage,omitempty"`
+}
+
+// UsageReported is the outcome of an install report: the index's answer,
+// or why it could not be sent. Either way the install stands.
+type UsageReported struct {
+	*client.UsageReport
+	// Error says why the report was not taken (the index unreachable, the
+	// token refused); "" when the index answered.
+	Error string `json:"error,omitempty"`
 }
 
 // Install resolves reqs (or reads the lockfile when Locked), checks every
@@ -281,7 +302,29 @@ func Install(ctx context.Context, reqs []resolve.Requirement, o Options) (*Insta
 			return nil, fmt.Errorf("install: write lockfile: %w", err)
 		}
 	}
-	return &Installed{Extensions: chosen, Lock: lock, Lockfile: lockPath}, nil
+	out := &Installed{Extensions: chosen, Lock: lock, Lockfile: lockPath}
+	if o.ReportInstalls && o.Index != nil && len(chosen) > 0 {
+		out.Usage = reportInstalls(ctx, o, chosen)
+	}
+	return out, nil
+}
+
+// reportInstalls sends one install event per installed extension to the
+// index, as one batch.
+func reportInstalls(ctx context.Context, o Options, chosen []*resolve.Selected) *UsageReported {
+	source := o.UsageSource
+	if source == "" {
+		source = "urn:connectsoft:marketplace:go-api"
+	}
+	events := make([]client.UsageEvent, len(chosen))
+	for i, s := range chosen {
+		events[i] = client.NewInstallEvent(source, s.Name, s.Version, s.Digest)
+	}
+	rep, err := o.Index.ReportUsage(ctx, events)
+	if err != nil {
+		return &UsageReported{Error: err.Error()}
+	}
+	return &UsageReported{UsageReport: rep}
 }
 
 // lockedSelection fetches every locked digest and evaluates the policy on

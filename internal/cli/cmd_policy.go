@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/connectsoft/marketplace"
+	"github.com/connectsoft/marketplace/artifact"
 	"github.com/connectsoft/marketplace/control"
 	"github.com/connectsoft/marketplace/index/client"
 	"github.com/connectsoft/marketplace/policy"
@@ -166,9 +167,9 @@ version is excluded and the index asked again; a warning on stderr says why.`,
 func newInstallCmd(g *globals) *cobra.Command {
 	var f policyFlags
 	var o marketplace.Options
-	var explain bool
+	var explain, noReport bool
 	cmd := &cobra.Command{
-		Use:   "install NAME[@CONSTRAINT]... --factory-version V --policy FILE -o DIR [--lockfile F] [--locked] [--explain]",
+		Use:   "install NAME[@CONSTRAINT]... --factory-version V --policy FILE -o DIR [--lockfile F] [--locked] [--explain] [--no-usage-report]",
 		Short: "Resolve, verify and unpack extensions into DIR/<publisher>/<name>/",
 		Long: `Resolve the names and their dependencies, verify every chosen version against the
 policy, unpack each into DIR/<publisher>/<name>/ and write the lockfile (name,
@@ -182,7 +183,12 @@ version asked for, within the constraints, in a repository the policy has a
 rule for, and allowed by the policy. A yanked version is installed only when
 you pinned it (--locked); one the index chose is refused. Each refused
 version is excluded and the index asked for the next candidate; stderr says
-why each was passed over (--explain: every passed-over version).`,
+why each was passed over (--explain: every passed-over version).
+
+With --index URL and a token (MKT_INDEX_TOKEN), the install is reported to
+the index as usage, one install event per extension for the token's tenant
+(--no-usage-report: none). A report the index refuses or cannot take is a
+warning on stderr; the install stands.`,
 		Example: `  mkt install acme/crm@^1.2 --factory-version 2.4.0 --policy policy.yaml --registry registry.example.com -o ./extensions
   mkt install --locked --factory-version 2.4.0 --policy policy.yaml --registry registry.example.com -o ./extensions`,
 		RunE: g.action(func(cmd *cobra.Command, args []string) (result, error) {
@@ -205,6 +211,8 @@ why each was passed over (--explain: every passed-over version).`,
 			}
 			// The shared options, with this command's own on top.
 			base.Dir, base.Lockfile, base.Locked, base.Concurrency = o.Dir, o.Lockfile, o.Locked, o.Concurrency
+			base.ReportInstalls = base.Index != nil && base.Index.Token != "" && !noReport
+			base.UsageSource = "urn:connectsoft:marketplace:mkt"
 			res, err := marketplace.Install(cmd.Context(), reqs, base)
 			if err != nil {
 				return nil, err
@@ -219,6 +227,7 @@ why each was passed over (--explain: every passed-over version).`,
 	fl.BoolVar(&o.Locked, "locked", false, "install exactly the lockfile's digests")
 	fl.IntVar(&o.Concurrency, "concurrency", 4, "parallel downloads")
 	fl.BoolVar(&explain, "explain", false, "say on stderr why newer versions were passed over")
+	fl.BoolVar(&noReport, "no-usage-report", false, "with --index, do not report the install to the index as usage")
 	return cmd
 }
 
@@ -263,6 +272,18 @@ func (r *installResult) printText(p *printer) {
 		}
 	} else {
 		warnRefusedLocally(p, r.Extensions)
+	}
+	if u := r.Usage; u != nil {
+		switch {
+		case u.Error != "":
+			fmt.Fprintf(p.stderr, "warning: the install was not reported to the index as usage: %s\n", artifact.Printable(u.Error))
+		case u.Refused > 0:
+			for _, e := range u.Events {
+				if e.Error != nil {
+					fmt.Fprintf(p.stderr, "warning: the index refused the usage report: %s\n", artifact.Printable(e.Error.Message))
+				}
+			}
+		}
 	}
 	if r.locked {
 		fmt.Fprintf(p.stderr, "Installed %d extensions from %s into %s\n", len(r.Lock.Extensions), r.Lockfile, r.dir)

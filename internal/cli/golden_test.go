@@ -408,6 +408,13 @@ controlList: {ref: "%s/gold/control:latest", keys: [gold.pub], maxAge: 1h}
 				}
 			}
 		}
+		if c.command == "usage" && c.variant == "ok" {
+			// A publisher token of the fixture index's tenant, and two
+			// installs of its gold/crm by tenant globex.
+			cases[i].before = func(t *testing.T) {
+				t.Setenv("MKT_INDEX_TOKEN", goldenUsage(t, idx.Store))
+			}
+		}
 		if c.command == "search" && c.variant == "ok" {
 			// The cases before pushed gold/crm; the index ingests it now,
 			// as the registry's notification would make it.
@@ -517,6 +524,9 @@ func goldenCaseList(a goldenArgs) []jsonCase {
 		{command: "index impact", variant: "ok", args: []string{"index", "impact", "gold/crm@0.1.0", "--index", a.index}, code: 0},
 		{command: "index impact", variant: "no-token", args: []string{"index", "impact", "gold/crm@0.1.0", "--index", a.index}, code: 1},
 		{command: "index impact", variant: "usage", args: []string{"index", "impact", "gold/crm", "--index", a.index}, code: 2},
+		{command: "usage", variant: "ok", args: []string{"usage", "--index", a.index, "--from", "2026-11", "--granularity", "month"}, code: 0},
+		{command: "usage", variant: "no-token", args: []string{"usage", "--index", a.index}, code: 1},
+		{command: "usage", variant: "usage", args: []string{"usage", "--index", a.index, "--granularity", "week"}, code: 2},
 		{command: "index", variant: "no-subcommand", args: []string{"index"}, code: 2},
 		{command: "index token", variant: "no-subcommand", args: []string{"index", "token"}, code: 2},
 		{command: "index token create", variant: "ok", args: []string{"index", "token", "create", "--config", a.indexConfig, "--tenant", "gold", "--roles", "reader,publisher"}, code: 0},

@@ -149,7 +149,7 @@ Human messages go to stderr, results to stdout. Exit status: 0 on success,
 		newInitCmd(g), newPushCmd(g), newPullCmd(g), newInspectCmd(g), newCopyCmd(g),
 		newLoginCmd(g), newLogoutCmd(g), newVersionCmd(g), newDevCmd(g),
 		newKeyCmd(g), newSignCmd(g), newAttestCmd(g), newVerifyCmd(g),
-		newResolveCmd(g), newInstallCmd(g), newIndexCmd(g), newSearchCmd(g),
+		newResolveCmd(g), newInstallCmd(g), newIndexCmd(g), newSearchCmd(g), newUsageCmd(g),
 		newReviewCmd(g), newPromoteCmd(g), newLifecycleCmd(g, "deprecate", "deprecated"), newLifecycleCmd(g, "yank", "yanked"),
 		newControlCmd(g), newAuditCmd(g),
 	)
