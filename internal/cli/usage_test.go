@@ -52,7 +52,7 @@ rules:
 		var page struct {
 			Rows []struct {
 				Tenant, Name, Version string
-				Installs             int64
+				Installs              int64
 			}
 		}
 		if err := json.Unmarshal([]byte(r.stdout), &page); err != nil {
