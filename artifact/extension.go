@@ -122,6 +122,28 @@ func LoadExtension(dir string) (*Extension, error) {
 	return ParseExtension(f, name)
 }
 
+// DecodeExtension is ParseExtension for a reviewer: when the descriptor
+// decodes but breaks the model's rules (an invalid licence, a missing
+// entrypoint field), it returns the decoded descriptor beside the
+// *DescriptorError, so that each problem can be reported by the check it
+// belongs to and the rest of the extension still read. It returns nil
+// only when the YAML itself does not decode.
+func DecodeExtension(r io.Reader, file string) (*Extension, error) {
+	data, err := io.ReadAll(io.LimitReader(r, maxDescriptorSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", file, err)
+	}
+	if len(data) > maxDescriptorSize {
+		return nil, &DescriptorError{[]*FieldError{{File: file, Msg: fmt.Sprintf("larger than %d bytes", maxDescriptorSize)}}}
+	}
+	var ext Extension
+	lines, problems := yamlstrict.Decode(data, file, &ext)
+	if problems != nil {
+		return nil, &DescriptorError{problems}
+	}
+	return &ext, ext.validate(file, lines)
+}
+
 // ParseExtension reads a descriptor strictly: unknown or repeated fields,
 // wrong types and invalid values are all errors that name the field and line.
 // file is used in messages only.

@@ -801,3 +801,26 @@ func (p *Policy) attestThreshold(a *attestReq, in Input, res *signing.Result, sc
 	c.Reason += ignoredNote(short, ignored) + sc.rootNote(expired)
 	return c
 }
+
+// LicenseChecks are the licence checks of the rules that apply to in, as
+// Evaluate makes them, for callers that judge a licence before anything
+// is signed (the review pipeline). With no repository (a directory not
+// pushed yet) every rule whose kinds fit applies, so a publisher is held
+// to the strictest licence rule the stage could apply to it.
+func (p *Policy) LicenseChecks(in Input) []Check {
+	var out []Check
+	for _, r := range p.rules {
+		if r.spec.Licenses == nil {
+			continue
+		}
+		if in.Repository == "" {
+			if len(r.kinds) > 0 && (in.Extension == nil || !r.kinds[in.Extension.Kind]) {
+				continue
+			}
+		} else if !r.matches(in) {
+			continue
+		}
+		out = append(out, licenses(in, r.spec.Licenses, r.spec.Name))
+	}
+	return out
+}

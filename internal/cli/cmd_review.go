@@ -17,7 +17,7 @@ import (
 // rejections here; the automated checks (review check) join it.
 func newReviewCmd(g *globals) *cobra.Command {
 	review := group(&cobra.Command{Use: "review", Short: "Review extensions: sign approvals and rejections for a stage"})
-	review.AddCommand(newReviewVerdictCmd(g, "approve", "approved"), newReviewVerdictCmd(g, "reject", "rejected"))
+	review.AddCommand(newReviewCheckCmd(g), newReviewVerdictCmd(g, "approve", "approved"), newReviewVerdictCmd(g, "reject", "rejected"))
 	return review
 }
 

@@ -15,6 +15,7 @@ import (
 	"github.com/connectsoft/marketplace/artifact"
 	"github.com/connectsoft/marketplace/control"
 	"github.com/connectsoft/marketplace/index/client"
+	"github.com/connectsoft/marketplace/internal/cli/serverapi"
 	"github.com/connectsoft/marketplace/remote"
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 	"github.com/spf13/cobra"
@@ -49,6 +50,7 @@ const (
 	codeUnsafeContent        = "unsafeContent"
 	codeNotInstalled         = "notInstalled"
 	codeAuditFailed          = "auditFailed"
+	codeRejected             = "rejected"
 )
 
 // errorBody is a failure as the JSON contract prints it, under "error".
@@ -130,6 +132,9 @@ func describeError(err error) *errorBody {
 	case errors.Is(err, errDenied):
 		b.Code = codeDenied
 		b.Hint = "the decision's failed checks say which rule refused it and why; the policy file decides what is trusted"
+	case errors.Is(err, serverapi.ErrRejected):
+		b.Code = codeRejected
+		b.Hint = "each blocking finding says where it is and what to do; docs/review.md explains every check and how to pass it"
 	case errors.As(err, &timeout):
 		b.Code = codeTimeout
 		b.Hint = fmt.Sprintf("check that %s is up and reachable; if it is only slow, raise %s (now %s)", timeout.Host, timeoutFlags[timeout.Setting], timeout.Limit)

