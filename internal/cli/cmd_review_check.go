@@ -56,7 +56,7 @@ mkt runs this command in mkt-server, which links gitleaks (docs/review.md).`,
 			return g.server(cmd, func(srv serverapi.Commands, env serverapi.Env) (serverapi.Result, error) {
 				ctx := cmd.Context()
 				o.Target, o.FactoryVersion = args[0], f.factory
-				p, err := f.load(ctx)
+				p, err := f.load(ctx, g)
 				if err != nil {
 					return nil, err
 				}
