@@ -112,6 +112,7 @@ func (a *API) Handler() http.Handler {
 		mux.HandleFunc("POST /api/v1/usage/events", a.postUsageEvents)
 		mux.HandleFunc("GET /api/v1/usage", a.getUsage)
 	}
+	mux.HandleFunc("GET /api/v1/subscriptions/dead-letters", a.deadLetters)
 	mux.HandleFunc("GET /api/v1/openapi.json", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		w.Write(OpenAPI)

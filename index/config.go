@@ -51,6 +51,10 @@ type Config struct {
 	Queue QueueOptions `yaml:"queue"`
 	// Usage says whose usage a registry pull is (DESIGN §6.4).
 	Usage UsageConfig `yaml:"usage"`
+	// Subscriptions receive events as CloudEvents (DESIGN §6.5), delivered
+	// through the queue as Delivery says.
+	Subscriptions []Subscription  `yaml:"subscriptions"`
+	Delivery      DeliveryOptions `yaml:"delivery"`
 	// Dir is the directory of the config file; relative paths are against it.
 	Dir string `yaml:"-"`
 }
@@ -318,6 +322,7 @@ func LoadConfig(path string) (*Config, error) {
 		}
 		checkQueue(c.Queue, add)
 		checkUsage(c.Usage, add)
+		checkSubscriptions(&c, add)
 	}
 	if len(problems) > 0 {
 		yamlstrict.Sort(problems)

@@ -144,3 +144,26 @@ func TestLoadConfigQueueSettings(t *testing.T) {
 		}
 	}
 }
+
+func TestLoadConfigSubscriptions(t *testing.T) {
+	t.Setenv("HOOK_SECRET", "a-secret-of-enough-length")
+	c, err := index.LoadConfig(writeConfig(t, "store: sqlite://x\nsubscriptions:\n  - {name: sec, url: https://hooks.example.com/mkt, secret: \"${HOOK_SECRET}\", events: [version.yanked, control.blocked], tenant: acme}\ndelivery: {maxAttempts: 20, backoff: 2s, maxBackoff: 1h, timeout: 5s}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := c.Subscriptions[0]; s.Secret != "a-secret-of-enough-length" || len(s.Events) != 2 || s.Tenant != "acme" || c.Delivery.MaxAttempts != 20 || c.Delivery.MaxBackoff != time.Hour {
+		t.Fatalf("subscriptions %+v, delivery %+v", c.Subscriptions, c.Delivery)
+	}
+	cases := map[string]string{
+		"store: sqlite://x\nsubscriptions: [{name: a, url: ftp://x, secret: aaaaaaaaaaaaaaaa}]\n":                                                        `subscriptions[0].url: "ftp://x": want an http:// or https:// URL`,
+		"store: sqlite://x\nsubscriptions: [{name: a, url: https://x, secret: short}]\n":                                                                 "subscriptions[0].secret: required, at least 16 characters",
+		"store: sqlite://x\nsubscriptions: [{name: a, url: https://x, secret: aaaaaaaaaaaaaaaa, events: [version.pushed]}]\n":                            `subscriptions[0].events[0]: "version.pushed": want one of version.published`,
+		"store: sqlite://x\nsubscriptions: [{name: a, url: https://x, secret: aaaaaaaaaaaaaaaa}, {name: a, url: https://y, secret: aaaaaaaaaaaaaaaa}]\n": "subscriptions[1].name: required and unique",
+		"store: sqlite://x\ndelivery: {backoff: -1s}\n":                                                                                                  "delivery.backoff: -1s: want a positive duration",
+	}
+	for body, want := range cases {
+		if _, err := index.LoadConfig(writeConfig(t, body)); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%q: want an error with %q, got %v", body, want, err)
+		}
+	}
+}

@@ -37,6 +37,10 @@ type Ingester struct {
 	// Publishers bind namespaces to tenants and repositories; artifacts
 	// not bound to the name they claim are quarantined (identity.go).
 	Publishers []Publisher
+	// Subscriptions, when set, are told what ingests change (published,
+	// yanked, review revoked, tag moved), queued in the version write's
+	// own transaction.
+	Subscriptions *Subscriptions
 
 	// Stages are the policies of the stages (DESIGN §6.2) by stage name:
 	// a source with a stage is decided by its stage's policy, and a version
@@ -234,6 +238,9 @@ func (in *Ingester) ingest(ctx context.Context, src *Source, repository, ref str
 		Attestations []signing.AttestationResult `json:"attestations"`
 	}{res.Signatures, res.Attestations}); err != nil {
 		return nil, err
+	}
+	if in.Subscriptions != nil {
+		ctx = store.WithWriteHook(ctx, in.Subscriptions.onWrite)
 	}
 	r, err := in.Store.UpsertVersion(ctx, v)
 	if err != nil {

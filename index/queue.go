@@ -116,6 +116,9 @@ type QueueOptions struct {
 	ID string `yaml:"-"`
 	// Log receives retries and quarantines (default slog.Default()).
 	Log *slog.Logger `yaml:"-"`
+	// Subscriptions, when set, are delivered by the same queue (their own
+	// River queue, workers and backoff); NewQueue connects them to it.
+	Subscriptions *Subscriptions `yaml:"-"`
 }
 
 func (o QueueOptions) withDefaults() QueueOptions {
@@ -203,12 +206,22 @@ func NewQueue(st store.Store, hook *Webhook, opts QueueOptions) (*Queue, error) 
 		return nil, fmt.Errorf("ingest queue: %w", err)
 	}
 	o := q.opts
+	queues := map[string]river.QueueConfig{ingestQueue: {MaxWorkers: o.Workers}}
+	retry := retryPolicy{ingest: backoff{first: o.Backoff, max: o.MaxBackoff}}
+	if s := o.Subscriptions; s != nil {
+		if err := river.AddWorkerSafely(workers, &deliveryWorker{s: s}); err != nil {
+			return nil, fmt.Errorf("ingest queue: %w", err)
+		}
+		d := s.Options.withDefaults()
+		queues[deliverQueue] = river.QueueConfig{MaxWorkers: d.Workers}
+		retry.deliver = backoff{first: d.Backoff, max: d.MaxBackoff}
+	}
 	client, err := river.NewClient(q.driver, &river.Config{
 		ID:                   o.ID,
-		Queues:               map[string]river.QueueConfig{ingestQueue: {MaxWorkers: o.Workers}},
+		Queues:               queues,
 		Workers:              workers,
 		MaxAttempts:          o.MaxAttempts,
-		RetryPolicy:          backoff{first: o.Backoff, max: o.MaxBackoff},
+		RetryPolicy:          retry,
 		JobTimeout:           o.AttemptTimeout,
 		RescueStuckJobsAfter: o.RescueAfter,
 		// At most one fetch per PollInterval: under load one fetch claims
@@ -224,6 +237,9 @@ func NewQueue(st store.Store, hook *Webhook, opts QueueOptions) (*Queue, error) 
 		return nil, fmt.Errorf("ingest queue: %w", err)
 	}
 	q.client = client
+	if o.Subscriptions != nil {
+		o.Subscriptions.client = client
+	}
 	return q, nil
 }
 
@@ -358,6 +374,17 @@ func (q *Queue) alert(e Event, why string, err error) *store.Alert {
 		Message: fmt.Sprintf("%s:%s (%s) was not ingested after %s: %v; fix the artifact and push it again",
 			repository, ref, e.Target.Digest, why, err),
 	}
+}
+
+// retryPolicy is the queue's: each kind of job backs off its own way
+// (deliveries wait longer, for a receiver that is down for a while).
+type retryPolicy struct{ ingest, deliver backoff }
+
+func (p retryPolicy) NextRetry(job *rivertype.JobRow) time.Time {
+	if job.Kind == (deliveryArgs{}).Kind() && p.deliver.first > 0 {
+		return p.deliver.NextRetry(job)
+	}
+	return p.ingest.NextRetry(job)
 }
 
 // backoff is the queue's retry policy: first, then doubling up to max,

@@ -75,7 +75,14 @@ func NewServer(ctx context.Context, c *Config, ro remote.Options, log *slog.Logg
 	}}
 	m := NewMetrics()
 	hook := &Webhook{Secret: c.WebhookSecret, Sources: c.Sources, Ingester: ing, Events: st, Log: log, Metrics: m, Usage: c.Usage}
-	if hook.Queue, err = NewQueue(st, hook, c.queueOptions(log)); err != nil {
+	qo := c.queueOptions(log)
+	if len(c.Subscriptions) > 0 {
+		dl, _ := st.(store.DeadLetterStore) // both SQL stores are one
+		ing.Subscriptions = &Subscriptions{List: c.Subscriptions, Operator: c.Operator, Source: c.PublicURL, Options: c.Delivery,
+			DeadLetters: dl, Log: log}
+		qo.Subscriptions = ing.Subscriptions
+	}
+	if hook.Queue, err = NewQueue(st, hook, qo); err != nil {
 		st.Close()
 		return nil, err
 	}
