@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	cloudevent "github.com/cloudevents/sdk-go/v2/event"
 	"github.com/connectsoft/marketplace/index"
 	"github.com/connectsoft/marketplace/index/client"
 	"github.com/connectsoft/marketplace/index/store"
@@ -59,9 +60,15 @@ func newReceiver(t *testing.T, secret string) *receiver {
 			http.Error(w, err.Error(), http.StatusUnauthorized)
 			return
 		}
+		// What the CloudEvents Go SDK reads and validates as CloudEvents 1.0.
+		var sdk cloudevent.Event
+		if err := json.Unmarshal(body, &sdk); err != nil || sdk.Validate() != nil || req.Header.Get("Content-Type") != "application/cloudevents+json" {
+			http.Error(w, fmt.Sprintf("not a structured CloudEvent: %v %v", err, sdk.Validate()), http.StatusBadRequest)
+			return
+		}
 		var ce index.CloudEvent
-		if err := json.Unmarshal(body, &ce); err != nil || req.Header.Get("Content-Type") != "application/cloudevents+json" {
-			http.Error(w, "not a structured CloudEvent", http.StatusBadRequest)
+		if err := json.Unmarshal(body, &ce); err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
 			return
 		}
 		r.seen[ce.ID]++
