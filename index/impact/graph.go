@@ -43,6 +43,9 @@ type Node struct {
 	Version
 	Visibility string `json:"visibility"`
 	Lifecycle  string `json:"lifecycle,omitempty"`
+	// Quarantined: the version has not passed its stage's policy, and
+	// only its own tenant and reviewers may see it (the caller filters).
+	Quarantined bool `json:"quarantined,omitempty"`
 	// Depth is how many dependency steps it is from a target (0: a target).
 	Depth int `json:"depth"`
 	// Via is the version it depends on that brought it in, and Constraint
@@ -98,6 +101,7 @@ type nodeKey struct{ tenant, name, version string }
 type node struct {
 	Version
 	visibility, lifecycle string
+	quarantined           bool
 	semver                *semver.Version // nil: not SemVer, admitted by no constraint
 	deps                  []dep
 	signers               []string
@@ -171,7 +175,7 @@ func (g *Graph) apply(ls []*store.Links) {
 			continue
 		}
 		n := &node{Version: Version{Tenant: l.Tenant, Name: l.Name, Version: l.Version, Digest: l.Digest},
-			visibility: l.Visibility, lifecycle: l.Lifecycle, signers: slices.Clone(l.Signers), id: len(g.all)}
+			visibility: l.Visibility, lifecycle: l.Lifecycle, quarantined: l.Quarantined, signers: slices.Clone(l.Signers), id: len(g.all)}
 		g.all = append(g.all, n)
 		n.semver, _ = semver.StrictNewVersion(l.Version)
 		for _, d := range l.Dependencies {
@@ -234,7 +238,7 @@ func (g *Graph) refresh(n *node, l *store.Links) {
 			delete(g.bySigner, s)
 		}
 	}
-	n.visibility, n.lifecycle, n.signers = l.Visibility, l.Lifecycle, slices.Clone(l.Signers)
+	n.visibility, n.lifecycle, n.quarantined, n.signers = l.Visibility, l.Lifecycle, l.Quarantined, slices.Clone(l.Signers)
 	for _, s := range n.signers {
 		g.bySigner[s] = append(g.bySigner[s], n)
 	}
@@ -346,7 +350,7 @@ func (g *Graph) Impact(ctx context.Context, q Query) (*Answer, error) {
 	all := make([]Node, len(queue))
 	nt := 0
 	for i, r := range queue {
-		all[i] = Node{Version: r.n.Version, Visibility: r.n.visibility, Lifecycle: r.n.lifecycle, Depth: r.depth}
+		all[i] = Node{Version: r.n.Version, Visibility: r.n.visibility, Lifecycle: r.n.lifecycle, Quarantined: r.n.quarantined, Depth: r.depth}
 		if r.via == nil {
 			nt++
 			continue

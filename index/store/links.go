@@ -19,6 +19,9 @@ type Links struct {
 	Digest     string
 	Visibility string
 	Lifecycle  string
+	// Quarantined is the version's quarantine (DESIGN §6.2): seen only by
+	// its own tenant and by reviewers, in an impact answer as anywhere.
+	Quarantined bool
 	// Dependencies are the descriptor's spec.dependencies: a name and a
 	// SemVer constraint each.
 	Dependencies []Dependency
@@ -44,7 +47,7 @@ type LinkFeed interface {
 // LinkChanges reads descriptors and evidence but decodes only the few
 // fields Links keeps.
 func (s *sqlStore) LinkChanges(ctx context.Context, after int64, limit int) ([]*Links, error) {
-	rows, err := s.db.QueryContext(ctx, s.q(`SELECT tenant, name, version, digest, visibility, lifecycle, seq, descriptor, evidence
+	rows, err := s.db.QueryContext(ctx, s.q(`SELECT tenant, name, version, digest, visibility, lifecycle, quarantined, seq, descriptor, evidence
 		FROM versions WHERE seq > ? ORDER BY seq LIMIT ?`), after, limit)
 	if err != nil {
 		return nil, fmt.Errorf("link changes after %d: %w", after, err)
@@ -54,7 +57,7 @@ func (s *sqlStore) LinkChanges(ctx context.Context, after int64, limit int) ([]*
 	for rows.Next() {
 		l := &Links{}
 		var descriptor, evidence sql.NullString
-		if err := rows.Scan(&l.Tenant, &l.Name, &l.Version, &l.Digest, &l.Visibility, &l.Lifecycle, &l.Seq, &descriptor, &evidence); err != nil {
+		if err := rows.Scan(&l.Tenant, &l.Name, &l.Version, &l.Digest, &l.Visibility, &l.Lifecycle, &l.Quarantined, &l.Seq, &descriptor, &evidence); err != nil {
 			return nil, fmt.Errorf("link changes after %d: %w", after, err)
 		}
 		if descriptor.Valid {
