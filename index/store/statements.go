@@ -2,10 +2,12 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -91,7 +93,10 @@ type UsageSum struct {
 	// Quantity is the sum of the events' quantities, MaxQuantity the
 	// largest (a seat report is a level, not an increment).
 	Quantity, MaxQuantity int64
-	// First is the earliest event time of the group.
+	// First is the earliest event time of the group; where the daily
+	// aggregate answered, the start of its earliest day (enough to tell
+	// which terms window a tenant used first: windows change only on days
+	// read from the raw events).
 	First time.Time
 }
 
@@ -160,44 +165,90 @@ func (s *sqlStore) SetStatementReference(ctx context.Context, publisher, period,
 	return nil
 }
 
-// SumUsage groups in SQL: the windows travel as one JSON parameter
-// (jsonb_to_recordset on PostgreSQL, json_each on SQLite) and are joined
-// to the events by name, version and time, so the database returns one row
-// per version, tenant, type and window. On PostgreSQL the month bounds let
-// the planner read only the period's partitions.
+// SumUsage groups in SQL. A month of one publisher's usage is read from
+// the daily aggregate (usage_daily) wherever it can be: the days that lie
+// wholly inside terms windows come from there, and only the days a window
+// starts or ends within, from the raw events. The raw events are read
+// alone when the query bounds arrival (adjustments) or when events of the
+// month arrived at or after the cutoff, which the aggregate cannot leave
+// out. The windows travel as one JSON parameter (jsonb_to_recordset on
+// PostgreSQL, json_each on SQLite) and are joined to the rows by name,
+// version and time, so the database returns one row per version, tenant,
+// type and window. Everything is read in one snapshot.
 func (s *sqlStore) SumUsage(ctx context.Context, q UsageSumQuery) ([]UsageSum, error) {
+	opts := &sql.TxOptions{ReadOnly: true}
+	if s.d.name == "postgres" {
+		opts.Isolation = sql.LevelRepeatableRead
+	}
+	tx, err := s.db.BeginTx(ctx, opts)
+	if err != nil {
+		return nil, fmt.Errorf("sum usage of %s: %w", q.Publisher, err)
+	}
+	defer tx.Rollback()
+	if q.ReceivedFrom.IsZero() && q.Publisher != "" {
+		late := false
+		if !q.ReceivedTo.IsZero() {
+			if err := tx.QueryRowContext(ctx, s.q(`SELECT EXISTS (SELECT 1 FROM usage_events WHERE publisher = ? AND received_at >= ?
+				AND at >= ? AND at < ? AND month >= ? AND month <= ?)`), q.Publisher, q.ReceivedTo.UnixNano(), q.From.UnixNano(), q.To.UnixNano(),
+				MonthOf(q.From), MonthOf(q.To.Add(-time.Nanosecond))).Scan(&late); err != nil {
+				return nil, fmt.Errorf("sum usage of %s: %w", q.Publisher, err)
+			}
+		}
+		if !late {
+			return s.sumDaily(ctx, tx, q)
+		}
+	}
+	return s.sumRaw(ctx, tx, q, "")
+}
+
+// windowsJSON is the windows as the SQL reads them: times in Unix
+// nanoseconds and days as yyyymmdd, an open end as the largest value.
+func windowsJSON(ws []TermsWindow) (string, error) {
 	type window struct {
 		ID      int    `json:"id"`
 		Name    string `json:"name"`
 		Version string `json:"version"`
 		From    int64  `json:"from"`
 		To      int64  `json:"to"`
+		FromDay int    `json:"fromDay"`
+		ToDay   int    `json:"toDay"`
 	}
-	ws := make([]window, 0, len(q.Windows))
-	for _, w := range q.Windows {
-		to := int64(math.MaxInt64)
+	out := make([]window, 0, len(ws))
+	for _, w := range ws {
+		to, toDay := int64(math.MaxInt64), 99991231
 		if !w.To.IsZero() {
-			to = w.To.UnixNano()
+			to, toDay = w.To.UnixNano(), DayOf(w.To)
 		}
-		ws = append(ws, window{w.ID, w.Name, w.Version, w.From.UnixNano(), to})
+		out = append(out, window{w.ID, w.Name, w.Version, w.From.UnixNano(), to, DayOf(w.From), toDay})
 	}
-	js, err := json.Marshal(ws)
+	js, err := json.Marshal(out)
+	return string(js), err
+}
+
+// windowsCTE is the WITH clause that makes the windows a table seg (id,
+// name, version, s_from, s_to, from_day, to_day) from one parameter.
+func (s *sqlStore) windowsCTE() string {
+	if s.d.name == "sqlite" {
+		return `WITH seg AS (SELECT json_extract(value, '$.id') AS id, json_extract(value, '$.name') AS name,
+			json_extract(value, '$.version') AS version, json_extract(value, '$.from') AS s_from, json_extract(value, '$.to') AS s_to,
+			json_extract(value, '$.fromDay') AS from_day, json_extract(value, '$.toDay') AS to_day FROM json_each(?))`
+	}
+	return `WITH seg AS (SELECT id, name, version, "from" AS s_from, "to" AS s_to, "fromDay" AS from_day, "toDay" AS to_day
+		FROM jsonb_to_recordset(?::jsonb) AS w(id int, name text, version text, "from" bigint, "to" bigint, "fromDay" int, "toDay" int))`
+}
+
+// sumRaw sums the raw events; extra is a further condition on e (built
+// from integers only, never from input text).
+func (s *sqlStore) sumRaw(ctx context.Context, tx *sql.Tx, q UsageSumQuery, extra string) ([]UsageSum, error) {
+	js, err := windowsJSON(q.Windows)
 	if err != nil {
 		return nil, err
 	}
-	var seg string
-	if s.d.name == "sqlite" {
-		seg = `SELECT json_extract(value, '$.id') AS id, json_extract(value, '$.name') AS name, json_extract(value, '$.version') AS version,
-			json_extract(value, '$.from') AS s_from, json_extract(value, '$.to') AS s_to FROM json_each(?)`
-	} else {
-		seg = `SELECT * FROM jsonb_to_recordset(?::jsonb) AS w(id int, name text, version text, "from" bigint, "to" bigint)`
-		seg = `SELECT id, name, version, "from" AS s_from, "to" AS s_to FROM (` + seg + `) w0`
-	}
-	query := `WITH seg AS (` + seg + `)
+	query := s.windowsCTE() + `
 		SELECT e.name, e.version, e.tenant, e.type, COALESCE(seg.id, -1), SUM(e.quantity), MAX(e.quantity), MIN(e.at)
 		FROM usage_events e LEFT JOIN seg ON seg.name = e.name AND seg.version = e.version AND e.at >= seg.s_from AND e.at < seg.s_to
-		WHERE e.at >= ? AND e.at < ? AND e.month >= ? AND e.month <= ?`
-	args := []any{string(js), q.From.UnixNano(), q.To.UnixNano(), MonthOf(q.From), MonthOf(q.To.Add(-time.Nanosecond))}
+		WHERE e.at >= ? AND e.at < ? AND e.month >= ? AND e.month <= ?` + extra
+	args := []any{js, q.From.UnixNano(), q.To.UnixNano(), MonthOf(q.From), MonthOf(q.To.Add(-time.Nanosecond))}
 	if q.Publisher != "" {
 		query += ` AND e.publisher = ?`
 		args = append(args, q.Publisher)
@@ -210,7 +261,7 @@ func (s *sqlStore) SumUsage(ctx context.Context, q UsageSumQuery) ([]UsageSum, e
 		query += ` AND e.received_at < ?`
 		args = append(args, q.ReceivedTo.UnixNano())
 	}
-	rows, err := s.db.QueryContext(ctx, s.q(query+` GROUP BY e.name, e.version, e.tenant, e.type, COALESCE(seg.id, -1)`), args...)
+	rows, err := tx.QueryContext(ctx, s.q(query+` GROUP BY e.name, e.version, e.tenant, e.type, COALESCE(seg.id, -1)`), args...)
 	if err != nil {
 		return nil, fmt.Errorf("sum usage of %s: %w", q.Publisher, err)
 	}
@@ -226,6 +277,95 @@ func (s *sqlStore) SumUsage(ctx context.Context, q UsageSumQuery) ([]UsageSum, e
 		out = append(out, u)
 	}
 	return out, rows.Err()
+}
+
+// sumDaily sums the daily aggregate over the days no window starts or
+// ends within, and the raw events of those days, and merges the two.
+func (s *sqlStore) sumDaily(ctx context.Context, tx *sql.Tx, q UsageSumQuery) ([]UsageSum, error) {
+	var split []int // the days a window boundary falls inside, in [From, To)
+	seen := map[int]bool{}
+	for _, w := range q.Windows {
+		for _, t := range []time.Time{w.From, w.To, q.From, q.To} {
+			if t.IsZero() || t.Before(q.From) || !t.Before(q.To) || t.UTC().Truncate(24*time.Hour).Equal(t.UTC()) && t.UTC().Hour() == 0 {
+				continue
+			}
+			if d := DayOf(t); !seen[d] {
+				seen[d] = true
+				split = append(split, d)
+			}
+		}
+	}
+	js, err := windowsJSON(q.Windows)
+	if err != nil {
+		return nil, err
+	}
+	query := s.windowsCTE() + `
+		SELECT d.name, d.version, d.tenant, d.type, COALESCE(seg.id, -1), SUM(d.quantity), MAX(d.peak), MIN(d.day)
+		FROM usage_daily d LEFT JOIN seg ON seg.name = d.name AND seg.version = d.version AND d.day >= seg.from_day AND d.day < seg.to_day
+		WHERE d.publisher = ? AND d.day >= ? AND d.day < ?`
+	fromDay, toDay := DayOf(q.From), DayOf(q.To.Add(-time.Nanosecond))+1
+	if !q.From.Equal(q.From.UTC().Truncate(24 * time.Hour)) {
+		fromDay++ // a partial first day is read raw
+		split = append(split, DayOf(q.From))
+	}
+	var rawDays []string
+	if len(split) > 0 {
+		var days []string
+		for _, d := range split {
+			days = append(days, strconv.Itoa(d))
+			start := time.Date(d/10000, time.Month(d/100%100), d%100, 0, 0, 0, 0, time.UTC)
+			rawDays = append(rawDays, fmt.Sprintf("(e.at >= %d AND e.at < %d)", start.UnixNano(), start.AddDate(0, 0, 1).UnixNano()))
+		}
+		query += ` AND d.day NOT IN (` + strings.Join(days, ", ") + `)`
+	}
+	out := map[[5]string]*UsageSum{}
+	var order [][5]string
+	merge := func(u UsageSum) {
+		k := [5]string{u.Name, u.Version, u.Tenant, u.Type, strconv.Itoa(u.Window)}
+		m := out[k]
+		if m == nil {
+			out[k] = &u
+			order = append(order, k)
+			return
+		}
+		m.Quantity += u.Quantity
+		m.MaxQuantity = max(m.MaxQuantity, u.MaxQuantity)
+		if u.First.Before(m.First) {
+			m.First = u.First
+		}
+	}
+	rows, err := tx.QueryContext(ctx, s.q(query+` GROUP BY d.name, d.version, d.tenant, d.type, COALESCE(seg.id, -1)`), js, q.Publisher, fromDay, toDay)
+	if err != nil {
+		return nil, fmt.Errorf("sum usage of %s: daily: %w", q.Publisher, err)
+	}
+	for rows.Next() {
+		var u UsageSum
+		var day int
+		if err := rows.Scan(&u.Name, &u.Version, &u.Tenant, &u.Type, &u.Window, &u.Quantity, &u.MaxQuantity, &day); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("sum usage of %s: daily: %w", q.Publisher, err)
+		}
+		u.First = time.Date(day/10000, time.Month(day/100%100), day%100, 0, 0, 0, 0, time.UTC)
+		merge(u)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sum usage of %s: daily: %w", q.Publisher, err)
+	}
+	if len(rawDays) > 0 {
+		raw, err := s.sumRaw(ctx, tx, q, ` AND (`+strings.Join(rawDays, " OR ")+`)`)
+		if err != nil {
+			return nil, err
+		}
+		for _, u := range raw {
+			merge(u)
+		}
+	}
+	res := make([]UsageSum, 0, len(order))
+	for _, k := range order {
+		res = append(res, *out[k])
+	}
+	return res, nil
 }
 
 func (s *sqlStore) PublisherTenants(ctx context.Context) (map[string]string, error) {

@@ -105,12 +105,15 @@ func sumUsageGroupsByTermsWindow(t *testing.T, s store.Store) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		for i := range out {
+			out[i].First = out[i].First.Truncate(24 * time.Hour) // the daily aggregate knows the day
+		}
 		slices.SortFunc(out, func(a, b store.UsageSum) int {
 			return cmpStrings(a.Name, b.Name, a.Tenant, b.Tenant, a.Type, b.Type)*10 + (a.Window - b.Window)
 		})
 		return out
 	}
-	at := func(d time.Time) time.Time { return d.UTC() }
+	at := func(d time.Time) time.Time { return d.UTC().Truncate(24 * time.Hour) }
 	want := []store.UsageSum{
 		{Name: "acme/w", Version: "1.0.0", Tenant: "t1", Type: "pull", Window: 0, Quantity: 2, MaxQuantity: 1, First: at(month.Add(time.Hour))},
 		{Name: "acme/w", Version: "1.0.0", Tenant: "t1", Type: "pull", Window: 1, Quantity: 2, MaxQuantity: 1, First: at(change)},
