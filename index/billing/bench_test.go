@@ -115,4 +115,3 @@ func BenchmarkStatementOfAMonth(b *testing.B) {
 	}
 	b.Logf("%d lines, %d pulls and installs, totals %+v", len(s.Lines), events, s.Totals)
 }
-
