@@ -2,16 +2,25 @@ package index_test
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"errors"
 	"io"
+	"log/slog"
+	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/connectsoft/marketplace/index"
 	"github.com/connectsoft/marketplace/index/client"
 	"github.com/connectsoft/marketplace/index/store"
+	"github.com/connectsoft/marketplace/remote"
+	"github.com/connectsoft/marketplace/testenv"
+	"github.com/connectsoft/marketplace/testenv/fixture"
 )
 
 // TestImpactHidesQuarantinedVersions: a quarantined version (not passed
@@ -73,5 +82,111 @@ func TestImpactHidesQuarantinedVersions(t *testing.T) {
 				t.Errorf("initech's own quarantined version: %+v %v", got, err)
 			}
 		})
+	}
+}
+
+// TestSubscriptionsHearOfQuarantinedVersionsOnRelease: a tenant
+// subscription hears only what its tenant may see (DESIGN §6.5), and a
+// quarantined version is not that (§6.2): globex's subscription is told
+// nothing of acme's public version while it waits for review, and is told
+// it was published once it is released.
+func TestSubscriptionsHearOfQuarantinedVersionsOnRelease(t *testing.T) {
+	const secret2 = "a-subscription-secret-0123"
+	recv := newReceiver(t, secret2)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := "http://" + ln.Addr().String()
+	reg, err := testenv.StartDistribution(testenv.DistributionOptions{
+		NotifyURL: base + "/api/v1/events/registry", NotifyHeaders: http.Header{"Authorization": {"Bearer " + secret}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { reg.Close() })
+	dir := t.TempDir()
+	signer, _, _ := fixture.KeyPair(t, dir, "acme")
+	os.WriteFile(filepath.Join(dir, "public-policy.yaml"), []byte(`apiVersion: marketplace.connectsoft.io/v1
+kind: Policy
+trustRoots:
+  - {name: acme, keys: [acme.pub], publishers: [acme]}
+rules:
+  - name: public
+    match: {repositories: ["**"]}
+    signatures: {trustRoots: [acme]}
+`), 0o644)
+	dbPath := filepath.Join(dir, "index.db")
+	cfg := &index.Config{Store: "sqlite://" + dbPath, WebhookSecret: secret, Dir: dir, Operator: "ops",
+		Stages: []index.Stage{{Name: "public", Policy: "public-policy.yaml"}},
+		Sources: []index.Source{{Name: "acme", Registry: reg.Host, PlainHTTP: true, Repositories: []string{"acme/**"},
+			Tenant: "acme", Visibility: store.Public, Interval: time.Hour, Stage: "public"}},
+		Subscriptions: []index.Subscription{
+			{Name: "acme", URL: recv.srv.URL + "/acme", Secret: secret2, Tenant: "acme"},
+			{Name: "globex", URL: recv.srv.URL + "/globex", Secret: secret2, Tenant: "globex"},
+		},
+		Delivery: index.DeliveryOptions{MaxAttempts: 3, Backoff: 10 * time.Millisecond, MaxBackoff: 50 * time.Millisecond},
+	}
+	srv, err := index.NewServer(context.Background(), cfg, remote.Options{RegistryConfig: filepath.Join(dir, "config.json")},
+		slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ctx, ln) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("serve: %v", err)
+		}
+	})
+	stored := func() *store.Version {
+		v, err := srv.Store.Version(context.Background(), "acme", "acme/widget", "1.0.0")
+		if err != nil {
+			return nil
+		}
+		return v
+	}
+	pub := fixture.NewPublisher(t, reg)
+	ref := pub.Publish("", fixture.Ext{Name: "acme/widget", Version: "1.0.0"})
+	waitUntil(t, "acme's subscription told of its quarantined version", 30*time.Second, func() bool {
+		recv.mu.Lock()
+		defer recv.mu.Unlock()
+		return recv.paths["/acme"] == 1
+	})
+	if v := stored(); v == nil || !v.Quarantined {
+		t.Fatalf("the unsigned version is not quarantined: %+v", v)
+	}
+	// The deliveries of one write are queued in its transaction: the
+	// queue holds every one there will be for it.
+	db, err := sql.Open("sqlite", dbPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var told int
+	if err := db.QueryRow(`SELECT count(*) FROM river_job WHERE json_extract(args, '$.subscription') = 'globex'`).Scan(&told); err != nil {
+		t.Fatal(err)
+	}
+	if told != 0 {
+		t.Errorf("globex's subscription was queued %d event(s) of acme's quarantined version", told)
+	}
+	pub.Sign(ref, signer)
+	waitUntil(t, "the signed version released", 30*time.Second, func() bool { v := stored(); return v != nil && !v.Quarantined })
+	waitUntil(t, "globex's subscription told of the released version", 30*time.Second, func() bool {
+		recv.mu.Lock()
+		defer recv.mu.Unlock()
+		return recv.paths["/globex"] == 1
+	})
+	recv.mu.Lock()
+	defer recv.mu.Unlock()
+	if recv.paths["/acme"] != 1 {
+		t.Errorf("acme's subscription heard %d events, want the one publication", recv.paths["/acme"])
+	}
+	for _, e := range recv.events {
+		if e.Type != index.CloudEventType(index.EventVersionPublished) {
+			t.Errorf("event %s %s", e.Type, e.Subject)
+		}
 	}
 }

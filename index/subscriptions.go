@@ -144,6 +144,9 @@ type EventData struct {
 	OldDigest string `json:"oldDigest,omitempty"`
 	// Reason says why (control.blocked: the control list entry's reason).
 	Reason string `json:"reason,omitempty"`
+	// quarantined: the version has not passed its stage's policy, so only
+	// its own tenant's subscriptions (and those of no tenant) hear of it.
+	quarantined bool
 }
 
 // eventID is deterministic: the same happening gives the same id on every
@@ -248,7 +251,7 @@ func (s *Subscriptions) mayTell(sub *Subscription, d *EventData) bool {
 		return true
 	}
 	w := &catalog.Viewer{Tenant: sub.Tenant, Operator: sub.Tenant == s.Operator && s.Operator != ""}
-	return w.CanSee(&store.Version{Tenant: d.Tenant, Visibility: d.Visibility})
+	return w.CanSee(&store.Version{Tenant: d.Tenant, Visibility: d.Visibility, Quarantined: d.quarantined})
 }
 
 // onWrite is the store.WriteHook of ingests: it turns what a version write
@@ -257,7 +260,7 @@ func (s *Subscriptions) mayTell(sub *Subscription, d *EventData) bool {
 func (s *Subscriptions) onWrite(ctx context.Context, tx *sql.Tx, w *store.Write) error {
 	v := w.Version
 	data := EventData{Tenant: v.Tenant, Name: v.Name, Version: v.Version, Digest: v.Digest, Repository: v.Repository,
-		Visibility: v.Visibility, Lifecycle: v.Lifecycle}
+		Visibility: v.Visibility, Lifecycle: v.Lifecycle, quarantined: v.Quarantined}
 	var evs []happening
 	switch {
 	case w.Result.Created:
@@ -266,6 +269,12 @@ func (s *Subscriptions) onWrite(ctx context.Context, tx *sql.Tx, w *store.Write)
 			evs = append(evs, happening{typ: EventVersionYanked, data: data})
 		}
 	case w.Result.Updated && w.Before != nil:
+		if w.Before.Quarantined && !v.Quarantined {
+			// Released from quarantine: published for the subscriptions
+			// that could not see it (the same event id, so one that was
+			// told at creation is not told again).
+			evs = append(evs, happening{typ: EventVersionPublished, data: data})
+		}
 		if v.Lifecycle == "yanked" && w.Before.Lifecycle != "yanked" {
 			evs = append(evs, happening{typ: EventVersionYanked, data: data})
 		}
@@ -299,6 +308,9 @@ type BlockedVersion struct {
 	Tenant, Name, Version, Digest, Repository, Visibility string
 	// Reason is the control list entry's reason.
 	Reason string
+	// Quarantined is the version's quarantine (store.Version's): only its
+	// own tenant's subscriptions hear of a quarantined version.
+	Quarantined bool
 	// Sequence is the control list's sequence number: a version blocked,
 	// unblocked and blocked again by a later list is told again.
 	Sequence int64
@@ -315,7 +327,7 @@ func (s *Subscriptions) ControlBlocked(ctx context.Context, vs []BlockedVersion)
 	evs := make([]happening, len(vs))
 	for i, v := range vs {
 		evs[i] = happening{typ: EventControlBlocked, extra: fmt.Sprint(v.Sequence), data: EventData{Tenant: v.Tenant, Name: v.Name, Version: v.Version,
-			Digest: v.Digest, Repository: v.Repository, Visibility: v.Visibility, Lifecycle: "blocked", Reason: v.Reason}}
+			Digest: v.Digest, Repository: v.Repository, Visibility: v.Visibility, Lifecycle: "blocked", Reason: v.Reason, quarantined: v.Quarantined}}
 	}
 	params, err := s.params(evs, time.Now())
 	if err != nil || len(params) == 0 {

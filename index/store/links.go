@@ -97,6 +97,9 @@ func (s *sqlStore) LinkChanges(ctx context.Context, after int64, limit int) ([]*
 type Prior struct {
 	Lifecycle string
 	Reviewed  bool
+	// Quarantined: it had not passed its stage's policy (a release is
+	// when other tenants first may hear of it).
+	Quarantined bool
 }
 
 // Write is one UpsertVersion as a WriteHook sees it.

@@ -169,8 +169,8 @@ func (s *sqlStore) UpsertVersion(ctx context.Context, v *Version) (UpsertResult,
 	// and raise an alert if the tag moved.
 	var stored string
 	var before Prior
-	if err := tx.QueryRowContext(ctx, s.q(`SELECT digest, lifecycle, reviewed FROM versions WHERE tenant = ? AND name = ? AND version = ?`),
-		v.Tenant, v.Name, v.Version).Scan(&stored, &before.Lifecycle, &before.Reviewed); err != nil {
+	if err := tx.QueryRowContext(ctx, s.q(`SELECT digest, lifecycle, reviewed, quarantined FROM versions WHERE tenant = ? AND name = ? AND version = ?`),
+		v.Tenant, v.Name, v.Version).Scan(&stored, &before.Lifecycle, &before.Reviewed, &before.Quarantined); err != nil {
 		return res, fmt.Errorf("upsert %s@%s: %w", v.Name, v.Version, err)
 	}
 	if stored == v.Digest {
