@@ -168,10 +168,10 @@ func (s *sqlStore) SetStatementReference(ctx context.Context, publisher, period,
 // SumUsage groups in SQL. A month of one publisher's usage is read from
 // the daily aggregate (usage_daily) wherever it can be: the days that lie
 // wholly inside terms windows come from there, and only the days a window
-// starts or ends within, from the raw events. The raw events are read
-// alone when the query bounds arrival (adjustments) or when events of the
-// month arrived at or after the cutoff, which the aggregate cannot leave
-// out. The windows travel as one JSON parameter (jsonb_to_recordset on
+// starts or ends within, and the days events arrived on at or after the
+// cutoff (which the aggregate cannot leave out), from the raw events. The
+// raw events are read alone when the query bounds arrival from below
+// (adjustments, few) or more than maxLateEvents arrived late. The windows travel as one JSON parameter (jsonb_to_recordset on
 // PostgreSQL, json_each on SQLite) and are joined to the rows by name,
 // version and time, so the database returns one row per version, tenant,
 // type and window. Everything is read in one snapshot.
@@ -186,17 +186,35 @@ func (s *sqlStore) SumUsage(ctx context.Context, q UsageSumQuery) ([]UsageSum, e
 	}
 	defer tx.Rollback()
 	if q.ReceivedFrom.IsZero() && q.Publisher != "" {
-		late := false
+		// The days of events that arrived at or after the cutoff are read
+		// raw (the aggregate cannot leave those events out); there are few.
+		var late []int
 		if !q.ReceivedTo.IsZero() {
-			if err := tx.QueryRowContext(ctx, s.q(`SELECT EXISTS (SELECT 1 FROM usage_events WHERE publisher = ? AND received_at >= ?
-				AND at >= ? AND at < ? AND month >= ? AND month <= ?)`), q.Publisher, q.ReceivedTo.UnixNano(), q.From.UnixNano(), q.To.UnixNano(),
-				MonthOf(q.From), MonthOf(q.To.Add(-time.Nanosecond))).Scan(&late); err != nil {
+			rows, err := tx.QueryContext(ctx, s.q(`SELECT at FROM usage_events WHERE publisher = ? AND received_at >= ?
+				AND at >= ? AND at < ? AND month >= ? AND month <= ? LIMIT ?`), q.Publisher, q.ReceivedTo.UnixNano(), q.From.UnixNano(), q.To.UnixNano(),
+				MonthOf(q.From), MonthOf(q.To.Add(-time.Nanosecond)), maxLateEvents+1)
+			if err != nil {
 				return nil, fmt.Errorf("sum usage of %s: %w", q.Publisher, err)
 			}
+			n := 0
+			for rows.Next() {
+				var at int64
+				if err := rows.Scan(&at); err != nil {
+					rows.Close()
+					return nil, fmt.Errorf("sum usage of %s: %w", q.Publisher, err)
+				}
+				late = append(late, DayOf(time.Unix(0, at)))
+				n++
+			}
+			rows.Close()
+			if err := rows.Err(); err != nil {
+				return nil, fmt.Errorf("sum usage of %s: %w", q.Publisher, err)
+			}
+			if n > maxLateEvents {
+				return s.sumRaw(ctx, tx, q, "")
+			}
 		}
-		if !late {
-			return s.sumDaily(ctx, tx, q)
-		}
+		return s.sumDaily(ctx, tx, q, late)
 	}
 	return s.sumRaw(ctx, tx, q, "")
 }
@@ -279,11 +297,22 @@ func (s *sqlStore) sumRaw(ctx context.Context, tx *sql.Tx, q UsageSumQuery, extr
 	return out, rows.Err()
 }
 
+// maxLateEvents bounds the events after a cutoff whose days a statement
+// reads raw; with more, it reads the whole period raw.
+const maxLateEvents = 10000
+
 // sumDaily sums the daily aggregate over the days no window starts or
-// ends within, and the raw events of those days, and merges the two.
-func (s *sqlStore) sumDaily(ctx context.Context, tx *sql.Tx, q UsageSumQuery) ([]UsageSum, error) {
-	var split []int // the days a window boundary falls inside, in [From, To)
+// ends within and no late event (its days in late) falls on, and the raw
+// events of those days, and merges the two.
+func (s *sqlStore) sumDaily(ctx context.Context, tx *sql.Tx, q UsageSumQuery, late []int) ([]UsageSum, error) {
+	var split []int // the days read raw, in [From, To)
 	seen := map[int]bool{}
+	for _, d := range late {
+		if !seen[d] {
+			seen[d] = true
+			split = append(split, d)
+		}
+	}
 	for _, w := range q.Windows {
 		for _, t := range []time.Time{w.From, w.To, q.From, q.To} {
 			if t.IsZero() || t.Before(q.From) || !t.Before(q.To) || t.UTC().Truncate(24*time.Hour).Equal(t.UTC()) && t.UTC().Hour() == 0 {

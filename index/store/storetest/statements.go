@@ -90,7 +90,12 @@ func sumUsageGroupsByTermsWindow(t *testing.T, s store.Store) {
 	add("acme", "w", "t1", store.UsageSeats, 10, month.Add(2*time.Hour), month.Add(2*time.Hour))
 	add("acme", "w", "t1", store.UsageSeats, 7, month.Add(3*time.Hour), month.Add(3*time.Hour))
 	add("acme", "w", "t2", store.UsageInstall, 3, month.Add(time.Hour), month.Add(time.Hour))
-	add("acme", "x", "t1", store.UsagePull, 1, month.Add(time.Hour), month.Add(time.Hour))     // no terms
+	add("acme", "x", "t1", store.UsagePull, 1, month.Add(time.Hour), month.Add(time.Hour)) // no terms
+	// A whole day inside one window with one event on time and one late:
+	// the day is read raw when the cutoff must leave the late one out.
+	nov10 := month.AddDate(0, 0, 9)
+	add("acme", "w", "t3", store.UsagePull, 1, nov10.Add(5*time.Hour), nov10.Add(5*time.Hour))
+	add("acme", "w", "t3", store.UsagePull, 1, nov10.Add(6*time.Hour), received)
 	add("acme", "w", "t1", store.UsagePull, 1, month.AddDate(0, 1, 0), month.AddDate(0, 1, 0)) // December
 	add("acme", "w", "t1", store.UsagePull, 1, month.Add(-time.Nanosecond), month)             // October
 	add("evil", "w", "t1", store.UsagePull, 1, month.Add(time.Hour), month.Add(time.Hour))     // another publisher
@@ -119,18 +124,20 @@ func sumUsageGroupsByTermsWindow(t *testing.T, s store.Store) {
 		{Name: "acme/w", Version: "1.0.0", Tenant: "t1", Type: "pull", Window: 1, Quantity: 2, MaxQuantity: 1, First: at(change)},
 		{Name: "acme/w", Version: "1.0.0", Tenant: "t1", Type: "seats", Window: 0, Quantity: 17, MaxQuantity: 10, First: at(month.Add(2 * time.Hour))},
 		{Name: "acme/w", Version: "1.0.0", Tenant: "t2", Type: "install", Window: 0, Quantity: 3, MaxQuantity: 3, First: at(month.Add(time.Hour))},
+		{Name: "acme/w", Version: "1.0.0", Tenant: "t3", Type: "pull", Window: 0, Quantity: 2, MaxQuantity: 1, First: at(nov10)},
 		{Name: "acme/x", Version: "1.0.0", Tenant: "t1", Type: "pull", Window: store.NoWindow, Quantity: 1, MaxQuantity: 1, First: at(month.Add(time.Hour))},
 	}
 	if got := sum(store.UsageSumQuery{}); !slices.Equal(got, want) {
 		t.Fatalf("sums:\n%+v\nwant\n%+v", got, want)
 	}
-	// Received before December 1st: the late pull is left out.
-	want[1].Quantity = 1
+	// Received before December 1st: the late pulls are left out.
+	want[1].Quantity, want[4].Quantity = 1, 1
 	if got := sum(store.UsageSumQuery{ReceivedTo: month.AddDate(0, 1, 0)}); !slices.Equal(got, want) {
 		t.Fatalf("sums received in November:\n%+v\nwant\n%+v", got, want)
 	}
 	// Received from December on: only the late pull.
-	late := []store.UsageSum{{Name: "acme/w", Version: "1.0.0", Tenant: "t1", Type: "pull", Window: 1, Quantity: 1, MaxQuantity: 1, First: at(change.Add(time.Hour))}}
+	late := []store.UsageSum{{Name: "acme/w", Version: "1.0.0", Tenant: "t1", Type: "pull", Window: 1, Quantity: 1, MaxQuantity: 1, First: at(change.Add(time.Hour))},
+		{Name: "acme/w", Version: "1.0.0", Tenant: "t3", Type: "pull", Window: 0, Quantity: 1, MaxQuantity: 1, First: at(nov10)}}
 	if got := sum(store.UsageSumQuery{ReceivedFrom: month.AddDate(0, 1, 0)}); !slices.Equal(got, late) {
 		t.Fatalf("sums received late:\n%+v\nwant\n%+v", got, late)
 	}
