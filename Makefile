@@ -59,7 +59,7 @@ FUZZ_TARGETS := artifact:FuzzParseExtension:20000 artifact:FuzzParseConfig:5000 
 	signing:FuzzDecodeEnvelope:5000 signing:FuzzNormalizePredicate:5000 signing:FuzzFutureDated:5000 policy:FuzzParsePolicy:3000 \
 	index:FuzzDecodeEnvelope:5000 index:FuzzEvidenceTag:5000 index/catalog:FuzzTextMatches:20000 \
 	index/billing:FuzzParseTerms:5000 index/billing:FuzzDecodeStatement:5000 \
-	control:FuzzParse:5000 index:FuzzDecodeUsageEvents:5000 index/client:FuzzVerifySignature:5000
+	control:FuzzParse:5000 index:FuzzDecodeUsageEvents:5000 index/client:FuzzVerifySignature:5000 signing:FuzzVerifyPublisher:5000
 fuzz-short fuzz:
 	@for t in $(FUZZ_TARGETS); do pkg=$${t%%:*}; rest=$${t#*:}; fn=$${rest%%:*}; n=$${rest#*:}; \
 		budget=$(if $(filter fuzz,$@),$(FUZZTIME),$${n}x); \

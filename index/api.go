@@ -107,6 +107,7 @@ func (a *API) Handler() http.Handler {
 	mux.HandleFunc("GET /api/v1/statements", a.statements)
 	mux.HandleFunc("GET /api/v1/resolve", a.resolve)
 	mux.HandleFunc("GET /api/v1/reviews", a.reviews)
+	mux.HandleFunc("GET /api/v1/publishers/{name}", a.publisher)
 	mux.HandleFunc("GET /api/v1/impact", a.impact)
 	if a.Metering != nil {
 		mux.HandleFunc("POST /api/v1/usage/events", a.postUsageEvents)

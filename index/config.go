@@ -34,6 +34,9 @@ type Config struct {
 	// keys (DESIGN §6.1); a namespace without an entry gets the default
 	// binding (see Ingester.Publishers).
 	Publishers []Publisher `yaml:"publishers"`
+	// OperatorKeys are the operator's public keys, which sign publisher
+	// verifications (publishers[].verification).
+	OperatorKeys []string `yaml:"operatorKeys"`
 	// Stages name the policy each stage's versions must pass to leave
 	// quarantine (DESIGN §6.2); a source joins a stage by its stage field.
 	Stages []Stage `yaml:"stages"`
@@ -158,9 +161,19 @@ type Publisher struct {
 	// Tier is how far the operator vouches for the publisher: official,
 	// verified or community (the default).
 	Tier string `yaml:"tier"`
+	// Verification is a file holding the operator's publisher/v1
+	// attestation of this binding (mkt publisher verify), a DSSE envelope.
+	// Tier official or verified shows as verified only when it verifies
+	// with one of operatorKeys and states exactly this name, tenant, tier
+	// and keys.
+	Verification string `yaml:"verification"`
 	// Fingerprints are the loaded keys' fingerprints (KMS references are
 	// recorded unloaded, as Keys names them).
 	Fingerprints []string `yaml:"-"`
+	// Verified is true when Verification verified (see above), and
+	// VerificationNote says why not, or by which operator key.
+	Verified         bool   `yaml:"-"`
+	VerificationNote string `yaml:"-"`
 }
 
 // Tiers are the publisher tiers, from the most vouched for.
@@ -214,16 +227,64 @@ func checkPublishers(c *Config, dir string, add func(field, format string, args 
 			if strings.Contains(k, "://") { // a KMS reference: recorded, loaded where it is used
 				continue
 			}
-			path := k
-			if !strings.Contains(k, "-----BEGIN") && !filepath.IsAbs(k) {
-				path = filepath.Join(dir, k)
-			}
-			key, err := signing.LoadKey(context.Background(), path)
+			key, err := signing.LoadKey(context.Background(), configPath(dir, k))
 			if err != nil {
 				add(fmt.Sprintf("%s.keys[%d]", at, j), "%v", err)
 				continue
 			}
 			p.Fingerprints = append(p.Fingerprints, key.Fingerprint)
+		}
+	}
+	checkVerifications(c, dir, add)
+}
+
+// configPath resolves a file the config names: relative to its directory,
+// inline PEM as it is.
+func configPath(dir, ref string) string {
+	if strings.Contains(ref, "-----BEGIN") || strings.Contains(ref, "://") || filepath.IsAbs(ref) {
+		return ref
+	}
+	return filepath.Join(dir, ref)
+}
+
+// checkVerifications decides each publisher's Verified: an operator key's
+// publisher/v1 attestation stating exactly its binding. A verification
+// that does not verify is no config error (the publisher shows as not
+// verified, and the note says why); an operator key or a verification file
+// that cannot be read is.
+func checkVerifications(c *Config, dir string, add func(field, format string, args ...any)) {
+	var opKeys []*signing.Key
+	for i, k := range c.OperatorKeys {
+		key, err := signing.LoadKey(context.Background(), configPath(dir, k))
+		if err != nil {
+			add(fmt.Sprintf("operatorKeys[%d]", i), "%v", err)
+			continue
+		}
+		opKeys = append(opKeys, key)
+	}
+	for i := range c.Publishers {
+		p := &c.Publishers[i]
+		switch {
+		case p.Verification == "" && p.Tier == "community":
+			p.VerificationNote = "community publishers are not verified"
+			continue
+		case p.Verification == "":
+			p.VerificationNote = "tier " + p.Tier + " claimed, but no operator attestation (publishers[].verification) backs it"
+			continue
+		case len(c.OperatorKeys) == 0:
+			add(fmt.Sprintf("publishers[%d].verification", i), "needs operatorKeys: the operator's public keys that verify it")
+			continue
+		}
+		env, err := os.ReadFile(configPath(dir, p.Verification))
+		if err != nil {
+			add(fmt.Sprintf("publishers[%d].verification", i), "%v", err)
+			continue
+		}
+		want := &signing.Publisher{Name: p.Name, Tenant: p.Tenant, Tier: p.Tier, Keys: p.Fingerprints}
+		if _, fp, err := signing.VerifyPublisher(context.Background(), env, opKeys, want, time.Now()); err != nil {
+			p.VerificationNote = err.Error()
+		} else {
+			p.Verified, p.VerificationNote = true, "verified by the operator's key "+fp[:16]
 		}
 	}
 }

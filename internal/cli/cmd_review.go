@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"fmt"
+	"os"
 	"slices"
 	"strings"
 	"time"
@@ -203,4 +204,75 @@ func (r *promoteResult) printText(p *printer) {
 	if r.Promoted {
 		fmt.Fprintf(p.stderr, "Promoted %s to stage %s: %s (%s)\n", r.Source, r.Stage, r.Destination, fmt.Sprintf("%d related %s copied", len(r.Related), plural(len(r.Related), "manifest")))
 	}
+}
+
+// newPublisherCmd is the publisher group: the operator's verification of
+// a publisher (DESIGN §6.1).
+func newPublisherCmd(g *globals) *cobra.Command {
+	pub := group(&cobra.Command{Use: "publisher", Short: "Verify publishers: the operator's signed statement of a publisher's tier"})
+	var keyRef, tenant, tier, out string
+	var pubKeys []string
+	verify := &cobra.Command{
+		Use:   "verify NAME --tenant T --tier official|verified --publisher-key PUB... --key OPERATOR_KEY -o FILE",
+		Short: "Sign, as the operator, that a publisher namespace is verified, with its tenant and keys",
+		Long: `Sign, with the operator's KEY, a publisher attestation (predicate type
+https://connectsoft.io/marketplace/publisher/v1): namespace NAME belongs to tenant T,
+signs with the keys given (their fingerprints), and is vouched for at TIER. It is
+written to FILE as a DSSE envelope of an in-toto statement whose subject is that
+binding. Name it in the index config (publishers[].verification, with the
+operator's public keys in operatorKeys): the index shows the tier as verified only
+when the statement verifies and says exactly what the config binds, so a changed
+key or tier needs a new statement.`,
+		Example: `  mkt publisher verify acme --tenant acme --tier verified --publisher-key keys/acme.pub --key operator.key -o acme.publisher.json`,
+		Args:    exactArgs(1),
+		RunE: g.action(func(cmd *cobra.Command, args []string) (result, error) {
+			if keyRef == "" || tenant == "" || tier == "" || out == "" || len(pubKeys) == 0 {
+				return nil, usagef("publisher verify needs --tenant, --tier, --publisher-key, --key and -o")
+			}
+			if tier != "official" && tier != "verified" {
+				return nil, usagef("--tier %q: want official or verified (community publishers need no verification)", tier)
+			}
+			keys, err := signing.LoadKeys(cmd.Context(), pubKeys)
+			if err != nil {
+				return nil, err
+			}
+			s, err := signing.LoadSigner(cmd.Context(), keyRef, password(g))
+			if err != nil {
+				return nil, err
+			}
+			p := &signing.Publisher{Name: args[0], Tenant: tenant, Tier: tier}
+			for _, k := range keys {
+				p.Keys = append(p.Keys, k.Fingerprint)
+			}
+			env, err := signing.AttestPublisher(cmd.Context(), s, p)
+			if err != nil {
+				return nil, err
+			}
+			if err := os.WriteFile(out, env, 0o644); err != nil {
+				return nil, fmt.Errorf("write the publisher attestation: %w", err)
+			}
+			return &publisherResult{Publisher: p, Output: out, Fingerprint: s.Fingerprint}, nil
+		}),
+	}
+	f := verify.Flags()
+	f.StringVar(&tenant, "tenant", "", "the tenant the namespace belongs to")
+	f.StringVar(&tier, "tier", "", "official or verified")
+	f.StringArrayVar(&pubKeys, "publisher-key", nil, "a public key of the publisher; repeatable")
+	f.StringVar(&keyRef, "key", "", "the operator's private key file or KMS reference")
+	f.StringVarP(&out, "output", "o", "", "file to write the attestation (DSSE envelope) to")
+	pub.AddCommand(verify)
+	return pub
+}
+
+// publisherResult is the publisher verification that was written.
+type publisherResult struct {
+	*signing.Publisher
+	Output string `json:"output"`
+	// Fingerprint is the operator key's.
+	Fingerprint string `json:"fingerprint"`
+}
+
+func (r *publisherResult) printText(p *printer) {
+	fmt.Fprintf(p.stderr, "Verified publisher %s (tenant %s, %s, %d keys) with operator key %s\n", r.Name, r.Tenant, r.Tier, len(r.Keys), r.Fingerprint[:16])
+	fmt.Fprintln(p.stdout, r.Output)
 }

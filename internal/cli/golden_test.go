@@ -586,6 +586,9 @@ func goldenCaseList(a goldenArgs) []jsonCase {
 		{command: "deprecate", variant: "ok", args: []string{"deprecate", "--plain-http", ref + ":0.1.0", "--key", a.key, "--reason", "use 0.2.0", "--successor", "0.2.0"}, code: 0},
 		{command: "deprecate", variant: "usage", args: []string{"deprecate", "--plain-http", ref + ":0.1.0", "--key", a.key}, code: 2},
 		{command: "yank", variant: "ok", args: []string{"yank", "--plain-http", ref + ":0.1.0", "--key", a.key, "--reason", "CVE-2026-1234"}, code: 0},
+		{command: "publisher", variant: "no-subcommand", args: []string{"publisher"}, code: 2},
+		{command: "publisher verify", variant: "ok", args: []string{"publisher", "verify", "gold", "--tenant", "gold", "--tier", "verified", "--publisher-key", a.pub, "--key", a.key, "-o", filepath.Join(a.tmp, "gold.publisher.json")}, code: 0},
+		{command: "publisher verify", variant: "usage", args: []string{"publisher", "verify", "gold", "--tenant", "gold", "--tier", "community", "--publisher-key", a.pub, "--key", a.key, "-o", filepath.Join(a.tmp, "gold.publisher.json")}, code: 2},
 		{command: "yank", variant: "usage", args: []string{"yank", "--plain-http", ref + ":0.1.0", "--reason", "CVE-2026-1234"}, code: 2},
 	}
 }

@@ -150,7 +150,7 @@ Human messages go to stderr, results to stdout. Exit status: 0 on success,
 		newLoginCmd(g), newLogoutCmd(g), newVersionCmd(g), newDevCmd(g),
 		newKeyCmd(g), newSignCmd(g), newAttestCmd(g), newVerifyCmd(g),
 		newResolveCmd(g), newInstallCmd(g), newIndexCmd(g), newSearchCmd(g), newUsageCmd(g),
-		newReviewCmd(g), newPromoteCmd(g), newLifecycleCmd(g, "deprecate", "deprecated"), newLifecycleCmd(g, "yank", "yanked"),
+		newReviewCmd(g), newPromoteCmd(g), newLifecycleCmd(g, "deprecate", "deprecated"), newLifecycleCmd(g, "yank", "yanked"), newPublisherCmd(g),
 		newControlCmd(g), newAuditCmd(g),
 	)
 	return root
