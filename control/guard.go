@@ -322,3 +322,13 @@ func (d DiskState) Save(r *Record) error {
 	}
 	return os.Rename(tmp.Name(), d.path(r.Ref))
 }
+
+// InForce is the digest of the list in force, "" when none is.
+func (g *Guard) InForce() string {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.rec == nil {
+		return ""
+	}
+	return g.rec.Digest
+}

@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 
 	"github.com/connectsoft/marketplace/artifact"
+	"github.com/connectsoft/marketplace/control"
 	"github.com/connectsoft/marketplace/index/store"
 	"github.com/connectsoft/marketplace/policy"
 	"github.com/connectsoft/marketplace/remote"
@@ -48,7 +49,17 @@ type Ingester struct {
 	// policy here quarantines everything (fail closed).
 	Stages map[string]*policy.Policy
 
+	// OnControlBlocked, when set, is called once for each version an
+	// ingest (or a re-evaluation after a new control list) stores as
+	// blocked by the policy's control list that was not stored blocked
+	// before: the hook a subscription's control.blocked event hangs on.
+	// d is the decision, whose control check says why. It runs on the
+	// ingesting goroutine, after the version is stored: it must not block.
+	OnControlBlocked func(ctx context.Context, v *store.Version, d *policy.Decision)
+
 	conns sync.Map // source name → *sourceConn, reused across ingests and crawls
+	// contents maps layer digests to content digests (control.go).
+	contents contentCache
 	// swapped is the policy SetPolicy installed, which replaces Policy.
 	swapped atomic.Pointer[policyBox]
 	// swappedStages is what SetStagePolicies installed, replacing Stages.
@@ -197,13 +208,22 @@ func (in *Ingester) ingest(ctx context.Context, src *Source, repository, ref str
 	// version (the decision's own evidence), or listed unchecked without a
 	// policy.
 	var res *signing.Result
+	var blocked *policy.Decision // the decision, when the control list blocks v
 	pol, staged := in.policyFor(src)
 	// Quarantined until the stage's policy passes: fail closed, whatever
 	// the policy's mode (audit allows, but has not passed), and with no
 	// policy for the stage at all.
 	v.Quarantined = staged
 	if pol != nil {
-		d, err := pol.Evaluate(ctx, policy.Input{Repository: repoName, Digest: digest, Extension: ext, Evidence: ev})
+		pin := policy.Input{Repository: repoName, Digest: digest, Extension: ext, Evidence: ev, LayerDigest: a.Layer().Digest.String()}
+		if _, ok := pol.ControlList(); ok {
+			// Blocked files are refused under any name: the content
+			// digest, read once per layer.
+			if pin.ContentDigest, err = in.contentDigest(ctx, conn, repoName, a); err != nil {
+				return nil, fmt.Errorf("ingest %s@%s: %w", repoName, digest, err)
+			}
+		}
+		d, err := pol.Evaluate(ctx, pin)
 		if err != nil {
 			return nil, err
 		}
@@ -213,6 +233,13 @@ func (in *Ingester) ingest(ctx context.Context, src *Source, repository, ref str
 		// the newest statement by anyone (a publisher could outdate a yank).
 		if d.Lifecycle != nil {
 			v.Lifecycle = d.Lifecycle.Status
+		}
+		switch policy.ControlHit(d) {
+		case control.Block:
+			v.Lifecycle = store.Blocked
+			blocked = d
+		case control.Yank:
+			v.Lifecycle = "yanked"
 		}
 		if v.Decision, err = json.Marshal(d); err != nil {
 			return nil, err
@@ -242,9 +269,26 @@ func (in *Ingester) ingest(ctx context.Context, src *Source, repository, ref str
 	if in.Subscriptions != nil {
 		ctx = store.WithWriteHook(ctx, in.Subscriptions.onWrite)
 	}
+	newlyBlocked := false
+	if blocked != nil {
+		prev, err := in.Store.Version(ctx, v.Tenant, v.Name, v.Version)
+		newlyBlocked = err != nil || prev.Lifecycle != store.Blocked || prev.Digest != v.Digest
+	}
+	if newlyBlocked && in.Subscriptions != nil && blocked.Control != nil {
+		// Queued before the version is stored blocked: a failure here
+		// fails the ingest, whose retry still finds it newly blocked; the
+		// event id is deterministic, so a retry sends nothing twice.
+		if err := in.Subscriptions.ControlBlocked(ctx, []BlockedVersion{{Tenant: v.Tenant, Name: v.Name, Version: v.Version,
+			Digest: v.Digest, Repository: v.Repository, Visibility: v.Visibility, Reason: blocked.Control.Reason, Sequence: blocked.Control.Sequence}}); err != nil {
+			return nil, fmt.Errorf("ingest %s@%s: %w", repoName, digest, err)
+		}
+	}
 	r, err := in.Store.UpsertVersion(ctx, v)
 	if err != nil {
 		return nil, err
+	}
+	if newlyBlocked && in.OnControlBlocked != nil {
+		in.OnControlBlocked(ctx, v, blocked)
 	}
 	return &Ingested{Version: v, Result: r, Evidence: ev.Manifests}, nil
 }

@@ -44,6 +44,10 @@ func (s *Server) ReloadPolicy(ctx context.Context) (ReevaluateStats, error) {
 	if err != nil {
 		return ReevaluateStats{}, fmt.Errorf("reload policy: %w; the index keeps the policies it had", err)
 	}
+	s.attachControl(p, s.controlRemote)
+	for _, sp := range stages {
+		s.attachControl(sp, s.controlRemote)
+	}
 	s.ingester().SetPolicy(p)
 	s.ingester().SetStagePolicies(stages)
 	return s.Reevaluate(ctx)
@@ -112,6 +116,10 @@ func (s *Server) Reevaluate(ctx context.Context) (ReevaluateStats, error) {
 func (s *Server) WatchPolicy(ctx context.Context, reload <-chan os.Signal) {
 	edge := time.NewTimer(0)
 	<-edge.C
+	// The control lists are asked for again on a timer of their own: a
+	// new list re-derives the stored decisions (RefreshControl).
+	controlTick := time.NewTicker(s.controlRefresh())
+	defer controlTick.Stop()
 	schedule := func() {
 		edge.Stop()
 		var next time.Time
@@ -142,6 +150,15 @@ func (s *Server) WatchPolicy(ctx context.Context, reload <-chan os.Signal) {
 			st, err := s.Reevaluate(ctx)
 			s.Log.Info("a trust root's window opened or closed; stored decisions re-derived", "versions", st.Versions,
 				"updated", st.Updated, "errors", st.Errors, "duration", st.Duration, "err", err)
+		case <-controlTick.C:
+			changed, st, err := s.RefreshControl(ctx)
+			switch {
+			case changed:
+				s.Log.Info("control list changed; stored decisions re-derived", "versions", st.Versions,
+					"updated", st.Updated, "errors", st.Errors, "duration", st.Duration, "err", err)
+			case err != nil:
+				s.Log.Warn("control list not refreshed", "err", err)
+			}
 		}
 		schedule()
 	}

@@ -31,6 +31,13 @@ type Server struct {
 	Queue   *Queue
 	Metrics *Metrics
 	Log     *slog.Logger
+	// ControlRefresh is how often the policies' control lists are asked
+	// for again (control.go); 0 means control.DefaultRefresh.
+	ControlRefresh time.Duration
+
+	control controlState
+	// controlRemote reaches the control lists' registry.
+	controlRemote remote.Options
 }
 
 // OpenStore opens the store the config names; a relative sqlite path is
@@ -87,7 +94,7 @@ func NewServer(ctx context.Context, c *Config, ro remote.Options, log *slog.Logg
 		return nil, err
 	}
 	m.queueBacklog(hook.Queue)
-	return &Server{
+	srv := &Server{
 		Config:  c,
 		Store:   st,
 		API:     &API{Store: st, Operator: c.Operator, PublicURL: c.PublicURL, Publishers: c.Publishers, Metering: st, Metrics: m, Log: log},
@@ -96,7 +103,13 @@ func NewServer(ctx context.Context, c *Config, ro remote.Options, log *slog.Logg
 		Queue:   hook.Queue,
 		Metrics: m,
 		Log:     log,
-	}, nil
+	}
+	srv.controlRemote = ro
+	srv.attachControl(pol, ro)
+	for _, p := range stages {
+		srv.attachControl(p, ro)
+	}
+	return srv, nil
 }
 
 // LoadStagePolicies loads the policy of every stage c defines, by stage

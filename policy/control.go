@@ -16,6 +16,22 @@ import (
 // control). It is in a decision only when the policy names a controlList.
 const CheckControl = "control"
 
+// ControlVerdict is what the control list said about a version, beside
+// the control check, for callers that act on it (the index's
+// control.blocked event): the list in force and the entry that matched.
+type ControlVerdict struct {
+	// Sequence and List (the list's manifest digest) name the list.
+	Sequence int64  `json:"sequence"`
+	List     string `json:"list"`
+	// Action is block or yank; empty when no entry matched.
+	Action string `json:"action,omitempty"`
+	// Entry is the matching entry's index, By the selector that matched,
+	// Reason the entry's reason.
+	Entry  int    `json:"entry,omitempty"`
+	By     string `json:"by,omitempty"`
+	Reason string `json:"reason,omitempty"`
+}
+
 // controlList is a policy's controlList: parsed, then given keys by
 // LoadKeys and a guard by AttachControl.
 type controlList struct {
@@ -94,18 +110,19 @@ func (p *Policy) ControlGuard() *control.Guard {
 
 // controlCheck matches in against the list in force. res gives the keys
 // whose signatures verified (publisherKey entries).
-func (p *Policy) controlCheck(ctx context.Context, in Input, res *signing.Result) Check {
+func (p *Policy) controlCheck(ctx context.Context, in Input, res *signing.Result) (Check, *ControlVerdict) {
 	c := Check{Name: CheckControl}
 	g := p.ControlGuard()
 	if g == nil {
 		c.Reason = "the policy names a control list but it was not consulted (no guard attached: policy.AttachControl): denied"
-		return c
+		return c, nil
 	}
 	cur, err := g.Current(ctx)
 	if err != nil {
 		c.Reason = err.Error()
-		return c
+		return c, nil
 	}
+	v := &ControlVerdict{Sequence: cur.List.Sequence, List: cur.Digest}
 	s := control.Subject{Digest: in.Digest, LayerDigest: in.LayerDigest, ContentDigest: in.ContentDigest}
 	if in.Extension != nil {
 		s.Name, s.Version = in.Extension.Metadata.Name, in.Extension.Metadata.Version
@@ -125,10 +142,11 @@ func (p *Policy) controlCheck(ctx context.Context, in Input, res *signing.Result
 		if in.ContentDigest == "" {
 			c.Reason += " (content not read yet: checked again as it is unpacked)"
 		}
-		return c
+		return c, v
 	}
 	h := hits[0]
 	e := h.Entry
+	v.Action, v.Entry, v.By, v.Reason = e.Action, h.Index, h.By, e.Reason
 	what := fmt.Sprintf("entry %d (%s), matched by %s, decided %s", h.Index, e.Describe(), h.By, e.Time.UTC().Format(time.RFC3339))
 	switch {
 	case e.Action == control.Yank && in.PinnedByDigest:
@@ -139,13 +157,21 @@ func (p *Policy) controlCheck(ctx context.Context, in Input, res *signing.Result
 	default:
 		c.Reason = fmt.Sprintf("blocked by the %s: %s (%s)", list, e.Reason, what)
 	}
-	return c
+	return c, v
 }
 
 // ControlHit reports whether d's control check failed because the list
 // blocks (block) or yanks (yank) the version, "" otherwise: the index
 // marks such versions and hides blocked ones from its catalog.
 func ControlHit(d *Decision) string {
+	if d.Control != nil && d.Control.Action != "" {
+		for _, c := range d.Checks {
+			if c.Name == CheckControl && !c.Passed {
+				return d.Control.Action
+			}
+		}
+		return ""
+	}
 	for _, c := range d.Checks {
 		if c.Name != CheckControl || c.Passed {
 			continue
@@ -178,7 +204,8 @@ func (p *Policy) RecheckContent(ctx context.Context, d *Decision, in Input) *Dec
 			d.Mode = "audit"
 		}
 	}
-	c := p.controlCheck(ctx, in, d.Evidence)
+	c, v := p.controlCheck(ctx, in, d.Evidence)
+	d.Control = v
 	replaced := false
 	for i := range d.Checks {
 		if d.Checks[i].Name == CheckControl {

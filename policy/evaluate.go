@@ -91,6 +91,9 @@ type Decision struct {
 	// Lifecycle.Status from here (index/ingest.go), not the newest
 	// statement by anyone, which a publisher could outdate.
 	Lifecycle *Lifecycle `json:"lifecycle,omitempty"`
+	// Control is what the policy's control list said (nil without one, or
+	// when it could not be consulted: the control check says why).
+	Control *ControlVerdict `json:"control,omitempty"`
 	// Evidence is every signature and attestation found, checked against
 	// the keys that count for this input: what the checks were computed
 	// from, for callers that show it (the index stores it beside the
@@ -190,7 +193,8 @@ func (p *Policy) Evaluate(ctx context.Context, in Input) (*Decision, error) {
 	if len(matched) == 0 {
 		d.Checks = append(d.Checks, Check{Name: CheckMatch, Reason: fmt.Sprintf("no rule of %s matches %s (%s): denied", p.File, in.Repository, kindOf(in))})
 		if p.control != nil {
-			d.Checks = append(d.Checks, p.controlCheck(ctx, in, res))
+			c, v := p.controlCheck(ctx, in, res)
+			d.Checks, d.Control = append(d.Checks, c), v
 		}
 		return d.finish(p.Audit), nil
 	}
@@ -201,7 +205,8 @@ func (p *Policy) Evaluate(ctx context.Context, in Input) (*Decision, error) {
 	d.Lifecycle, lc = p.lifecycle(in, res, matched, sc)
 	d.Checks = append(d.Checks, lc...)
 	if p.control != nil {
-		d.Checks = append(d.Checks, p.controlCheck(ctx, in, res))
+		c, v := p.controlCheck(ctx, in, res)
+		d.Checks, d.Control = append(d.Checks, c), v
 	}
 	return d.finish(p.Audit), nil
 }

@@ -28,6 +28,11 @@ const (
 	Public   = "public"
 )
 
+// Blocked is the Lifecycle of a version the operator's control list
+// blocks (package control): the catalog hides it and resolution refuses
+// it, whatever its publisher's lifecycle statements say.
+const Blocked = "blocked"
+
 // Version is one ingested version of one extension in one tenant.
 type Version struct {
 	Tenant      string   `json:"tenant"`
