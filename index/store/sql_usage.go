@@ -147,6 +147,9 @@ func (s *sqlStore) recordUsage(ctx context.Context, events []*UsageEvent, months
 // insertUsageEvents inserts events[i] for i in idx in one statement and
 // adds the keys it inserted to inserted.
 func (s *sqlStore) insertUsageEvents(ctx context.Context, tx *sql.Tx, events []*UsageEvent, idx []int, inserted map[usageKey]bool) error {
+	if s.d.name == "postgres" {
+		return insertUsageEventsPG(ctx, tx, events, idx, inserted)
+	}
 	var b strings.Builder
 	b.WriteString(`INSERT INTO usage_events (` + usageEventColumns + `) VALUES `)
 	args := make([]any, 0, 13*len(idx))
@@ -181,6 +184,9 @@ func (s *sqlStore) insertUsageEvents(ctx context.Context, tx *sql.Tx, events []*
 // addUsageDaily adds the sums of keys to the daily aggregate in one
 // statement.
 func (s *sqlStore) addUsageDaily(ctx context.Context, tx *sql.Tx, keys []dailyKey, daily map[dailyKey]*dailySum) error {
+	if s.d.name == "postgres" {
+		return addUsageDailyPG(ctx, tx, keys, daily)
+	}
 	var b strings.Builder
 	b.WriteString(`INSERT INTO usage_daily (day, tenant, owner, publisher, name, version, type, events, quantity, peak) VALUES `)
 	args := make([]any, 0, 10*len(keys))
@@ -418,4 +424,70 @@ func (s *sqlStore) NameOwner(ctx context.Context, name string) (*NameOwner, erro
 	}
 	o.ClaimedAt = time.Unix(0, claimed).UTC()
 	return o, nil
+}
+
+// insertUsageEventsPG is insertUsageEvents on PostgreSQL: one array per
+// column, unnested into rows, so that a batch is 13 parameters however
+// many events it holds (13,000 bound values cost more than the insert).
+func insertUsageEventsPG(ctx context.Context, tx *sql.Tx, events []*UsageEvent, idx []int, inserted map[usageKey]bool) error {
+	n := len(idx)
+	month, at, received, quantity := make([]int64, n), make([]int64, n), make([]int64, n), make([]int64, n)
+	text := make([][]string, 9) // source, id, tenant, owner, publisher, name, version, digest, type
+	for c := range text {
+		text[c] = make([]string, n)
+	}
+	for k, i := range idx {
+		e := events[i]
+		month[k], at[k], received[k], quantity[k] = int64(e.Month()), e.At.UnixNano(), e.ReceivedAt.UnixNano(), e.Quantity
+		for c, v := range []string{e.Source, e.ID, e.Tenant, e.Owner, e.Publisher, e.Name, e.Version, e.Digest, e.Type} {
+			text[c][k] = v
+		}
+	}
+	rows, err := tx.QueryContext(ctx, `INSERT INTO usage_events (`+usageEventColumns+`)
+		SELECT * FROM unnest($1::int[], $2::text[], $3::text[], $4::bigint[], $5::bigint[], $6::text[], $7::text[], $8::text[],
+			$9::text[], $10::text[], $11::text[], $12::text[], $13::bigint[])
+		ON CONFLICT DO NOTHING RETURNING month, tenant, source, id`,
+		month, text[0], text[1], at, received, text[2], text[3], text[4], text[5], text[6], text[7], text[8], quantity)
+	if err != nil {
+		return fmt.Errorf("record usage: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var k usageKey
+		if err := rows.Scan(&k.month, &k.tenant, &k.source, &k.id); err != nil {
+			return fmt.Errorf("record usage: %w", err)
+		}
+		inserted[k] = true
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("record usage: %w", err)
+	}
+	return nil
+}
+
+// addUsageDailyPG is addUsageDaily on PostgreSQL, with arrays as above.
+func addUsageDailyPG(ctx context.Context, tx *sql.Tx, keys []dailyKey, daily map[dailyKey]*dailySum) error {
+	n := len(keys)
+	day, events, quantity, peak := make([]int64, n), make([]int64, n), make([]int64, n), make([]int64, n)
+	text := make([][]string, 6) // tenant, owner, publisher, name, version, type
+	for c := range text {
+		text[c] = make([]string, n)
+	}
+	for i, k := range keys {
+		d := daily[k]
+		day[i], events[i], quantity[i], peak[i] = int64(k.day), d.events, d.quantity, d.peak
+		for c, v := range []string{k.tenant, d.owner, k.publisher, k.name, k.version, k.typ} {
+			text[c][i] = v
+		}
+	}
+	_, err := tx.ExecContext(ctx, `INSERT INTO usage_daily (day, tenant, owner, publisher, name, version, type, events, quantity, peak)
+		SELECT * FROM unnest($1::int[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::bigint[], $9::bigint[], $10::bigint[])
+		ON CONFLICT (publisher, name, version, tenant, type, day) DO UPDATE SET
+		events = usage_daily.events + excluded.events, quantity = usage_daily.quantity + excluded.quantity,
+		peak = GREATEST(usage_daily.peak, excluded.peak)`,
+		day, text[0], text[1], text[2], text[3], text[4], text[5], events, quantity, peak)
+	if err != nil {
+		return fmt.Errorf("record usage: daily aggregate: %w", err)
+	}
+	return nil
 }
