@@ -263,7 +263,7 @@ func TestOpenAPIDescribesTheRoutes(t *testing.T) {
 	routes := map[string]string{
 		"/api/v1/extensions": "get", "/api/v1/extensions/{publisher}/{name}": "get", "/api/v1/resolve": "get",
 		"/api/v1/alerts": "get", "/api/v1/reviews": "get", "/api/v1/publishers/{name}": "get", "/api/v1/events/registry": "post", "/api/v1/impact": "get", "/api/v1/statements": "get",
-		"/api/v1/subscriptions/dead-letters": "get", "/api/v1/openapi.json": "get",
+		"/api/v1/subscriptions/dead-letters": "get", "/api/v1/openapi.json": "get", "/api/v1/usage/events": "post", "/api/v1/usage": "get",
 		"/healthz": "get", "/readyz": "get", "/metrics": "get",
 	}
 	for path, method := range routes {
