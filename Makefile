@@ -65,6 +65,9 @@ fuzz-short fuzz:
 		budget=$(if $(filter fuzz,$@),$(FUZZTIME),$${n}x); \
 		echo "fuzz $$pkg $$fn for $$budget"; \
 		$(GO) test ./$$pkg -run '^$$' -fuzz "^$$fn$$" -fuzztime $$budget || exit 1; done
+# The snapshot catalog decoder (resolve/snapshot), added apart: recipes read
+# FUZZ_TARGETS when they run.
+FUZZ_TARGETS += resolve/snapshot:FuzzParseCatalog:5000
 
 # Go benchmarks, then the harness that compares mkt with stock oras.
 bench: build tools
@@ -75,6 +78,7 @@ bench: build tools
 	$(GO) run ./bench -mode index
 	$(GO) run ./bench -mkt bin/mkt -mode ingest
 	$(GO) test ./resolve -run '^$$' -bench . -benchmem
+	$(GO) test ./resolve/snapshot -run '^$$' -bench . -benchmem -benchtime 3x
 
 demo: build
 	./scripts/demo.sh

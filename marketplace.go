@@ -22,6 +22,7 @@ import (
 	"github.com/connectsoft/marketplace/policy"
 	"github.com/connectsoft/marketplace/remote"
 	"github.com/connectsoft/marketplace/resolve"
+	"github.com/connectsoft/marketplace/resolve/snapshot"
 	"github.com/connectsoft/marketplace/signing"
 	"golang.org/x/sync/errgroup"
 )
@@ -70,6 +71,12 @@ type Options struct {
 	// UsageSource is the CloudEvents source of the reports, a URI naming
 	// the sender; "" means urn:connectsoft:marketplace:go-api.
 	UsageSource string
+	// Snapshot, when set, lists the versions instead of a registry or an
+	// index: a signed catalog verified by OpenSnapshot. Each chosen
+	// version is still fetched by the digest the snapshot names (from
+	// Remote: a registry, or the OCI layout OpenSnapshot set), must be the
+	// name and version listed, and is judged by Policy like any other.
+	Snapshot *snapshot.Snapshot
 }
 
 // Verify fetches the artifact ref names and evaluates the policy on it.
@@ -181,6 +188,9 @@ func (o Options) source() (resolve.Source, error) {
 	if o.Source != nil {
 		return o.Source, nil
 	}
+	if o.Snapshot != nil {
+		return o.Snapshot.Source(o.Remote)
+	}
 	if o.Registry == "" {
 		return nil, errors.New("no registry: give HOST[/PREFIX]")
 	}
@@ -189,6 +199,9 @@ func (o Options) source() (resolve.Source, error) {
 
 // Resolve chooses versions for reqs and their dependencies.
 func Resolve(ctx context.Context, reqs []resolve.Requirement, o Options) (*resolve.Resolution, error) {
+	if o.Index != nil && o.Snapshot != nil {
+		return nil, errors.New("resolve: give an index or a snapshot, not both")
+	}
 	if o.Index != nil {
 		return resolveThroughIndex(ctx, reqs, o)
 	}

@@ -1,9 +1,13 @@
 package artifact
 
 import (
+	"context"
 	"fmt"
-	"github.com/connectsoft/marketplace/remote"
+	"os"
+	"path/filepath"
 	"strings"
+
+	"github.com/connectsoft/marketplace/remote"
 
 	"oras.land/oras-go/v2"
 	"oras.land/oras-go/v2/content/oci"
@@ -13,12 +17,7 @@ import (
 // as oras does: PATH, PATH:TAG or PATH@DIGEST. It returns the store and the
 // reference part ("" when spec has none).
 func OpenLayout(spec string) (*oci.Store, string, error) {
-	path, ref := spec, ""
-	if i := strings.LastIndex(spec, "@"); i > 0 {
-		path, ref = spec[:i], spec[i+1:]
-	} else if i := strings.LastIndex(spec, ":"); i > strings.LastIndex(spec, "/") && i > 0 {
-		path, ref = spec[:i], spec[i+1:]
-	}
+	path, ref := splitLayoutSpec(spec)
 	store, err := oci.New(path)
 	if err != nil {
 		return nil, "", fmt.Errorf("open OCI layout %s: %w", path, err)
@@ -39,4 +38,31 @@ func OpenTarget(spec string, layout bool, o remote.Options) (oras.GraphTarget, s
 		return nil, "", err
 	}
 	return r, r.Reference.Reference, nil
+}
+
+// OpenLayoutReadOnly opens an existing OCI image layout for reading only
+// (nothing is created or written), spec as in OpenLayout.
+func OpenLayoutReadOnly(ctx context.Context, spec string) (*oci.ReadOnlyStore, string, error) {
+	path, ref := splitLayoutSpec(spec)
+	if _, err := os.Stat(filepath.Join(path, "index.json")); err != nil {
+		return nil, "", fmt.Errorf("open OCI layout %s: %w", path, err)
+	}
+	store, err := oci.NewFromFS(ctx, os.DirFS(path))
+	if err != nil {
+		return nil, "", fmt.Errorf("open OCI layout %s: %w", path, err)
+	}
+	return store, ref, nil
+}
+
+// LayoutPath is the directory part of an OCI layout spec PATH[:TAG|@DIGEST].
+func LayoutPath(spec string) string { p, _ := splitLayoutSpec(spec); return p }
+
+func splitLayoutSpec(spec string) (path, ref string) {
+	path = spec
+	if i := strings.LastIndex(spec, "@"); i > 0 {
+		path, ref = spec[:i], spec[i+1:]
+	} else if i := strings.LastIndex(spec, ":"); i > strings.LastIndex(spec, "/") && i > 0 {
+		path, ref = spec[:i], spec[i+1:]
+	}
+	return path, ref
 }

@@ -31,7 +31,7 @@ func main() {
 	runs := flag.Int("runs", 5, "runs of each measurement (the median is reported)")
 	bigMiB := flag.Int("big", 1024, "size of the memory-test extension in MiB (0 skips it)")
 	out := flag.String("out", "", "also write the results table to this file")
-	mode := flag.String("mode", "transfer", "transfer (push/pull against oras), verify (against cosign) install (50 extensions with a policy), index (search/resolve under load) or ingest (webhook rate, push-to-search latency, reconcile)")
+	mode := flag.String("mode", "transfer", "transfer (push/pull against oras), verify (against cosign) install (50 extensions with a policy), index (search/resolve under load), snapshot (write and verify a signed snapshot of -extensions×-versions) or ingest (webhook rate, push-to-search latency, reconcile)")
 	bulk := flag.Int("bulk", 1000, "artifacts in the bulk verification (verify mode)")
 	exts := flag.Int("extensions", 10000, "extensions loaded (index mode)")
 	vers := flag.Int("versions", 10, "versions per extension (index mode)")
@@ -64,6 +64,8 @@ func main() {
 		err = runIngest(*mktBin, *inProcess, *events, *deliveries, *reconcile)
 	case "index":
 		err = runIndex(*exts, *vers, *pg, *dur)
+	case "snapshot":
+		err = runSnapshot(*exts, *vers, *runs)
 	default:
 		err = fmt.Errorf("unknown -mode %q", *mode)
 	}

@@ -144,6 +144,35 @@ func LoadSigner(ctx context.Context, ref string, pass PassFunc) (*Signer, error)
 // password, instead of "unsupported pem type" or "decrypt: encrypted:
 // decryption failed".
 func privateKeyFile(ref string, pass PassFunc) (signature.SignerVerifier, error) {
+	pk, err := privateKey(ref, pass)
+	if err != nil {
+		return nil, err
+	}
+	// cosign signs with Ed25519ph for Ed25519 keys (GetDefaultLoadOptions).
+	return signature.LoadDefaultSignerVerifier(pk, sigopts.WithED25519ph())
+}
+
+// LoadPrivateKey opens a cosign private key file (or env://VAR, http(s)
+// URL) as the key itself, for signatures cosign does not make with it: a
+// TUF snapshot's metadata is signed with the schemes TUF names (RSA-PSS,
+// plain Ed25519, ECDSA over SHA-256), not cosign's defaults. KMS keys are
+// not supported here.
+func LoadPrivateKey(ref string, pass PassFunc) (crypto.Signer, error) {
+	if IsKMSRef(ref) {
+		return nil, fmt.Errorf("load private key %s: a KMS key cannot be used here; give a cosign key file", ref)
+	}
+	pk, err := privateKey(ref, pass)
+	if err != nil {
+		return nil, fmt.Errorf("load private key %s: %w", ref, err)
+	}
+	s, ok := pk.(crypto.Signer)
+	if !ok {
+		return nil, fmt.Errorf("load private key %s: %T cannot sign", ref, pk)
+	}
+	return s, nil
+}
+
+func privateKey(ref string, pass PassFunc) (crypto.PrivateKey, error) {
 	raw, err := blob.LoadFileOrURL(ref)
 	if err != nil {
 		return nil, err
@@ -173,8 +202,7 @@ func privateKeyFile(ref string, pass PassFunc) (signature.SignerVerifier, error)
 	if err != nil {
 		return nil, fmt.Errorf("parse private key: %w", err)
 	}
-	// cosign signs with Ed25519ph for Ed25519 keys (GetDefaultLoadOptions).
-	return signature.LoadDefaultSignerVerifier(pk, sigopts.WithED25519ph())
+	return pk, nil
 }
 
 // IsKMSRef reports whether ref names a key in a KMS (scheme://…) rather

@@ -28,7 +28,7 @@ func newIndexCmd(g *globals) *cobra.Command {
 	token := group(&cobra.Command{Use: "token", Short: "Manage API tokens",
 		Long: "Manage API tokens directly in the index's store: the commands read the store URL of the index config (--config) and nothing else of it, so they need the database's credentials, not the webhook secret."})
 	token.AddCommand(newTokenCreateCmd(g), newTokenListCmd(g), newTokenRevokeCmd(g))
-	idx.AddCommand(serve, token, newImpactCmd(g), newStatementsCmd(g))
+	idx.AddCommand(serve, token, newImpactCmd(g), newStatementsCmd(g), newIndexSnapshotCmd(g))
 	return idx
 }
 
@@ -86,6 +86,55 @@ func newTokenRevokeCmd(g *globals) *cobra.Command {
 		}),
 	}
 	cmd.Flags().StringVar(&config, "config", "index.yaml", "index configuration file (only its store is read)")
+	return cmd
+}
+
+func newIndexSnapshotCmd(g *globals) *cobra.Command {
+	var o serverapi.SnapshotOptions
+	cmd := &cobra.Command{
+		Use:   "snapshot --config FILE --key K --to REF:TAG [--visibility public|internal | --tenant T]",
+		Short: "Write the catalog of a visibility scope as a signed TUF snapshot and push it",
+		Long: `Write what a scope may see (public by default; internal; or what --tenant T
+sees) as TUF metadata signed with the operator's key (a cosign key file;
+COSIGN_PASSWORD is its password): root, targets, snapshot and timestamp
+around one target, the catalog (name, version, repository, digest, kind,
+factory range and dependencies of every version the index's policy allowed).
+It is pushed as one OCI artifact (artifactType ` + "`application/vnd.connectsoft.snapshot.v1`" + `)
+to a registry or, with --to-oci-layout, an OCI layout.
+
+Every snapshot of a scope takes a version above the last, recorded in the
+index's store; the root is kept there too and re-signed as a new version
+when it would expire before the metadata it vouches for. Clients pin a root
+(--write-root writes the newest) and refuse older, expired or mixed
+snapshots: mkt resolve|install --snapshot REF --snapshot-root root.json.
+Re-run it before the timestamp expires (default 24h), e.g. from cron.`,
+		Example: `  mkt index snapshot --config index.yaml --key operator.key --to registry.example.com/connectsoft/snapshot:public --write-root root.json
+  mkt index snapshot --config index.yaml --key operator.key --to ./airgap:snapshot --to-oci-layout --tenant acme`,
+		Args: exactArgs(0),
+		RunE: g.action(func(cmd *cobra.Command, args []string) (result, error) {
+			if o.Key == "" || o.To == "" {
+				return nil, usagef("index snapshot needs --key and --to")
+			}
+			if o.Tenant != "" && cmd.Flags().Changed("visibility") {
+				return nil, usagef("give --visibility or --tenant, not both")
+			}
+			return g.server(cmd, func(srv serverapi.Commands, env serverapi.Env) (serverapi.Result, error) {
+				return srv.IndexSnapshot(cmd.Context(), env, o)
+			})
+		}),
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.Config, "config", "index.yaml", "index configuration file (only its store is read)")
+	f.StringVar(&o.Key, "key", "", "the operator's private key (cosign key file) that signs every role")
+	f.StringVar(&o.To, "to", "", "where to push: REGISTRY/REPOSITORY:TAG, or PATH:TAG with --to-oci-layout")
+	f.BoolVar(&o.ToLayout, "to-oci-layout", false, "--to is an OCI image layout PATH:TAG")
+	f.StringVar(&o.Visibility, "visibility", "public", "scope: public, or internal (public and internal versions)")
+	f.StringVar(&o.Tenant, "tenant", "", "scope: what this tenant sees (its own versions and public ones)")
+	f.DurationVar(&o.RootExpiry, "root-expiry", 0, "how long a new root is valid (default 8760h)")
+	f.DurationVar(&o.TargetsExpiry, "targets-expiry", 0, "how long the targets (catalog) metadata is valid (default 168h)")
+	f.DurationVar(&o.SnapshotExpiry, "snapshot-expiry", 0, "how long the snapshot metadata is valid (default 168h)")
+	f.DurationVar(&o.TimestampExpiry, "timestamp-expiry", 0, "how long the timestamp is valid (default 24h)")
+	f.StringVar(&o.WriteRoot, "write-root", "", "write the newest root.json here, for clients' --snapshot-root")
 	return cmd
 }
 

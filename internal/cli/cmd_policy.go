@@ -25,6 +25,10 @@ type policyFlags struct {
 	factory    string
 	registry   string
 	index      string
+	// snapshot, snapshotRoot, ociLayout and snapshotCache choose a signed
+	// snapshot as the source instead (DESIGN §6.5).
+	snapshot, snapshotRoot, snapshotCache string
+	ociLayout                             bool
 }
 
 // load reads the policy file; a controlList in it gets a guard that
@@ -51,13 +55,33 @@ func (f *policyFlags) load(ctx context.Context, g *globals) (*policy.Policy, err
 
 func (f *policyFlags) options(ctx context.Context, g *globals) (marketplace.Options, error) {
 	o := marketplace.Options{Registry: f.registry, Remote: g.remote(), FactoryVersion: f.factory}
+	sources := 0
+	for _, s := range []string{f.registry, f.index, f.snapshot} {
+		if s != "" {
+			sources++
+		}
+	}
 	switch {
-	case f.index != "" && f.registry != "":
-		return o, usagef("give --registry or --index, not both")
+	case sources > 1:
+		return o, usagef("give one of --registry, --index and --snapshot")
+	case f.snapshot == "" && (f.snapshotRoot != "" || f.ociLayout):
+		return o, usagef("--snapshot-root and --oci-layout go with --snapshot REF")
+	case f.snapshot != "":
+		if f.snapshotRoot == "" {
+			return o, usagef("--snapshot needs --snapshot-root root.json: the root the snapshot must be signed under")
+		}
+		root, err := os.ReadFile(f.snapshotRoot)
+		if err != nil {
+			return o, fmt.Errorf("--snapshot-root: %w", err)
+		}
+		so := marketplace.SnapshotOptions{Ref: f.snapshot, OCILayout: f.ociLayout, Root: root, CacheDir: f.snapshotCache}
+		if o, err = marketplace.OpenSnapshot(ctx, so, o); err != nil {
+			return o, err
+		}
 	case f.index != "":
 		o.Index = &client.Client{URL: f.index, Token: os.Getenv("MKT_INDEX_TOKEN")}
 	case f.registry == "":
-		return o, usagef("give --registry HOST[/PREFIX] (acme/crm is looked up at HOST/PREFIX/acme/crm) or --index URL")
+		return o, usagef("give --registry HOST[/PREFIX] (acme/crm is looked up at HOST/PREFIX/acme/crm), --index URL or --snapshot REF")
 	}
 	p, err := f.load(ctx, g)
 	if err != nil {
@@ -129,7 +153,7 @@ func newResolveCmd(g *globals) *cobra.Command {
 	var f policyFlags
 	var explain bool
 	cmd := &cobra.Command{
-		Use:   "resolve NAME[@CONSTRAINT]... --factory-version V (--registry HOST[/PREFIX] | --index URL) [--policy FILE] [--explain]",
+		Use:   "resolve NAME[@CONSTRAINT]... --factory-version V (--registry HOST[/PREFIX] | --index URL | --snapshot REF --snapshot-root FILE) [--policy FILE] [--explain]",
 		Short: "Choose versions for extensions and their dependencies",
 		Long: `For every name, and every dependency reachable from them, choose the highest
 version that satisfies the constraints, the Factory version and the policy.
@@ -140,7 +164,15 @@ chosen digest is fetched from the registry and must be the name and version
 the index named, satisfy the constraints, lie in a repository the policy has
 a rule for (and in its publisher's repositories, when the index names them)
 and pass the policy (a yanked version is never taken as pinned). A refused
-version is excluded and the index asked again; a warning on stderr says why.`,
+version is excluded and the index asked again; a warning on stderr says why.
+
+With --snapshot REF --snapshot-root root.json a signed snapshot (mkt index
+snapshot) lists the versions instead, verified with TUF against the root:
+a snapshot older than one this client trusted (--snapshot-cache), expired,
+or altered is refused. Each chosen version is fetched by the digest the
+snapshot names and judged by the policy. With --oci-layout, REF is an OCI
+layout PATH[:TAG] that holds the extensions too (mkt copy --to-oci-layout):
+nothing is read from the network.`,
 		Example: `  mkt resolve acme/crm@^1.2 --factory-version 2.4.0 --registry registry.example.com --policy policy.yaml --explain`,
 		Args:    minArgs(1),
 		RunE: g.action(func(cmd *cobra.Command, args []string) (result, error) {
@@ -188,9 +220,18 @@ why each was passed over (--explain: every passed-over version).
 With --index URL and a token (MKT_INDEX_TOKEN), the install is reported to
 the index as usage, one install event per extension for the token's tenant
 (--no-usage-report: none). A report the index refuses or cannot take is a
-warning on stderr; the install stands.`,
+warning on stderr; the install stands.
+
+With --snapshot REF --snapshot-root root.json a signed snapshot (mkt index
+snapshot) lists the versions instead, verified with TUF against the root:
+a snapshot older than one this client trusted (--snapshot-cache), expired,
+or altered is refused. Each chosen version is fetched by the digest the
+snapshot names and judged by the policy. With --oci-layout, REF is an OCI
+layout PATH[:TAG] that holds the extensions too (mkt copy --to-oci-layout):
+nothing is read from the network.`,
 		Example: `  mkt install acme/crm@^1.2 --factory-version 2.4.0 --policy policy.yaml --registry registry.example.com -o ./extensions
-  mkt install --locked --factory-version 2.4.0 --policy policy.yaml --registry registry.example.com -o ./extensions`,
+  mkt install --locked --factory-version 2.4.0 --policy policy.yaml --registry registry.example.com -o ./extensions
+  mkt install acme/crm --factory-version 2.4.0 --policy policy.yaml --snapshot ./airgap:snapshot --oci-layout --snapshot-root root.json -o ./extensions`,
 		RunE: g.action(func(cmd *cobra.Command, args []string) (result, error) {
 			if f.policyFile == "" {
 				return nil, usagef("install needs --policy")
@@ -325,4 +366,8 @@ func (f *policyFlags) bind(cmd *cobra.Command, policyRequired bool) {
 	fl.StringVar(&f.factory, "factory-version", "", "the Factory version extensions must be compatible with")
 	fl.StringVar(&f.registry, "registry", "", "HOST[/PREFIX] where publisher/name repositories live")
 	fl.StringVar(&f.index, "index", "", "index service URL that resolves (MKT_INDEX_TOKEN is sent as its bearer token)")
+	fl.StringVar(&f.snapshot, "snapshot", "", "signed snapshot REF (mkt index snapshot) that lists the versions instead of an index")
+	fl.StringVar(&f.snapshotRoot, "snapshot-root", "", "trusted root.json the snapshot must be signed under")
+	fl.BoolVar(&f.ociLayout, "oci-layout", false, "--snapshot is an OCI image layout PATH[:TAG|@DIGEST], which serves the extensions too (air-gapped)")
+	fl.StringVar(&f.snapshotCache, "snapshot-cache", "", "directory keeping the snapshot metadata this client trusted (default: the user cache directory's mkt/snapshots)")
 }

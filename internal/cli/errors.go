@@ -17,6 +17,7 @@ import (
 	"github.com/connectsoft/marketplace/index/client"
 	"github.com/connectsoft/marketplace/internal/cli/serverapi"
 	"github.com/connectsoft/marketplace/remote"
+	"github.com/connectsoft/marketplace/resolve/snapshot"
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 	"github.com/spf13/cobra"
 	"oras.land/oras-go/v2/errdef"
@@ -51,6 +52,7 @@ const (
 	codeNotInstalled         = "notInstalled"
 	codeAuditFailed          = "auditFailed"
 	codeRejected             = "rejected"
+	codeSnapshotRefused      = "snapshotRefused"
 )
 
 // errorBody is a failure as the JSON contract prints it, under "error".
@@ -135,6 +137,18 @@ func describeError(err error) *errorBody {
 	case errors.Is(err, serverapi.ErrRejected):
 		b.Code = codeRejected
 		b.Hint = "each blocking finding says where it is and what to do; docs/review.md explains every check and how to pass it"
+	case errors.Is(err, snapshot.ErrRefused):
+		b.Code = codeSnapshotRefused
+		switch {
+		case errors.Is(err, snapshot.ErrRollback):
+			b.Hint = "this client already trusted a newer snapshot: use the newest (an older one may hide a yank or a fix); the cache of trusted metadata is --snapshot-cache"
+		case errors.Is(err, snapshot.ErrFreeze):
+			b.Hint = "ask the operator for a fresh snapshot (`mkt index snapshot`, before the timestamp expires) and copy it again"
+		case errors.Is(err, snapshot.ErrSignature):
+			b.Hint = "check that --snapshot-root is the root.json of the operator who wrote this snapshot"
+		default:
+			b.Hint = "the snapshot was altered after signing, or mixes files of two snapshots: copy it again from the operator's registry"
+		}
 	case errors.As(err, &timeout):
 		b.Code = codeTimeout
 		b.Hint = fmt.Sprintf("check that %s is up and reachable; if it is only slow, raise %s (now %s)", timeout.Host, timeoutFlags[timeout.Setting], timeout.Limit)

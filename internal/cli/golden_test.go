@@ -20,6 +20,7 @@ import (
 	"github.com/connectsoft/marketplace/index/store"
 	"github.com/connectsoft/marketplace/internal/cli/servercmd"
 	"github.com/connectsoft/marketplace/remote"
+	"github.com/connectsoft/marketplace/signing"
 	"github.com/connectsoft/marketplace/testenv/fixture"
 	"github.com/spf13/cobra"
 )
@@ -69,7 +70,7 @@ func TestJSONOutputOfServerCommandsThroughMkt(t *testing.T) {
 	inProcess = nil
 	defer func() { inProcess = servercmd.Commands{} }()
 	for _, c := range goldenCases(t) {
-		if !strings.HasPrefix(c.command, "index serve") && !strings.HasPrefix(c.command, "index token ") && c.command != "index statements" && c.command != "dev up" && c.command != "review check" {
+		if !strings.HasPrefix(c.command, "index serve") && !strings.HasPrefix(c.command, "index token ") && c.command != "index statements" && c.command != "dev up" && c.command != "review check" && c.command != "index snapshot" {
 			continue
 		}
 		t.Run(c.name(), func(t *testing.T) { checkGolden(t, c) })
@@ -415,6 +416,20 @@ controlList: {ref: "%s/gold/control:latest", keys: [gold.pub], maxAge: 1h}
 				t.Setenv("MKT_INDEX_TOKEN", goldenUsage(t, idx.Store))
 			}
 		}
+		if c.command == "index snapshot" {
+			// The operator's key, made here: the server cases run alone too.
+			cases[i].before = func(t *testing.T) {
+				if _, err := os.Stat(filepath.Join(a.tmp, "operator.key")); err == nil {
+					return
+				}
+				priv, pub, err := signing.GenerateKeyPair(func(bool) ([]byte, error) { return []byte("gold-pw"), nil })
+				if err != nil {
+					t.Fatal(err)
+				}
+				os.WriteFile(filepath.Join(a.tmp, "operator.key"), priv, 0o600)
+				os.WriteFile(filepath.Join(a.tmp, "operator.pub"), pub, 0o644)
+			}
+		}
 		if c.command == "search" && c.variant == "ok" {
 			// The cases before pushed gold/crm; the index ingests it now,
 			// as the registry's notification would make it.
@@ -539,6 +554,11 @@ func goldenCaseList(a goldenArgs) []jsonCase {
 		{command: "index statements", variant: "usage", args: []string{"index", "statements", "--config", a.indexConfig}, code: 2},
 		{command: "index statements", variant: "bad-period", args: []string{"index", "statements", "--config", a.indexConfig, "--period", "2026-13"}, code: 2},
 		{command: "index statements", variant: "close-usage", args: []string{"index", "statements", "--config", a.indexConfig, "--period", "2026-11", "--close"}, code: 2},
+		{command: "index snapshot", variant: "ok", args: []string{"index", "snapshot", "--config", a.indexConfig, "--key", filepath.Join(a.tmp, "operator.key"), "--to", filepath.Join(a.tmp, "airgap") + ":snapshot", "--to-oci-layout", "--write-root", filepath.Join(a.tmp, "root.json")}, code: 0},
+		{command: "index snapshot", variant: "usage", args: []string{"index", "snapshot", "--config", a.indexConfig, "--key", a.key}, code: 2},
+		{command: "index snapshot", variant: "public-key", args: []string{"index", "snapshot", "--config", a.indexConfig, "--key", filepath.Join(a.tmp, "operator.pub"), "--to", filepath.Join(a.tmp, "airgap") + ":snapshot", "--to-oci-layout"}, code: 1},
+		{command: "resolve", variant: "snapshot-without-root", args: []string{"resolve", "gold/crm", "--snapshot", filepath.Join(a.tmp, "airgap") + ":snapshot", "--oci-layout", "--factory-version", "2.4.0"}, code: 2},
+		{command: "resolve", variant: "snapshot-wrong-root", args: []string{"resolve", "gold/crm", "--snapshot", filepath.Join(a.tmp, "airgap") + ":snapshot", "--oci-layout", "--snapshot-root", a.review, "--snapshot-cache", filepath.Join(a.tmp, "cache"), "--factory-version", "2.4.0"}, code: 1},
 		{command: "index serve", variant: "ok", args: []string{"index", "serve", "--config", a.indexConfig}, code: 0, background: true, ready: serveReady},
 		{command: "index serve", variant: "no-config", args: []string{"index", "serve", "--config", filepath.Join(a.tmp, "none.yaml")}, code: 1},
 		{command: "review check", variant: "ok", args: []string{"review", "check", "--plain-http", a.reg + "/gold/reviewed:0.1.0", "--attest", "--key", a.key}, code: 0,

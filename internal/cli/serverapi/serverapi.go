@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"time"
 
 	"github.com/connectsoft/marketplace/policy"
 	"github.com/connectsoft/marketplace/remote"
@@ -29,6 +30,7 @@ type Commands interface {
 	// its rule set and archive readers cost mkt's start-up several
 	// milliseconds of package initialisation (docs/performance.md).
 	ReviewCheck(ctx context.Context, env Env, o ReviewOptions) (Result, error)
+	IndexSnapshot(ctx context.Context, env Env, o SnapshotOptions) (Result, error)
 }
 
 // StatementsOptions are index statements' flags.
@@ -94,4 +96,19 @@ type DevOptions struct {
 	RootDir                 string
 	AddrFile, IndexAddrFile string
 	DevDir                  string
+}
+
+// SnapshotOptions are index snapshot's flags.
+type SnapshotOptions struct {
+	Config, Key string
+	// To is where the snapshot is pushed: a registry REF, or an OCI
+	// layout PATH[:TAG] with ToLayout.
+	To       string
+	ToLayout bool
+	// Visibility or Tenant name the scope.
+	Visibility, Tenant string
+	// Expiries of each role's metadata; zero is the default.
+	RootExpiry, TargetsExpiry, SnapshotExpiry, TimestampExpiry time.Duration
+	// WriteRoot, when set, is where the newest root.json is written.
+	WriteRoot string
 }

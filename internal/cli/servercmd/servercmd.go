@@ -19,6 +19,8 @@ import (
 	"github.com/connectsoft/marketplace/artifact"
 	"github.com/connectsoft/marketplace/index"
 	"github.com/connectsoft/marketplace/internal/cli/serverapi"
+	"github.com/connectsoft/marketplace/resolve/snapshot"
+	"github.com/connectsoft/marketplace/signing"
 	"github.com/connectsoft/marketplace/testenv/dev"
 )
 
@@ -131,6 +133,65 @@ func (Commands) DevUp(ctx context.Context, env serverapi.Env, f serverapi.DevOpt
 	err = e.Wait()
 	fmt.Fprintln(env.Stderr, "shutting down")
 	return nil, err
+}
+
+// IndexSnapshot writes the scope's next signed snapshot from the config's
+// store and pushes it.
+func (Commands) IndexSnapshot(ctx context.Context, env serverapi.Env, o serverapi.SnapshotOptions) (serverapi.Result, error) {
+	so := index.SnapshotOptions{Visibility: o.Visibility, Tenant: o.Tenant,
+		Expiry: snapshot.Expiry{Root: o.RootExpiry, Targets: o.TargetsExpiry, Snapshot: o.SnapshotExpiry, Timestamp: o.TimestampExpiry}}
+	if _, err := so.Scope(); err != nil {
+		return nil, serverapi.UsageError{Err: err}
+	}
+	dst, tag, err := artifact.OpenTarget(o.To, o.ToLayout, env.Remote)
+	if err != nil {
+		return nil, serverapi.UsageError{Err: err}
+	}
+	if tag == "" || strings.HasPrefix(tag, "sha256:") {
+		return nil, serverapi.UsageError{Err: fmt.Errorf("--to %s: give a tag to push the snapshot under (REF:TAG)", o.To)}
+	}
+	priv, err := signing.LoadPrivateKey(o.Key, signing.EnvPassword)
+	if err != nil {
+		return nil, err
+	}
+	if so.Signer, err = snapshot.NewSigner(priv); err != nil {
+		return nil, fmt.Errorf("key %s: %w", o.Key, err)
+	}
+	st, err := index.OpenConfigStore(ctx, o.Config)
+	if err != nil {
+		return nil, err
+	}
+	defer st.Close()
+	w, err := index.WriteSnapshot(ctx, st, so, dst, tag)
+	if err != nil {
+		return nil, err
+	}
+	res := &snapshotResult{WrittenSnapshot: w, Reference: o.To, Digest: w.Descriptor.Digest.String()}
+	if o.WriteRoot != "" {
+		if err := os.WriteFile(o.WriteRoot, append(w.Root, '\n'), 0o644); err != nil {
+			return nil, fmt.Errorf("write root: %w", err)
+		}
+		res.RootFile = o.WriteRoot
+	}
+	return res, nil
+}
+
+// snapshotResult is what index snapshot pushed.
+type snapshotResult struct {
+	*index.WrittenSnapshot
+	Reference string `json:"reference"`
+	Digest    string `json:"digest"`
+	// RootFile is where the newest root.json was written (--write-root).
+	RootFile string `json:"rootFile,omitempty"`
+}
+
+func (r *snapshotResult) PrintText(stdout, stderr io.Writer) {
+	fmt.Fprintf(stderr, "Snapshot %d of %s: %d versions, root version %d, timestamp expires %s\n",
+		r.Version, r.Scope, r.Versions, r.RootVersion, r.Expires["timestamp"].Format(time.RFC3339))
+	if r.RootFile != "" {
+		fmt.Fprintf(stderr, "Root written to %s: give it to clients as --snapshot-root\n", r.RootFile)
+	}
+	fmt.Fprintf(stdout, "%s@%s\n", r.Reference, r.Digest)
 }
 
 // servedResult is what index serve served, once it stopped.
