@@ -74,7 +74,9 @@ func ParseGoMod(data []byte) ([]Package, error) {
 	}
 	var out []Package
 	for _, r := range f.Require {
-		out = append(out, Package{Ecosystem: "Go", Name: r.Mod.Path, Version: r.Mod.Version})
+		if r.Mod.Path != "" && r.Mod.Version != "" {
+			out = append(out, Package{Ecosystem: "Go", Name: r.Mod.Path, Version: r.Mod.Version})
+		}
 	}
 	return out, nil
 }
@@ -96,7 +98,7 @@ func ParsePackageJSON(data []byte) ([]Package, error) {
 	var out []Package
 	for _, deps := range []map[string]string{pj.Dependencies, pj.DevDependencies, pj.OptionalDependencies} {
 		for name, v := range deps {
-			if exactNPM.MatchString(v) {
+			if name != "" && exactNPM.MatchString(v) {
 				out = append(out, Package{Ecosystem: "npm", Name: name, Version: strings.TrimPrefix(v, "v")})
 			}
 		}
@@ -121,10 +123,14 @@ func ParsePackageLock(data []byte) ([]Package, error) {
 	var out []Package
 	for key, d := range lock.Packages {
 		i := strings.LastIndex(key, "node_modules/")
-		if key == "" || i < 0 || d.Version == "" {
+		name := ""
+		if i >= 0 {
+			name = key[i+len("node_modules/"):]
+		}
+		if name == "" || d.Version == "" {
 			continue // the root project, or a link
 		}
-		out = append(out, Package{Ecosystem: "npm", Name: key[i+len("node_modules/"):], Version: d.Version})
+		out = append(out, Package{Ecosystem: "npm", Name: name, Version: d.Version})
 	}
 	if len(lock.Packages) == 0 {
 		var walk func(map[string]dep, int) error
@@ -133,7 +139,7 @@ func ParsePackageLock(data []byte) ([]Package, error) {
 				return fmt.Errorf("dependencies nested more than 64 deep")
 			}
 			for name, d := range deps {
-				if d.Version != "" {
+				if name != "" && d.Version != "" {
 					out = append(out, Package{Ecosystem: "npm", Name: name, Version: d.Version})
 				}
 				if len(d.Dependencies) > 0 {
