@@ -86,8 +86,11 @@ func Promote(ctx context.Context, ref string, o PromoteOptions) (*Promotion, err
 	}
 	dest := strings.TrimSuffix(o.Registry, "/") + "/" + c.Name
 	p := &Promotion{Stage: o.Stage, Source: c.Reference, Destination: dest + ":" + c.Version, Digest: c.Digest}
-	if p.Decision, err = o.Policy.Evaluate(ctx, policy.Input{Repository: dest, Digest: c.Digest, Extension: c.Extension,
-		Evidence: c.Evidence, FactoryVersion: o.FactoryVersion}); err != nil {
+	// A stage policy's control list is consulted as verify consults it.
+	attachControl(o.Policy, ro)
+	in := policy.Input{Repository: dest, Digest: c.Digest, Extension: c.Extension,
+		Evidence: c.Evidence, FactoryVersion: o.FactoryVersion, LayerDigest: c.LayerDigest()}
+	if p.Decision, err = o.Policy.Evaluate(ctx, in); err != nil {
 		return nil, err
 	}
 	if !p.Decision.Passed {
@@ -101,6 +104,18 @@ func Promote(ctx context.Context, ref string, o PromoteOptions) (*Promotion, err
 	src, err := artifact.NewRepository(c.Reference, ro)
 	if err != nil {
 		return nil, err
+	}
+	if _, ok := o.Policy.ControlList(); ok {
+		// Blocked files are refused under any name: ask again with the
+		// content digest, read as the layer streams.
+		cd, err := artifact.ContentDigestOf(ctx, src, c.Artifact, artifact.Limits{})
+		if err != nil {
+			return nil, err
+		}
+		in.ContentDigest = cd
+		if p.Decision = o.Policy.RecheckContent(ctx, p.Decision, in); !p.Decision.Passed {
+			return p, fmt.Errorf("%s to %s: %w", ref, o.Stage, ErrNotPromoted)
+		}
 	}
 	do := o.Remote
 	if o.Destination != nil {
