@@ -524,6 +524,11 @@ func goldenCaseList(a goldenArgs) []jsonCase {
 				t.Fatalf("audit does not say gold/crm must go because the control list blocks it: %v", doc)
 			}
 		}},
+		{command: "pull", variant: "blocked", args: []string{"pull", "--plain-http", ref + ":0.1.0", "-o", filepath.Join(a.tmp, "blocked"), "--policy", a.controlPolicy}, code: 1, check: func(t *testing.T, doc map[string]any) {
+			if _, err := os.Stat(filepath.Join(a.tmp, "blocked")); !os.IsNotExist(err) || !strings.Contains(fmt.Sprint(doc), "denied") {
+				t.Fatalf("pull --policy unpacked a blocked digest or did not say it was denied: %v %v", err, doc)
+			}
+		}},
 		{command: "verify", variant: "blocked", args: []string{"verify", "--plain-http", ref + ":0.1.0", "--policy", a.controlPolicy}, code: 1, check: func(t *testing.T, doc map[string]any) {
 			if doc["allowed"] != false || !strings.Contains(fmt.Sprint(doc["checks"]), "blocked by the control list") {
 				t.Fatalf("verify lets a blocked digest through: %v", doc)
