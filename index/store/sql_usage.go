@@ -134,7 +134,30 @@ func (s *sqlStore) recordUsage(ctx context.Context, events []*UsageEvent, months
 			strings.Compare(a.tenant, b.tenant), strings.Compare(a.typ, b.typ), cmp.Compare(a.day, b.day))
 	})
 	for chunk := range slices.Chunk(keys, usageChunk) {
-		if err := s.addUsageDaily(ctx, tx, chunk, daily); err != nil {
+		if err := s.addUsageDaily(ctx, tx, "usage_daily", "day", chunk, daily); err != nil {
+			return nil, err
+		}
+	}
+	// The monthly aggregate: the same sums by month (dailyKey.day holds
+	// the yyyymm), in the same order.
+	monthly := map[dailyKey]*dailySum{}
+	var monthKeys []dailyKey
+	for _, k := range keys {
+		d := daily[k]
+		mk := k
+		mk.day = k.day / 100
+		m := monthly[mk]
+		if m == nil {
+			m = &dailySum{owner: d.owner}
+			monthly[mk] = m
+			monthKeys = append(monthKeys, mk)
+		}
+		m.events += d.events
+		m.quantity += d.quantity
+		m.peak = max(m.peak, d.peak)
+	}
+	for chunk := range slices.Chunk(monthKeys, usageChunk) {
+		if err := s.addUsageDaily(ctx, tx, "usage_monthly", "month", chunk, monthly); err != nil {
 			return nil, err
 		}
 	}
@@ -183,12 +206,12 @@ func (s *sqlStore) insertUsageEvents(ctx context.Context, tx *sql.Tx, events []*
 
 // addUsageDaily adds the sums of keys to the daily aggregate in one
 // statement.
-func (s *sqlStore) addUsageDaily(ctx context.Context, tx *sql.Tx, keys []dailyKey, daily map[dailyKey]*dailySum) error {
+func (s *sqlStore) addUsageDaily(ctx context.Context, tx *sql.Tx, table, period string, keys []dailyKey, daily map[dailyKey]*dailySum) error {
 	if s.d.name == "postgres" {
-		return addUsageDailyPG(ctx, tx, keys, daily)
+		return addUsageDailyPG(ctx, tx, table, period, keys, daily)
 	}
 	var b strings.Builder
-	b.WriteString(`INSERT INTO usage_daily (day, tenant, owner, publisher, name, version, type, events, quantity, peak) VALUES `)
+	b.WriteString(`INSERT INTO ` + table + ` (` + period + `, tenant, owner, publisher, name, version, type, events, quantity, peak) VALUES `)
 	args := make([]any, 0, 10*len(keys))
 	for n, k := range keys {
 		d := daily[k]
@@ -202,9 +225,9 @@ func (s *sqlStore) addUsageDaily(ctx context.Context, tx *sql.Tx, keys []dailyKe
 	if s.d.name == "sqlite" {
 		larger = "MAX" // SQLite's MAX of two arguments is a scalar function
 	}
-	b.WriteString(` ON CONFLICT (publisher, name, version, tenant, type, day) DO UPDATE SET
-		events = usage_daily.events + excluded.events, quantity = usage_daily.quantity + excluded.quantity,
-		peak = ` + larger + `(usage_daily.peak, excluded.peak)`)
+	b.WriteString(` ON CONFLICT (publisher, name, version, tenant, type, ` + period + `) DO UPDATE SET
+		events = ` + table + `.events + excluded.events, quantity = ` + table + `.quantity + excluded.quantity,
+		peak = ` + larger + `(` + table + `.peak, excluded.peak)`)
 	if _, err := tx.ExecContext(ctx, s.q(b.String()), args...); err != nil {
 		return fmt.Errorf("record usage: daily aggregate: %w", err)
 	}
@@ -323,16 +346,22 @@ func (s *sqlStore) Usage(ctx context.Context, q UsageQuery) ([]UsageRow, error) 
 	if q.Tenant != "" {
 		w.add("tenant = ?", q.Tenant)
 	}
+	// Whole months are read from the monthly aggregate; a bound within a
+	// month needs the daily one.
+	table, col, from, to := "usage_daily", "day", DayOf(q.From), DayOf(q.To)
+	if period != "day" && (q.From.IsZero() || from%100 == 1) && (q.To.IsZero() || to%100 == 1) {
+		table, col, period, from, to = "usage_monthly", "month", "month", from/100, to/100
+	}
 	if !q.From.IsZero() {
-		w.add("day >= ?", DayOf(q.From))
+		w.add(col+" >= ?", from)
 	}
 	if !q.To.IsZero() {
-		w.add("day < ?", DayOf(q.To))
+		w.add(col+" < ?", to)
 	}
 	rows, err := s.db.QueryContext(ctx, s.q(`SELECT `+period+` AS period, tenant, publisher, name, version,
 		SUM(CASE WHEN type = 'pull' THEN quantity ELSE 0 END), SUM(CASE WHEN type = 'install' THEN quantity ELSE 0 END),
 		MAX(CASE WHEN type = 'seats' THEN peak ELSE 0 END), SUM(events)
-		FROM usage_daily`+w.String()+`
+		FROM `+table+w.String()+`
 		GROUP BY `+period+`, tenant, publisher, name, version ORDER BY 1, name, version, tenant`), w.args...)
 	if err != nil {
 		return nil, fmt.Errorf("usage: %w", err)
@@ -466,7 +495,7 @@ func insertUsageEventsPG(ctx context.Context, tx *sql.Tx, events []*UsageEvent, 
 }
 
 // addUsageDailyPG is addUsageDaily on PostgreSQL, with arrays as above.
-func addUsageDailyPG(ctx context.Context, tx *sql.Tx, keys []dailyKey, daily map[dailyKey]*dailySum) error {
+func addUsageDailyPG(ctx context.Context, tx *sql.Tx, table, period string, keys []dailyKey, daily map[dailyKey]*dailySum) error {
 	n := len(keys)
 	day, events, quantity, peak := make([]int64, n), make([]int64, n), make([]int64, n), make([]int64, n)
 	text := make([][]string, 6) // tenant, owner, publisher, name, version, type
@@ -480,11 +509,11 @@ func addUsageDailyPG(ctx context.Context, tx *sql.Tx, keys []dailyKey, daily map
 			text[c][i] = v
 		}
 	}
-	_, err := tx.ExecContext(ctx, `INSERT INTO usage_daily (day, tenant, owner, publisher, name, version, type, events, quantity, peak)
+	_, err := tx.ExecContext(ctx, `INSERT INTO `+table+` (`+period+`, tenant, owner, publisher, name, version, type, events, quantity, peak)
 		SELECT * FROM unnest($1::int[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::bigint[], $9::bigint[], $10::bigint[])
-		ON CONFLICT (publisher, name, version, tenant, type, day) DO UPDATE SET
-		events = usage_daily.events + excluded.events, quantity = usage_daily.quantity + excluded.quantity,
-		peak = GREATEST(usage_daily.peak, excluded.peak)`,
+		ON CONFLICT (publisher, name, version, tenant, type, `+period+`) DO UPDATE SET
+		events = `+table+`.events + excluded.events, quantity = `+table+`.quantity + excluded.quantity,
+		peak = GREATEST(`+table+`.peak, excluded.peak)`,
 		day, text[0], text[1], text[2], text[3], text[4], text[5], events, quantity, peak)
 	if err != nil {
 		return fmt.Errorf("record usage: daily aggregate: %w", err)

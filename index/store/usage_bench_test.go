@@ -128,8 +128,8 @@ func BenchmarkUsageQuery(b *testing.B) {
 	}
 }
 
-// loadMonth fills usage_daily with November 2026's aggregate of 10 million
-// events, in SQL.
+// loadMonth fills usage_daily and usage_monthly with November 2026's
+// aggregates of 10 million events, in SQL.
 func loadMonth(b *testing.B, db *sql.DB, driver string) {
 	b.Helper()
 	series := func(name string, n int) string {
@@ -148,8 +148,14 @@ func loadMonth(b *testing.B, db *sql.DB, driver string) {
 	if _, err := db.Exec(q); err != nil {
 		b.Fatal(err)
 	}
+	if _, err := db.Exec(`INSERT INTO usage_monthly (month, tenant, owner, publisher, name, version, type, events, quantity, peak)
+		SELECT day / 100, tenant, MIN(owner), publisher, name, version, type, SUM(events), SUM(quantity), MAX(peak)
+		FROM usage_daily GROUP BY day / 100, tenant, publisher, name, version, type`); err != nil {
+		b.Fatal(err)
+	}
 	if driver == "postgres" {
 		db.Exec(`ANALYZE usage_daily`)
+		db.Exec(`ANALYZE usage_monthly`)
 	} else {
 		db.Exec(`ANALYZE`)
 	}

@@ -195,6 +195,19 @@ func usageMonthlySeatsAndFilters(t *testing.T, s store.Store) {
 	if !reflect.DeepEqual(month, want) {
 		t.Fatalf("monthly:\n got %+v\nwant %+v", month, want)
 	}
+	// A month bound within a month counts the days from it.
+	fromDay := H.usage(store.UsageQuery{Granularity: store.Monthly, From: u0.Add(24 * time.Hour)})
+	wantFrom := []store.UsageRow{
+		{Period: "2026-11", Tenant: "globex", Publisher: "acme", Name: "acme/crm", Version: "1.0.0", Seats: 5, Events: 1},
+		{Period: "2026-12", Tenant: "globex", Publisher: "acme", Name: "acme/crm", Version: "1.0.0", Installs: 1, Events: 1},
+	}
+	if !reflect.DeepEqual(fromDay, wantFrom) {
+		t.Fatalf("monthly from the 15th:\n got %+v\nwant %+v", fromDay, wantFrom)
+	}
+	whole := H.usage(store.UsageQuery{Granularity: store.Monthly, From: time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC), To: time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)})
+	if !reflect.DeepEqual(whole, want[:2]) {
+		t.Fatalf("November by month:\n got %+v\nwant %+v", whole, want[:2])
+	}
 	// From is inclusive and To exclusive, by day.
 	day := H.usage(store.UsageQuery{From: u0.Add(24 * time.Hour), To: u0.Add(48 * time.Hour), Name: "acme/crm", Publisher: "acme", Tenant: "globex"})
 	if len(day) != 1 || day[0].Period != "2026-11-15" || day[0].Seats != 5 || day[0].Events != 1 {
