@@ -53,7 +53,8 @@ func stageWorld(t *testing.T, ph phase) (dir, pol string) {
 }
 
 // TestPhasesEndToEnd runs each phase as docs/phases.md tells it: the
-// publisher pushes and signs; the pipeline attests its review; promotion
+// publisher pushes and signs; the pipeline (mkt review check --attest)
+// attests its review; promotion
 // is refused while the stage's approvals are missing (a publisher's own
 // approval, with its own key, is not one); reviewers approve; the version
 // is promoted with all its evidence; Factory installs it from the stage's
@@ -77,9 +78,15 @@ func TestPhasesEndToEnd(t *testing.T) {
 
 			// Refused before the pipeline's review.
 			refused(t, promote, "attestation:review")
-			pipeline := filepath.Join(dir, "pipeline.json")
-			os.WriteFile(pipeline, []byte(`{"reviewer":"pipeline","result":"approved","level":"`+ph.stage+`","checks":[{"name":"secrets","passed":true},{"name":"permissions","passed":true}],"findings":[{"severity":"low","message":"no README","location":"."}]}`), 0o644)
-			mustMkt(t, "attest", "--plain-http", ref, "--key", key("pipeline"), "--type", "review", "--predicate", pipeline)
+			if ph.stage == "public" {
+				// The public stage blocks on a missing compatibility
+				// certificate by a key the stage trusts (docs/review.md).
+				compat := filepath.Join(dir, "compat.json")
+				os.WriteFile(compat, []byte(`{"constraint":">=2.0.0 <3.0.0","tested":[{"factory":"2.4.0","result":"passed"}]}`), 0o644)
+				mustMkt(t, "attest", "--plain-http", ref, "--key", key("operator"), "--type", "compatibility", "--predicate", compat)
+			}
+			// The pipeline: mkt review check, attested with the pipeline's key.
+			mustMkt(t, "review", "check", "--plain-http", ref, "--stage", ph.stage, "--policy", pol, "--attest", "--key", key("pipeline"))
 			if len(ph.approvers) > 0 {
 				// The publisher approving its own version is no approval.
 				mustMkt(t, "review", "approve", "--plain-http", ref, "--key", key(ph.key), "--stage", ph.stage, "--reviewer", ph.publisher)
