@@ -118,27 +118,34 @@ func Statements(ctx context.Context, st StatementStore, publishers []Publisher, 
 // namespaces its tenant owns; the operator's admin token sees all; nobody
 // else sees any.
 func (a *API) statements(w http.ResponseWriter, r *http.Request) {
-	viewer, tok, err := a.viewer(r)
+	entries, _, err := a.statementEntries(r)
 	if err != nil {
 		a.fail(w, err)
 		return
 	}
+	writeJSON(w, http.StatusOK, map[string]any{"items": entries})
+}
+
+// statementEntries answers a request for statements, for the API and the
+// web page alike: who may see what, and the entries of the period.
+func (a *API) statementEntries(r *http.Request) ([]StatementEntry, string, error) {
+	viewer, tok, err := a.viewer(r)
+	if err != nil {
+		return nil, "", err
+	}
 	if tok == nil {
-		a.fail(w, &apiError{http.StatusUnauthorized, "statements need a token of a publisher (role publisher) or of the operator (role admin)"})
-		return
+		return nil, "", &apiError{http.StatusUnauthorized, "statements need a token of a publisher (role publisher) or of the operator (role admin)"}
 	}
 	st, ok := a.Store.(StatementStore)
 	if !ok {
-		a.fail(w, &apiError{http.StatusNotImplemented, "this index's store keeps no statements"})
-		return
+		return nil, "", &apiError{http.StatusNotImplemented, "this index's store keeps no statements"}
 	}
 	tenant := tok.Tenant
 	switch {
 	case viewer.Operator && slices.Contains(tok.Roles, "admin"):
 		tenant = ""
 	case !slices.Contains(tok.Roles, "publisher"):
-		a.fail(w, &apiError{http.StatusForbidden, "statements need the publisher role (or the operator's admin role)"})
-		return
+		return nil, "", &apiError{http.StatusForbidden, "statements need the publisher role (or the operator's admin role)"}
 	}
 	q := r.URL.Query()
 	period := q.Get("period")
@@ -146,20 +153,25 @@ func (a *API) statements(w http.ResponseWriter, r *http.Request) {
 		period = billing.PeriodOf(time.Now())
 	}
 	if _, _, err := billing.ParsePeriod(period); err != nil {
-		a.fail(w, &apiError{http.StatusBadRequest, err.Error()})
-		return
+		return nil, "", &apiError{http.StatusBadRequest, err.Error()}
 	}
 	entries, err := Statements(r.Context(), st, a.Publishers, period, q.Get("publisher"), tenant, time.Now())
 	if errors.Is(err, ErrNoSuchPublisher) {
 		// Another tenant's publisher and an unknown one answer alike.
-		a.fail(w, &apiError{http.StatusNotFound, fmt.Sprintf("no statements of publisher %q for this token", q.Get("publisher"))})
-		return
+		return nil, "", &apiError{http.StatusNotFound, fmt.Sprintf("no statements of publisher %q for this token", q.Get("publisher"))}
 	}
+	return entries, period, err
+}
+
+// statements is the publisher's statements page: the same entries as the
+// API, for the same bearer tokens.
+func (wb *Web) statements(w http.ResponseWriter, r *http.Request) {
+	entries, period, err := wb.API.statementEntries(r)
 	if err != nil {
-		a.fail(w, err)
+		wb.fail(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"items": entries})
+	wb.render(w, "statements", http.StatusOK, map[string]any{"Title": "Statements " + period, "Period": period, "Items": entries})
 }
 
 var _ StatementStore = store.Store(nil)

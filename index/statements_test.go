@@ -3,6 +3,7 @@ package index_test
 import (
 	"context"
 	"encoding/json"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -14,7 +15,8 @@ import (
 	"github.com/connectsoft/marketplace/index/store/storetest"
 )
 
-// TestStatementsAPIShowsAPublisherOnlyItsOwn: acme's publisher token reads
+// TestStatementsAPIShowsAPublisherOnlyItsOwn (and the web page, from the
+// same entries and tokens): acme's publisher token reads
 // acme's statement and is refused globex's (as if globex did not exist);
 // a reader token and anonymous callers get none; the operator's admin
 // token reads both.
@@ -52,7 +54,8 @@ func TestStatementsAPIShowsAPublisherOnlyItsOwn(t *testing.T) {
 		}
 		tokens[key] = c.Secret
 	}
-	srv := httptest.NewServer((&index.API{Store: st, Operator: "ops"}).Handler())
+	api := &index.API{Store: st, Operator: "ops"}
+	srv := httptest.NewServer(api.Handler()) // the API and the pages
 	defer srv.Close()
 	period := at.Format("2006-01")
 	get := func(who, query string) (int, []index.StatementEntry) {
@@ -99,6 +102,32 @@ func TestStatementsAPIShowsAPublisherOnlyItsOwn(t *testing.T) {
 	}
 	if code, items := get("ops", ""); code != 200 || publishers(items) != "acme,globex" {
 		t.Fatalf("the operator: %d %+v", code, items)
+	}
+	page := func(who, query string) (int, string) {
+		req, _ := http.NewRequest(http.MethodGet, srv.URL+"/statements?period="+period+query, nil)
+		if who != "" {
+			req.Header.Set("Authorization", "Bearer "+tokens[who])
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	if code, body := page("acme", ""); code != 200 || !strings.Contains(body, `data-publisher="acme"`) || strings.Contains(body, "globex") ||
+		!strings.Contains(body, `data-extension="acme/crm"`) || !strings.Contains(body, "Total 2.00 EUR") {
+		t.Fatalf("acme's page: %d\n%s", code, body)
+	}
+	if code, _ := page("acme", "&publisher=globex"); code != http.StatusNotFound {
+		t.Fatalf("acme's page of globex: %d", code)
+	}
+	if code, _ := page("", ""); code != http.StatusUnauthorized {
+		t.Fatalf("anonymous page: %d", code)
+	}
+	if code, body := page("ops", ""); code != 200 || !strings.Contains(body, `data-publisher="globex"`) || !strings.Contains(body, `data-publisher="acme"`) {
+		t.Fatalf("the operator's page: %d", code)
 	}
 	req, _ := http.NewRequest(http.MethodGet, srv.URL+"/api/v1/statements?period=2026-13", nil)
 	req.Header.Set("Authorization", "Bearer "+tokens["acme"])

@@ -19,7 +19,7 @@ var webFiles embed.FS
 var pages = sync.OnceValue(func() map[string]*template.Template {
 	base := template.Must(template.ParseFS(webFiles, "web/templates.html"))
 	out := map[string]*template.Template{}
-	for _, p := range []string{"search", "extension", "reviews", "publisher"} {
+	for _, p := range []string{"search", "extension", "reviews", "publisher", "statements"} {
 		t := template.Must(base.Clone())
 		template.Must(t.Parse(`{{define "body"}}{{template "` + p + `-body" .}}{{end}}`))
 		out[p] = t
@@ -47,6 +47,7 @@ func (wb *Web) Register(mux *http.ServeMux) {
 	mux.HandleFunc("GET /extensions/{publisher}/{name}", wb.extension)
 	mux.HandleFunc("GET /reviews", wb.reviews)
 	mux.HandleFunc("GET /publishers/{name}", wb.publisher)
+	mux.HandleFunc("GET /statements", wb.statements)
 }
 
 // reviews is the review queue page, for the reviewer role (a bearer token
