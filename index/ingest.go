@@ -279,7 +279,7 @@ func (in *Ingester) ingest(ctx context.Context, src *Source, repository, ref str
 		// fails the ingest, whose retry still finds it newly blocked; the
 		// event id is deterministic, so a retry sends nothing twice.
 		if err := in.Subscriptions.ControlBlocked(ctx, []BlockedVersion{{Tenant: v.Tenant, Name: v.Name, Version: v.Version,
-			Digest: v.Digest, Repository: v.Repository, Visibility: v.Visibility, Reason: blocked.Control.Reason, Sequence: blocked.Control.Sequence}}); err != nil {
+			Digest: v.Digest, Repository: v.Repository, Visibility: v.Visibility, Quarantined: v.Quarantined, Reason: blocked.Control.Reason, Sequence: blocked.Control.Sequence}}); err != nil {
 			return nil, fmt.Errorf("ingest %s@%s: %w", repoName, digest, err)
 		}
 	}
