@@ -323,6 +323,17 @@ func (d DiskState) Save(r *Record) error {
 	return os.Rename(tmp.Name(), d.path(r.Ref))
 }
 
+// Usable reports, without asking the registry, whether the list in force
+// still counts now: nil, or why every decision fails closed (none read,
+// expired, or not refreshed for longer than maxAge). A long-running
+// consumer that stored decisions re-derives them when this changes.
+func (g *Guard) Usable() error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	_, err := g.inForce(g.o.Now())
+	return err
+}
+
 // InForce is the digest of the list in force, "" when none is.
 func (g *Guard) InForce() string {
 	g.mu.Lock()

@@ -113,7 +113,9 @@ func (s *Server) guards() []*control.Guard {
 // RefreshControl asks the registry for every policy's control list now
 // and, when the list in force has changed since the stored decisions were
 // last derived, re-derives them all (Reevaluate): a new list blocks
-// versions ingested before it, and a lifted entry frees them. WatchPolicy
+// versions ingested before it, and a lifted entry frees them. A list that
+// expires or goes stale (maxAge) is such a change: every stored decision
+// then fails closed, until a list counts again. WatchPolicy
 // calls it on a timer; it returns whether it re-evaluated.
 func (s *Server) RefreshControl(ctx context.Context) (bool, ReevaluateStats, error) {
 	var errs []error
@@ -126,7 +128,13 @@ func (s *Server) RefreshControl(ctx context.Context) (bool, ReevaluateStats, err
 		if _, err := g.Refresh(ctx); err != nil {
 			errs = append(errs, err)
 		}
-		if d := g.InForce(); d != s.control.applied[g] {
+		d := g.InForce()
+		if g.Usable() != nil {
+			// Expired, or not refreshed for longer than maxAge: the
+			// decisions stored under it fail closed until a list counts.
+			d = "fail-closed " + d
+		}
+		if d != s.control.applied[g] {
 			s.control.applied[g] = d
 			changed = true
 		}
