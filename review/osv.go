@@ -166,25 +166,58 @@ func (af *Affected) Affects(version string) bool {
 		if r.Type != "SEMVER" && r.Type != "ECOSYSTEM" {
 			continue
 		}
-		in := false
+		// OSV does not require the events in order: its evaluation
+		// sorts them by version first ("0" lowest), then walks them.
+		type event struct {
+			kind byte // 'i'ntroduced, 'f'ixed or limit, 'l'ast_affected
+			v    *semver.Version
+		}
+		var evs []event
 		for _, e := range r.Events {
+			var k byte
+			s := ""
 			switch {
 			case e.Introduced != "":
-				if e.Introduced == "0" {
-					in = true
-				} else if iv, err := parseVersion(e.Introduced); err == nil && !v.LessThan(iv) {
-					in = true
-				}
+				k, s = 'i', e.Introduced
 			case e.Fixed != "":
-				if fv, err := parseVersion(e.Fixed); err == nil && in && !v.LessThan(fv) {
-					in = false
-				}
+				k, s = 'f', e.Fixed
 			case e.Limit != "":
-				if lv, err := parseVersion(e.Limit); err == nil && in && !v.LessThan(lv) {
+				k, s = 'f', e.Limit
+			case e.LastAffected != "":
+				k, s = 'l', e.LastAffected
+			default:
+				continue
+			}
+			if s == "0" {
+				evs = append(evs, event{k, nil})
+			} else if ev, err := parseVersion(s); err == nil {
+				evs = append(evs, event{k, ev})
+			}
+		}
+		slices.SortStableFunc(evs, func(a, b event) int {
+			switch {
+			case a.v == nil && b.v == nil:
+				return 0
+			case a.v == nil:
+				return -1
+			case b.v == nil:
+				return 1
+			}
+			return a.v.Compare(b.v)
+		})
+		in := false
+		for _, e := range evs {
+			switch e.kind {
+			case 'i':
+				if e.v == nil || !v.LessThan(e.v) {
+					in = true
+				}
+			case 'f':
+				if e.v == nil || !v.LessThan(e.v) {
 					in = false
 				}
-			case e.LastAffected != "":
-				if lv, err := parseVersion(e.LastAffected); err == nil && in && v.GreaterThan(lv) {
+			case 'l':
+				if e.v == nil || v.GreaterThan(e.v) {
 					in = false
 				}
 			}
