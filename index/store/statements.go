@@ -42,7 +42,10 @@ type Statements interface {
 	// whole (with evidence), from the repositories that own their names.
 	PublisherVersions(ctx context.Context, publisher string) ([]*Version, error)
 	// PublisherTenants maps every publisher namespace with a version in
-	// the store to the tenant that owns its names.
+	// the store to the tenant that owns its names, or to "" when its
+	// names are owned by several tenants (claimed name by name, without a
+	// publishers: entry): then no tenant's token may read its statement,
+	// which would show the other tenants' customers and revenue.
 	PublisherTenants(ctx context.Context) (map[string]string, error)
 	// CloseStatement stores a closed statement; when the publisher's
 	// period is closed already it stores nothing and returns
@@ -409,6 +412,9 @@ func (s *sqlStore) PublisherTenants(ctx context.Context) (map[string]string, err
 		var p, t string
 		if err := rows.Scan(&p, &t); err != nil {
 			return nil, fmt.Errorf("read the publishers: %w", err)
+		}
+		if prev, ok := out[p]; ok && prev != t {
+			t = "" // names of the namespace owned by several tenants: none of them owns its statement
 		}
 		out[p] = t
 	}
