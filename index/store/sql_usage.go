@@ -20,8 +20,9 @@ const usageChunk = 1000
 
 const usageEventColumns = `month, source, id, at, received_at, tenant, owner, publisher, name, version, digest, type, quantity`
 
+// usageKey identifies a usage event: its tenant, source and id, whatever
+// its time (the key of usage_event_keys).
 type usageKey struct {
-	month              int
 	tenant, source, id string
 }
 
@@ -35,12 +36,14 @@ type dailySum struct {
 	events, quantity, peak int64
 }
 
-// RecordUsage inserts the events (ON CONFLICT DO NOTHING, RETURNING the
-// keys it inserted) and adds the inserted ones alone to the daily
-// aggregate, in one transaction: a duplicate changes no count, and a batch
-// that fails half-way counts nothing. Rows are written in key order, so
-// that concurrent batches on PostgreSQL lock them in the same order and
-// never deadlock.
+// RecordUsage inserts the events' keys (tenant, source, id) into
+// usage_event_keys (ON CONFLICT DO NOTHING, RETURNING the keys it
+// inserted), then the newly keyed events alone into usage_events and the
+// daily and monthly aggregates, in one transaction: a duplicate changes no
+// count, even one whose time moved into another month, and a batch that
+// fails half-way counts nothing and leaves no key. Rows are written in key
+// order, so that concurrent batches on PostgreSQL lock them in the same
+// order and never deadlock.
 func (s *sqlStore) RecordUsage(ctx context.Context, events []*UsageEvent) ([]UsageRecorded, error) {
 	now := time.Now()
 	months := map[int]bool{}
@@ -79,9 +82,11 @@ func (s *sqlStore) recordUsage(ctx context.Context, events []*UsageEvent, months
 	first := map[usageKey]int{}
 	var todo []int
 	for i, e := range events {
-		k := usageKey{e.Month(), e.Tenant, e.Source, e.ID}
+		k := usageKey{e.Tenant, e.Source, e.ID}
 		switch _, seen := first[k]; {
-		case detached[k.month]:
+		case detached[e.Month()]:
+			// Refused before any key is written: its resend, once the
+			// month is attached again, is still new.
 			out[i].Err = fmt.Errorf("usage event %s (%s): %w", e.ID, e.At.UTC().Format("2006-01"), ErrUsageMonthDetached)
 		case seen:
 			out[i].Duplicate = true
@@ -92,7 +97,7 @@ func (s *sqlStore) recordUsage(ctx context.Context, events []*UsageEvent, months
 	}
 	slices.SortFunc(todo, func(a, b int) int {
 		ea, eb := events[a], events[b]
-		return cmp.Or(cmp.Compare(ea.Month(), eb.Month()), strings.Compare(ea.Tenant, eb.Tenant), strings.Compare(ea.Source, eb.Source), strings.Compare(ea.ID, eb.ID))
+		return cmp.Or(strings.Compare(ea.Tenant, eb.Tenant), strings.Compare(ea.Source, eb.Source), strings.Compare(ea.ID, eb.ID))
 	})
 	if len(todo) == 0 {
 		return out, nil
@@ -104,17 +109,27 @@ func (s *sqlStore) recordUsage(ctx context.Context, events []*UsageEvent, months
 	defer tx.Rollback()
 	inserted := map[usageKey]bool{}
 	for chunk := range slices.Chunk(todo, usageChunk) {
-		if err := s.insertUsageEvents(ctx, tx, events, chunk, inserted); err != nil {
+		if err := s.insertUsageKeys(ctx, tx, events, chunk, inserted); err != nil {
+			return nil, err
+		}
+	}
+	fresh := make([]int, 0, len(inserted))
+	for _, i := range todo {
+		e := events[i]
+		if !inserted[usageKey{e.Tenant, e.Source, e.ID}] {
+			out[i].Duplicate = true
+			continue
+		}
+		fresh = append(fresh, i)
+	}
+	for chunk := range slices.Chunk(fresh, usageChunk) {
+		if err := s.insertUsageEvents(ctx, tx, events, chunk); err != nil {
 			return nil, err
 		}
 	}
 	daily := map[dailyKey]*dailySum{}
-	for _, i := range todo {
+	for _, i := range fresh {
 		e := events[i]
-		if !inserted[usageKey{e.Month(), e.Tenant, e.Source, e.ID}] {
-			out[i].Duplicate = true
-			continue
-		}
 		k := dailyKey{e.Publisher, e.Name, e.Version, e.Tenant, e.Type, DayOf(e.At)}
 		d := daily[k]
 		if d == nil {
@@ -167,11 +182,59 @@ func (s *sqlStore) recordUsage(ctx context.Context, events []*UsageEvent, months
 	return out, nil
 }
 
-// insertUsageEvents inserts events[i] for i in idx in one statement and
-// adds the keys it inserted to inserted.
-func (s *sqlStore) insertUsageEvents(ctx context.Context, tx *sql.Tx, events []*UsageEvent, idx []int, inserted map[usageKey]bool) error {
+// insertUsageKeys inserts the keys of events[i] for i in idx into
+// usage_event_keys in one statement and adds the keys it inserted (those
+// not recorded before) to inserted.
+func (s *sqlStore) insertUsageKeys(ctx context.Context, tx *sql.Tx, events []*UsageEvent, idx []int, inserted map[usageKey]bool) error {
+	var rows *sql.Rows
+	var err error
 	if s.d.name == "postgres" {
-		return insertUsageEventsPG(ctx, tx, events, idx, inserted)
+		n := len(idx)
+		tenant, source, id, month := make([]string, n), make([]string, n), make([]string, n), make([]int64, n)
+		for k, i := range idx {
+			e := events[i]
+			tenant[k], source[k], id[k], month[k] = e.Tenant, e.Source, e.ID, int64(e.Month())
+		}
+		rows, err = tx.QueryContext(ctx, `INSERT INTO usage_event_keys (tenant, source, id, month)
+			SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::int[])
+			ON CONFLICT DO NOTHING RETURNING tenant, source, id`, tenant, source, id, month)
+	} else {
+		var b strings.Builder
+		b.WriteString(`INSERT INTO usage_event_keys (tenant, source, id, month) VALUES `)
+		args := make([]any, 0, 4*len(idx))
+		for n, i := range idx {
+			e := events[i]
+			if n > 0 {
+				b.WriteString(", ")
+			}
+			b.WriteString("(?, ?, ?, ?)")
+			args = append(args, e.Tenant, e.Source, e.ID, e.Month())
+		}
+		b.WriteString(` ON CONFLICT DO NOTHING RETURNING tenant, source, id`)
+		rows, err = tx.QueryContext(ctx, s.q(b.String()), args...)
+	}
+	if err != nil {
+		return fmt.Errorf("record usage: event keys: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var k usageKey
+		if err := rows.Scan(&k.tenant, &k.source, &k.id); err != nil {
+			return fmt.Errorf("record usage: event keys: %w", err)
+		}
+		inserted[k] = true
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("record usage: event keys: %w", err)
+	}
+	return nil
+}
+
+// insertUsageEvents inserts events[i] for i in idx, events whose keys
+// this transaction has just inserted, in one statement.
+func (s *sqlStore) insertUsageEvents(ctx context.Context, tx *sql.Tx, events []*UsageEvent, idx []int) error {
+	if s.d.name == "postgres" {
+		return insertUsageEventsPG(ctx, tx, events, idx)
 	}
 	var b strings.Builder
 	b.WriteString(`INSERT INTO usage_events (` + usageEventColumns + `) VALUES `)
@@ -185,20 +248,8 @@ func (s *sqlStore) insertUsageEvents(ctx context.Context, tx *sql.Tx, events []*
 		args = append(args, e.Month(), e.Source, e.ID, e.At.UnixNano(), e.ReceivedAt.UnixNano(), e.Tenant, e.Owner,
 			e.Publisher, e.Name, e.Version, e.Digest, e.Type, e.Quantity)
 	}
-	b.WriteString(` ON CONFLICT DO NOTHING RETURNING month, tenant, source, id`)
-	rows, err := tx.QueryContext(ctx, s.q(b.String()), args...)
-	if err != nil {
-		return fmt.Errorf("record usage: %w", err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var k usageKey
-		if err := rows.Scan(&k.month, &k.tenant, &k.source, &k.id); err != nil {
-			return fmt.Errorf("record usage: %w", err)
-		}
-		inserted[k] = true
-	}
-	if err := rows.Err(); err != nil {
+	b.WriteString(` ON CONFLICT DO NOTHING`)
+	if _, err := tx.ExecContext(ctx, s.q(b.String()), args...); err != nil {
 		return fmt.Errorf("record usage: %w", err)
 	}
 	return nil
@@ -458,7 +509,7 @@ func (s *sqlStore) NameOwner(ctx context.Context, name string) (*NameOwner, erro
 // insertUsageEventsPG is insertUsageEvents on PostgreSQL: one array per
 // column, unnested into rows, so that a batch is 13 parameters however
 // many events it holds (13,000 bound values cost more than the insert).
-func insertUsageEventsPG(ctx context.Context, tx *sql.Tx, events []*UsageEvent, idx []int, inserted map[usageKey]bool) error {
+func insertUsageEventsPG(ctx context.Context, tx *sql.Tx, events []*UsageEvent, idx []int) error {
 	n := len(idx)
 	month, at, received, quantity := make([]int64, n), make([]int64, n), make([]int64, n), make([]int64, n)
 	text := make([][]string, 9) // source, id, tenant, owner, publisher, name, version, digest, type
@@ -472,23 +523,12 @@ func insertUsageEventsPG(ctx context.Context, tx *sql.Tx, events []*UsageEvent, 
 			text[c][k] = v
 		}
 	}
-	rows, err := tx.QueryContext(ctx, `INSERT INTO usage_events (`+usageEventColumns+`)
+	_, err := tx.ExecContext(ctx, `INSERT INTO usage_events (`+usageEventColumns+`)
 		SELECT * FROM unnest($1::int[], $2::text[], $3::text[], $4::bigint[], $5::bigint[], $6::text[], $7::text[], $8::text[],
 			$9::text[], $10::text[], $11::text[], $12::text[], $13::bigint[])
-		ON CONFLICT DO NOTHING RETURNING month, tenant, source, id`,
+		ON CONFLICT DO NOTHING`,
 		month, text[0], text[1], at, received, text[2], text[3], text[4], text[5], text[6], text[7], text[8], quantity)
 	if err != nil {
-		return fmt.Errorf("record usage: %w", err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var k usageKey
-		if err := rows.Scan(&k.month, &k.tenant, &k.source, &k.id); err != nil {
-			return fmt.Errorf("record usage: %w", err)
-		}
-		inserted[k] = true
-	}
-	if err := rows.Err(); err != nil {
 		return fmt.Errorf("record usage: %w", err)
 	}
 	return nil

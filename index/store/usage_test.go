@@ -72,6 +72,16 @@ func TestUsagePartitionsDetachAMonth(t *testing.T) {
 	if out, err := s.RecordUsage(ctx, []*store.UsageEvent{install("o3", oct)}); err != nil || out[0].Err != nil {
 		t.Fatalf("after reattaching: %+v %v", out, err)
 	}
+	// The events refused while october was detached left no key behind:
+	// sent again now, they count (a swallowed resend would lose them).
+	out, err := s.RecordUsage(ctx, []*store.UsageEvent{install("o2-the handle that created it", oct), install("o2-a new handle", oct)})
+	if err != nil || out[0].Err != nil || out[0].Duplicate || out[1].Err != nil || out[1].Duplicate {
+		t.Fatalf("the events refused for a detached month, sent again after it was reattached: %+v %v", out, err)
+	}
+	rows, err := s.Usage(ctx, store.UsageQuery{Viewer: store.UsageViewer{All: true}, Granularity: store.Monthly})
+	if err != nil || len(rows) != 2 || rows[0].Period != "2026-10" || rows[0].Installs != 4 {
+		t.Fatalf("october's installs after the resends: %+v %v; want 4 (o1, o3 and the two resent)", rows, err)
+	}
 }
 
 // December's partition ends at January of the next year.

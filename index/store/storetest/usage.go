@@ -15,6 +15,7 @@ import (
 // usageTests are the suite's usage cases (store.UsageStore), run by Run.
 var usageTests = map[string]func(*testing.T, store.Store){
 	"UsageDuplicatesCountOnce":          usageDuplicatesCountOnce,
+	"UsageSameIDAcrossMonthsCountsOnce": usageSameIDAcrossMonths,
 	"UsageLateAndOutOfOrderAreHarmless": usageLateAndOutOfOrder,
 	"UsageVisibility":                   usageVisibility,
 	"UsageMonthlySeatsAndFilters":       usageMonthlySeatsAndFilters,
@@ -93,6 +94,44 @@ func usageDuplicatesCountOnce(t *testing.T, s store.Store) {
 	var raw int
 	if err := s.UsageEvents(context.Background(), store.UsageEventQuery{}, func(*store.UsageEvent) error { raw++; return nil }); err != nil || raw != 4 {
 		t.Fatalf("raw events: %d, %v; want 4", raw, err)
+	}
+}
+
+// usageSameIDAcrossMonths: an event is its tenant, source and id whatever
+// its time (issue 12), so a resend whose time moved into the next month
+// (a client that leaves time out and retries across midnight at a
+// month's end, or a replay with a changed time) is a duplicate, in a later
+// batch and in the same one; the key stays the tenant's alone.
+func usageSameIDAcrossMonths(t *testing.T, s store.Store) {
+	H := h{t, s}
+	endOfOct := time.Date(2026, 10, 31, 23, 59, 30, 0, time.UTC)
+	at := func(id, tenant string, when time.Time) *store.UsageEvent {
+		e := usageEvent(id, tenant, 0)
+		e.At = when
+		return e
+	}
+	if out := H.record(at("m1", "globex", endOfOct)); duplicates(out) != 0 || out[0].Err != nil {
+		t.Fatalf("the first send: %+v", out)
+	}
+	if out := H.record(at("m1", "globex", endOfOct.Add(40*time.Second))); !out[0].Duplicate {
+		t.Fatalf("m1 resent with a time in november taken for a new event: %+v", out)
+	}
+	if out := H.record(at("m2", "globex", endOfOct), at("m2", "globex", u0)); out[0].Duplicate || !out[1].Duplicate {
+		t.Fatalf("m2 twice in one batch, october and november: %+v", out)
+	}
+	if out := H.record(at("m1", "initech", u0)); out[0].Duplicate {
+		t.Fatalf("initech's m1 taken for globex's: %+v", out)
+	}
+	var installs int64
+	for _, r := range H.usage(store.UsageQuery{Tenant: "globex", Granularity: store.Monthly}) {
+		installs += r.Installs
+	}
+	if installs != 2 {
+		t.Fatalf("globex's installs: %d, want 2 (m1 and m2 once each)", installs)
+	}
+	var raw int
+	if err := s.UsageEvents(context.Background(), store.UsageEventQuery{}, func(*store.UsageEvent) error { raw++; return nil }); err != nil || raw != 3 {
+		t.Fatalf("raw events: %d, %v; want 3", raw, err)
 	}
 }
 
