@@ -20,6 +20,7 @@ func FuzzParseAdvisory(f *testing.F) {
 		f.Add(b)
 	}
 	f.Add([]byte(`{"id":"X","affected":[{"package":{"ecosystem":"npm","name":"a"},"ranges":[{"type":"SEMVER","events":[{"introduced":"1.0.0"},{"last_affected":"1.2.0"},{"introduced":"2.0.0-rc.1"},{"limit":"3"}]}]}],"severity":[{"type":"CVSS_V3","score":"CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:C/C:H/I:H/A:H"}]}`))
+	f.Add([]byte(`{"id":"P","affected":[{"package":{"ecosystem":"PyPI","name":"requests"},"ranges":[{"type":"ECOSYSTEM","events":[{"introduced":"2.0.0rc1"},{"fixed":"2.0.0.post2"},{"introduced":"3"},{"last_affected":"not pep 440"},{"limit":"*"}]}]}]}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		a, err := review.ParseAdvisory(data)
 		if err != nil {
@@ -30,8 +31,14 @@ func FuzzParseAdvisory(f *testing.F) {
 			t.Fatalf("severity %q is not one of the predicate's", sev)
 		}
 		for _, af := range a.Affected {
-			for _, v := range []string{"0.0.1", "1.0.0", "1.2.0", "v2.0.0", "2.0.0-rc.1", "not-a-version", ""} {
-				af.Affects(v)
+			for _, v := range []string{"0.0.1", "1.0.0", "1.2.0", "v2.0.0", "2.0.0-rc.1", "2.0.0.post1", "1!2.0rc1.dev3+local", "v0.0.0-20191204190536-9bdfabe68543", "not-a-version", ""} {
+				ok, err := af.Evaluate(v)
+				if ok && err != nil {
+					t.Fatalf("%s: affected and an error %v: a verdict is one or the other", v, err)
+				}
+				if ok != af.Affects(v) {
+					t.Fatalf("%s: Affects disagrees with Evaluate", v)
+				}
 			}
 		}
 	})

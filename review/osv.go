@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/Masterminds/semver/v3"
+	pep440 "github.com/aquasecurity/go-pep440-version"
 )
 
 // Advisory is one OSV record (https://ossf.github.io/osv-schema/), the
@@ -135,44 +136,96 @@ func LoadOSV(dir string, ecosystems map[string]bool) (*OSVDB, error) {
 	return db, nil
 }
 
-// Match returns the advisories that affect pkg at its version.
-func (db *OSVDB) Match(pkg Package) []*Advisory {
-	var out []*Advisory
-	k := keyOf(pkg.Ecosystem, pkg.Name)
-	for _, a := range db.byPackage[k] {
-		for _, af := range a.Affected {
-			if keyOf(af.Package.Ecosystem, af.Package.Name) == k && af.Affects(pkg.Version) {
-				out = append(out, a)
-				break
-			}
-		}
-	}
-	return out
+// Unordered is an advisory whose ranges a package's version could not be
+// ordered against: neither matched nor cleared, so the check reports it
+// rather than let the package pass as unaffected.
+type Unordered struct {
+	Advisory *Advisory
+	Err      error
 }
 
-// Affects says whether version lies in the affected versions: listed
-// explicitly, or inside a SEMVER or ECOSYSTEM range (events in order:
-// introduced opens, fixed or limit closes before, last_affected closes
-// after). GIT ranges name commits and never match a version.
+// Match returns the advisories that affect pkg at its version, and those
+// it cannot tell because the version (or a range bound) is not one the
+// ecosystem's version order reads.
+func (db *OSVDB) Match(pkg Package) (affected []*Advisory, unordered []Unordered) {
+	k := keyOf(pkg.Ecosystem, pkg.Name)
+	for _, a := range db.byPackage[k] {
+		var firstErr error
+		hit := false
+		for _, af := range a.Affected {
+			if keyOf(af.Package.Ecosystem, af.Package.Name) != k {
+				continue
+			}
+			ok, err := af.Evaluate(pkg.Version)
+			if ok {
+				hit = true
+				break
+			}
+			if err != nil && firstErr == nil {
+				firstErr = err
+			}
+		}
+		switch {
+		case hit:
+			affected = append(affected, a)
+		case firstErr != nil:
+			unordered = append(unordered, Unordered{a, firstErr})
+		}
+	}
+	return affected, unordered
+}
+
+// Affects says whether version is known to lie in the affected versions
+// (see Evaluate). A version that cannot be ordered against a range is not
+// known to: Evaluate's error says so, and callers that decide must use it.
 func (af *Affected) Affects(version string) bool {
+	ok, _ := af.Evaluate(version)
+	return ok
+}
+
+// Evaluate says whether version lies in the affected versions: listed
+// explicitly, or inside a SEMVER or ECOSYSTEM range (events sorted by
+// version as OSV's evaluation does, then walked: introduced opens, fixed
+// or limit closes before, last_affected closes after). GIT ranges name
+// commits and never match a version. Versions are ordered the package's
+// ecosystem's way: PEP 440 for PyPI (2.31.0rc1 < 2.31.0 < 2.31.0.post1),
+// SemVer for the others (Go's leading v, +incompatible and
+// pseudo-versions, npm's pre-releases). When a range applies but the
+// version or one of its bounds cannot be ordered, the result is false
+// with an error naming what could not be read: not a verdict of
+// "unaffected".
+func (af *Affected) Evaluate(version string) (bool, error) {
 	if slices.Contains(af.Versions, version) || slices.Contains(af.Versions, strings.TrimPrefix(version, "v")) {
-		return true
+		return true, nil
 	}
-	v, err := parseVersion(version)
-	if err != nil {
-		return false
+	if eco, _, _ := strings.Cut(af.Package.Ecosystem, ":"); eco == "PyPI" {
+		return evaluate(af, version, "PEP 440", pep440.Parse, pep440.Version.Compare)
 	}
+	return evaluate(af, version, "SemVer", parseVersion, (*semver.Version).Compare)
+}
+
+// rangeEvent is one OSV range event: kind is 'i'ntroduced, 'f'ixed (or
+// limit) or 'l'ast_affected; zero is the "0" that precedes every version.
+type rangeEvent[V any] struct {
+	kind byte
+	zero bool
+	v    V
+}
+
+// evaluate is Evaluate's range walk in one version order.
+func evaluate[V any](af *Affected, version, order string, parse func(string) (V, error), cmp func(V, V) int) (bool, error) {
+	var (
+		v       V
+		vErr    error
+		vParsed bool
+		rngErr  error
+	)
 	for _, r := range af.Ranges {
 		if r.Type != "SEMVER" && r.Type != "ECOSYSTEM" {
 			continue
 		}
-		// OSV does not require the events in order: its evaluation
-		// sorts them by version first ("0" lowest), then walks them.
-		type event struct {
-			kind byte // 'i'ntroduced, 'f'ixed or limit, 'l'ast_affected
-			v    *semver.Version
-		}
-		var evs []event
+		var evs []rangeEvent[V]
+		bad := ""
 		for _, e := range r.Events {
 			var k byte
 			s := ""
@@ -182,6 +235,9 @@ func (af *Affected) Affects(version string) bool {
 			case e.Fixed != "":
 				k, s = 'f', e.Fixed
 			case e.Limit != "":
+				if e.Limit == "*" { // no limit
+					continue
+				}
 				k, s = 'f', e.Limit
 			case e.LastAffected != "":
 				k, s = 'l', e.LastAffected
@@ -189,48 +245,72 @@ func (af *Affected) Affects(version string) bool {
 				continue
 			}
 			if s == "0" {
-				evs = append(evs, event{k, nil})
-			} else if ev, err := parseVersion(s); err == nil {
-				evs = append(evs, event{k, ev})
+				evs = append(evs, rangeEvent[V]{kind: k, zero: true})
+				continue
 			}
+			ev, err := parse(s)
+			if err != nil {
+				bad = s
+				break
+			}
+			evs = append(evs, rangeEvent[V]{kind: k, v: ev})
 		}
-		slices.SortStableFunc(evs, func(a, b event) int {
+		if len(evs) == 0 && bad == "" {
+			continue
+		}
+		if !vParsed {
+			vParsed = true
+			v, vErr = parse(version)
+		}
+		if vErr != nil {
+			// The version cannot be placed in any range: say so once.
+			return false, fmt.Errorf("version %q is not a %s version", version, order)
+		}
+		if bad != "" {
+			// Without one bound the range cannot be walked: skipping an
+			// introduced would clear, skipping a fixed would widen.
+			if rngErr == nil {
+				rngErr = fmt.Errorf("range bound %q is not a %s version", bad, order)
+			}
+			continue
+		}
+		slices.SortStableFunc(evs, func(a, b rangeEvent[V]) int {
 			switch {
-			case a.v == nil && b.v == nil:
+			case a.zero && b.zero:
 				return 0
-			case a.v == nil:
+			case a.zero:
 				return -1
-			case b.v == nil:
+			case b.zero:
 				return 1
 			}
-			return a.v.Compare(b.v)
+			return cmp(a.v, b.v)
 		})
 		in := false
 		for _, e := range evs {
 			switch e.kind {
 			case 'i':
-				if e.v == nil || !v.LessThan(e.v) {
+				if e.zero || cmp(v, e.v) >= 0 {
 					in = true
 				}
 			case 'f':
-				if e.v == nil || !v.LessThan(e.v) {
+				if e.zero || cmp(v, e.v) >= 0 {
 					in = false
 				}
 			case 'l':
-				if e.v == nil || v.GreaterThan(e.v) {
+				if e.zero || cmp(v, e.v) > 0 {
 					in = false
 				}
 			}
 		}
 		if in {
-			return true
+			return true, nil
 		}
 	}
-	return false
+	return false, rngErr
 }
 
 // parseVersion reads a SemVer version, with Go's leading v and the short
-// forms (1.2) that npm and PyPI releases use.
+// forms (1.2) that npm releases use.
 func parseVersion(s string) (*semver.Version, error) {
 	return semver.NewVersion(strings.TrimPrefix(s, "v"))
 }
@@ -352,9 +432,17 @@ func (p *pass) vulnerabilities(pkgs []Package) {
 		p.add(CheckVulnerabilities, Finding{Severity: High, Message: "the OSV database cannot be read, so nothing was matched: " + oneLine(err.Error())})
 		return
 	}
-	found := 0
+	found, notOrdered := 0, 0
 	for _, pk := range pkgs {
-		for _, a := range db.Match(pk) {
+		affected, unordered := db.Match(pk)
+		for _, u := range unordered {
+			notOrdered++
+			p.add(CheckVulnerabilities, Finding{
+				Severity: Medium, File: pk.Manifest, Rule: u.Advisory.ID,
+				Message: fmt.Sprintf("cannot compare %s %s %s with advisory %s's range (%s), so whether it is affected is unknown: pin a version the ecosystem orders, or check %s by hand", pk.Ecosystem, pk.Name, pk.Version, u.Advisory.ID, oneLine(u.Err.Error()), u.Advisory.ID),
+			})
+		}
+		for _, a := range affected {
 			found++
 			what := a.Summary
 			if len(a.Aliases) > 0 {
@@ -367,4 +455,7 @@ func (p *pass) vulnerabilities(pkgs []Package) {
 		}
 	}
 	p.summaries[CheckVulnerabilities] = fmt.Sprintf("%s checked against %s advisories: %s", plural(len(pkgs), "package"), strconv.Itoa(db.Records), fmt.Sprintf("%d known vulnerabilities", found))
+	if notOrdered > 0 {
+		p.summaries[CheckVulnerabilities] += fmt.Sprintf(", %d advisories whose ranges a version could not be compared with", notOrdered)
+	}
 }
