@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/connectsoft/marketplace/index/billing"
@@ -37,15 +38,50 @@ func NewBilling(st StatementStore, publishers []Publisher) *billing.Builder {
 
 // StatementOwners maps each publisher namespace to its tenant: the
 // publishers: entries first, then the owners of the names in the store.
+// A namespace whose names several tenants own maps to "" (no tenant owns
+// its statement): names claimed one by one without a publishers: entry,
+// or claimed by another tenant before the entry bound the namespace.
 func StatementOwners(ctx context.Context, st StatementStore, publishers []Publisher) (map[string]string, error) {
 	owners, err := st.PublisherTenants(ctx)
 	if err != nil {
 		return nil, err
 	}
 	for _, p := range publishers {
+		if t, ok := owners[p.Name]; ok && t != p.Tenant {
+			owners[p.Name] = "" // another tenant owns names of the namespace, claimed before the entry bound it
+			continue
+		}
 		owners[p.Name] = p.Tenant
 	}
 	return owners, nil
+}
+
+// ErrSharedNamespace refuses the statement of a publisher namespace whose
+// names several tenants own. A statement is one publisher's (issue 12)
+// and one name has one owner across the index (DESIGN §6.1): previewing
+// or closing it would show, sign and pay one owner for the others'
+// customers and revenue, so the index builds none until the namespace
+// has one owner.
+var ErrSharedNamespace = errors.New("names of the publisher namespace are owned by several tenants")
+
+// CheckStatementScope refuses, with ErrSharedNamespace, when any of
+// names is a namespace owners maps to no single tenant, saying which and
+// what the operator does about it.
+func CheckStatementScope(owners map[string]string, names []string) error {
+	var shared []string
+	for _, p := range names {
+		if t, ok := owners[p]; ok && t == "" {
+			shared = append(shared, p)
+		}
+	}
+	if len(shared) == 0 {
+		return nil
+	}
+	slices.Sort(shared)
+	return fmt.Errorf("statements of %s: %w, so one statement would mix their customers and revenue: "+
+		"give each namespace one owner (a publishers: entry in the index config binding it to one tenant, "+
+		"and the other tenants' names republished under namespaces of their own), then preview or close again",
+		strings.Join(shared, ", "), ErrSharedNamespace)
 }
 
 // StatementEntry is one publisher's statement of a period as the API and
@@ -70,6 +106,9 @@ var ErrNoSuchPublisher = errors.New("no such publisher")
 
 // Statements returns the statements of period: of publisher, or of every
 // publisher when it is "" (those of tenant only when tenant is not "").
+// A namespace whose names several tenants own is refused
+// (ErrSharedNamespace) rather than shown mixed; a tenant never selects
+// one, since it maps to no tenant.
 // Open periods are previews computed from the usage received so far.
 func Statements(ctx context.Context, st StatementStore, publishers []Publisher, period, publisher, tenant string, now time.Time) ([]StatementEntry, error) {
 	if _, _, err := billing.ParsePeriod(period); err != nil {
@@ -89,6 +128,9 @@ func Statements(ctx context.Context, st StatementStore, publishers []Publisher, 
 		return nil, fmt.Errorf("statements of %s: %w", publisher, ErrNoSuchPublisher)
 	}
 	slices.Sort(names)
+	if err := CheckStatementScope(owners, names); err != nil {
+		return nil, err
+	}
 	b := NewBilling(st, publishers)
 	out := []StatementEntry{}
 	for _, p := range names {
@@ -159,6 +201,11 @@ func (a *API) statementEntries(r *http.Request) ([]StatementEntry, string, error
 	if errors.Is(err, ErrNoSuchPublisher) {
 		// Another tenant's publisher and an unknown one answer alike.
 		return nil, "", &apiError{http.StatusNotFound, fmt.Sprintf("no statements of publisher %q for this token", q.Get("publisher"))}
+	}
+	if errors.Is(err, ErrSharedNamespace) {
+		// Only the operator gets here: a tenant's token never selects a
+		// namespace without a single owner.
+		return nil, "", &apiError{http.StatusConflict, err.Error()}
 	}
 	return entries, period, err
 }

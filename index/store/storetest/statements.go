@@ -2,9 +2,11 @@ package storetest
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -188,4 +190,33 @@ func publisherVersionsAreTheOwnersOnly(t *testing.T, s store.Store) {
 	if want := []string{"acme acme/crm@1.0.0", "acme acme/crm@1.1.0"}; !slices.Equal(got, want) {
 		t.Fatalf("versions of acme %v, want %v", got, want)
 	}
+}
+
+// SharedNamespace fills s with the namespace acme shared by two tenants,
+// as names claimed one by one without a publishers: entry allow: acme/crm
+// owned by tenant acme, acme/other by tenant globex, each priced at 2 EUR
+// a pull (80 % to the publisher) and pulled 3 times at at by a customer of
+// its own ("buyer-of-" + owner). It returns each name's owner.
+func SharedNamespace(t testing.TB, s store.Store, at time.Time) map[string]string {
+	t.Helper()
+	ctx := context.Background()
+	terms := `{"attestations":[{"source":"attestation","predicateType":"https://connectsoft.io/marketplace/terms/v1","verified":true,"fingerprint":"fp",` +
+		`"statement":{"predicateType":"https://connectsoft.io/marketplace/terms/v1","predicate":{"license":"MIT","pricing":{"model":"usage","price":2,"currency":"EUR"},` +
+		`"revenueShare":{"publisher":80,"platform":20},"effectiveDate":"2020-01-01T00:00:00Z","time":"2020-01-01T00:00:00Z"}}}]}`
+	owned := map[string]string{"acme/crm": "acme", "acme/other": "globex"}
+	for name, tenant := range owned {
+		v := &store.Version{Tenant: tenant, Name: name, Version: "1.0.0", Repository: "reg-" + tenant + "/" + name, Digest: "sha256:" + strings.Repeat("b", 64),
+			Kind: "Connector", Visibility: store.Private, Evidence: json.RawMessage(terms)}
+		if _, err := s.ClaimName(ctx, name, tenant, v.Repository); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.UpsertVersion(ctx, v); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.RecordUsage(ctx, []*store.UsageEvent{{Source: "test", ID: name, At: at, Tenant: "buyer-of-" + tenant, Owner: tenant, Publisher: "acme",
+			Name: name, Version: "1.0.0", Digest: v.Digest, Type: store.UsagePull, Quantity: 3}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return owned
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"time"
 
@@ -46,19 +47,25 @@ func (Commands) Statements(ctx context.Context, env serverapi.Env, o serverapi.S
 	if err != nil {
 		return nil, err
 	}
+	owners, err := index.StatementOwners(ctx, st, c.Publishers)
+	if err != nil {
+		return nil, err
+	}
 	publishers := []string{o.Publisher}
 	if o.Publisher == "" {
-		owners, err := index.StatementOwners(ctx, st, c.Publishers)
-		if err != nil {
-			return nil, err
-		}
 		publishers = publishers[:0]
 		for p := range owners {
 			publishers = append(publishers, p)
 		}
+		slices.Sort(publishers)
 		if len(publishers) > 1 && strings.Contains(o.To[strings.LastIndex(o.To, "/")+1:], ":") {
 			return nil, serverapi.UsageError{Err: errors.New("--to names a tag, and several publishers are closed: give a repository (each statement is tagged <publisher>-<period>) or --publisher")}
 		}
+	}
+	// Nothing is closed while any namespace in scope has several owners:
+	// a signed statement mixing them could not be taken back.
+	if err := index.CheckStatementScope(owners, publishers); err != nil {
+		return nil, err
 	}
 	b := index.NewBilling(st, c.Publishers)
 	res := &closedResult{Items: []*billing.ClosedResult{}}
