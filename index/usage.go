@@ -227,7 +227,7 @@ func (a *API) getUsage(w http.ResponseWriter, r *http.Request) {
 		cw := csv.NewWriter(w)
 		cw.Write([]string{"period", "tenant", "publisher", "name", "version", "pulls", "installs", "seats", "events"})
 		for _, u := range rows {
-			cw.Write([]string{u.Period, u.Tenant, u.Publisher, u.Name, u.Version, strconv.FormatInt(u.Pulls, 10),
+			cw.Write([]string{u.Period, csvText(u.Tenant), csvText(u.Publisher), csvText(u.Name), csvText(u.Version), strconv.FormatInt(u.Pulls, 10),
 				strconv.FormatInt(u.Installs, 10), strconv.FormatInt(u.Seats, 10), strconv.FormatInt(u.Events, 10)})
 		}
 		cw.Flush()
@@ -238,6 +238,20 @@ func (a *API) getUsage(w http.ResponseWriter, r *http.Request) {
 		page.Rows[i] = client.UsageRow(u)
 	}
 	writeJSON(w, http.StatusOK, page)
+}
+
+// csvText neutralises a text cell of a CSV answer against formula
+// injection (OWASP "CSV Injection"): a spreadsheet runs a cell that starts
+// with =, +, -, @, a tab or a carriage return as a formula, and a tenant
+// is any string a token was made for (a registry user's tenant any string
+// in index.yaml), so such a cell gets a leading single quote, which the
+// spreadsheet shows as text. Names and versions cannot start so today;
+// they go through it too, so a later rule change cannot reopen this.
+func csvText(s string) string {
+	if s != "" && strings.ContainsRune("=+-@\t\r", rune(s[0])) {
+		return "'" + s
+	}
+	return s
 }
 
 // parseUsageQuery reads GET /api/v1/usage's parameters: from (default: the
