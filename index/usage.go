@@ -198,26 +198,12 @@ func (a *API) usageEvent(ctx context.Context, viewer *catalog.Viewer, tok *store
 // getUsage answers the usage the token may see, as JSON or, on Accept:
 // text/csv, as CSV.
 func (a *API) getUsage(w http.ResponseWriter, r *http.Request) {
-	viewer, tok, err := a.viewer(r)
-	if err != nil {
-		a.fail(w, err)
-		return
-	}
-	if tok == nil {
-		a.fail(w, &apiError{http.StatusUnauthorized, "usage is shown to tenants, publishers and the operator: send a token (Authorization: Bearer …)"})
-		return
-	}
 	q, err := parseUsageQuery(r.URL.Query(), time.Now())
 	if err != nil {
 		a.fail(w, err)
 		return
 	}
-	q.Viewer = store.UsageViewer{
-		All:       viewer.Operator && slices.Contains(tok.Roles, "admin"),
-		Tenant:    tok.Tenant,
-		Publisher: slices.Contains(tok.Roles, "publisher") || slices.Contains(tok.Roles, "admin"),
-	}
-	rows, err := a.Metering.Usage(r.Context(), q)
+	rows, err := a.usageRows(r, q)
 	if err != nil {
 		a.fail(w, err)
 		return
@@ -252,6 +238,35 @@ func csvText(s string) string {
 		return "'" + s
 	}
 	return s
+}
+
+// errUsageNeedsToken is the answer to a request for usage without a token:
+// anonymous callers see no usage, not even totals, on the API and the web
+// page alike.
+var errUsageNeedsToken = &apiError{http.StatusUnauthorized, "usage is shown to tenants, publishers and the operator: send a token (Authorization: Bearer …)"}
+
+// usageRows answers q with the usage the request's token may see: the one
+// visibility rule of usage, for GET /api/v1/usage and the extension page
+// alike. The operator's admin sees all; a publisher token the usage of its
+// tenant's extensions by every tenant, and its own; any other token its
+// tenant's own; no token is errUsageNeedsToken.
+func (a *API) usageRows(r *http.Request, q store.UsageQuery) ([]store.UsageRow, error) {
+	if a.Metering == nil {
+		return nil, &apiError{http.StatusNotImplemented, "this index does not meter usage"}
+	}
+	viewer, tok, err := a.viewer(r)
+	if err != nil {
+		return nil, err
+	}
+	if tok == nil {
+		return nil, errUsageNeedsToken
+	}
+	q.Viewer = store.UsageViewer{
+		All:       viewer.Operator && slices.Contains(tok.Roles, "admin"),
+		Tenant:    tok.Tenant,
+		Publisher: slices.Contains(tok.Roles, "publisher") || slices.Contains(tok.Roles, "admin"),
+	}
+	return a.Metering.Usage(r.Context(), q)
 }
 
 // parseUsageQuery reads GET /api/v1/usage's parameters: from (default: the

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/connectsoft/marketplace/artifact"
 )
@@ -134,8 +135,13 @@ func (wb *Web) extension(w http.ResponseWriter, r *http.Request) {
 		wb.fail(w, err)
 		return
 	}
+	usage, err := wb.usageChart(r, d.Extension.Name, time.Now())
+	if err != nil {
+		wb.fail(w, err)
+		return
+	}
 	wb.render(w, "extension", http.StatusOK, map[string]any{
 		"Title": name, "Ext": d.Extension, "Versions": d.Versions, "Alerts": d.Alerts, "IndexURL": strings.TrimSuffix(indexURL, "/"),
-		"Impacts": impacts,
+		"Impacts": impacts, "Usage": usage,
 	})
 }

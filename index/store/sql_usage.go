@@ -409,11 +409,15 @@ func (s *sqlStore) Usage(ctx context.Context, q UsageQuery) ([]UsageRow, error) 
 	if !q.To.IsZero() {
 		w.add(col+" < ?", to)
 	}
-	rows, err := s.db.QueryContext(ctx, s.q(`SELECT `+period+` AS period, tenant, publisher, name, version,
+	cols, group, order := "tenant, publisher, name, version", "tenant, publisher, name, version", "name, version, tenant"
+	if q.PerExtension {
+		cols, group, order = "'', publisher, name, ''", "publisher, name", "name"
+	}
+	rows, err := s.db.QueryContext(ctx, s.q(`SELECT `+period+` AS period, `+cols+`,
 		SUM(CASE WHEN type = 'pull' THEN quantity ELSE 0 END), SUM(CASE WHEN type = 'install' THEN quantity ELSE 0 END),
 		MAX(CASE WHEN type = 'seats' THEN peak ELSE 0 END), SUM(events)
 		FROM `+table+w.String()+`
-		GROUP BY `+period+`, tenant, publisher, name, version ORDER BY 1, name, version, tenant`), w.args...)
+		GROUP BY `+period+`, `+group+` ORDER BY 1, `+order), w.args...)
 	if err != nil {
 		return nil, fmt.Errorf("usage: %w", err)
 	}

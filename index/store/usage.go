@@ -98,6 +98,11 @@ type UsageQuery struct {
 	From, To                time.Time
 	// Granularity is Daily (the default) or Monthly.
 	Granularity string
+	// PerExtension sums over tenants and versions: one row per period and
+	// extension, Tenant and Version empty, Seats the largest of any
+	// tenant's. A chart of an extension needs no more, and grouping by
+	// tenant and version would cost a row per tenant.
+	PerExtension bool
 }
 
 // UsageRow is the usage of one version by one tenant in one period.
