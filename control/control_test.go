@@ -170,6 +170,35 @@ func TestRolledBackListIsRefusedAcrossRuns(t *testing.T) {
 	}
 }
 
+// TestUnreadableStateFailsClosed: a guard that cannot read the highest
+// sequence seen accepts no list (it could not tell a rollback), rather
+// than whatever the registry serves.
+func TestUnreadableStateFailsClosed(t *testing.T) {
+	w := newWorld(t)
+	ctx := context.Background()
+	w.op.Push(w.ref, fixture.List(5, time.Now().Add(time.Hour)))
+	dir := t.TempDir()
+	if _, err := w.guard(control.Options{State: control.DiskState{Dir: dir}}, time.Hour).Current(ctx); err != nil {
+		t.Fatal(err)
+	}
+	saved, _ := filepath.Glob(filepath.Join(dir, "*.json"))
+	if len(saved) != 1 {
+		t.Fatalf("saved state: %v", saved)
+	}
+	if err := os.WriteFile(saved[0], []byte("{not json"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	g := w.guard(control.Options{State: control.DiskState{Dir: dir}}, time.Hour)
+	if cur, err := g.Current(ctx); err == nil || !strings.Contains(err.Error(), "damaged") || !strings.Contains(err.Error(), "fail closed") {
+		t.Fatalf("with its state unreadable the guard must fail closed saying why, got %+v %v", cur, err)
+	}
+	// Once the state is removed (the operator's choice), the list counts again.
+	os.Remove(saved[0])
+	if cur, err := g.Current(ctx); err != nil || cur.List.Sequence != 5 {
+		t.Fatalf("after the damaged state was removed: %+v %v", cur, err)
+	}
+}
+
 func TestExpiredListIsRefused(t *testing.T) {
 	w := newWorld(t)
 	w.op.Push(w.ref, fixture.List(1, time.Now().Add(time.Hour)))

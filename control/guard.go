@@ -154,11 +154,17 @@ func (g *Guard) Refresh(ctx context.Context) (changed bool, err error) {
 
 func (g *Guard) refreshLocked(ctx context.Context, now time.Time) {
 	if !g.loaded {
-		g.loaded = true
 		rec, err := g.o.State.Load(g.cfg.Ref)
 		if err != nil {
-			g.lastErr = err
-		} else if rec != nil {
+			// Without the highest sequence seen, a rollback would go
+			// unnoticed: nothing is fetched (fail closed) and the state is
+			// read again next time.
+			g.lastAttempt = now
+			g.lastErr = fmt.Errorf("read the control list state of %s, so no list is accepted until it can be: %w", g.cfg.Ref, err)
+			return
+		}
+		g.loaded = true
+		if rec != nil {
 			g.accept(rec)
 		}
 	}

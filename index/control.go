@@ -2,21 +2,29 @@ package index
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
 	"fmt"
+	"sort"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/connectsoft/marketplace/artifact"
 	"github.com/connectsoft/marketplace/control"
+	"github.com/connectsoft/marketplace/index/store"
 	"github.com/connectsoft/marketplace/policy"
 	"github.com/connectsoft/marketplace/remote"
+	"github.com/connectsoft/marketplace/signing"
 	lru "github.com/hashicorp/golang-lru/v2"
 )
 
 // The index honours the operator's control list (package control) through
 // its policies' controlList, like every other consumer: each policy gets a
-// guard kept in memory, sharing one State, so that the highest sequence
-// seen survives a policy reload; ingests decide with it (the content
+// guard whose State is the store (storeState), so that the highest
+// sequence seen survives a policy reload, a restart, and holds for every
+// replica; ingests decide with it (the content
 // digest read once per layer), a blocked version is stored with lifecycle
 // store.Blocked (hidden from the catalog, refused by resolution), and
 // WatchPolicy refreshes the list on a timer and re-derives every stored
@@ -59,12 +67,61 @@ func (in *Ingester) contentDigest(ctx context.Context, conn *sourceConn, repoNam
 	return d, nil
 }
 
-// controlState is the one State of every guard a server attaches: the
-// highest sequence seen outlives a policy reload.
+// controlState is the State of every guard a server attaches: the
+// store's (storeState) when it keeps control state, so that the highest
+// sequence seen outlives a policy reload, a restart and is shared by
+// replicas; else one MemoryState.
 type controlState struct {
 	mu      sync.Mutex
 	state   *control.MemoryState
 	applied map[*control.Guard]string // the list digest the stored decisions follow
+}
+
+// controlStateTimeout bounds a read or write of the control state.
+const controlStateTimeout = 30 * time.Second
+
+// storeState is a control.State kept in the index's store for one
+// operator key set: a list is remembered under its reference and the keys
+// that verify it, so a policy trusting other keys for the same reference
+// starts from its own state. Save only ever raises the sequence, also
+// against another replica (store.ControlStore).
+type storeState struct {
+	cs   store.ControlStore
+	keys string
+}
+
+// keySet names a set of operator keys by their fingerprints, whatever
+// their order.
+func keySet(keys []*signing.Key) string {
+	fps := make([]string, 0, len(keys))
+	for _, k := range keys {
+		fps = append(fps, k.Fingerprint)
+	}
+	sort.Strings(fps)
+	sum := sha256.Sum256([]byte(strings.Join(fps, "\n")))
+	return "sha256:" + hex.EncodeToString(sum[:])
+}
+
+// Load returns the newest list accepted from ref under the key set.
+func (s storeState) Load(ref string) (*control.Record, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), controlStateTimeout)
+	defer cancel()
+	r, err := s.cs.ControlState(ctx, ref, s.keys)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &control.Record{Ref: r.Ref, Sequence: r.Sequence, Digest: r.Digest, FetchedAt: r.FetchedAt, List: r.List}, nil
+}
+
+// Save stores r unless the store holds a higher sequence already.
+func (s storeState) Save(r *control.Record) error {
+	ctx, cancel := context.WithTimeout(context.Background(), controlStateTimeout)
+	defer cancel()
+	_, err := s.cs.PutControlState(ctx, &store.ControlRecord{Ref: r.Ref, Keys: s.keys, Sequence: r.Sequence, Digest: r.Digest, FetchedAt: r.FetchedAt, List: r.List})
+	return err
 }
 
 // attachControl gives p, when it names a controlList, a guard that reaches
@@ -73,12 +130,18 @@ func (s *Server) attachControl(p *policy.Policy, ro remote.Options) {
 	if p == nil {
 		return
 	}
-	s.control.mu.Lock()
-	if s.control.state == nil {
-		s.control.state = control.NewMemoryState()
+	var st control.State
+	if cs, ok := s.Store.(store.ControlStore); ok {
+		cfg, _ := p.ControlList()
+		st = storeState{cs: cs, keys: keySet(cfg.Keys)}
+	} else {
+		s.control.mu.Lock()
+		if s.control.state == nil {
+			s.control.state = control.NewMemoryState()
+		}
+		st = s.control.state
+		s.control.mu.Unlock()
 	}
-	st := s.control.state
-	s.control.mu.Unlock()
 	p.AttachControl(control.Options{Remote: ro, State: st, Refresh: s.controlRefresh()})
 }
 

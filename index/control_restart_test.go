@@ -1,0 +1,140 @@
+package index_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/connectsoft/marketplace/control"
+	"github.com/connectsoft/marketplace/index"
+	"github.com/connectsoft/marketplace/index/store"
+	"github.com/connectsoft/marketplace/index/store/storetest"
+	"github.com/connectsoft/marketplace/remote"
+	"github.com/connectsoft/marketplace/testenv"
+	"github.com/connectsoft/marketplace/testenv/fixture"
+)
+
+// TestRestartedIndexRefusesARolledBackControlList: an index that accepted
+// sequence 5 (blocking acme/evil) is restarted — a new Server on the same
+// store — while the registry serves sequence 4, validly signed and
+// unexpired, that blocks nothing. The restarted index refuses it as a
+// rollback: the stored decisions stay judged by sequence 5 (acme/evil
+// blocked, acme/good allowed) until maxAge has passed since sequence 5 was
+// last fetched, and then fail closed (nothing allowed), as policy.md says
+// of a refused list. On SQLite and PostgreSQL.
+func TestRestartedIndexRefusesARolledBackControlList(t *testing.T) {
+	for driver, url := range map[string]func(t *testing.T, dir string) string{
+		"sqlite":   func(_ *testing.T, dir string) string { return "sqlite://" + filepath.Join(dir, "index.db") },
+		"postgres": func(t *testing.T, _ string) string { return storetest.PostgresSchema(t) },
+	} {
+		t.Run(driver, func(t *testing.T) {
+			t.Parallel()
+			const maxAge = 20 * time.Second
+			ctx := context.Background()
+			reg, err := testenv.StartDistribution(testenv.DistributionOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { reg.Close() })
+			dir := t.TempDir()
+			pub := fixture.NewPublisher(t, reg)
+			acme, _, _ := fixture.KeyPair(t, dir, "acme")
+			op := fixture.NewOperator(t, pub.Remote, dir, "operator")
+			evil := pub.Publish("", fixture.Ext{Name: "acme/evil", Version: "1.0.0"})
+			pub.Sign(evil, acme)
+			good := pub.Publish("", fixture.Ext{Name: "acme/good", Version: "1.0.0"})
+			pub.Sign(good, acme)
+			listRef := reg.Ref("ops/control:latest")
+			old := op.Push(reg.Ref("ops/control:old"), fixture.List(4, time.Now().Add(24*time.Hour)))
+			e, err := control.EntryFor(ctx, evil, pub.Remote, control.Block, "exfiltrates secrets", time.Now())
+			if err != nil {
+				t.Fatal(err)
+			}
+			op.Push(listRef, fixture.List(5, time.Now().Add(24*time.Hour), *e))
+			os.WriteFile(filepath.Join(dir, "policy.yaml"), []byte(fmt.Sprintf(`apiVersion: marketplace.connectsoft.io/v1
+kind: Policy
+trustRoots:
+  - {name: publishers, keys: [acme.pub]}
+rules:
+  - {name: all, match: {repositories: ["**"]}, signatures: {trustRoots: [publishers]}}
+controlList: {ref: %q, keys: [operator.pub], maxAge: %s}
+`, listRef, maxAge)), 0o644)
+			cfg := &index.Config{Store: url(t, dir), Policy: "policy.yaml", Dir: dir, Sources: []index.Source{
+				{Name: "acme", Registry: reg.Host, PlainHTTP: true, Repositories: []string{"acme/**"}, Tenant: "acme", Visibility: store.Public}}}
+			start := func() *index.Server {
+				t.Helper()
+				c := *cfg
+				srv, err := index.NewServer(ctx, &c, remote.Options{PlainHTTP: true, RegistryConfig: filepath.Join(dir, "config.json")},
+					slog.New(slog.NewTextHandler(io.Discard, nil)))
+				if err != nil {
+					t.Fatal(err)
+				}
+				srv.ControlRefresh = time.Millisecond
+				return srv
+			}
+			allowed := func(srv *index.Server, name string) (bool, string) {
+				t.Helper()
+				v, err := srv.Store.Version(ctx, "acme", name, "1.0.0")
+				if err != nil {
+					t.Fatal(err)
+				}
+				return v.Allowed && v.Lifecycle != store.Blocked, string(v.Decision)
+			}
+
+			first := start()
+			if st, err := first.Crawler.Reconcile(ctx, &first.Config.Sources[0]); err != nil || st.Ingested != 2 {
+				t.Fatalf("crawl: %+v %v", st, err)
+			}
+			if _, _, err := first.RefreshControl(ctx); err != nil {
+				t.Fatal(err)
+			}
+			fetched := time.Now() // sequence 5 was last fetched before this
+			if ok, d := allowed(first, "acme/evil"); ok {
+				t.Fatalf("sequence 5 blocks acme/evil, yet it is allowed: %s", d)
+			}
+			first.Store.Close()
+
+			// The registry now serves sequence 4 under the tag; the index restarts.
+			op.Retag(old.Reference, listRef)
+			second := start()
+			t.Cleanup(func() { second.Store.Close() })
+			_, _, err = second.RefreshControl(ctx)
+			if err == nil || !strings.Contains(err.Error(), "rolled back") || !strings.Contains(err.Error(), "sequence 4") || !strings.Contains(err.Error(), "sequence 5") {
+				t.Fatalf("the restarted index must refuse sequence 4 as a rollback of sequence 5, got %v", err)
+			}
+			if time.Since(fetched) >= maxAge {
+				t.Fatalf("the restart took longer than maxAge %s; the rest of the test cannot tell a rollback from staleness", maxAge)
+			}
+			if ok, d := allowed(second, "acme/evil"); ok {
+				t.Fatalf("after the restart acme/evil must stay blocked by sequence 5: %s", d)
+			}
+			if ok, d := allowed(second, "acme/good"); !ok {
+				t.Fatalf("sequence 5, still in force, allows acme/good: %s", d)
+			}
+			// A new ingest is decided with sequence 5 too.
+			if _, err := second.Webhook.Ingester.Ingest(ctx, &second.Config.Sources[0], "acme/evil", "1.0.0"); err != nil {
+				t.Fatal(err)
+			}
+			if ok, d := allowed(second, "acme/evil"); ok {
+				t.Fatalf("acme/evil ingested again after the restart is allowed: %s", d)
+			}
+
+			// maxAge passes with only the rolled-back list to be had: fail closed.
+			waitUntil(t, "maxAge to pass since sequence 5 was fetched", 2*maxAge, func() bool { return time.Since(fetched) > maxAge+time.Second })
+			if _, _, err := second.RefreshControl(ctx); err == nil || !strings.Contains(err.Error(), "rolled back") {
+				t.Fatalf("sequence 4 must still be refused, got %v", err)
+			}
+			for _, name := range []string{"acme/evil", "acme/good"} {
+				if ok, d := allowed(second, name); ok || !strings.Contains(d, "maxAge") {
+					t.Fatalf("after maxAge with sequence 4 refused, %s must fail closed naming maxAge: allowed %v, %s", name, ok, d)
+				}
+			}
+		})
+	}
+}
