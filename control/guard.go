@@ -153,22 +153,23 @@ func (g *Guard) Refresh(ctx context.Context) (changed bool, err error) {
 }
 
 func (g *Guard) refreshLocked(ctx context.Context, now time.Time) {
-	if !g.loaded {
-		rec, err := g.o.State.Load(g.cfg.Ref)
-		if err != nil {
-			// Without the highest sequence seen, a rollback would go
-			// unnoticed: nothing is fetched (fail closed) and the state is
-			// read again next time.
-			g.lastAttempt = now
-			g.lastErr = fmt.Errorf("read the control list state of %s, so no list is accepted until it can be: %w", g.cfg.Ref, err)
-			return
-		}
-		g.loaded = true
-		if rec != nil {
-			g.accept(rec)
-		}
-	}
+	// The state is read before every fetch, not only the first: another
+	// process sharing it (an index replica) may have accepted a newer list
+	// since, and an older one must then be refused here too.
+	rec, err := g.o.State.Load(g.cfg.Ref)
 	g.lastAttempt = now
+	if err != nil {
+		// Without the highest sequence seen, a rollback would go
+		// unnoticed: nothing is fetched, the list in force (if any) counts
+		// as when the registry is down, and the state is read again next
+		// time.
+		g.lastErr = fmt.Errorf("read the control list state of %s, so no list is accepted until it can be: %w", g.cfg.Ref, err)
+		return
+	}
+	g.loaded = true
+	if rec != nil && (g.rec == nil || rec.Sequence > g.rec.Sequence) && !g.accept(rec) {
+		return // a saved list that does not parse: fail closed, as above
+	}
 	g.lastErr = g.fetch(ctx, now)
 }
 
@@ -201,14 +202,17 @@ func (g *Guard) fetch(ctx context.Context, now time.Time) error {
 	return nil
 }
 
-func (g *Guard) accept(rec *Record) {
+// accept makes rec the list in force; a list that does not parse is
+// refused, with the reason as the last error.
+func (g *Guard) accept(rec *Record) bool {
 	l, err := Parse(rec.List, "saved control list "+rec.Digest)
 	if err != nil {
 		g.lastErr = err
-		return
+		return false
 	}
 	g.rec = rec
 	g.cur = &Current{List: l, Ref: rec.Ref, Digest: rec.Digest, FetchedAt: rec.FetchedAt}
+	return true
 }
 
 func (g *Guard) inForce(now time.Time) (*Current, error) {

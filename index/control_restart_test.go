@@ -138,3 +138,80 @@ controlList: {ref: %q, keys: [operator.pub], maxAge: %s}
 		})
 	}
 }
+
+// TestIndexReplicaRefusesAListOlderThanAnotherReplicaAccepted: two index
+// replicas share a store. Replica B accepted sequence 5; replica A then
+// accepted sequence 6, which blocks acme/evil; the registry goes back to
+// serving sequence 5. B, whose own newest is 5, reads the state before
+// fetching, so it refuses sequence 5 as a rollback of 6 and decides its
+// ingests with 6. On SQLite and PostgreSQL.
+func TestIndexReplicaRefusesAListOlderThanAnotherReplicaAccepted(t *testing.T) {
+	for driver, url := range map[string]func(t *testing.T, dir string) string{
+		"sqlite":   func(_ *testing.T, dir string) string { return "sqlite://" + filepath.Join(dir, "index.db") },
+		"postgres": func(t *testing.T, _ string) string { return storetest.PostgresSchema(t) },
+	} {
+		t.Run(driver, func(t *testing.T) {
+			ctx := context.Background()
+			reg, err := testenv.StartDistribution(testenv.DistributionOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { reg.Close() })
+			dir := t.TempDir()
+			pub := fixture.NewPublisher(t, reg)
+			acme, _, _ := fixture.KeyPair(t, dir, "acme")
+			op := fixture.NewOperator(t, pub.Remote, dir, "operator")
+			evil := pub.Publish("", fixture.Ext{Name: "acme/evil", Version: "1.0.0"})
+			pub.Sign(evil, acme)
+			listRef := reg.Ref("ops/control:latest")
+			e, err := control.EntryFor(ctx, evil, pub.Remote, control.Block, "exfiltrates secrets", time.Now())
+			if err != nil {
+				t.Fatal(err)
+			}
+			five := op.Push(reg.Ref("ops/control:five"), fixture.List(5, time.Now().Add(24*time.Hour)))
+			six := op.Push(reg.Ref("ops/control:six"), fixture.List(6, time.Now().Add(24*time.Hour), *e))
+			op.Retag(five.Reference, listRef)
+			os.WriteFile(filepath.Join(dir, "policy.yaml"), []byte(fmt.Sprintf(`apiVersion: marketplace.connectsoft.io/v1
+kind: Policy
+trustRoots:
+  - {name: publishers, keys: [acme.pub]}
+rules:
+  - {name: all, match: {repositories: ["**"]}, signatures: {trustRoots: [publishers]}}
+controlList: {ref: %q, keys: [operator.pub]}
+`, listRef)), 0o644)
+			cfg := &index.Config{Store: url(t, dir), Policy: "policy.yaml", Dir: dir, Sources: []index.Source{
+				{Name: "acme", Registry: reg.Host, PlainHTTP: true, Repositories: []string{"acme/**"}, Tenant: "acme", Visibility: store.Public}}}
+			start := func() *index.Server {
+				t.Helper()
+				c := *cfg
+				srv, err := index.NewServer(ctx, &c, remote.Options{PlainHTTP: true, RegistryConfig: filepath.Join(dir, "config.json")},
+					slog.New(slog.NewTextHandler(io.Discard, nil)))
+				if err != nil {
+					t.Fatal(err)
+				}
+				srv.ControlRefresh = time.Millisecond
+				t.Cleanup(func() { srv.Store.Close() })
+				return srv
+			}
+			a, b := start(), start()
+			if _, _, err := b.RefreshControl(ctx); err != nil {
+				t.Fatalf("replica B reading sequence 5: %v", err)
+			}
+			op.Retag(six.Reference, listRef)
+			if _, _, err := a.RefreshControl(ctx); err != nil {
+				t.Fatalf("replica A reading sequence 6: %v", err)
+			}
+			op.Retag(five.Reference, listRef)
+			_, _, err = b.RefreshControl(ctx)
+			if err == nil || !strings.Contains(err.Error(), "rolled back") || !strings.Contains(err.Error(), "sequence 5") || !strings.Contains(err.Error(), "sequence 6") {
+				t.Fatalf("replica B must refuse sequence 5 as a rollback of the 6 replica A accepted, got %v", err)
+			}
+			if _, err := b.Webhook.Ingester.Ingest(ctx, &b.Config.Sources[0], "acme/evil", "1.0.0"); err != nil {
+				t.Fatal(err)
+			}
+			if v, err := b.Store.Version(ctx, "acme", "acme/evil", "1.0.0"); err != nil || v.Allowed || v.Lifecycle != store.Blocked {
+				t.Fatalf("replica B ingested acme/evil with sequence 5 in force, not 6: %+v %v", v, err)
+			}
+		})
+	}
+}
