@@ -22,13 +22,13 @@ for _ in $(seq 200); do [ -s "$work/dev/dev.key" ] && break; sleep 0.05; done
 echo "dev key:  $work/dev/dev.key (the dev index's policy requires a signature by it)"
 
 step "Pushing one extension of each kind (mkt push)"
-for dir in examples/*/; do
+for dir in $(dirname examples/*/extension.yaml); do
   name=$(awk '/^  name:/ {print $2; exit}' "$dir/extension.yaml")
   "$MKT" push --plain-http "$host/$name" "$dir"
 done
 
 step "Signing each of them with the dev key (mkt sign), right after the push"
-for dir in examples/*/; do
+for dir in $(dirname examples/*/extension.yaml); do
   name=$(awk '/^  name:/ {print $2; exit}' "$dir/extension.yaml")
   version=$(awk '/^  version:/ {print $2; exit}' "$dir/extension.yaml")
   COSIGN_PASSWORD= "$MKT" sign --plain-http "$host/$name:$version" --key "$work/dev/dev.key"
