@@ -16,7 +16,6 @@ import (
 	"github.com/connectsoft/marketplace/index/store"
 	"github.com/connectsoft/marketplace/index/store/storetest"
 	"github.com/connectsoft/marketplace/remote"
-	"github.com/connectsoft/marketplace/testenv"
 	"github.com/connectsoft/marketplace/testenv/fixture"
 )
 
@@ -37,17 +36,8 @@ func TestRestartedIndexRefusesARolledBackControlList(t *testing.T) {
 			t.Parallel()
 			const maxAge = 20 * time.Second
 			ctx := context.Background()
-			reg, err := testenv.StartDistribution(testenv.DistributionOptions{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { reg.Close() })
-			dir := t.TempDir()
-			pub := fixture.NewPublisher(t, reg)
-			acme, _, _ := fixture.KeyPair(t, dir, "acme")
-			op := fixture.NewOperator(t, pub.Remote, dir, "operator")
-			evil := pub.Publish("", fixture.Ext{Name: "acme/evil", Version: "1.0.0"})
-			pub.Sign(evil, acme)
+			w := newControlWorld(t)
+			reg, dir, pub, acme, op, evil := w.reg, w.dir, w.pub, w.acme, w.op, w.evil
 			good := pub.Publish("", fixture.Ext{Name: "acme/good", Version: "1.0.0"})
 			pub.Sign(good, acme)
 			listRef := reg.Ref("ops/control:latest")
@@ -152,17 +142,8 @@ func TestIndexReplicaRefusesAListOlderThanAnotherReplicaAccepted(t *testing.T) {
 	} {
 		t.Run(driver, func(t *testing.T) {
 			ctx := context.Background()
-			reg, err := testenv.StartDistribution(testenv.DistributionOptions{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { reg.Close() })
-			dir := t.TempDir()
-			pub := fixture.NewPublisher(t, reg)
-			acme, _, _ := fixture.KeyPair(t, dir, "acme")
-			op := fixture.NewOperator(t, pub.Remote, dir, "operator")
-			evil := pub.Publish("", fixture.Ext{Name: "acme/evil", Version: "1.0.0"})
-			pub.Sign(evil, acme)
+			w := newControlWorld(t)
+			reg, dir, pub, op, evil := w.reg, w.dir, w.pub, w.op, w.evil
 			listRef := reg.Ref("ops/control:latest")
 			e, err := control.EntryFor(ctx, evil, pub.Remote, control.Block, "exfiltrates secrets", time.Now())
 			if err != nil {

@@ -20,6 +20,7 @@ import (
 	"github.com/connectsoft/marketplace/index/store"
 	"github.com/connectsoft/marketplace/policy"
 	"github.com/connectsoft/marketplace/remote"
+	"github.com/connectsoft/marketplace/signing"
 	"github.com/connectsoft/marketplace/testenv"
 	"github.com/connectsoft/marketplace/testenv/fixture"
 )
@@ -160,17 +161,8 @@ controlList: {ref: %q, keys: [operator.pub], maxAge: 1h}
 // list after a newer one changes nothing the index decided.
 func TestIndexRefusesARolledBackControlList(t *testing.T) {
 	ctx := context.Background()
-	reg, err := testenv.StartDistribution(testenv.DistributionOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { reg.Close() })
-	dir := t.TempDir()
-	pub := fixture.NewPublisher(t, reg)
-	acme, _, _ := fixture.KeyPair(t, dir, "acme")
-	op := fixture.NewOperator(t, pub.Remote, dir, "operator")
-	evil := pub.Publish("", fixture.Ext{Name: "acme/evil", Version: "1.0.0"})
-	pub.Sign(evil, acme)
+	w := newControlWorld(t)
+	reg, dir, pub, op, evil := w.reg, w.dir, w.pub, w.op, w.evil
 	listRef := reg.Ref("ops/control:latest")
 	old := op.Push(reg.Ref("ops/control:old"), fixture.List(1, time.Now().Add(24*time.Hour)))
 	e, _ := control.EntryFor(ctx, evil, pub.Remote, control.Block, "bad", time.Now())
@@ -202,4 +194,31 @@ controlList: {ref: %q, keys: [operator.pub]}
 	if v, err := srv.Store.Version(ctx, "acme", "acme/evil", "1.0.0"); err != nil || v.Lifecycle != store.Blocked {
 		t.Fatalf("after a rollback attempt acme/evil must stay blocked: %+v %v", v, err)
 	}
+}
+
+// controlWorld is the setup the control-list tests share: a registry, a
+// publisher acme with its key, the operator who signs lists, and acme/evil
+// signed by acme, the version the lists block.
+type controlWorld struct {
+	reg  *testenv.Registry
+	dir  string
+	pub  *fixture.Publisher
+	acme *signing.Signer
+	op   *fixture.Operator
+	evil string
+}
+
+func newControlWorld(t *testing.T) *controlWorld {
+	t.Helper()
+	reg, err := testenv.StartDistribution(testenv.DistributionOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { reg.Close() })
+	w := &controlWorld{reg: reg, dir: t.TempDir(), pub: fixture.NewPublisher(t, reg)}
+	w.acme, _, _ = fixture.KeyPair(t, w.dir, "acme")
+	w.op = fixture.NewOperator(t, w.pub.Remote, w.dir, "operator")
+	w.evil = w.pub.Publish("", fixture.Ext{Name: "acme/evil", Version: "1.0.0"})
+	w.pub.Sign(w.evil, w.acme)
+	return w
 }
