@@ -5,6 +5,7 @@ import (
 	"html/template"
 	"io/fs"
 	"net/http"
+	"path"
 	"strings"
 	"sync"
 	"time"
@@ -12,16 +13,26 @@ import (
 	"github.com/connectsoft/marketplace/artifact"
 )
 
-//go:embed web/templates.html web/static
+//go:embed web/templates web/static
 var webFiles embed.FS
 
 // pages are parsed once, on first use rather than at start-up, which
-// every mkt command would pay for: the layout with each page's body.
+// every mkt command would pay for. web/templates/layout.html holds the
+// layout and the partials every page shares; each other file there is one
+// page, named after it, whose body is the template "<page>-body".
 var pages = sync.OnceValue(func() map[string]*template.Template {
-	base := template.Must(template.ParseFS(webFiles, "web/templates.html"))
+	base := template.Must(template.ParseFS(webFiles, "web/templates/layout.html"))
+	files, err := fs.Glob(webFiles, "web/templates/*.html")
+	if err != nil {
+		panic(err)
+	}
 	out := map[string]*template.Template{}
-	for _, p := range []string{"search", "extension", "reviews", "publisher", "statements"} {
-		t := template.Must(base.Clone())
+	for _, f := range files {
+		p := strings.TrimSuffix(path.Base(f), ".html")
+		if p == "layout" {
+			continue
+		}
+		t := template.Must(template.Must(base.Clone()).ParseFS(webFiles, f))
 		template.Must(t.Parse(`{{define "body"}}{{template "` + p + `-body" .}}{{end}}`))
 		out[p] = t
 	}
