@@ -12,11 +12,17 @@ STATICCHECK_VERSION := 2026.2.2
 # The release above is module version v0.8.2: the proxy serves module versions only.
 STATICCHECK_MODULE := v0.8.2
 FUZZTIME            ?= 10s
+# axe-core, the accessibility checker the catalog's browser test injects into
+# every page (docs/index.md, "Web catalog"): from the npm registry, at this
+# version and sha512 (the registry's dist.integrity), into AXE_DIR.
+AXE_VERSION   := 4.14.1
+AXE_INTEGRITY := sha512-FHfa+lmNjQZfJz1q8wKqIDwC6DExcHt/pkjNQb09a3NPjCKg2rhu5qb2S4r76ASyFNNtuFooJpZe37OgudVGtQ==
+AXE_DIR       := $(shell $(GO) env GOPATH)/share/axe-core
 # Race detection doubles the run time of the registry tests on two cores
 # and stays on: it is where concurrency bugs in transfers would show.
 TESTFLAGS           ?= -race -count=1 -timeout 20m
 
-.PHONY: build kms-plugins test unit lint tools fuzz fuzz-short bench bench-harness demo clean
+.PHONY: build kms-plugins test unit lint tools axe fuzz fuzz-short bench bench-harness demo clean
 
 # build makes mkt and, beside it, mkt-server: the companion that mkt runs for
 # its server commands (index serve, index token, dev up), so that mkt itself
@@ -41,6 +47,11 @@ tools:
 	@staticcheck -version 2>/dev/null | grep -q "$(STATICCHECK_VERSION)" || $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_MODULE)
 	@echo "tools: oras $(ORAS_VERSION), cosign $(COSIGN_VERSION), registry $(REGISTRY_VERSION), staticcheck $(STATICCHECK_VERSION) in $(GOBIN)"
 
+# axe puts axe.min.js in AXE_DIR, where index's browser test looks for it
+# (or set MKT_AXE to the file).
+axe:
+	@./scripts/fetch-axe.sh $(AXE_VERSION) $(AXE_INTEGRITY) $(AXE_DIR)
+
 lint:
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$unformatted" ]; then echo "gofmt needed: $$unformatted"; exit 1; fi
 	$(GO) vet ./...
@@ -49,7 +60,7 @@ lint:
 unit:
 	$(GO) test $(TESTFLAGS) ./...
 
-test: tools lint unit fuzz-short
+test: tools axe lint unit fuzz-short
 
 # Every fuzz target, with the number of inputs CI's short run feeds it (about 5-10 s each here).
 # CI counts inputs (-fuzztime Nx) rather than seconds: Go 1.26's coordinator can fail a run that

@@ -161,16 +161,30 @@ func errorBody(code, message string) client.ErrorBody {
 }
 
 // viewer is the caller: anonymous, or the tenant of a valid bearer token.
+// A page request without an Authorization header may carry the token of a
+// sign-in cookie instead, which Web.page has checked and put in its context
+// (pageSession); API routes never get one, so no cookie (nor a cross-site
+// request that carries it) reaches the JSON API.
 func (a *API) viewer(r *http.Request) (*catalog.Viewer, *store.Token, error) {
 	h := r.Header.Get("Authorization")
 	if h == "" {
+		if s := pageSession(r.Context()); s != nil {
+			return s.viewer, s.token, nil
+		}
 		return &catalog.Viewer{}, nil, nil
 	}
 	token, ok := strings.CutPrefix(h, "Bearer ")
 	if !ok {
 		return nil, nil, &apiError{http.StatusUnauthorized, "Authorization must be a Bearer token"}
 	}
-	t, err := a.Store.Token(r.Context(), HashToken(token))
+	return a.tokenViewer(r.Context(), token)
+}
+
+// tokenViewer checks a token, from a bearer header or a sign-in cookie
+// alike: unknown, revoked and expired tokens are a 401 (apiError), so a
+// revoked token stops working at its next request.
+func (a *API) tokenViewer(ctx context.Context, token string) (*catalog.Viewer, *store.Token, error) {
+	t, err := a.Store.Token(ctx, HashToken(token))
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, nil, &apiError{http.StatusUnauthorized, "unknown token"}
 	}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/connectsoft/marketplace/artifact"
+	"github.com/connectsoft/marketplace/index/client"
 )
 
 //go:embed web/templates web/static
@@ -49,21 +50,36 @@ var pages = sync.OnceValue(func() map[string]*template.Template {
 // link) put another index into the command people copy.
 type Web struct {
 	API *API
+
+	crossOrigin *http.CrossOriginProtection
 }
 
-// Register adds the page routes to mux.
+// Register adds the page routes to mux: the pages, signing in and out, and
+// a friendly 404 page for any other path outside /api/, whose unknown
+// paths answer JSON like the rest of the API.
 func (wb *Web) Register(mux *http.ServeMux) {
+	wb.crossOrigin = newCrossOrigin(wb.API.PublicURL)
 	static, _ := fs.Sub(webFiles, "web/static")
 	mux.Handle("GET /static/", http.StripPrefix("/static/", http.FileServerFS(static)))
-	mux.HandleFunc("GET /{$}", wb.search)
-	mux.HandleFunc("GET /extensions/{publisher}/{name}", wb.extension)
-	mux.HandleFunc("GET /reviews", wb.reviews)
-	mux.HandleFunc("GET /publishers/{name}", wb.publisher)
-	mux.HandleFunc("GET /statements", wb.statements)
+	mux.HandleFunc("GET /{$}", wb.page(wb.search))
+	mux.HandleFunc("GET /extensions/{publisher}/{name}", wb.page(wb.extension))
+	mux.HandleFunc("GET /reviews", wb.page(wb.reviews))
+	mux.HandleFunc("GET /publishers/{name}", wb.page(wb.publisher))
+	mux.HandleFunc("GET /statements", wb.page(wb.statements))
+	mux.HandleFunc("GET /signin", wb.page(wb.signinForm))
+	mux.HandleFunc("POST /signin", wb.signin)
+	mux.HandleFunc("POST /signout", wb.signout)
+	mux.HandleFunc("/", wb.page(func(w http.ResponseWriter, r *http.Request) {
+		wb.errorPage(w, http.StatusNotFound, "There is no page at this address.")
+	}))
+	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusNotFound, errorBody(client.CodeNotFound, "no API endpoint "+r.Method+" "+r.URL.Path+" (see /api/v1/openapi.json)"))
+	})
 }
 
 // reviews is the review queue page, for the reviewer role (a bearer token
-// as the API takes it): the same page of the queue the API serves.
+// as the API takes it, or the sign-in cookie): the same page of the queue
+// the API serves.
 func (wb *Web) reviews(w http.ResponseWriter, r *http.Request) {
 	viewer, err := wb.API.reviewer(r)
 	if err != nil {
@@ -85,22 +101,56 @@ func (wb *Web) reviews(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
+// render writes a page in the layout, with who is signed in (the session
+// of a pageWriter, see Web.page) for the header.
 func (wb *Web) render(w http.ResponseWriter, page string, status int, data map[string]any) {
+	data["Page"] = page
+	if pw, ok := w.(*pageWriter); ok {
+		if s := pageSession(pw.r.Context()); s != nil {
+			data["Session"] = s
+		}
+		if _, ok := data["Here"]; !ok {
+			data["Here"] = localPath(pw.r.URL.RequestURI())
+		}
+	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store") // pages differ by who is signed in
 	w.WriteHeader(status)
 	if err := pages()[page].ExecuteTemplate(w, "layout", data); err != nil {
 		wb.API.log().Error("render", "page", page, "err", err)
 	}
 }
 
-// fail answers an error as plain text: the API's own status and message
-// for what the caller got wrong, a logged 500 for the rest.
+// fail answers an error as an error page: the API's own status and
+// message for what the caller got wrong, a logged 500 without its details
+// for the rest.
 func (wb *Web) fail(w http.ResponseWriter, err error) {
 	status, body, internal := errorAnswer(err)
 	if internal {
 		wb.API.log().Error("web", "err", err)
 	}
-	http.Error(w, body.Error.Message, status)
+	wb.errorPage(w, status, body.Error.Message)
+}
+
+// errorPage is the page of an error: what went wrong (message, which says
+// nothing internal) and what to do next, by status.
+func (wb *Web) errorPage(w http.ResponseWriter, status int, message string) {
+	title, next := "Something went wrong", "Go back to the catalog and try again."
+	switch status {
+	case http.StatusBadRequest:
+		title, next = "That request is not valid", "Correct the search or the address and try again."
+	case http.StatusUnauthorized:
+		title, next = "Sign in to see this page", "Sign in with an index token that may see it."
+	case http.StatusForbidden:
+		title, next = "Not allowed", "Sign in with a token that has the role this page needs, or ask the index's operator for one."
+	case http.StatusNotFound:
+		title, next = "Not found", "It may not exist, or be private to a tenant: signed in with that tenant's token, you would see it. Search the catalog for it."
+	case http.StatusInternalServerError:
+		message = "The index could not answer this request."
+		next = "Try again in a moment. If it keeps failing, tell the index's operator (the details are in the index's log)."
+	}
+	wb.render(w, "error", status, map[string]any{"Title": title, "Status": status, "Message": message, "Advice": next,
+		"SignIn": status == http.StatusUnauthorized || status == http.StatusForbidden})
 }
 
 func (wb *Web) search(w http.ResponseWriter, r *http.Request) {
