@@ -215,7 +215,11 @@ func (in *Ingester) ingest(ctx context.Context, src *Source, repository, ref str
 	// policy for the stage at all.
 	v.Quarantined = staged
 	if pol != nil {
-		pin := policy.Input{Repository: repoName, Digest: digest, Extension: ext, Evidence: ev, LayerDigest: a.Layer().Digest.String()}
+		// No Factory version yet: resolution checks each one asked for
+		// against the version's range (resolve.Resolve), so a stage that
+		// requires compatibility can still be passed here.
+		pin := policy.Input{Repository: repoName, Digest: digest, Extension: ext, Evidence: ev, LayerDigest: a.Layer().Digest.String(),
+			CompatibilityAtResolution: true}
 		if _, ok := pol.ControlList(); ok {
 			// Blocked files are refused under any name: the content
 			// digest, read once per layer.

@@ -59,6 +59,13 @@ rules:
 
 func serveStagedIndex(t *testing.T) *stagedIndex {
 	t.Helper()
+	return serveStagedIndexWith(t, publicStagePolicy)
+}
+
+// serveStagedIndexWith is serveStagedIndex with another public stage
+// policy (keys acme, pipeline, c1, c2, c3).
+func serveStagedIndexWith(t *testing.T, stagePolicy string) *stagedIndex {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -75,7 +82,7 @@ func serveStagedIndex(t *testing.T) *stagedIndex {
 	for _, k := range []string{"acme", "pipeline", "c1", "c2", "c3"} {
 		s.keys[k], _, _ = fixture.KeyPair(t, dir, k)
 	}
-	os.WriteFile(filepath.Join(dir, "public-policy.yaml"), []byte(publicStagePolicy), 0o644)
+	os.WriteFile(filepath.Join(dir, "public-policy.yaml"), []byte(stagePolicy), 0o644)
 	cfg := &index.Config{Store: "sqlite://" + filepath.Join(dir, "index.db"), WebhookSecret: secret, Dir: dir, Operator: "connectsoft",
 		Stages: []index.Stage{{Name: "public", Policy: "public-policy.yaml"}},
 		Sources: []index.Source{{Name: "acme", Registry: s.reg.Host, PlainHTTP: true, Repositories: []string{"acme/**"},
@@ -264,6 +271,56 @@ func TestQuarantineHoldsUntilTheStagePolicyPasses(t *testing.T) {
 	}
 	if _, body := s.get(t, "reviewer", "/api/v1/reviews?status=passed&stage="+url.QueryEscape("public")); !strings.Contains(body, `"total":1`) {
 		t.Fatalf("the released version is not listed as passed: %s", body)
+	}
+}
+
+// A stage policy with `compatibility: required` (as the public example,
+// examples/phases/public, has) is decided at ingest without a Factory
+// version: the index cannot know which Factory will ask. The version leaves
+// quarantine once everything else passes, and resolution still checks the
+// Factory version each caller asks for against the version's range.
+func TestAStageRequiringCompatibilityReleasesAVersion(t *testing.T) {
+	s := serveStagedIndexWith(t, publicStagePolicy+"    compatibility: required\n")
+	ref := s.pub.Publish("acme", fixture.Ext{Name: "acme/widget", Version: "1.0.0", Factory: ">=2.0.0 <3.0.0"})
+	s.pub.Sign(ref, s.keys["acme"])
+	// One piece of evidence at a time, each ingested before the next: the
+	// point here is the decision, not the order events are ingested in.
+	for _, e := range []struct{ key, predicate, seen string }{
+		{"pipeline", pipelineReview("approved", ""), `"reviewer":"pipeline"`},
+		{"c1", curatorReview("curator-1", "approved"), `"reviewer":"curator-1"`},
+		{"c2", curatorReview("curator-2", "approved"), `"reviewer":"curator-2"`},
+	} {
+		s.pub.Attest(ref, s.keys[e.key], "review", e.predicate)
+		eventually(t, e.key+"'s review ingested", func() bool {
+			v := s.stored(t)
+			return v != nil && strings.Contains(string(v.Evidence), e.seen)
+		})
+	}
+	v := s.stored(t)
+	if v.Quarantined {
+		t.Fatalf("a version that passes everything but a Factory version the index cannot know stays quarantined: %s", v.Decision)
+	}
+	var d struct {
+		Checks []struct{ Name, Reason string }
+	}
+	if err := json.Unmarshal(v.Decision, &d); err != nil {
+		t.Fatal(err)
+	}
+	if c := d.Checks[len(d.Checks)-1]; c.Name != "compatibility" || c.Reason != "checked at resolution: the Factory version asking must satisfy >=2.0.0 <3.0.0" {
+		t.Fatalf("the stored decision does not say compatibility is checked at resolution: %+v", d.Checks)
+	}
+	eventually(t, "the released version in the catalog", func() bool {
+		code, _ := s.get(t, "", "/api/v1/extensions/acme/widget")
+		return code == 200
+	})
+	if !s.sees(t, "") {
+		t.Fatal("anonymous callers do not see the released version")
+	}
+	if code, body := s.get(t, "globex", "/api/v1/resolve?name=acme/widget&factory=2.5.0"); code != 200 {
+		t.Fatalf("resolving for a compatible Factory: %d %s", code, body)
+	}
+	if code, body := s.get(t, "globex", "/api/v1/resolve?name=acme/widget&factory=3.1.0"); code != 422 || !strings.Contains(body, "3.1.0") {
+		t.Fatalf("resolving for an incompatible Factory: %d %s, want 422 naming 3.1.0", code, body)
 	}
 }
 

@@ -31,6 +31,14 @@ type Input struct {
 	Evidence       *signing.Evidence
 	// FactoryVersion is the Factory the extension is for ("" if unknown).
 	FactoryVersion string
+	// CompatibilityAtResolution is set by the index, which decides a
+	// version before any Factory asks for it: without a FactoryVersion, a
+	// rule's `compatibility: required` then only checks that the
+	// extension's Factory range parses and passes, saying that resolution
+	// checks it, as resolution does for every Factory version asked for
+	// (resolve reads the version's own range). Without it such a rule never
+	// passes at the index, and a staged version never leaves quarantine.
+	CompatibilityAtResolution bool
 	// Now is the time trust-root windows are checked at; zero means now.
 	Now time.Time
 	// LayerDigest and ContentDigest (artifact's content digest) are
@@ -529,6 +537,13 @@ func compatibility(in Input, rule string) Check {
 	switch {
 	case in.Extension == nil:
 		c.Reason = "no descriptor to read the Factory range from"
+	case in.FactoryVersion == "" && in.CompatibilityAtResolution:
+		if _, err := semvercache.Constraint(in.Extension.Spec.Compatibility.Factory); err != nil {
+			c.Reason = fmt.Sprintf("extension range %q is not a constraint", in.Extension.Spec.Compatibility.Factory)
+			break
+		}
+		c.Passed = true
+		c.Reason = fmt.Sprintf("checked at resolution: the Factory version asking must satisfy %s", in.Extension.Spec.Compatibility.Factory)
 	case in.FactoryVersion == "":
 		c.Reason = "no Factory version given (--factory-version), and the policy requires compatibility"
 	default:

@@ -132,6 +132,8 @@ func TestEvaluate(t *testing.T) {
 		{"compatible Factory", rule("    compatibility: required\n"), in, true, "compatibility", "satisfies"},
 		{"incompatible Factory", rule("    compatibility: required\n"), withFactory(in, "3.1.0"), false, "compatibility", "incompatible"},
 		{"no Factory version", rule("    compatibility: required\n"), withFactory(in, ""), false, "compatibility", "no Factory version"},
+		{"no Factory version, checked at resolution (the index)", rule("    compatibility: required\n"), atResolution(withFactory(in, "")), true, "compatibility", "checked at resolution: the Factory version asking must satisfy >=2.1.0 <3.0.0"},
+		{"a Factory version given is checked even at resolution", rule("    compatibility: required\n"), atResolution(withFactory(in, "3.1.0")), false, "compatibility", "incompatible"},
 		{"no rule matches", roots + "rules:\n  - name: other\n    match: {repositories: [\"elsewhere/**\"]}\n", in, false, "match", "no rule of"},
 		{"kind does not match", roots + "rules:\n  - name: connectors\n    match: {repositories: [\"**\"], kinds: [Connector]}\n", in, false, "match", "Module"},
 		{"expired trust root", "trustRoots:\n  - name: publishers\n    keys: [p1.pub, p2.pub]\n    validUntil: 2020-01-01T00:00:00Z\nrules:\n  - name: all\n    match: {repositories: [\"**\"]}\n    signatures: {trustRoots: [publishers]}\n", in, false, "signature", "trust root publishers is not valid now (expired 2020-01-01T00:00:00Z)"},
@@ -157,6 +159,8 @@ func TestEvaluate(t *testing.T) {
 }
 
 func withFactory(in policy.Input, v string) policy.Input { in.FactoryVersion = v; return in }
+
+func atResolution(in policy.Input) policy.Input { in.CompatibilityAtResolution = true; return in }
 
 func TestLifecycle(t *testing.T) {
 	w := newWorld(t, "pub")
