@@ -115,6 +115,12 @@ func printStatement(w io.Writer, s *billing.Statement) {
 	for _, t := range s.Totals {
 		fmt.Fprintf(w, "  total %s %s: platform %s, publisher %s\n", t.Currency, t.Gross, t.PlatformShare, t.PublisherShare)
 	}
+	// Why a line has no terms (terms by a key not the publisher's, an
+	// unknown currency): without it the text says "no terms" and nothing
+	// of the terms that were attested and ignored.
+	for _, p := range s.Problems {
+		fmt.Fprintf(w, "  problem: %s\n", p)
+	}
 }
 
 type closedResult struct {
