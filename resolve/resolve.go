@@ -414,7 +414,13 @@ func (r *resolver) verdict(name, version string) ([]string, error) {
 		}
 		r.decisions[key] = d
 		if !d.Allowed {
-			reasons = append(reasons, d.Failed()...)
+			for _, ck := range d.Checks {
+				// The Factory version was checked above, with this same
+				// version: say it once.
+				if !ck.Passed && (ck.Name != policy.CheckCompatibility || r.opts.FactoryVersion == "") {
+					reasons = append(reasons, ck.Name+": "+ck.Reason)
+				}
+			}
 		}
 	}
 	r.verdicts[key] = reasons

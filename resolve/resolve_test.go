@@ -77,6 +77,9 @@ func TestResolvePassesOverWithReasons(t *testing.T) {
 		if !strings.Contains(strings.Join(po.Reasons, "; "), want[po.Version]) {
 			t.Errorf("%s passed over for %q, want %q", po.Version, po.Reasons, want[po.Version])
 		}
+		if po.Version == "1.1.0" && len(po.Reasons) != 1 {
+			t.Errorf("1.1.0 passed over with the Factory range said %d times: %q", len(po.Reasons), po.Reasons)
+		}
 	}
 	if got := strings.Join(lib.RequiredBy, ","); !strings.Contains(got, "acme/app@1.0.0 (^1.0.0)") {
 		t.Errorf("required by %q", got)
