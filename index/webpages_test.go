@@ -184,18 +184,29 @@ func TestWebSignIn(t *testing.T) {
 	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != http.StatusOK {
 		t.Errorf("the page with a sign-in cookie: %v %v, want 200", resp.StatusCode, err)
 	}
-	// A cookie of a revoked token: a 401 page saying to sign in again,
-	// which clears it.
-	req, _ = http.NewRequest(http.MethodGet, w.srv.URL+"/", nil)
-	req.AddCookie(&http.Cookie{Name: "__Host-mkt_session", Value: revoked.Secret})
-	resp, err := http.DefaultClient.Do(req)
+	// A cookie of a revoked or unknown token: a 401 page saying to sign
+	// in again, which clears it.
+	for _, c := range []struct{ token, why string }{{revoked.Secret, "token revoked"}, {"mkt_forged", "unknown token"}} {
+		req, _ = http.NewRequest(http.MethodGet, w.srv.URL+"/", nil)
+		req.AddCookie(&http.Cookie{Name: "__Host-mkt_session", Value: c.token})
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		page := body(t, resp)
+		if cs := resp.Cookies(); resp.StatusCode != http.StatusUnauthorized || len(cs) != 1 || cs[0].Name != "__Host-mkt_session" || cs[0].MaxAge >= 0 ||
+			!strings.Contains(page, "Sign in again") || !strings.Contains(page, c.why) || strings.Contains(page, "Signed in as") {
+			t.Errorf("a cookie with a %s: %d, cookies %v, page %s", c.why, resp.StatusCode, resp.Cookies(), page)
+		}
+	}
+	// A token that expires: the cookie expires with it.
+	expiring, err := index.CreateToken(context.Background(), w.st, "acme", []string{"reader"}, time.Now().Add(time.Hour))
 	if err != nil {
 		t.Fatal(err)
 	}
-	page := body(t, resp)
-	if cs := resp.Cookies(); resp.StatusCode != http.StatusUnauthorized || len(cs) != 1 || cs[0].MaxAge >= 0 || !strings.Contains(page, "Sign in again") ||
-		!strings.Contains(page, "token revoked") {
-		t.Errorf("a revoked token's cookie: %d, cookies %v, page %s", resp.StatusCode, resp.Cookies(), page)
+	resp, _ = post(url.Values{"token": {expiring.Secret}}, sameOrigin)
+	if cs := resp.Cookies(); len(cs) != 1 || cs[0].Expires.Unix() != expiring.Token.ExpiresAt.Unix() {
+		t.Errorf("the cookie of a token that expires at %s: %v", expiring.Token.ExpiresAt, cs)
 	}
 }
 
@@ -301,6 +312,14 @@ func runAxe(src string, out *[]axeViolation) chromedp.Action {
 	}
 }
 
+// pageURL is path on w, or path itself when it is a URL.
+func pageURL(w *webWorld, path string) string {
+	if strings.HasPrefix(path, "http") {
+		return path
+	}
+	return w.srv.URL + path
+}
+
 // browserSignIn signs in through the sign-in form, or out with the
 // header's button (who ""), as a person would.
 func browserSignIn(w *webWorld, who string) chromedp.Action {
@@ -327,25 +346,29 @@ func TestWebPagesAccessible(t *testing.T) {
 	axe := axeScript(t)
 	shots := screenshotDir(t)
 	w := newWebWorld(t, "")
+	broken := newWebWorld(t, "") // its store closed: every page is a 500
+	broken.st.Close()
 	ctx := browser(t)
 	ctx, cancel := context.WithTimeout(ctx, 4*time.Minute)
 	defer cancel()
 	pages := []struct {
 		name, path, who string
-		status          int // 0: 200
+		status          int    // 0: 200
+		want            string // an element the page must show
 	}{
-		{"search", "/?q=crm", "", 0},
-		{"extension", "/extensions/acme/public-crm", "", 0},
-		{"publisher", "/publishers/acme", "", 0},
-		{"signin", "/signin", "", 0},
-		{"error-404", "/no/such/page", "", 404},
-		{"error-404-extension", "/extensions/acme/nope", "", 404},
-		{"error-400", "/?page=abc", "", 400},
-		{"error-401", "/reviews", "", 401},
-		{"reviews", "/reviews?stage=public", "reviewer", 0},
-		{"error-403", "/statements", "reviewer", 403},
-		{"search-signed-in", "/", "acme-publisher", 0},
-		{"statements", "/statements", "acme-publisher", 0},
+		{"search", "/?q=crm", "", 0, `.result[data-name="acme/public-crm"]`},
+		{"extension", "/extensions/acme/public-crm", "", 0, "#install"},
+		{"publisher", "/publishers/acme", "", 0, `.result[data-name="acme/public-crm"]`},
+		{"signin", "/signin", "", 0, "#token"},
+		{"error-404", "/no/such/page", "", 404, "#error"},
+		{"error-404-extension", "/extensions/acme/nope", "", 404, "#error"},
+		{"error-400", "/?page=abc", "", 400, "#error"},
+		{"error-401", "/reviews", "", 401, "#error"},
+		{"error-500", broken.srv.URL + "/extensions/acme/public-crm", "", 500, "#error"},
+		{"reviews", "/reviews?stage=public", "reviewer", 0, `.review[data-name="acme/new-agent"]`},
+		{"error-403", "/statements", "reviewer", 403, "#error"},
+		{"search-signed-in", "/", "acme-publisher", 0, `.result[data-name="acme/secret"]`},
+		{"statements", "/statements", "acme-publisher", 0, `.statement[data-publisher="acme"] tr[data-extension="acme/public-crm"]`},
 	}
 	who := ""
 	for _, p := range pages {
@@ -369,8 +392,8 @@ func TestWebPagesAccessible(t *testing.T) {
 			var shot []byte
 			err := chromedp.Run(ctx,
 				chromedp.EmulateViewport(width, 800),
-				chromedp.Navigate(w.srv.URL+p.path),
-				chromedp.WaitReady("main", chromedp.ByQuery),
+				chromedp.Navigate(pageURL(w, p.path)),
+				chromedp.WaitReady(p.want, chromedp.ByQuery),
 				chromedp.Evaluate(`document.documentElement.scrollWidth`, &scrollWidth),
 				chromedp.Evaluate(`(document.querySelector("#error") || {dataset: {status: ""}}).dataset.status`, &status),
 				runAxe(axe, &violations),
