@@ -153,7 +153,7 @@ func (wb *Web) signin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	wb.setCookie(w, token, tok)
-	http.Redirect(w, r, next, http.StatusSeeOther)
+	seeOther(w, r, next)
 }
 
 // signout clears the cookie and goes to the catalog.
@@ -163,7 +163,15 @@ func (wb *Web) signout(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	wb.clearCookie(w)
-	http.Redirect(w, r, "/", http.StatusSeeOther)
+	seeOther(w, r, "/")
+}
+
+// seeOther redirects after a sign-in or sign-out, whose answer sets the
+// cookie (the token itself, at sign-in): no-store, so that no cache, shared
+// or the browser's, keeps it and hands it to another request.
+func seeOther(w http.ResponseWriter, r *http.Request, to string) {
+	w.Header().Set("Cache-Control", "no-store")
+	http.Redirect(w, r, to, http.StatusSeeOther)
 }
 
 // sameOrigin refuses (403) a cross-site POST: SameSite=Strict already
