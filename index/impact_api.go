@@ -87,7 +87,7 @@ func (a *API) blastRadius(ctx context.Context, viewer *catalog.Viewer, tok *stor
 			return nil, err
 		}
 		for i := range others.Targets {
-			if t := &others.Targets[i]; viewer.CanSee(&store.Version{Tenant: t.Tenant, Visibility: t.Visibility, Quarantined: t.Quarantined}) {
+			if t := &others.Targets[i]; viewer.CanSee(&store.Version{Tenant: t.Tenant, Visibility: t.Visibility, Lifecycle: t.Lifecycle, Quarantined: t.Quarantined}) {
 				return nil, &apiError{http.StatusForbidden, "the impact of " + describeImpactQuery(q) +
 					" is for its publisher's tenant and the operator's admins"}
 			}
@@ -101,7 +101,7 @@ func (a *API) blastRadius(ctx context.Context, viewer *catalog.Viewer, tok *stor
 	}
 	for i := range ans.Dependents {
 		d := &ans.Dependents[i]
-		if all || viewer.CanSee(&store.Version{Tenant: d.Tenant, Visibility: d.Visibility, Quarantined: d.Quarantined}) {
+		if all || viewer.CanSee(&store.Version{Tenant: d.Tenant, Visibility: d.Visibility, Lifecycle: d.Lifecycle, Quarantined: d.Quarantined}) {
 			rep.Dependents = append(rep.Dependents, impactVersion(d))
 		} else {
 			rep.HiddenDependents++
@@ -183,7 +183,7 @@ func (a *API) pageImpacts(ctx context.Context, viewer *catalog.Viewer, versions 
 		p := pageImpact{Version: v.Version.Version, Lifecycle: v.Lifecycle}
 		for i := range ans.Dependents {
 			d := &ans.Dependents[i]
-			if viewer.CanSee(&store.Version{Tenant: d.Tenant, Visibility: d.Visibility, Quarantined: d.Quarantined}) {
+			if viewer.CanSee(&store.Version{Tenant: d.Tenant, Visibility: d.Visibility, Lifecycle: d.Lifecycle, Quarantined: d.Quarantined}) {
 				p.Dependents = append(p.Dependents, impactVersion(d))
 			}
 		}

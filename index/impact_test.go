@@ -281,3 +281,57 @@ func mustRequest(t *testing.T, url, token string) *http.Request {
 	}
 	return req
 }
+
+// A dependent the control list blocked is hidden as search and extension
+// pages hide it (catalog.Viewer.CanSee: from all but its own tenant), in
+// the impact of a yanked version too: on the page, signed in or not, and
+// in a publisher's API answer, where it counts as hidden.
+func TestImpactHidesBlockedDependents(t *testing.T) {
+	w := newImpactWorld(t, storetest.SQLite(t))
+	ctx := context.Background()
+	for name, lc := range map[string]string{"acme/http": "yanked", "initech/portal": store.Blocked} {
+		tenant, _, _ := strings.Cut(name, "/")
+		v, err := w.st.Version(ctx, tenant, name, map[string]string{"acme/http": "1.2.0", "initech/portal": "1.0.0"}[name])
+		if err != nil {
+			t.Fatal(err)
+		}
+		v.Lifecycle = lc
+		if _, err := w.st.UpsertVersion(ctx, v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	page := func(token string, cookie bool) string {
+		req := mustRequest(t, w.url+"/extensions/acme/http", "")
+		if token != "" && cookie {
+			req.AddCookie(&http.Cookie{Name: "mkt_session", Value: token})
+		} else if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != 200 {
+			t.Fatalf("page: %d %s", resp.StatusCode, b)
+		}
+		return string(b)
+	}
+	for who, p := range map[string]string{"anonymous": page("", false), "globex signed in": page(w.tokens["globex/publisher"], true),
+		"acme signed in": page(w.tokens["acme/publisher"], true)} {
+		if !strings.Contains(p, `data-impact="1.2.0"`) || strings.Contains(p, "initech/portal") {
+			t.Errorf("the page of acme/http as %s shows the blocked initech/portal among 1.2.0's dependents:\n%s", who, p)
+		}
+	}
+	if p := page(w.tokens["initech/publisher"], true); !strings.Contains(p, "initech/portal") {
+		t.Errorf("initech's own page lacks its blocked dependent initech/portal")
+	}
+	got, err := w.impact("acme/publisher", client.ImpactQuery{Name: "acme/http", Version: "1.2.0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := strings.Join(refs(got.Dependents), " "); strings.Contains(r, "initech/portal") || got.HiddenDependents < 1 {
+		t.Errorf("acme's impact of acme/http@1.2.0: dependents %s, hidden %d; want initech/portal (blocked) hidden", r, got.HiddenDependents)
+	}
+}
