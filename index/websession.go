@@ -98,9 +98,13 @@ func (wb *Web) page(h http.HandlerFunc) http.HandlerFunc {
 		var ae *apiError
 		switch {
 		case errors.As(err, &ae):
+			next := localPath(r.URL.RequestURI())
+			if r.URL.Path == "/signin" { // the sign-in form itself: go on to where it was going
+				next = localPath(r.URL.Query().Get("next"))
+			}
 			wb.clearCookie(w)
 			wb.render(pw, "signin", http.StatusUnauthorized, map[string]any{"Title": "Sign in again",
-				"Next": localPath(r.URL.RequestURI()),
+				"Next": next,
 				"Error": "You were signed out: this index no longer accepts the token you signed in with (" + ae.msg +
 					"). Sign in again with a valid token to see what it may see; until then you see what anyone may."})
 			return

@@ -254,6 +254,12 @@ func TestWebSignInNextStaysOnTheIndex(t *testing.T) {
 			}
 		}
 	}
+	// A stale cookie on the sign-in form itself: the form signed in again
+	// goes where it was going, not back to the form (/signin?next=...).
+	_, page := pageAs(t, w.srv, "mkt_session", "mkt_stale", "/signin?next=%2Fstatements", nil)
+	if !strings.Contains(page, `name="next" value="/statements"`) {
+		t.Errorf("the sign-in form with a stale cookie: want next /statements:\n%s", page)
+	}
 	// The sign-in form carries only a local next.
 	for next, want := range map[string]string{"//evil.example": "", "/reviews?stage=public&status=passed": `value="/reviews?stage=public&amp;status=passed"`} {
 		_, page := pageAs(t, w.srv, "", "", "/signin?next="+url.QueryEscape(next), nil)
