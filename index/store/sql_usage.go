@@ -36,6 +36,38 @@ type dailySum struct {
 	events, quantity, peak int64
 }
 
+// rollupKey is the key of usage_rollup_daily and usage_rollup_monthly, in
+// their key's order: period is a yyyymmdd or a yyyymm.
+type rollupKey struct {
+	publisher             string
+	period                int
+	name, version, tenant string
+}
+
+func (a rollupKey) compare(b rollupKey) int {
+	return cmp.Or(strings.Compare(a.publisher, b.publisher), cmp.Compare(a.period, b.period), strings.Compare(a.name, b.name),
+		strings.Compare(a.version, b.version), strings.Compare(a.tenant, b.tenant))
+}
+
+// rollupSum is one roll-up row's counts: one UsageRow.
+type rollupSum struct {
+	owner                           string
+	pulls, installs, seats, events int64
+}
+
+// add counts d, the sums of type typ, into r.
+func (r *rollupSum) add(typ string, d *dailySum) {
+	switch typ {
+	case UsagePull:
+		r.pulls += d.quantity
+	case UsageInstall:
+		r.installs += d.quantity
+	case UsageSeats:
+		r.seats = max(r.seats, d.peak)
+	}
+	r.events += d.events
+}
+
 // RecordUsage inserts the events' keys (tenant, source, id) into
 // usage_event_keys (ON CONFLICT DO NOTHING, RETURNING the keys it
 // inserted), then the newly keyed events alone into usage_events and the
@@ -153,27 +185,35 @@ func (s *sqlStore) recordUsage(ctx context.Context, events []*UsageEvent, months
 			return nil, err
 		}
 	}
-	// The monthly aggregate: the same sums by month (dailyKey.day holds
-	// the yyyymm), in the same order.
-	monthly := map[dailyKey]*dailySum{}
-	var monthKeys []dailyKey
-	for _, k := range keys {
-		d := daily[k]
-		mk := k
-		mk.day = k.day / 100
-		m := monthly[mk]
-		if m == nil {
-			m = &dailySum{owner: d.owner}
-			monthly[mk] = m
-			monthKeys = append(monthKeys, mk)
+	// The roll-ups the usage answers read: the types of a day side by
+	// side, and the same by month (rollupKey.period holds the yyyymmdd,
+	// then the yyyymm), each in its key's order.
+	for _, monthly := range []bool{false, true} {
+		sums := map[rollupKey]*rollupSum{}
+		var order []rollupKey
+		for _, k := range keys {
+			d := daily[k]
+			rk := rollupKey{k.publisher, k.day, k.name, k.version, k.tenant}
+			if monthly {
+				rk.period /= 100
+			}
+			r := sums[rk]
+			if r == nil {
+				r = &rollupSum{owner: d.owner}
+				sums[rk] = r
+				order = append(order, rk)
+			}
+			r.add(k.typ, d)
 		}
-		m.events += d.events
-		m.quantity += d.quantity
-		m.peak = max(m.peak, d.peak)
-	}
-	for chunk := range slices.Chunk(monthKeys, usageChunk) {
-		if err := s.addUsageDaily(ctx, tx, "usage_monthly", "month", chunk, monthly); err != nil {
-			return nil, err
+		slices.SortFunc(order, rollupKey.compare)
+		table, period := "usage_rollup_daily", "day"
+		if monthly {
+			table, period = "usage_rollup_monthly", "month"
+		}
+		for chunk := range slices.Chunk(order, usageChunk) {
+			if err := s.addUsageRollup(ctx, tx, table, period, chunk, sums); err != nil {
+				return nil, err
+			}
 		}
 	}
 	if err := tx.Commit(); err != nil {
@@ -285,6 +325,53 @@ func (s *sqlStore) addUsageDaily(ctx context.Context, tx *sql.Tx, table, period 
 	return nil
 }
 
+// addUsageRollup adds the counts of keys to a roll-up (table, whose period
+// column is period) in one statement; the owner is the first row's.
+func (s *sqlStore) addUsageRollup(ctx context.Context, tx *sql.Tx, table, period string, keys []rollupKey, sums map[rollupKey]*rollupSum) error {
+	const conflict = ` ON CONFLICT (publisher, %[2]s, name, version, tenant) DO UPDATE SET
+		pulls = %[1]s.pulls + excluded.pulls, installs = %[1]s.installs + excluded.installs,
+		seats = %[3]s(%[1]s.seats, excluded.seats), events = %[1]s.events + excluded.events`
+	columns := `INSERT INTO ` + table + ` (publisher, ` + period + `, name, version, tenant, owner, pulls, installs, seats, events) `
+	var err error
+	if s.d.name == "postgres" {
+		n := len(keys)
+		per, pulls, installs, seats, events := make([]int64, n), make([]int64, n), make([]int64, n), make([]int64, n), make([]int64, n)
+		text := make([][]string, 5) // publisher, name, version, tenant, owner
+		for c := range text {
+			text[c] = make([]string, n)
+		}
+		for i, k := range keys {
+			r := sums[k]
+			per[i], pulls[i], installs[i], seats[i], events[i] = int64(k.period), r.pulls, r.installs, r.seats, r.events
+			for c, v := range []string{k.publisher, k.name, k.version, k.tenant, r.owner} {
+				text[c][i] = v
+			}
+		}
+		_, err = tx.ExecContext(ctx, columns+`SELECT * FROM unnest($1::text[], $2::int[], $3::text[], $4::text[], $5::text[], $6::text[],
+			$7::bigint[], $8::bigint[], $9::bigint[], $10::bigint[])`+fmt.Sprintf(conflict, table, period, "GREATEST"),
+			text[0], per, text[1], text[2], text[3], text[4], pulls, installs, seats, events)
+	} else {
+		var b strings.Builder
+		b.WriteString(columns + `VALUES `)
+		args := make([]any, 0, 10*len(keys))
+		for n, k := range keys {
+			r := sums[k]
+			if n > 0 {
+				b.WriteString(", ")
+			}
+			b.WriteString("(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+			args = append(args, k.publisher, k.period, k.name, k.version, k.tenant, r.owner, r.pulls, r.installs, r.seats, r.events)
+		}
+		// SQLite's MAX of two arguments is a scalar function.
+		b.WriteString(fmt.Sprintf(conflict, table, period, "MAX"))
+		_, err = tx.ExecContext(ctx, b.String(), args...)
+	}
+	if err != nil {
+		return fmt.Errorf("record usage: %s: %w", table, err)
+	}
+	return nil
+}
+
 // usagePartitions makes sure each month has its partition of usage_events
 // on PostgreSQL (SQLite has one table), creating the missing ones, and
 // reports the months whose partition an operator detached. A month found
@@ -369,12 +456,16 @@ func (w *usageWhere) String() string {
 	return " WHERE " + strings.Join(w.conds, " AND ")
 }
 
+// Usage reads the roll-ups, whose rows are the answer's rows: a by-day
+// answer, or a by-month one over whole months, is read in the order of an
+// index (no GROUP BY, no sort on SQLite) and copied out; only a month
+// bounded within a month and PerExtension sum roll-up rows.
 func (s *sqlStore) Usage(ctx context.Context, q UsageQuery) ([]UsageRow, error) {
-	period := "day"
+	monthly := false
 	switch q.Granularity {
 	case "", Daily:
 	case Monthly:
-		period = "day / 100"
+		monthly = true
 	default:
 		return nil, fmt.Errorf("usage: granularity %q: want day or month", q.Granularity)
 	}
@@ -397,11 +488,15 @@ func (s *sqlStore) Usage(ctx context.Context, q UsageQuery) ([]UsageRow, error) 
 	if q.Tenant != "" {
 		w.add("tenant = ?", q.Tenant)
 	}
-	// Whole months are read from the monthly aggregate; a bound within a
+	// Whole months are read from the monthly roll-up; a bound within a
 	// month needs the daily one.
-	table, col, from, to := "usage_daily", "day", DayOf(q.From), DayOf(q.To)
-	if period != "day" && (q.From.IsZero() || from%100 == 1) && (q.To.IsZero() || to%100 == 1) {
-		table, col, period, from, to = "usage_monthly", "month", "month", from/100, to/100
+	table, col, from, to := "usage_rollup_daily", "day", DayOf(q.From), DayOf(q.To)
+	period := col
+	if monthly {
+		period = "day / 100"
+		if (q.From.IsZero() || from%100 == 1) && (q.To.IsZero() || to%100 == 1) {
+			table, col, period, from, to = "usage_rollup_monthly", "month", "month", from/100, to/100
+		}
 	}
 	if !q.From.IsZero() {
 		w.add(col+" >= ?", from)
@@ -409,34 +504,47 @@ func (s *sqlStore) Usage(ctx context.Context, q UsageQuery) ([]UsageRow, error) 
 	if !q.To.IsZero() {
 		w.add(col+" < ?", to)
 	}
-	cols, group, order := "tenant, publisher, name, version", "tenant, publisher, name, version", "name, version, tenant"
-	if q.PerExtension {
-		cols, group, order = "'', publisher, name, ''", "publisher, name", "name"
+	var query string
+	switch {
+	case q.PerExtension:
+		query = `SELECT ` + period + `, '', publisher, name, '', SUM(pulls), SUM(installs), MAX(seats), SUM(events) FROM ` + table + w.String() +
+			` GROUP BY ` + period + `, publisher, name ORDER BY 1, name`
+	case period != col:
+		query = `SELECT ` + period + `, tenant, publisher, name, version, SUM(pulls), SUM(installs), MAX(seats), SUM(events) FROM ` + table + w.String() +
+			` GROUP BY ` + period + `, tenant, publisher, name, version ORDER BY 1, name, version, tenant`
+	default:
+		query = `SELECT ` + col + `, tenant, publisher, name, version, pulls, installs, seats, events FROM ` + table + w.String() +
+			` ORDER BY ` + col + `, name, version, tenant`
 	}
-	rows, err := s.db.QueryContext(ctx, s.q(`SELECT `+period+` AS period, `+cols+`,
-		SUM(CASE WHEN type = 'pull' THEN quantity ELSE 0 END), SUM(CASE WHEN type = 'install' THEN quantity ELSE 0 END),
-		MAX(CASE WHEN type = 'seats' THEN peak ELSE 0 END), SUM(events)
-		FROM `+table+w.String()+`
-		GROUP BY `+period+`, `+group+` ORDER BY 1, `+order), w.args...)
+	rows, err := s.db.QueryContext(ctx, s.q(query), w.args...)
 	if err != nil {
 		return nil, fmt.Errorf("usage: %w", err)
 	}
 	defer rows.Close()
 	var out []UsageRow
+	// A period's text is made once per period, not once per row.
+	last, lastText := -1, ""
 	for rows.Next() {
 		var r UsageRow
 		var p int
 		if err := rows.Scan(&p, &r.Tenant, &r.Publisher, &r.Name, &r.Version, &r.Pulls, &r.Installs, &r.Seats, &r.Events); err != nil {
 			return nil, fmt.Errorf("usage: %w", err)
 		}
-		if period == "day" {
-			r.Period = fmt.Sprintf("%04d-%02d-%02d", p/10000, p/100%100, p%100)
-		} else {
-			r.Period = fmt.Sprintf("%04d-%02d", p/100, p%100)
+		if p != last {
+			last = p
+			if monthly {
+				lastText = fmt.Sprintf("%04d-%02d", p/100, p%100)
+			} else {
+				lastText = fmt.Sprintf("%04d-%02d-%02d", p/10000, p/100%100, p%100)
+			}
 		}
+		r.Period = lastText
 		out = append(out, r)
 	}
-	return out, rows.Err()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("usage: %w", err)
+	}
+	return out, nil
 }
 
 func (s *sqlStore) UsageEvents(ctx context.Context, q UsageEventQuery, fn func(*UsageEvent) error) error {
