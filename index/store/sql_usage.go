@@ -51,7 +51,7 @@ func (a rollupKey) compare(b rollupKey) int {
 
 // rollupSum is one roll-up row's counts: one UsageRow.
 type rollupSum struct {
-	owner                           string
+	owner                          string
 	pulls, installs, seats, events int64
 }
 
