@@ -1,10 +1,14 @@
 package index
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"encoding/csv"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"slices"
 	"strconv"
@@ -219,11 +223,66 @@ func (a *API) getUsage(w http.ResponseWriter, r *http.Request) {
 		cw.Flush()
 		return
 	}
-	page := client.UsagePage{Granularity: q.Granularity, Rows: make([]client.UsageRow, len(rows))}
-	for i, u := range rows {
-		page.Rows[i] = client.UsageRow(u)
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusOK)
+	writeUsagePage(w, q.Granularity, rows)
+}
+
+// writeUsagePage writes a client.UsagePage as writeJSON would, byte for
+// byte, without reflection: an answer can hold 12,000 rows whose texts
+// are a few tenants, names and versions, so each text is encoded once (by
+// encoding/json, with writeJSON's settings) and the rows are appended as
+// they go out, through a buffer, instead of building the whole document
+// first.
+func writeUsagePage(w io.Writer, granularity string, rows []store.UsageRow) error {
+	// The rows are client.UsageRow's fields: a field added to one and
+	// not the other stops this conversion compiling (and the test that
+	// compares with encoding/json fails for a field added to both).
+	_ = client.UsageRow(store.UsageRow{})
+	encoded := map[string][]byte{}
+	text := func(b []byte, s string) []byte {
+		e, ok := encoded[s]
+		if !ok {
+			var buf bytes.Buffer
+			enc := json.NewEncoder(&buf)
+			enc.SetEscapeHTML(false)
+			enc.Encode(s) // a string always encodes
+			e = bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
+			encoded[s] = e
+		}
+		return append(b, e...)
 	}
-	writeJSON(w, http.StatusOK, page)
+	bw := bufio.NewWriterSize(w, 64<<10)
+	b := make([]byte, 0, 512)
+	b = append(b, `{"granularity":`...)
+	b = append(text(b, granularity), `,"rows":[`...)
+	for i := range rows {
+		u := &rows[i]
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, `{"period":`...)
+		b = append(text(b, u.Period), `,"tenant":`...)
+		b = append(text(b, u.Tenant), `,"publisher":`...)
+		b = append(text(b, u.Publisher), `,"name":`...)
+		b = append(text(b, u.Name), `,"version":`...)
+		b = append(text(b, u.Version), `,"pulls":`...)
+		b = append(strconv.AppendInt(b, u.Pulls, 10), `,"installs":`...)
+		b = append(strconv.AppendInt(b, u.Installs, 10), `,"seats":`...)
+		b = append(strconv.AppendInt(b, u.Seats, 10), `,"events":`...)
+		b = append(strconv.AppendInt(b, u.Events, 10), '}')
+		if len(b) > 4096 {
+			if _, err := bw.Write(b); err != nil {
+				return err
+			}
+			b = b[:0]
+		}
+	}
+	b = append(b, "]}\n"...)
+	if _, err := bw.Write(b); err != nil {
+		return err
+	}
+	return bw.Flush()
 }
 
 // csvText neutralises a text cell of a CSV answer against formula
