@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -184,8 +185,14 @@ func (s *sqlStore) recordUsage(ctx context.Context, events []*UsageEvent, months
 		return cmp.Or(strings.Compare(a.publisher, b.publisher), strings.Compare(a.name, b.name), strings.Compare(a.version, b.version),
 			strings.Compare(a.tenant, b.tenant), strings.Compare(a.typ, b.typ), cmp.Compare(a.day, b.day))
 	})
+	// On PostgreSQL the aggregates' upserts are collected and sent as one
+	// statement (pgAll), one round trip instead of three per batch.
+	var pgAll *pgStatements
+	if s.d.name == "postgres" {
+		pgAll = &pgStatements{}
+	}
 	for chunk := range slices.Chunk(keys, usageChunk) {
-		if err := s.addUsageDaily(ctx, tx, "usage_daily", "day", chunk, daily); err != nil {
+		if err := s.addUsageDaily(ctx, tx, pgAll, chunk, daily); err != nil {
 			return nil, err
 		}
 	}
@@ -215,10 +222,13 @@ func (s *sqlStore) recordUsage(ctx context.Context, events []*UsageEvent, months
 			table, period = "usage_rollup_monthly", "month"
 		}
 		for chunk := range slices.Chunk(order, usageChunk) {
-			if err := s.addUsageRollup(ctx, tx, table, period, chunk, sums); err != nil {
+			if err := s.addUsageRollup(ctx, tx, pgAll, table, period, chunk, sums); err != nil {
 				return nil, err
 			}
 		}
+	}
+	if err := pgAll.exec(ctx, tx); err != nil {
+		return nil, fmt.Errorf("record usage: aggregates: %w", err)
 	}
 	if err := tx.Commit(); err != nil {
 		return nil, fmt.Errorf("record usage: commit: %w", err)
@@ -300,11 +310,13 @@ func (s *sqlStore) insertUsageEvents(ctx context.Context, tx *sql.Tx, events []*
 }
 
 // addUsageDaily adds the sums of keys to the daily aggregate in one
-// statement.
-func (s *sqlStore) addUsageDaily(ctx context.Context, tx *sql.Tx, table, period string, keys []dailyKey, daily map[dailyKey]*dailySum) error {
-	if s.d.name == "postgres" {
-		return addUsageDailyPG(ctx, tx, table, period, keys, daily)
+// statement, on PostgreSQL one of pg's.
+func (s *sqlStore) addUsageDaily(ctx context.Context, tx *sql.Tx, pg *pgStatements, keys []dailyKey, daily map[dailyKey]*dailySum) error {
+	if pg != nil {
+		addUsageDailyPG(pg, keys, daily)
+		return nil
 	}
+	const table, period = "usage_daily", "day"
 	var b strings.Builder
 	b.WriteString(`INSERT INTO ` + table + ` (` + period + `, tenant, owner, publisher, name, version, type, events, quantity, peak) VALUES `)
 	args := make([]any, 0, 10*len(keys))
@@ -316,13 +328,10 @@ func (s *sqlStore) addUsageDaily(ctx context.Context, tx *sql.Tx, table, period 
 		b.WriteString("(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
 		args = append(args, k.day, k.tenant, d.owner, k.publisher, k.name, k.version, k.typ, d.events, d.quantity, d.peak)
 	}
-	larger := "GREATEST"
-	if s.d.name == "sqlite" {
-		larger = "MAX" // SQLite's MAX of two arguments is a scalar function
-	}
+	// SQLite's MAX of two arguments is a scalar function.
 	b.WriteString(` ON CONFLICT (publisher, name, version, tenant, type, ` + period + `) DO UPDATE SET
 		events = ` + table + `.events + excluded.events, quantity = ` + table + `.quantity + excluded.quantity,
-		peak = ` + larger + `(` + table + `.peak, excluded.peak)`)
+		peak = MAX(` + table + `.peak, excluded.peak)`)
 	if _, err := tx.ExecContext(ctx, s.q(b.String()), args...); err != nil {
 		return fmt.Errorf("record usage: daily aggregate: %w", err)
 	}
@@ -330,14 +339,14 @@ func (s *sqlStore) addUsageDaily(ctx context.Context, tx *sql.Tx, table, period 
 }
 
 // addUsageRollup adds the counts of keys to a roll-up (table, whose period
-// column is period) in one statement; the owner is the first row's.
-func (s *sqlStore) addUsageRollup(ctx context.Context, tx *sql.Tx, table, period string, keys []rollupKey, sums map[rollupKey]*rollupSum) error {
+// column is period) in one statement, on PostgreSQL one of pg's; the owner
+// is the first row's.
+func (s *sqlStore) addUsageRollup(ctx context.Context, tx *sql.Tx, pg *pgStatements, table, period string, keys []rollupKey, sums map[rollupKey]*rollupSum) error {
 	const conflict = ` ON CONFLICT (publisher, %[2]s, name, version, tenant) DO UPDATE SET
 		pulls = %[1]s.pulls + excluded.pulls, installs = %[1]s.installs + excluded.installs,
 		seats = %[3]s(%[1]s.seats, excluded.seats), events = %[1]s.events + excluded.events`
 	columns := `INSERT INTO ` + table + ` (publisher, ` + period + `, name, version, tenant, owner, pulls, installs, seats, events) `
-	var err error
-	if s.d.name == "postgres" {
+	if pg != nil {
 		n := len(keys)
 		per, pulls, installs, seats, events := make([]int64, n), make([]int64, n), make([]int64, n), make([]int64, n), make([]int64, n)
 		text := make([][]string, 5) // publisher, name, version, tenant, owner
@@ -351,29 +360,65 @@ func (s *sqlStore) addUsageRollup(ctx context.Context, tx *sql.Tx, table, period
 				text[c][i] = v
 			}
 		}
-		_, err = tx.ExecContext(ctx, columns+`SELECT * FROM unnest($1::text[], $2::int[], $3::text[], $4::text[], $5::text[], $6::text[],
+		pg.add(columns+`SELECT * FROM unnest($1::text[], $2::int[], $3::text[], $4::text[], $5::text[], $6::text[],
 			$7::bigint[], $8::bigint[], $9::bigint[], $10::bigint[])`+fmt.Sprintf(conflict, table, period, "GREATEST"),
 			text[0], per, text[1], text[2], text[3], text[4], pulls, installs, seats, events)
-	} else {
-		var b strings.Builder
-		b.WriteString(columns + `VALUES `)
-		args := make([]any, 0, 10*len(keys))
-		for n, k := range keys {
-			r := sums[k]
-			if n > 0 {
-				b.WriteString(", ")
-			}
-			b.WriteString("(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
-			args = append(args, k.publisher, k.period, k.name, k.version, k.tenant, r.owner, r.pulls, r.installs, r.seats, r.events)
-		}
-		// SQLite's MAX of two arguments is a scalar function.
-		b.WriteString(fmt.Sprintf(conflict, table, period, "MAX"))
-		_, err = tx.ExecContext(ctx, b.String(), args...)
+		return nil
 	}
-	if err != nil {
+	var b strings.Builder
+	b.WriteString(columns + `VALUES `)
+	args := make([]any, 0, 10*len(keys))
+	for n, k := range keys {
+		r := sums[k]
+		if n > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString("(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+		args = append(args, k.publisher, k.period, k.name, k.version, k.tenant, r.owner, r.pulls, r.installs, r.seats, r.events)
+	}
+	// SQLite's MAX of two arguments is a scalar function.
+	b.WriteString(fmt.Sprintf(conflict, table, period, "MAX"))
+	if _, err := tx.ExecContext(ctx, b.String(), args...); err != nil {
 		return fmt.Errorf("record usage: %s: %w", table, err)
 	}
 	return nil
+}
+
+// pgStatements collects data-modifying statements, each numbering its
+// parameters from $1, to run as one: all but the last in WITH.
+type pgStatements struct {
+	parts []string
+	args  []any
+}
+
+var pgParam = regexp.MustCompile(`\$([0-9]+)`)
+
+func (p *pgStatements) add(query string, args ...any) {
+	offset := len(p.args)
+	p.parts = append(p.parts, pgParam.ReplaceAllStringFunc(query, func(m string) string {
+		n, _ := strconv.Atoi(m[1:])
+		return "$" + strconv.Itoa(n+offset)
+	}))
+	p.args = append(p.args, args...)
+}
+
+// exec runs the statements collected, if any (p may be nil).
+func (p *pgStatements) exec(ctx context.Context, tx *sql.Tx) error {
+	if p == nil || len(p.parts) == 0 {
+		return nil
+	}
+	var b strings.Builder
+	for i, part := range p.parts[:len(p.parts)-1] {
+		if i == 0 {
+			b.WriteString("WITH ")
+		} else {
+			b.WriteString(", ")
+		}
+		fmt.Fprintf(&b, "w%d AS (%s)\n", i, part)
+	}
+	b.WriteString(p.parts[len(p.parts)-1])
+	_, err := tx.ExecContext(ctx, b.String(), p.args...)
+	return err
 }
 
 // usagePartitions makes sure each month has its partition of usage_events
@@ -781,7 +826,8 @@ func insertUsageEventsPG(ctx context.Context, tx *sql.Tx, events []*UsageEvent, 
 }
 
 // addUsageDailyPG is addUsageDaily on PostgreSQL, with arrays as above.
-func addUsageDailyPG(ctx context.Context, tx *sql.Tx, table, period string, keys []dailyKey, daily map[dailyKey]*dailySum) error {
+func addUsageDailyPG(pg *pgStatements, keys []dailyKey, daily map[dailyKey]*dailySum) {
+	const table, period = "usage_daily", "day"
 	n := len(keys)
 	day, events, quantity, peak := make([]int64, n), make([]int64, n), make([]int64, n), make([]int64, n)
 	text := make([][]string, 6) // tenant, owner, publisher, name, version, type
@@ -795,14 +841,10 @@ func addUsageDailyPG(ctx context.Context, tx *sql.Tx, table, period string, keys
 			text[c][i] = v
 		}
 	}
-	_, err := tx.ExecContext(ctx, `INSERT INTO `+table+` (`+period+`, tenant, owner, publisher, name, version, type, events, quantity, peak)
+	pg.add(`INSERT INTO `+table+` (`+period+`, tenant, owner, publisher, name, version, type, events, quantity, peak)
 		SELECT * FROM unnest($1::int[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::bigint[], $9::bigint[], $10::bigint[])
 		ON CONFLICT (publisher, name, version, tenant, type, `+period+`) DO UPDATE SET
 		events = `+table+`.events + excluded.events, quantity = `+table+`.quantity + excluded.quantity,
 		peak = GREATEST(`+table+`.peak, excluded.peak)`,
 		day, text[0], text[1], text[2], text[3], text[4], text[5], events, quantity, peak)
-	if err != nil {
-		return fmt.Errorf("record usage: daily aggregate: %w", err)
-	}
-	return nil
 }
