@@ -75,8 +75,9 @@ func (r *rollupSum) add(typ string, d *dailySum) {
 
 // RecordUsage inserts the events' keys (tenant, source, id) into
 // usage_event_keys (ON CONFLICT DO NOTHING, RETURNING the keys it
-// inserted), then the newly keyed events alone into usage_events and the
-// daily and monthly aggregates, in one transaction: a duplicate changes no
+// inserted), then the newly keyed events alone into usage_events, the
+// daily aggregate and the daily and monthly roll-ups (one statement on
+// PostgreSQL), in one transaction: a duplicate changes no
 // count, even one whose time moved into another month, and a batch that
 // fails half-way counts nothing and leaves no key. Rows are written in key
 // order, so that concurrent batches on PostgreSQL lock them in the same

@@ -140,7 +140,8 @@ type UsageStore interface {
 	// events must be valid (ValidateUsageEvent); an invalid one fails the
 	// whole call, as a programming error.
 	RecordUsage(ctx context.Context, events []*UsageEvent) (out []UsageRecorded, err error)
-	// Usage reads the aggregate, ordered by period, name, version, tenant.
+	// Usage reads the roll-ups, ordered by period, name, version, tenant
+	// (by bytes).
 	Usage(ctx context.Context, q UsageQuery) ([]UsageRow, error)
 	// UsageEvents calls fn with each raw event q selects, in time order
 	// (then source, id), stopping at fn's first error.
