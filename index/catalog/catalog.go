@@ -65,7 +65,8 @@ func sees(lvl seeLevel, reviewer bool, v *store.Version) bool {
 		return true
 	case v.Lifecycle == store.Blocked:
 		// The operator's control list blocks it: listed for no one but
-		// the operator, and resolved for no one (its decision denies).
+		// its own tenant (seesAll, above), and resolved for no one (its
+		// decision denies).
 		return false
 	case v.Quarantined && !reviewer:
 		return false
