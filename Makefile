@@ -79,6 +79,8 @@ fuzz-short fuzz:
 # The snapshot catalog decoder (resolve/snapshot), added apart: recipes read
 # FUZZ_TARGETS when they run.
 FUZZ_TARGETS += resolve/snapshot:FuzzParseCatalog:5000
+# The README renderer of the extension page (index/readme.go).
+FUZZ_TARGETS += index:FuzzRenderReadme:5000
 
 # Go benchmarks, then the harness that compares mkt with stock oras.
 bench: build tools

@@ -75,6 +75,7 @@ type API struct {
 	once       sync.Once
 	candidates *lru.Cache[candidateKey, *resolve.Candidate]
 	verdicts   *lru.Cache[candidateKey, string]
+	readmes    *lru.Cache[string, *ReadmeView] // by manifest digest
 }
 
 // candidatesCached bounds the parsed descriptors and decisions kept for
@@ -94,6 +95,7 @@ func (a *API) init() {
 		}
 		a.candidates, _ = lru.New[candidateKey, *resolve.Candidate](candidatesCached)
 		a.verdicts, _ = lru.New[candidateKey, string](candidatesCached)
+		a.readmes, _ = lru.New[string, *ReadmeView](readmesCached)
 	})
 }
 
@@ -350,15 +352,20 @@ func (a *API) summarize(ctx context.Context, v *store.Version) (client.Summary, 
 		Verdict: verdict, Visibility: v.Visibility, Stage: v.Stage, Quarantined: v.Quarantined}, err
 }
 
-// versionView is a version in details: the stored version and its verdict.
+// versionView is a version in details: the stored version, its verdict,
+// and why it is deprecated, yanked or blocked (lifecycleNote).
 type versionView struct {
 	*store.Version
-	Verdict string `json:"verdict"`
+	Verdict         string `json:"verdict"`
+	LifecycleReason string `json:"lifecycleReason,omitempty"`
+	Successor       string `json:"successor,omitempty"`
 }
 
-// details is an extension with its versions and alerts.
+// details is an extension with its versions and alerts, and the overview
+// of its latest version.
 type details struct {
 	Extension client.Summary `json:"extension"`
+	Overview  *Overview      `json:"overview"`
 	Versions  []versionView  `json:"versions"`
 	Alerts    []*store.Alert `json:"alerts"`
 }
@@ -399,8 +406,14 @@ func (a *API) details(ctx context.Context, viewer *catalog.Viewer, name string) 
 		if err != nil {
 			return nil, fmt.Errorf("%s@%s: %w", v.Name, v.Version, err)
 		}
-		d.Versions = append(d.Versions, versionView{v, verdict})
+		reason, successor := lifecycleNote(v)
+		d.Versions = append(d.Versions, versionView{v, verdict, reason, successor})
 		visible[v.Version] = true
+		if v.Version == latest.Version && d.Overview == nil {
+			if d.Overview, err = a.overview(ctx, v, time.Now()); err != nil {
+				return nil, err
+			}
+		}
 	}
 	for _, al := range alerts {
 		if al.Name != name || !visible[al.Version] && al.Type != store.AlertIdentityMismatch ||

@@ -23,9 +23,11 @@ func orDefault(d, def time.Duration) time.Duration {
 }
 
 // contentSecurityPolicy allows the pages exactly what they use: their own
-// stylesheet, links and forms to the index itself, and nothing inline, no
-// script, no framing.
-const contentSecurityPolicy = "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; " +
+// stylesheet, their own script files (the extension page's copy button,
+// web/static/copy.js), links and forms to the index itself, and nothing
+// inline, no framing. Images only from the index: a README's images are
+// never loaded (readme.go).
+const contentSecurityPolicy = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; form-action 'self'; " +
 	"base-uri 'none'; frame-ancestors 'none'"
 
 // setSecurityHeaders sets the headers every response carries, pages and

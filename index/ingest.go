@@ -294,7 +294,43 @@ func (in *Ingester) ingest(ctx context.Context, src *Source, repository, ref str
 	if newlyBlocked && in.OnControlBlocked != nil {
 		in.OnControlBlocked(ctx, v, blocked)
 	}
+	if rs, ok := in.Store.(store.ReadmeStore); ok {
+		in.storeReadme(ctx, rs, conn, repoName, a)
+	}
 	return &Ingested{Version: v, Result: r, Evidence: ev.Manifests}, nil
+}
+
+// storeReadme reads the README.md of a's layer, once per digest, for the
+// extension page (readme.go). It reads the stored row first, so new
+// evidence does not fetch the layer again. It never fails the ingest: the
+// version is stored and usable without a README. A layer that cannot be
+// read as one (an unsafe entry, a broken stream) is recorded as having
+// none; a registry that cannot be reached now records nothing, so the
+// next ingest of the version (its next evidence, the crawl) tries again.
+func (in *Ingester) storeReadme(ctx context.Context, rs store.ReadmeStore, conn *sourceConn, repoName string, a *artifact.Artifact) {
+	digest := a.Descriptor.Digest.String()
+	if _, err := rs.Readme(ctx, digest); !errors.Is(err, store.ErrNotFound) {
+		return // stored (or the store cannot say: next time)
+	}
+	repo, err := artifact.NewRepository(repoName+"@"+digest, conn.remote)
+	if err != nil {
+		return
+	}
+	rc, err := repo.Fetch(ctx, a.Layer())
+	if err != nil {
+		return
+	}
+	defer rc.Close()
+	rec := &store.Readme{Digest: digest}
+	r, err := artifact.ReadLayerReadme(ctx, rc, artifact.ReadmeOptions{})
+	var unsafe *artifact.UnsafeEntryError
+	switch {
+	case err != nil && !errors.As(err, &unsafe):
+		return // the registry or the network: try again next time
+	case r != nil:
+		rec.Found, rec.Text, rec.Size, rec.Truncated = true, r.Text, r.Size, r.Truncated
+	}
+	rs.PutReadme(ctx, rec) // a failed write is retried by the next ingest
 }
 
 // fetch reads the artifact at repoName+at (":tag" or "@digest"). An

@@ -203,6 +203,6 @@ func (wb *Web) extension(w http.ResponseWriter, r *http.Request) {
 	}
 	wb.render(w, "extension", http.StatusOK, map[string]any{
 		"Title": name, "Ext": d.Extension, "Versions": d.Versions, "Alerts": d.Alerts, "IndexURL": strings.TrimSuffix(indexURL, "/"),
-		"Impacts": impacts, "Usage": usage,
+		"Impacts": impacts, "Usage": usage, "Overview": d.Overview,
 	})
 }

@@ -20,7 +20,8 @@ import (
 // SQLite, pgx, River, goose, Prometheus, html/template) and the embedded
 // registry (distribution, with gRPC and OpenTelemetry); mkt runs mkt-server
 // for index serve, index token, dev up and review check (whose gitleaks
-// links html/template through sprig).
+// links html/template through sprig), nor the README renderer of the
+// extension page (goldmark, bluemonday).
 func TestMktLinksNoKubernetesOrKMSSDK(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs go list")
@@ -66,6 +67,10 @@ func TestMktLinksNoKubernetesOrKMSSDK(t *testing.T) {
 		"github.com/connectsoft/marketplace/review",
 		"github.com/zricethezav/gitleaks/",
 		"github.com/CycloneDX/",
+		// The extension page's README renderer and sanitiser (index,
+		// issue 14): the index service's alone.
+		"github.com/yuin/goldmark",
+		"github.com/microcosm-cc/bluemonday",
 	}
 	var found []string
 	for _, pkg := range strings.Fields(string(out)) {

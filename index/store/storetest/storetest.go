@@ -35,6 +35,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 	maps.Copy(tests, usageTests)
 	maps.Copy(tests, statementTests)
 	maps.Copy(tests, controlTests)
+	maps.Copy(tests, readmeTests)
 	for name, fn := range tests {
 		t.Run(name, func(t *testing.T) { fn(t, open(t)) })
 	}
