@@ -26,6 +26,12 @@ the "signed" and "policy passed" badges; an unsigned version shows neither.
 The addresses are printed (with --format json, as one document) once both
 listen; then mkt runs until interrupted.
 
+With --config FILE the index runs that index config (index.yaml) instead of
+the dev one: its stages, sources, publishers, store and policies, as
+"mkt index serve" would, listening on --index-listen. Its sources must name
+the embedded registry (--listen, with plainHTTP: true); no dev key is made.
+scripts/demo.sh runs the three phases of docs/phases.md this way.
+
 mkt runs this command as mkt-server, the companion program that holds the
 index service and the registry (installed beside mkt).`,
 		Example: `  mkt dev up --listen 127.0.0.1:5000 --index-listen 127.0.0.1:8080 &
@@ -46,6 +52,7 @@ index service and the registry (installed beside mkt).`,
 	f.StringVar(&o.RootDir, "root", "", "store blobs under this directory instead of memory")
 	f.StringVar(&o.AddrFile, "addr-file", "", "write the registry's host:port to this file once it listens")
 	f.StringVar(&o.IndexAddrFile, "index-addr-file", "", "write the index URL to this file once it listens")
+	f.StringVar(&o.Config, "config", "", "run the index with this index config (stages, sources, publishers) instead of the dev one")
 	f.StringVar(&o.DevDir, "dev-dir", defaultDevDir(), "where the dev key pair and policy live (the key is made once and reused)")
 	cmd.AddCommand(up)
 	return cmd

@@ -42,6 +42,13 @@ type Options struct {
 	Log *slog.Logger
 	// RegistryLog sends the registry's own logs to stderr.
 	RegistryLog bool
+	// Config, when set, is an index config (index.yaml) the index runs
+	// instead of the dev one: its stages, sources, publishers, store and
+	// policies, so that a staged setup (docs/phases.md) can be tried on
+	// the embedded registry. Its listen address gives way to IndexListen;
+	// its sources must name the embedded registry (Listen) to ingest it.
+	// No dev key or dev policy is written.
+	Config string
 }
 
 // Env is a running dev environment: what to point mkt at.
@@ -55,6 +62,9 @@ type Env struct {
 	Key       string `json:"key,omitempty"`
 	PublicKey string `json:"publicKey,omitempty"`
 	Policy    string `json:"policy,omitempty"`
+	// Config is the index config the index runs (Options.Config); ""
+	// for the dev one.
+	Config string `json:"config,omitempty"`
 
 	ctx      context.Context
 	cancel   context.CancelFunc
@@ -95,8 +105,26 @@ func Up(ctx context.Context, o Options) (_ *Env, err error) {
 	}()
 	regOpts := testenv.DistributionOptions{Addr: o.Listen, RootDir: o.RootDir, Log: o.RegistryLog}
 	var idxLn net.Listener
-	secret := make([]byte, 16)
-	rand.Read(secret)
+	raw := make([]byte, 16)
+	rand.Read(raw)
+	secret := hex.EncodeToString(raw)
+	var conf *index.Config
+	if o.Config != "" {
+		if o.NoIndex {
+			return nil, errors.New("dev up: an index config is for the index, which --no-index leaves out: give one or the other")
+		}
+		// Loaded before anything listens: a config that does not load
+		// starts nothing.
+		if conf, err = index.LoadConfig(o.Config); err != nil {
+			return nil, err
+		}
+		if conf.WebhookSecret != "" {
+			secret = conf.WebhookSecret
+		}
+		if env.Config, err = filepath.Abs(o.Config); err != nil {
+			return nil, fmt.Errorf("index config: %w", err)
+		}
+	}
 	if !o.NoIndex {
 		if idxLn, err = net.Listen("tcp", o.IndexListen); err != nil {
 			return nil, fmt.Errorf("index listen %s: %w", o.IndexListen, err)
@@ -107,24 +135,33 @@ func Up(ctx context.Context, o Options) (_ *Env, err error) {
 			}
 		}()
 		regOpts.NotifyURL = "http://" + idxLn.Addr().String() + "/api/v1/events/registry"
-		regOpts.NotifyHeaders = http.Header{"Authorization": {"Bearer " + hex.EncodeToString(secret)}}
+		regOpts.NotifyHeaders = http.Header{"Authorization": {"Bearer " + secret}}
 	}
 	if env.reg, err = testenv.StartDistribution(regOpts); err != nil {
 		return nil, err
 	}
 	env.Registry = env.reg.Host
 	if idxLn != nil {
-		trust, err := index.WriteDevTrust(o.DevDir)
-		if err != nil {
-			return nil, err
-		}
-		env.Key, env.PublicKey, env.Policy = trust.Key, trust.PublicKey, trust.Policy
-		if env.indexDir, err = os.MkdirTemp("", "mkt-dev-index-*"); err != nil {
-			return nil, fmt.Errorf("dev index directory: %w", err)
-		}
 		env.Index = "http://" + idxLn.Addr().String()
-		conf := index.DevConfig(env.Registry, env.indexDir, hex.EncodeToString(secret))
-		conf.Policy, conf.PublicURL = trust.Policy, env.Index
+		if conf == nil {
+			trust, err := index.WriteDevTrust(o.DevDir)
+			if err != nil {
+				return nil, err
+			}
+			env.Key, env.PublicKey, env.Policy = trust.Key, trust.PublicKey, trust.Policy
+			if env.indexDir, err = os.MkdirTemp("", "mkt-dev-index-*"); err != nil {
+				return nil, fmt.Errorf("dev index directory: %w", err)
+			}
+			conf = index.DevConfig(env.Registry, env.indexDir, secret)
+			conf.Policy, conf.PublicURL = trust.Policy, env.Index
+		} else if err := readsRegistry(conf, o.Config, env.Registry); err != nil {
+			return nil, err
+		} else {
+			conf.Listen, conf.WebhookSecret = idxLn.Addr().String(), secret
+			if conf.PublicURL == "" {
+				conf.PublicURL = env.Index
+			}
+		}
 		s, err := index.NewServer(ctx, conf, o.Remote, log)
 		if err != nil {
 			return nil, err
@@ -141,6 +178,17 @@ func Up(ctx context.Context, o Options) (_ *Env, err error) {
 		}
 	}
 	return env, nil
+}
+
+// readsRegistry refuses an index config none of whose sources reads the
+// embedded registry: its index would ingest nothing that is pushed to it.
+func readsRegistry(c *index.Config, file, registry string) error {
+	for _, s := range c.Sources {
+		if s.Registry == registry {
+			return nil
+		}
+	}
+	return fmt.Errorf("index config %s: no source reads the embedded registry %s: set sources[].registry to it (and plainHTTP: true), or --listen to the address the sources name", file, registry)
 }
 
 // Wait blocks until the context given to Up ends, waits for the index to

@@ -96,6 +96,8 @@ type DevOptions struct {
 	RootDir                 string
 	AddrFile, IndexAddrFile string
 	DevDir                  string
+	// Config is an index config the index runs instead of the dev one.
+	Config string
 }
 
 // SnapshotOptions are index snapshot's flags.

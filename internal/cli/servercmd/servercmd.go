@@ -115,7 +115,7 @@ func (Commands) DevUp(ctx context.Context, env serverapi.Env, f serverapi.DevOpt
 	}
 	o := dev.Options{
 		Listen: f.Listen, IndexListen: f.IndexListen, NoIndex: f.NoIndex, RootDir: f.RootDir,
-		AddrFile: f.AddrFile, IndexAddrFile: f.IndexAddrFile, DevDir: f.DevDir,
+		AddrFile: f.AddrFile, IndexAddrFile: f.IndexAddrFile, DevDir: f.DevDir, Config: f.Config,
 		Log:         slog.New(slog.NewTextHandler(env.Stderr, &slog.HandlerOptions{Level: level})),
 		RegistryLog: env.Verbose,
 		Remote:      env.Remote,
@@ -256,6 +256,10 @@ func (r *devResult) PrintText(stdout, _ io.Writer) {
 		return
 	}
 	fmt.Fprintf(stdout, "index listening on %s\n", r.Index)
+	if r.Config != "" {
+		fmt.Fprintf(stdout, "index config (its stages, sources, publishers and policies): %s\n", r.Config)
+		return
+	}
 	fmt.Fprintf(stdout, "dev signing key: %s (public key %s, no password)\n", r.Key, r.PublicKey)
 	fmt.Fprintf(stdout, "dev policy (enforce: a signature by the dev key is required): %s\n", r.Policy)
 	fmt.Fprintf(stdout, "sign what you push with: COSIGN_PASSWORD= mkt sign --plain-http %s/REPOSITORY:VERSION --key %s\n", r.Registry, r.Key)
