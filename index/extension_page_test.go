@@ -94,7 +94,12 @@ func newExtPageWorld(t *testing.T) *extPageWorld {
 		pub.Sign(ref, acme)
 		return ref
 	}
-	ingest(public, publish(public, "pub", fixture.Ext{Name: "acme/http", Version: "1.0.0"}))
+	// The review pipeline's key, which the policy trusts (for reviews),
+	// signs cheap terms for acme's extension: not a key of acme's, so
+	// they must not count.
+	httpRef := publish(public, "pub", fixture.Ext{Name: "acme/http", Version: "1.0.0"})
+	pub.Attest(httpRef, pipeline, "terms", fmt.Sprintf(`{"license":"MIT","pricing":{"model":"flat","price":0.01,"currency":"EUR"},"agreementId":"FORGED-TERMS","effectiveDate":"2026-01-01T00:00:00Z","time":%q}`, now.Add(-time.Hour).Format(time.RFC3339)))
+	ingest(public, httpRef)
 	for _, v := range []string{"1.2.0", "1.9.0", "1.10.0"} {
 		ref := publish(public, "pub", fixture.Ext{Name: "acme/crm", Version: v, Description: "Sync accounts with the CRM.",
 			Deps: map[string]string{"acme/http": "^1.0.0"}, Permissions: []string{"network", "secrets.read"},
@@ -118,6 +123,15 @@ func newExtPageWorld(t *testing.T) *extPageWorld {
 		Files: map[string]string{"README.md": "# TOP-SECRET-README\n"}})
 	pub.Attest(secret, acme, "terms", fmt.Sprintf(`{"license":"MIT","pricing":{"model":"flat","price":999,"currency":"USD"},"agreementId":"SECRET-AGREEMENT","effectiveDate":"2026-01-01T00:00:00Z","time":%q}`, ts))
 	ingest(private, secret)
+	// A newer acme/crm held in the public stage's quarantine (DESIGN
+	// §6.2), with a README of its own: only acme sees it.
+	if err := st.(store.ReadmeStore).PutReadme(ctx, &store.Readme{Digest: "sha256:quarantined", Found: true, Text: []byte("# QUARANTINED-README\n")}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.UpsertVersion(ctx, &store.Version{Tenant: "acme", Name: "acme/crm", Version: "2.0.0", Repository: reg.Host + "/pub/acme/crm", Digest: "sha256:quarantined",
+		Kind: "Module", License: "MIT", Factory: ">=2.0.0", Visibility: store.Public, Stage: "public", Quarantined: true, IngestedAt: now}); err != nil {
+		t.Fatal(err)
+	}
 	// Usage the chart and the download counts read.
 	var events []*store.UsageEvent
 	for i, typ := range []string{store.UsagePull, store.UsagePull, store.UsagePull, store.UsageInstall, store.UsageInstall} {
@@ -381,8 +395,68 @@ func TestExtensionPageLeaksNoPrivateSectionsInChromium(t *testing.T) {
 			t.Errorf("details of acme/secret for %q: %d %s", who, code, body)
 		}
 	}
-	code, body := w.details(t, "acme", "acme/secret")
+	// Quarantined: the anonymous page and details show 1.10.0, its README
+	// and versions, never 2.0.0's; acme's own token sees 2.0.0.
+	if strings.Contains(public, "QUARANTINED-README") || !strings.Contains(public, "CRM connector 1.10.0") {
+		t.Errorf("the anonymous page of acme/crm shows its quarantined 2.0.0, or not 1.10.0's README")
+	}
+	if code, body := w.details(t, "globex", "acme/crm"); code != http.StatusOK || strings.Contains(body, "QUARANTINED") || strings.Contains(body, `"version":"2.0.0"`) {
+		t.Errorf("globex's details of acme/crm show the quarantined version: %d", code)
+	}
+	if code, body := w.details(t, "acme", "acme/crm"); code != http.StatusOK || !strings.Contains(body, "QUARANTINED-README") {
+		t.Errorf("acme's own details of acme/crm lack its quarantined 2.0.0's README: %d", code)
+	}
+	// Terms signed by a key the policy trusts, but not acme's: ignored,
+	// and said so in the details.
+	code, body := w.details(t, "", "acme/http")
+	var http1 struct {
+		Overview struct {
+			Terms    *index.TermsView
+			Problems []string
+		}
+	}
+	if err := json.Unmarshal([]byte(body), &http1); err != nil || code != http.StatusOK || http1.Overview.Terms != nil ||
+		len(http1.Overview.Problems) != 1 || !strings.Contains(http1.Overview.Problems[0], "not a key of the extension's publisher") {
+		t.Errorf("acme/http's details with terms signed by another key: %d %+v %v", code, http1.Overview, err)
+	}
+	code, body = w.details(t, "acme", "acme/secret")
 	if code != http.StatusOK || !strings.Contains(body, "TOP-SECRET-README") || !strings.Contains(body, "SECRET-AGREEMENT") || !strings.Contains(body, "secrets.write") {
 		t.Errorf("acme's own private extension: %d %s", code, body)
+	}
+}
+
+// TestExtensionPageCopyFallsBackOnPlainHTTPInChromium: on a plain-HTTP
+// page of a host other than localhost the browser offers no clipboard
+// (not a secure context): the copy button selects the command and says
+// to copy it by hand. The host is a real name the browser resolves to
+// the test server (a resolver rule), so the page is what a person on an
+// http:// intranet index gets.
+func TestExtensionPageCopyFallsBackOnPlainHTTPInChromium(t *testing.T) {
+	w := newAPIWorld(t)
+	port := w.srv.URL[strings.LastIndex(w.srv.URL, ":")+1:]
+	ctx := browser(t, chromedp.Flag("host-resolver-rules", "MAP catalog.test 127.0.0.1"))
+	var secure bool
+	var status, selection, install string
+	err := chromedp.Run(ctx,
+		chromedp.Navigate("http://catalog.test:"+port+"/extensions/acme/public-crm"),
+		chromedp.WaitVisible("#copy-install", chromedp.ByQuery),
+		chromedp.Evaluate(`window.isSecureContext`, &secure),
+		chromedp.Text("#install", &install, chromedp.ByQuery),
+		chromedp.Click("#copy-install", chromedp.ByQuery),
+		chromedp.Poll(`document.getElementById('copy-status').textContent.length > 0`, nil),
+		chromedp.Text("#copy-status", &status, chromedp.ByQuery),
+		chromedp.Evaluate(`window.getSelection().toString()`, &selection),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if secure {
+		t.Fatal("http://catalog.test is a secure context: the test does not test the fallback")
+	}
+	if !strings.Contains(status, "plain-HTTP") || !strings.Contains(status, "selected") {
+		t.Errorf("status after the click on plain HTTP: %q", status)
+	}
+	if strings.TrimSpace(selection) != strings.TrimSpace(install) || !strings.HasPrefix(install, "mkt install acme/public-crm@1.1.0") {
+		t.Errorf("selection %q, want the install command %q", selection, install)
 	}
 }

@@ -14,7 +14,8 @@ import (
 
 // browser starts a headless Chromium from the system (Debian's chromium
 // package, which .ci/run installs); a missing browser fails the test.
-func browser(t *testing.T) context.Context {
+// extra are further command-line options (a host resolver rule).
+func browser(t *testing.T, extra ...chromedp.ExecAllocatorOption) context.Context {
 	t.Helper()
 	path := os.Getenv("MKT_CHROMIUM")
 	if path == "" {
@@ -45,6 +46,7 @@ func browser(t *testing.T) context.Context {
 		chromedp.Flag("disable-quic", true),
 		chromedp.UserDataDir(profile),
 	)
+	opts = append(opts, extra...)
 	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancel := chromedp.NewContext(actx)
 	ctx, cancelTimeout := context.WithTimeout(ctx, 60*time.Second)
