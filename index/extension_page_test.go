@@ -123,15 +123,6 @@ func newExtPageWorld(t *testing.T) *extPageWorld {
 		Files: map[string]string{"README.md": "# TOP-SECRET-README\n"}})
 	pub.Attest(secret, acme, "terms", fmt.Sprintf(`{"license":"MIT","pricing":{"model":"flat","price":999,"currency":"USD"},"agreementId":"SECRET-AGREEMENT","effectiveDate":"2026-01-01T00:00:00Z","time":%q}`, ts))
 	ingest(private, secret)
-	// A newer acme/crm held in the public stage's quarantine (DESIGN
-	// §6.2), with a README of its own: only acme sees it.
-	if err := st.(store.ReadmeStore).PutReadme(ctx, &store.Readme{Digest: "sha256:quarantined", Found: true, Text: []byte("# QUARANTINED-README\n")}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := st.UpsertVersion(ctx, &store.Version{Tenant: "acme", Name: "acme/crm", Version: "2.0.0", Repository: reg.Host + "/pub/acme/crm", Digest: "sha256:quarantined",
-		Kind: "Module", License: "MIT", Factory: ">=2.0.0", Visibility: store.Public, Stage: "public", Quarantined: true, IngestedAt: now}); err != nil {
-		t.Fatal(err)
-	}
 	// Usage the chart and the download counts read.
 	var events []*store.UsageEvent
 	for i, typ := range []string{store.UsagePull, store.UsagePull, store.UsagePull, store.UsageInstall, store.UsageInstall} {
@@ -368,6 +359,16 @@ func TestExtensionReadmeStaysInertInChromium(t *testing.T) {
 func TestExtensionPageLeaksNoPrivateSectionsInChromium(t *testing.T) {
 	w := newExtPageWorld(t)
 	ctx := browser(t)
+	bg := context.Background()
+	// A newer acme/crm held in the public stage's quarantine (DESIGN
+	// §6.2), with a README of its own: only acme sees it.
+	if err := w.st.(store.ReadmeStore).PutReadme(bg, &store.Readme{Digest: "sha256:quarantined", Found: true, Text: []byte("# QUARANTINED-README\n")}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.st.UpsertVersion(bg, &store.Version{Tenant: "acme", Name: "acme/crm", Version: "2.0.0", Repository: "reg/pub/acme/crm", Digest: "sha256:quarantined",
+		Kind: "Module", License: "MIT", Factory: ">=2.0.0", Visibility: store.Public, Stage: "public", Quarantined: true, IngestedAt: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
 	var anon, missing, public string
 	err := chromedp.Run(ctx,
 		chromedp.Navigate(w.url+"/extensions/acme/secret"),
