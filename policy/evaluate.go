@@ -615,13 +615,15 @@ func (s *lcStatement) after(o *lcStatement) bool {
 // statement and each other signer's newest statement are taken, and the
 // strictest of them stands. So only the authorities lift their own yank,
 // and any other key's yank only that key itself. Yanked is refused unless
-// pinned by digest, deprecated unless a matching rule allows it.
+// pinned by digest (and then too when a matching rule sets
+// refusePinnedYanked), deprecated unless a matching rule allows it.
 func (p *Policy) lifecycle(in Input, res *signing.Result, rules []*rule, sc *scope) (*Lifecycle, []Check) {
 	var authNames []string
-	allowDeprecated := false
+	allowDeprecated, refusePinned := false, false
 	for _, r := range rules {
 		if l := r.spec.Lifecycle; l != nil {
 			allowDeprecated = allowDeprecated || l.AllowDeprecated
+			refusePinned = refusePinned || l.RefusePinnedYanked
 			for _, n := range l.Authorities {
 				if !slices.Contains(authNames, n) {
 					authNames = append(authNames, n)
@@ -685,10 +687,13 @@ func (p *Policy) lifecycle(in Input, res *signing.Result, rules []*rule, sc *sco
 		}
 		switch eff.Status {
 		case "yanked":
-			c.Passed = in.PinnedByDigest
-			if c.Passed {
+			c.Passed = in.PinnedByDigest && !refusePinned
+			switch {
+			case c.Passed:
 				c.Reason = "yanked (" + eff.Reason + "), allowed because it is pinned by digest" + successor
-			} else {
+			case in.PinnedByDigest:
+				c.Reason = "yanked: " + eff.Reason + successor + "; pinned by digest, but the policy refuses yanked versions even when pinned (lifecycle.refusePinnedYanked)"
+			default:
 				c.Reason = "yanked: " + eff.Reason + successor
 			}
 		case "deprecated":

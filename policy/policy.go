@@ -111,6 +111,12 @@ type LicensesSpec struct {
 // lifecycle statements may lift a yank (docs/policy.md, "Lifecycle").
 type LifecycleSpec struct {
 	AllowDeprecated bool `yaml:"allowDeprecated"`
+	// RefusePinnedYanked refuses a yanked version even when it is pinned
+	// by digest (a lockfile, mkt install --locked). Left false, a yank
+	// stops new resolutions but keeps locked builds reproducible, as
+	// Cargo's yank does; a production Factory that must stop using a
+	// version the moment its publisher or security team yanks it sets it.
+	RefusePinnedYanked bool `yaml:"refusePinnedYanked"`
 	// Authorities are trust roots whose keys act as one lifecycle
 	// authority: the newest statement among them stands, and only a later
 	// one of theirs lifts their yank. Other trusted keys can only make a

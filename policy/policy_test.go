@@ -181,6 +181,13 @@ func TestLifecycle(t *testing.T) {
 	if d := decide(t, p, in); !d.Allowed {
 		t.Fatalf("yanked but pinned by digest: %s", d.Text())
 	}
+	pr := w.MustPolicy("trustRoots:\n  - name: pub\n    keys: [pub.pub]\nrules:\n  - name: all\n    match: {repositories: [\"**\"]}\n    signatures: {trustRoots: [pub]}\n    lifecycle: {refusePinnedYanked: true}\n")
+	if d := decide(t, pr, in); d.Allowed || !strings.Contains(check(d, "lifecycle").Reason, "refusePinnedYanked") {
+		t.Fatalf("yanked, pinned by digest, under refusePinnedYanked: %s", d.Text())
+	}
+	if d := decide(t, pr, w.input(dep, "")); d.Allowed || !strings.Contains(check(d, "lifecycle").Reason, "deprecated") {
+		t.Fatalf("refusePinnedYanked changed a deprecated version's decision: %s", d.Text())
+	}
 	if d := decide(t, p, w.input(dep, "")); d.Allowed || !strings.Contains(check(d, "lifecycle").Reason, "use 2.0.0 instead") {
 		t.Fatalf("deprecated without allowDeprecated: %s", d.Text())
 	}
