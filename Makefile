@@ -73,7 +73,7 @@ test: tools axe lint unit fuzz-short demo
 # (go.dev/issue/75804, fixed in Go 1.27). `make fuzz FUZZTIME=10m` digs deeper, by time.
 FUZZ_TARGETS := artifact:FuzzParseExtension:20000 artifact:FuzzParseConfig:5000 artifact:FuzzUnpack:3000 \
 	signing:FuzzDecodeEnvelope:5000 signing:FuzzNormalizePredicate:5000 signing:FuzzFutureDated:5000 policy:FuzzParsePolicy:3000 \
-	index:FuzzDecodeEnvelope:5000 index:FuzzEvidenceTag:5000 review:FuzzParseAdvisory:5000 review:FuzzParseManifest:5000 index/catalog:FuzzTextMatches:20000 \
+	index:FuzzDecodeEnvelope:5000 index:FuzzEvidenceTag:5000 review:FuzzParseAdvisory:5000 review:FuzzParseManifest:5000 review:FuzzSecretScan:4000 index/catalog:FuzzTextMatches:20000 \
 	index/billing:FuzzParseTerms:5000 index/billing:FuzzDecodeStatement:5000 \
 	control:FuzzParse:5000 index:FuzzDecodeUsageEvents:5000 index/client:FuzzVerifySignature:5000 signing:FuzzVerifyPublisher:5000
 fuzz-short fuzz:
