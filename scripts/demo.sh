@@ -28,6 +28,8 @@ cleanup() {
 trap cleanup EXIT
 "$GO" build -C "$root" -o "$work/demohelper" ./scripts/demohelper
 helper=$work/demohelper
+# This month, the last one that can be closed now, and a month from now.
+read -r now_period last_period in_30_days < <("$helper" dates)
 cd "$work"
 # The demo's own caches and keys: nothing of the user's is read or written
 # (HOME is cosign's and oras's: set after Go has found its caches).
@@ -81,11 +83,16 @@ refuse() {
   grep -q -- "$want" "$work/out" "$work/err" || fail "refused, but not for \"$want\""
   # What it said, in one line: the error, or the first failed check.
   local why
-  why=$(cat "$work/out" "$work/err" | grep -m1 -E '^(mkt: |Error: |FAIL )' | cut -c1-160) || true
+  why=$(cat "$work/out" "$work/err" | grep -m1 -E '^ *FAIL ') ||
+    why=$(cat "$work/out" "$work/err" | grep -m1 -E '^(mkt: |Error: )') || true
+  why=$(echo "$why" | sed -E "s#$reg#\$REG#g; s/^ +//; s/ +/ /g" | cut -c1-150)
   [ -n "$why" ] && printf '      refused: %s\n' "$why"
   return 0
 }
 mkt() { "$MKT" --plain-http "$@"; }
+gone() { # what mkt audit says must go, and why
+  sed -n '/^GO/{p;n;p;}' "$work/out" | sed -E "s#$reg#\$REG#g; s/^ */        /" | cut -c1-150
+}
 field() { "$helper" json "$1" <"$work/out"; }
 expect() { # expect PATH WANT: the JSON field PATH of the last output is WANT
   local got
@@ -139,7 +146,8 @@ roles=$(grep -ho 'keys/[a-z0-9-]*\.pub' "$root"/examples/phases/*/*-policy.yaml 
 for k in $roles; do
   "$MKT" key generate --output-prefix "keys/$k" >/dev/null 2>"$work/err" || fail "mkt key generate keys/$k"
 done
-show "$MKT" key generate --output-prefix keys/NAME "   # for each of: $roles"
+show "$MKT" key generate --output-prefix keys/NAME
+printf '      (NAME: %s)\n' "$roles"
 for k in $roles; do [ -s "keys/$k.key" ] && [ -s "keys/$k.pub" ] || fail "keys/$k.key or .pub is missing"; done
 ok "$(echo $roles | wc -w) key pairs in keys/ (cosign's formats, encrypted with COSIGN_PASSWORD)"
 
@@ -208,7 +216,7 @@ cat >control.yaml <<EOF
 apiVersion: marketplace.connectsoft.io/v1
 kind: ControlList
 sequence: 1
-expires: $(date -u -d '+30 days' +%Y-%m-%dT%H:%M:%SZ)
+expires: $in_30_days
 entries: []
 EOF
 run mkt control push control.yaml "$reg/connectsoft/control:latest" --key keys/operator.key
@@ -260,9 +268,13 @@ run mkt push "$pub/http" "$root/examples/http-module"
 run mkt push "$pub/salesforce" "$root/examples/salesforce-connector"
 run mkt sign "$pub/http:1.2.3" --key keys/acme.key
 run mkt sign "$pub/salesforce:1.4.2" --key keys/acme.key
+# A version is immutable: the same content again is a no-op, other content is refused.
+run mkt push "$pub/http" "$root/examples/http-module"
+cp -r "$root/examples/http-module" changed && echo "# changed" >>changed/README.md
+refuse "versions are immutable" mkt push "$pub/http" changed
 wait_for "the index to ingest acme/salesforce" listed "$acme_token" acme/salesforce true
 hidden "" acme/salesforce || fail "an anonymous caller sees a quarantined version"
-ok "quarantined: acme sees both, marked quarantined; anyone else sees nothing yet"
+ok "quarantined: acme sees both, marked quarantined; anyone else sees nothing yet; 1.2.3 cannot be pushed with other content"
 
 step "The operator's lab certifies them on Factory 2.4.0, and the pipeline reviews them (mkt attest --type compatibility, mkt review check --attest)"
 for x in http-module:http:1.2.3 salesforce-connector:salesforce:1.4.2; do
@@ -336,8 +348,6 @@ MKT_INDEX_TOKEN=$acme_token "$MKT" usage --index "$index" --name acme/salesforce
 ok "Globex's install and the pulls are counted for acme/salesforce"
 
 step "The operator closes acme's statement of last month: frozen, signed with its key and pushed (mkt index statements --close)"
-now_period=$(date -u +%Y-%m)
-last_period=$(date -u -d "$(date -u +%Y-%m-01) -1 day" +%Y-%m)
 run mkt index statements --config index.yaml --period "$last_period" --publisher acme --close --key keys/operator.key --to "$reg/connectsoft/statements" --format json
 expect items.0.publisher acme
 expect items.0.statement.status closed
@@ -358,9 +368,8 @@ step "A Factory of Globex's, offline since last month, reports 3 installs of the
 show "   (Factory, through index/client: 3 installs of acme/salesforce 1.4.2, dated $last_period)"
 digest=$(sed -n 's/.*"reference": *"[^"]*salesforce@\(sha256:[0-9a-f]*\)".*/\1/p' extensions.lock)
 [ -n "$digest" ] || fail "no digest of acme/salesforce in extensions.lock"
-late=$(MKT_INDEX_TOKEN=$globex_token "$helper" late-installs --index "$index" --name acme/salesforce --version 1.4.2 --digest "$digest" --quantity 3) ||
+MKT_INDEX_TOKEN=$globex_token "$helper" late-installs --index "$index" --period "$last_period" --name acme/salesforce --version 1.4.2 --digest "$digest" --quantity 3 ||
   fail "the install report was refused"
-[ "$late" = "$last_period" ] || fail "the late installs are dated $late, not $last_period"
 run mkt index statements --config index.yaml --period "$now_period" --publisher acme
 sed 's/^/    /' "$work/out"
 grep -q "adjustment of $last_period" "$work/out" || fail "this month's statement has no adjustment of $last_period"
@@ -380,11 +389,14 @@ ok "the index no longer offers acme/http; a fresh install of acme/salesforce, wh
 step "Globex's locked install still gets the digests it pinned, and mkt audit reports the yank (mkt install --locked, mkt audit)"
 run install --locked --index "$index"
 refuse "yanked" mkt audit extensions --policy factory-policy.yaml --lockfile extensions.lock
+gone
+grep -q '^GO *acme/http@1.2.3' "$work/out" || fail "mkt audit does not say acme/http 1.2.3 must go"
+grep -q '^GO *acme/salesforce' "$work/out" && fail "mkt audit says acme/salesforce must go before anything blocked it"
 ok "a yank keeps pinned installs working (docs/factory.md) and audit says acme/http must go"
 
 step "The operator's kill switch blocks acme/salesforce 1.4.2 by digest (mkt control add, mkt control push)"
 run mkt control add control.yaml "$pub/salesforce:1.4.2" --reason "steals tokens (demo)"
-sed -i 's/^sequence: 1$/sequence: 2/' control.yaml
+sed 's/^sequence: 1$/sequence: 2/' control.yaml >control.next && mv control.next control.yaml
 run mkt control push control.yaml "$reg/connectsoft/control:latest" --key keys/operator.key
 run mkt control show "$reg/connectsoft/control:latest" --key keys/operator.pub --format json
 expect list.sequence 2
@@ -393,7 +405,9 @@ ok "control list 2 blocks acme/salesforce's manifest, layer and content digests"
 
 step "Factory's --locked install refuses the blocked digest, and mkt audit finds it on disk (mkt install --locked, mkt audit)"
 refuse "control" install --locked --index "$index"
-refuse "steals tokens" mkt audit extensions --policy factory-policy.yaml --lockfile extensions.lock --format json
+refuse "steals tokens" mkt audit extensions --policy factory-policy.yaml --lockfile extensions.lock
+gone
+grep -q '^GO *acme/salesforce@1.4.2' "$work/out" || fail "mkt audit does not say acme/salesforce 1.4.2 must go"
 ok "the blocked version cannot be installed, and the audit names it for removal"
 
 elapsed=$(($(date +%s) - start))

@@ -18,7 +18,7 @@ import (
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: demohelper freeport | json PATH < DOC | late-installs --index URL --name N --version V --digest D --quantity Q")
+		fmt.Fprintln(os.Stderr, "usage: demohelper freeport | json PATH < DOC | dates | late-installs --index URL --period YYYY-MM --name N --version V --digest D --quantity Q")
 		os.Exit(2)
 	}
 	var err error
@@ -31,6 +31,8 @@ func main() {
 			break
 		}
 		err = jsonField(os.Stdin, os.Args[2])
+	case "dates":
+		dates(time.Now().UTC())
 	case "late-installs":
 		err = lateInstalls(os.Args[2:])
 	default:
@@ -99,18 +101,30 @@ func jsonField(r io.Reader, path string) error {
 	return nil
 }
 
+// dates prints, on one line, what the demo dates things by (GNU date's -d
+// is not everywhere): this month, the last month that can be closed now
+// (the one before last in the first minutes of a month, which closes
+// only after billing's grace), and a time 30 days from now.
+func dates(now time.Time) {
+	month := time.Date(now.Year(), now.Month(), 1, 0, 0, 0, 0, time.UTC)
+	closable := month.AddDate(0, -1, 0)
+	if now.Before(month.Add(closeGrace + time.Minute)) {
+		closable = month.AddDate(0, -2, 0)
+	}
+	fmt.Println(month.Format("2006-01"), closable.Format("2006-01"), now.AddDate(0, 0, 30).Format(time.RFC3339))
+}
+
 // closeGrace is billing.DefaultGrace: a month closes that long after it
 // ended. Not imported, to keep this helper quick to build.
 const closeGrace = 5 * time.Minute
 
 // lateInstalls reports, with MKT_INDEX_TOKEN's tenant, quantity installs
-// of the version on the last day of the last month that can be closed now
-// (it ended more than the close grace ago), as Factory does through
-// index/client when it was offline and its report arrives late. It prints
-// that month, YYYY-MM.
+// of the version dated in the middle of period, as Factory does through
+// index/client when it was offline and its report arrives late.
 func lateInstalls(args []string) error {
 	f := flag.NewFlagSet("late-installs", flag.ContinueOnError)
 	idx := f.String("index", "", "index URL")
+	period := f.String("period", "", "the month the installs happened in, YYYY-MM")
 	name := f.String("name", "", "publisher/name")
 	version := f.String("version", "", "version")
 	digest := f.String("digest", "", "the version's digest (the index refuses a report about other bytes)")
@@ -118,12 +132,11 @@ func lateInstalls(args []string) error {
 	if err := f.Parse(args); err != nil {
 		return err
 	}
-	now := time.Now().UTC()
-	month := time.Date(now.Year(), now.Month(), 1, 0, 0, 0, 0, time.UTC)
-	if now.Before(month.Add(closeGrace + time.Minute)) {
-		month = month.AddDate(0, -1, 0) // the last month ended moments ago: it cannot close yet
+	month, err := time.Parse("2006-01", *period)
+	if err != nil {
+		return fmt.Errorf("--period %q: want YYYY-MM", *period)
 	}
-	at := month.Add(-12 * time.Hour) // the middle of the last day of the month before
+	at := month.AddDate(0, 0, 14) // the 15th, midnight UTC
 	ev := client.NewInstallEvent("urn:connectsoft:marketplace:demo-factory", *name, *version, *digest)
 	ev.Time, ev.Data.Quantity = at, *quantity
 	c := &client.Client{URL: *idx, Token: os.Getenv("MKT_INDEX_TOKEN")}
@@ -135,6 +148,5 @@ func lateInstalls(args []string) error {
 		b, _ := json.Marshal(rep)
 		return fmt.Errorf("the index did not count the install report: %s", b)
 	}
-	fmt.Println(at.Format("2006-01"))
 	return nil
 }
