@@ -96,3 +96,17 @@ func FuzzRenderReadme(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkRenderReadme renders the largest README the index keeps (256
+// KiB of mixed Markdown: headings, lists, code, tables, links, HTML): what
+// the first view of an extension page pays before the rendered README is
+// cached.
+func BenchmarkRenderReadme(b *testing.B) {
+	chunk := "## Section\n\nSome *text* with `code`, a [link](https://example.com) and <kbd>Ctrl</kbd>.\n\n" +
+		"- item one\n- item two\n\n| a | b |\n|---|---|\n| 1 | 2 |\n\n```go\nfunc main() {}\n```\n\n"
+	src := []byte(strings.Repeat(chunk, (256<<10)/len(chunk)))
+	b.SetBytes(int64(len(src)))
+	for b.Loop() {
+		index.RenderReadme(src)
+	}
+}
