@@ -232,7 +232,7 @@ func (in *Ingester) ingest(ctx context.Context, src *Source, repository, ref str
 			return nil, err
 		}
 		v.Allowed = d.Allowed
-		v.Quarantined = staged && !d.Passed
+		v.Quarantined = staged && !passedStage(d)
 		// The effective lifecycle under the policy's authority rule, not
 		// the newest statement by anyone (a publisher could outdate a yank).
 		if d.Lifecycle != nil {
@@ -376,3 +376,20 @@ func DecodeEvidenceManifests(s string) signing.Manifests {
 
 // IsNotExtension reports whether an ingest skipped a non-extension artifact.
 func IsNotExtension(err error) bool { return errors.Is(err, artifact.ErrNotExtension) }
+
+// passedStage is whether d passed every check of its stage's policy that
+// admits a version: all but the lifecycle and the control list. Those two
+// are later statements about a version that was admitted — a yank, a
+// deprecation, the operator's block — and they refuse it at resolution
+// (d.Allowed) and mark it (Version.Lifecycle; a block hides it), but they
+// do not put it back in quarantine: a yanked version stays listed, marked
+// yanked, for everyone who saw it, so that its dependents' owners find it
+// and its impact, instead of seeing it vanish as if never published.
+func passedStage(d *policy.Decision) bool {
+	for _, c := range d.Checks {
+		if !c.Passed && c.Name != policy.CheckLifecycle && c.Name != policy.CheckControl {
+			return false
+		}
+	}
+	return true
+}

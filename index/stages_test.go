@@ -352,3 +352,51 @@ func TestStagesConfigIsChecked(t *testing.T) {
 		t.Fatalf("a stage policy that does not load: %v", err)
 	}
 }
+
+// A released version that its publisher yanks stays released: the yank is
+// a later statement about a version its stage admitted, not a failed
+// review. Everyone who saw it still finds it, marked yanked (so its
+// dependents' owners find it and its impact), no reviewer is asked to
+// review it again, and resolution refuses it.
+func TestAYankDoesNotQuarantineAReleasedVersion(t *testing.T) {
+	s := serveStagedIndex(t)
+	ref := s.pub.Publish("acme", fixture.Ext{Name: "acme/widget", Version: "1.0.0"})
+	s.pub.Sign(ref, s.keys["acme"])
+	for _, e := range []struct{ key, predicate, seen string }{
+		{"pipeline", pipelineReview("approved", ""), `"reviewer":"pipeline"`},
+		{"c1", curatorReview("curator-1", "approved"), `"reviewer":"curator-1"`},
+		{"c2", curatorReview("curator-2", "approved"), `"reviewer":"curator-2"`},
+	} {
+		s.pub.Attest(ref, s.keys[e.key], "review", e.predicate)
+		eventually(t, e.key+"'s review ingested", func() bool {
+			v := s.stored(t)
+			return v != nil && strings.Contains(string(v.Evidence), e.seen)
+		})
+	}
+	if v := s.stored(t); v.Quarantined {
+		t.Fatalf("the reviewed version is still quarantined: %s", v.Decision)
+	}
+	s.pub.Attest(ref, s.keys["acme"], "lifecycle", `{"status":"yanked","reason":"CVE-2026-9: leaks tokens"}`)
+	eventually(t, "the yank ingested", func() bool {
+		v := s.stored(t)
+		return v != nil && v.Lifecycle == "yanked"
+	})
+	v := s.stored(t)
+	if v.Quarantined || v.Allowed {
+		t.Fatalf("a yanked released version: quarantined %v, allowed %v, want released and refused: %s", v.Quarantined, v.Allowed, v.Decision)
+	}
+	for _, who := range []string{"", "globex", "acme", "reviewer"} {
+		if !s.sees(t, who) {
+			t.Fatalf("%q no longer sees the yanked version", who)
+		}
+		if _, body := s.get(t, who, "/api/v1/extensions/acme/widget"); !strings.Contains(body, `"lifecycle":"yanked"`) {
+			t.Fatalf("%q: details do not mark the version yanked: %s", who, body)
+		}
+	}
+	if code, body := s.get(t, "globex", "/api/v1/resolve?name=acme/widget&factory=2.5.0"); code == 200 {
+		t.Fatalf("a yanked version resolves: %s", body)
+	}
+	if _, body := s.get(t, "reviewer", "/api/v1/reviews?stage=public&status=pending"); !strings.Contains(body, `"total":0`) {
+		t.Fatalf("the yank sent the version back to the review queue: %s", body)
+	}
+}
