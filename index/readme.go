@@ -67,6 +67,7 @@ const readmeIDPrefix = "readme-"
 // rendered is left out.
 func RenderReadme(src []byte) template.HTML {
 	src = []byte(strings.ToValidUTF8(strings.ReplaceAll(string(src), "\x00", "\uFFFD"), "\uFFFD"))
+	src = boundMarkdown(src)
 	var md bytes.Buffer
 	if err := readmeRenderer.Convert(src, &md); err != nil {
 		return template.HTML("<p>" + template.HTMLEscapeString(fmt.Sprintf("The README could not be rendered: %v", err)) + "</p>")
