@@ -91,6 +91,14 @@ func (c *Crawler) Reconcile(ctx context.Context, src *Source) (CrawlStats, error
 			walkErr = err
 			break
 		}
+		// The generation before the tag list is read: the ingests below
+		// read what the list names, so they are as old as the list, and a
+		// notification accepted meanwhile (a later generation) outranks them.
+		gen, err := c.Ingester.generation(ctx)
+		if err != nil {
+			walkErr = fmt.Errorf("crawl %s: %w", repoName, err)
+			break
+		}
 		var versions []string
 		evidence := map[digest.Digest][]string{} // artifact → its evidence tags
 		err = repo.Tags(ctx, "", func(page []string) error {
@@ -136,7 +144,7 @@ func (c *Crawler) Reconcile(ctx context.Context, src *Source) (CrawlStats, error
 				}
 				// The digests the HEADs saw, not the tags, which may move
 				// again; a missing evidence tag is no evidence.
-				_, err = c.Ingester.ingest(gctx, src, repoName, digest, signing.CollectOptions{Known: ms}, false)
+				_, err = c.Ingester.ingest(withGeneration(gctx, gen), src, repoName, digest, signing.CollectOptions{Known: ms}, false)
 				switch {
 				case IsNotExtension(err):
 					skipped.Add(1)

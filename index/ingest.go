@@ -26,6 +26,7 @@ type IngestStore interface {
 	UpsertVersion(ctx context.Context, v *store.Version) (store.UpsertResult, error)
 	ClaimName(ctx context.Context, name, tenant, repository string) (*store.NameOwner, error)
 	AddAlert(ctx context.Context, a *store.Alert) (bool, error)
+	Generation(ctx context.Context) (int64, error)
 }
 
 // Ingester turns a registry reference into a stored, verified version.
@@ -64,6 +65,45 @@ type Ingester struct {
 	swapped atomic.Pointer[policyBox]
 	// swappedStages is what SetStagePolicies installed, replacing Stages.
 	swappedStages atomic.Pointer[map[string]*policy.Policy]
+
+	// faultAfterRead is a fault-injection hook, set only by tests: it runs
+	// after an ingest has read the registry and decided, before it writes,
+	// so a test can hold one ingest there while a later one writes.
+	faultAfterRead atomic.Pointer[func(ctx context.Context, v *store.Version)]
+	// faultBeforeRead is a fault-injection hook, set only by tests: it
+	// runs as an ingest starts, before it has read anything, so a test
+	// can start an older event's ingest after a newer one's.
+	faultBeforeRead atomic.Pointer[func(ctx context.Context, repository, ref string)]
+}
+
+// generationKey carries the evidence generation an ingest was assigned
+// before it began (its queued event's, or the crawl's for a repository).
+type generationKey struct{}
+
+// withGeneration returns ctx under which ingests write with generation g
+// instead of taking their own: the registry was read, or the event that
+// names what to read was accepted, at g.
+func withGeneration(ctx context.Context, g int64) context.Context {
+	if g <= 0 {
+		return ctx
+	}
+	return context.WithValue(ctx, generationKey{}, g)
+}
+
+// generation is the generation ctx carries, else the next one from the
+// store: taken before anything of the registry is read. See docs/index.md,
+// "Ingest ordering": evidence is written compare-and-swap on it, so of
+// two ingests of one version the one that began later wins, on any
+// replica, even when it saw less (a deleted attestation is real).
+func (in *Ingester) generation(ctx context.Context) (int64, error) {
+	if g, ok := ctx.Value(generationKey{}).(int64); ok && g > 0 {
+		return g, nil
+	}
+	g, err := in.Store.Generation(ctx)
+	if err != nil {
+		return 0, Transient(fmt.Errorf("take an evidence generation: %w", err))
+	}
+	return g, nil
 }
 
 type policyBox struct{ p *policy.Policy }
@@ -172,6 +212,15 @@ func (in *Ingester) ingest(ctx context.Context, src *Source, repository, ref str
 	if strings.Contains(ref, ":") {
 		sep = "@" // a digest
 	}
+	if f := in.faultBeforeRead.Load(); f != nil {
+		(*f)(ctx, repository, ref)
+	}
+	// The generation first, before the registry is read: the write below
+	// is refused if a read that began later has been stored meanwhile.
+	gen, err := in.generation(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("ingest %s%s%s: %w", repoName, sep, ref, err)
+	}
 	conn, err := in.conn(src)
 	if err != nil {
 		return nil, err
@@ -185,6 +234,7 @@ func (in *Ingester) ingest(ctx context.Context, src *Source, repository, ref str
 		Tenant: src.Tenant, Name: ext.Metadata.Name, Version: ext.Metadata.Version, Repository: repoName, Digest: digest,
 		Kind: string(ext.Kind), Title: ext.Metadata.Title, Description: ext.Metadata.Description, Keywords: ext.Metadata.Keywords,
 		License: ext.Spec.License, Factory: ext.Spec.Compatibility.Factory, Visibility: src.Visibility, Stage: src.Stage,
+		Generation: gen,
 	}
 	// The name's binding first: an impostor is quarantined before the
 	// stored version or any of its evidence is read.
@@ -270,6 +320,9 @@ func (in *Ingester) ingest(ctx context.Context, src *Source, repository, ref str
 	}{res.Signatures, res.Attestations}); err != nil {
 		return nil, err
 	}
+	if f := in.faultAfterRead.Load(); f != nil {
+		(*f)(ctx, v)
+	}
 	if in.Subscriptions != nil {
 		ctx = store.WithWriteHook(ctx, in.Subscriptions.onWrite)
 	}
@@ -291,7 +344,7 @@ func (in *Ingester) ingest(ctx context.Context, src *Source, repository, ref str
 	if err != nil {
 		return nil, err
 	}
-	if newlyBlocked && in.OnControlBlocked != nil {
+	if newlyBlocked && in.OnControlBlocked != nil && !r.Stale {
 		in.OnControlBlocked(ctx, v, blocked)
 	}
 	if rs, ok := in.Store.(store.ReadmeStore); ok {

@@ -155,9 +155,17 @@ const ingestQueue = "mkt_ingest"
 // ingestArgs is one queued notification event. River keeps at most one job
 // per event id (unique by EventID) while it is queued, running or done, so
 // a batch delivered again adds nothing.
+//
+// Generation is the event's evidence generation, taken as the event is
+// queued, in the batch's order: the ingest writes with it, so of two
+// events about one version the later one's evidence stands, whichever job
+// runs or finishes first (docs/index.md, "Ingest ordering"). It is no part
+// of the unique key. 0 (a job queued before generations): the ingest takes
+// one when it starts.
 type ingestArgs struct {
-	EventID string `json:"eventId" river:"unique"`
-	Event   Event  `json:"event"`
+	EventID    string `json:"eventId" river:"unique"`
+	Event      Event  `json:"event"`
+	Generation int64  `json:"generation,omitempty"`
 }
 
 func (ingestArgs) Kind() string { return "mkt_ingest_event" }
@@ -288,6 +296,18 @@ func (q *Queue) Enqueue(ctx context.Context, events []Event) (int, error) {
 		return 0, fmt.Errorf("queue %d events: %w", len(params), err)
 	}
 	defer tx.Rollback()
+	// Numbered in the batch's order, which is the registry's: a registry
+	// sends an endpoint's batches one at a time, so a later push's event
+	// gets a higher generation than an earlier one's on any replica.
+	gens, err := q.st.GenerationsTx(ctx, tx, len(params))
+	if err != nil {
+		return 0, fmt.Errorf("queue %d events: %w", len(params), err)
+	}
+	for i := range params {
+		a := params[i].Args.(ingestArgs)
+		a.Generation = gens[i]
+		params[i].Args = a
+	}
 	if _, err := q.client.InsertManyTx(ctx, tx, params); err != nil {
 		return 0, fmt.Errorf("queue %d events: %w", len(params), err)
 	}
@@ -319,7 +339,7 @@ type ingestWorker struct {
 }
 
 func (w *ingestWorker) Work(ctx context.Context, job *river.Job[ingestArgs]) error {
-	return w.q.process(ctx, job.Args.Event, job.Attempt, job.MaxAttempts)
+	return w.q.process(withGeneration(ctx, job.Args.Generation), job.Args.Event, job.Attempt, job.MaxAttempts)
 }
 
 // process ingests e. A transient error is returned for a retry while

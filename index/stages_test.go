@@ -33,6 +33,7 @@ type stagedIndex struct {
 	pub    *fixture.Publisher
 	keys   map[string]*signing.Signer
 	tokens map[string]string // by who: acme, globex, reviewer (connectsoft), reader (connectsoft)
+	cfg    *index.Config
 }
 
 // publicStagePolicy: acme's signature, the pipeline's approval without a
@@ -66,6 +67,13 @@ func serveStagedIndex(t *testing.T) *stagedIndex {
 // policy (keys acme, pipeline, c1, c2, c3).
 func serveStagedIndexWith(t *testing.T, stagePolicy string) *stagedIndex {
 	t.Helper()
+	return serveStagedIndexOn(t, "", stagePolicy)
+}
+
+// serveStagedIndexOn is serveStagedIndexWith on the store storeURL names
+// ("" for SQLite in the test's directory).
+func serveStagedIndexOn(t *testing.T, storeURL, stagePolicy string) *stagedIndex {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -83,10 +91,14 @@ func serveStagedIndexWith(t *testing.T, stagePolicy string) *stagedIndex {
 		s.keys[k], _, _ = fixture.KeyPair(t, dir, k)
 	}
 	os.WriteFile(filepath.Join(dir, "public-policy.yaml"), []byte(stagePolicy), 0o644)
-	cfg := &index.Config{Store: "sqlite://" + filepath.Join(dir, "index.db"), WebhookSecret: secret, Dir: dir, Operator: "connectsoft",
+	if storeURL == "" {
+		storeURL = "sqlite://" + filepath.Join(dir, "index.db")
+	}
+	cfg := &index.Config{Store: storeURL, WebhookSecret: secret, Dir: dir, Operator: "connectsoft",
 		Stages: []index.Stage{{Name: "public", Policy: "public-policy.yaml"}},
 		Sources: []index.Source{{Name: "acme", Registry: s.reg.Host, PlainHTTP: true, Repositories: []string{"acme/**"},
 			Tenant: "acme", Visibility: store.Public, Interval: time.Hour, Stage: "public"}}}
+	s.cfg = cfg
 	s.srv, err = index.NewServer(context.Background(), cfg, remote.Options{RegistryConfig: filepath.Join(dir, "config.json")},
 		slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {

@@ -144,6 +144,14 @@ func (s *sqlStore) UpsertVersion(ctx context.Context, v *Version) (UpsertResult,
 	if first, err := s.markEventTx(ctx, tx); err != nil || !first {
 		return res, err // !first: this event's write committed already
 	}
+	if v.Generation == 0 {
+		// A writer that read nothing before: its generation is now.
+		gens, err := s.generations(ctx, tx, 1)
+		if err != nil {
+			return res, fmt.Errorf("upsert %s@%s: %w", v.Name, v.Version, err)
+		}
+		v.Generation = gens[0]
+	}
 	// Taking the next number locks the counter row until commit, so writes
 	// commit in seq order and the change feed never skips one still in
 	// flight (a sequence would hand out numbers that commit out of order).
@@ -152,9 +160,10 @@ func (s *sqlStore) UpsertVersion(ctx context.Context, v *Version) (UpsertResult,
 	}
 	args := []any{v.Tenant, v.Name, v.Version, v.Repository, v.Digest, v.Kind, v.Title, v.Description,
 		strings.Join(v.Keywords, ","), v.License, v.Factory, v.Visibility, v.Signed, v.Reviewed, v.Allowed, v.Lifecycle,
-		v.IngestedAt.UnixNano(), v.Seq, v.Stage, v.Quarantined, nullJSON(v.Descriptor), nullJSON(v.Decision), nullJSON(v.Evidence), v.EvidenceDigests, v.Publisher()}
+		v.IngestedAt.UnixNano(), v.Seq, v.Stage, v.Quarantined, nullJSON(v.Descriptor), nullJSON(v.Decision), nullJSON(v.Evidence), v.EvidenceDigests, v.Publisher(),
+		v.Generation}
 	marks := strings.TrimSuffix(strings.Repeat("?, ", len(args)), ", ")
-	r, err := tx.ExecContext(ctx, s.q(`INSERT INTO versions (`+versionColumns+`, publisher) VALUES (`+marks+`) `+s.d.insertIgnore), args...)
+	r, err := tx.ExecContext(ctx, s.q(`INSERT INTO versions (`+versionColumns+`, publisher, evidence_gen) VALUES (`+marks+`) `+s.d.insertIgnore), args...)
 	if err != nil {
 		return res, fmt.Errorf("upsert %s@%s: %w", v.Name, v.Version, err)
 	}
@@ -168,18 +177,37 @@ func (s *sqlStore) UpsertVersion(ctx context.Context, v *Version) (UpsertResult,
 	// The version exists: refresh it if the digest is the same, keep it
 	// and raise an alert if the tag moved.
 	var stored string
+	var storedGen int64
 	var before Prior
-	if err := tx.QueryRowContext(ctx, s.q(`SELECT digest, lifecycle, reviewed, quarantined FROM versions WHERE tenant = ? AND name = ? AND version = ?`),
-		v.Tenant, v.Name, v.Version).Scan(&stored, &before.Lifecycle, &before.Reviewed, &before.Quarantined); err != nil {
+	if err := tx.QueryRowContext(ctx, s.q(`SELECT digest, lifecycle, reviewed, quarantined, evidence_gen FROM versions WHERE tenant = ? AND name = ? AND version = ?`),
+		v.Tenant, v.Name, v.Version).Scan(&stored, &before.Lifecycle, &before.Reviewed, &before.Quarantined, &storedGen); err != nil {
 		return res, fmt.Errorf("upsert %s@%s: %w", v.Name, v.Version, err)
 	}
 	if stored == v.Digest {
-		_, err := tx.ExecContext(ctx, s.q(`UPDATE versions SET signed = ?, reviewed = ?, allowed = ?, lifecycle = ?, decision = ?, evidence = ?,
-			evidence_digests = ?, visibility = ?, stage = ?, quarantined = ?, ingested_at = ?, seq = ? WHERE tenant = ? AND name = ? AND version = ?`),
+		// Compare and swap on the generation: a write whose registry read
+		// began before the stored one's is stale and changes nothing (its
+		// event is recorded as done). Equal generations are the same
+		// ingest again (a retry of one event), which may complete it. The
+		// condition is in the UPDATE too, so it holds even without the
+		// version_seq lock that serialises these transactions today.
+		if storedGen > v.Generation {
+			res.Stale = true
+			return res, tx.Commit()
+		}
+		r, err := tx.ExecContext(ctx, s.q(`UPDATE versions SET signed = ?, reviewed = ?, allowed = ?, lifecycle = ?, decision = ?, evidence = ?,
+			evidence_digests = ?, visibility = ?, stage = ?, quarantined = ?, ingested_at = ?, seq = ?, evidence_gen = ?
+			WHERE tenant = ? AND name = ? AND version = ? AND evidence_gen <= ?`),
 			v.Signed, v.Reviewed, v.Allowed, v.Lifecycle, nullJSON(v.Decision), nullJSON(v.Evidence), v.EvidenceDigests, v.Visibility,
-			v.Stage, v.Quarantined, v.IngestedAt.UnixNano(), v.Seq, v.Tenant, v.Name, v.Version)
+			v.Stage, v.Quarantined, v.IngestedAt.UnixNano(), v.Seq, v.Generation, v.Tenant, v.Name, v.Version, v.Generation)
 		if err != nil {
 			return res, fmt.Errorf("refresh %s@%s: %w", v.Name, v.Version, err)
+		}
+		if n, err := r.RowsAffected(); err != nil || n == 0 {
+			if err != nil {
+				return res, fmt.Errorf("refresh %s@%s: %w", v.Name, v.Version, err)
+			}
+			res.Stale = true
+			return res, tx.Commit()
 		}
 		res.Updated = true
 		if err := runWriteHook(ctx, tx, &Write{Version: v, Result: res, Before: &before}); err != nil {
@@ -204,6 +232,66 @@ func (s *sqlStore) UpsertVersion(ctx context.Context, v *Version) (UpsertResult,
 		}
 	}
 	return res, tx.Commit()
+}
+
+// generations takes the next n evidence generations, in increasing order,
+// through q (the store's handle or a transaction of it).
+func (s *sqlStore) generations(ctx context.Context, q interface {
+	QueryContext(context.Context, string, ...any) (*sql.Rows, error)
+}, n int) ([]int64, error) {
+	if n <= 0 {
+		return nil, nil
+	}
+	if s.d.name == "sqlite" {
+		// One UPDATE takes the whole block; SQLite has one writer at a
+		// time, so blocks never interleave and follow time.
+		rows, err := q.QueryContext(ctx, `UPDATE evidence_gen SET n = n + ? RETURNING n`, n)
+		if err != nil {
+			return nil, fmt.Errorf("take %d evidence generations: %w", n, err)
+		}
+		defer rows.Close()
+		var last int64
+		if !rows.Next() {
+			return nil, fmt.Errorf("take %d evidence generations: the evidence_gen row is missing (migration 0080)", n)
+		}
+		if err := rows.Scan(&last); err != nil {
+			return nil, fmt.Errorf("take %d evidence generations: %w", n, err)
+		}
+		out := make([]int64, n)
+		for i := range out {
+			out[i] = last - int64(n-1-i)
+		}
+		return out, rows.Close()
+	}
+	rows, err := q.QueryContext(ctx, `SELECT nextval('evidence_gen') FROM generate_series(1, $1::int) ORDER BY 1`, n)
+	if err != nil {
+		return nil, fmt.Errorf("take %d evidence generations: %w", n, err)
+	}
+	defer rows.Close()
+	out := make([]int64, 0, n)
+	for rows.Next() {
+		var g int64
+		if err := rows.Scan(&g); err != nil {
+			return nil, fmt.Errorf("take %d evidence generations: %w", n, err)
+		}
+		out = append(out, g)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("take %d evidence generations: %w", n, err)
+	}
+	return out, nil
+}
+
+func (s *sqlStore) Generation(ctx context.Context) (int64, error) {
+	gens, err := s.generations(ctx, s.db, 1)
+	if err != nil {
+		return 0, err
+	}
+	return gens[0], nil
+}
+
+func (s *sqlStore) GenerationsTx(ctx context.Context, tx *sql.Tx, n int) ([]int64, error) {
+	return s.generations(ctx, tx, n)
 }
 
 // commit commits a version write and counts it for LocalWrites.
@@ -468,6 +556,11 @@ type QueueStore interface {
 	// worker that dies half-way can raise the alert only once. It returns
 	// the alert when it was new, nil when it was already recorded.
 	Quarantine(ctx context.Context, eventID string, a *Alert) (*Alert, error)
+	// GenerationsTx is Store.Generation for n events queued in tx, in
+	// order: the queue numbers a notification batch as it accepts it, so
+	// the events' ingests are ordered as the registry sent them, however
+	// late or in whatever order the workers run them.
+	GenerationsTx(ctx context.Context, tx *sql.Tx, n int) ([]int64, error)
 }
 
 type eventKey struct{}

@@ -71,6 +71,13 @@ type Version struct {
 	// next number, in commit order, so a reader that has applied the
 	// changes up to n has missed none below it (Changes).
 	Seq int64 `json:"-"`
+	// Generation orders evidence reads: the ingest takes it (Store.Generation,
+	// or its event's, taken when the event was queued) before it reads the
+	// registry, and UpsertVersion refreshes a stored version only with a
+	// generation at least the stored one's, so a slow ingest that read less
+	// never overwrites a later one. 0: take one at the write (a writer that
+	// read nothing first). Not read back by Version.
+	Generation int64 `json:"-"`
 }
 
 // Publisher is the part of the name before the slash.
@@ -108,6 +115,10 @@ type UpsertResult struct {
 	// Moved is true when the tag named another digest than the one stored:
 	// the first digest stays and Alert records the move.
 	Moved bool
+	// Stale is true when the version's evidence was not refreshed because
+	// it is stored from a registry read of a later generation
+	// (Version.Generation): this write read the registry before that one.
+	Stale bool
 	// Quarantined is true when nothing was stored because the artifact's
 	// name is not bound to its repository; Alert records why.
 	Quarantined bool
@@ -200,6 +211,10 @@ type Store interface {
 	RevokeToken(ctx context.Context, id string) (*Token, error)
 	// Statements keeps closed revenue-share statements (index/billing).
 	Statements
+	// Generation takes the next evidence generation: an increasing number,
+	// shared by every replica on the database, that an ingest takes before
+	// it reads the registry and writes with the version (Version.Generation).
+	Generation(ctx context.Context) (int64, error)
 	// Ping checks that the store is reachable (for /readyz).
 	Ping(ctx context.Context) error
 	Close() error
