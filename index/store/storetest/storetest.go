@@ -36,6 +36,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 	maps.Copy(tests, statementTests)
 	maps.Copy(tests, controlTests)
 	maps.Copy(tests, readmeTests)
+	maps.Copy(tests, generationTests)
 	for name, fn := range tests {
 		t.Run(name, func(t *testing.T) { fn(t, open(t)) })
 	}
