@@ -318,7 +318,7 @@ func TestExtensionReadmeStaysInertInChromium(t *testing.T) {
 		})()`, &problem),
 		chromedp.Evaluate(`document.querySelectorAll('#install').length + ':' + document.getElementById('install').tagName`, &installID),
 		chromedp.Navigate(w.url+"/extensions/acme/huge"),
-		chromedp.Text("#readme-note", &hugeNote, chromedp.ByQuery),
+		chromedp.Text("#note-of-readme", &hugeNote, chromedp.ByQuery),
 		chromedp.Text(".readme", &hugeText, chromedp.ByQuery),
 		chromedp.Navigate(w.url+"/extensions/acme/plain"),
 		chromedp.Text(`#readme [data-readme="none"]`, &plain, chromedp.ByQuery),

@@ -37,7 +37,8 @@ import (
 //       in-page links (#usage) keep working;
 //     - ids and names get the prefix "readme-" (and in-page links with
 //       them), so a README cannot take an id the page itself uses
-//       (#install, which the copy button reads).
+//       (#install, which the copy button reads); no id of the page starts with
+//       the prefix (TestReadmeCannotTakeAPageID).
 //
 // Absolute links get rel="nofollow noopener noreferrer".
 

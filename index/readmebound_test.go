@@ -1,6 +1,9 @@
 package index_test
 
 import (
+	"os"
+	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -59,5 +62,34 @@ func TestRenderReadmeBoundsKeepOrdinaryMarkdown(t *testing.T) {
 	}
 	if strings.Count(out, "<p>word") != 1 || strings.Count(out, "word") != 1000 {
 		t.Errorf("the long paragraph is not one paragraph of 1,000 words:\n%.400s", out)
+	}
+}
+
+// TestReadmeCannotTakeAPageID: the README's ids get a prefix so that a
+// README cannot take an id of the page; no page id may start with it.
+// The extension page's own README heading and truncation note were
+// readme-title and readme-note, which a README with id="title" or
+// id="note" took as well (aria-labelledby and #readme-note then named
+// two elements).
+func TestReadmeCannotTakeAPageID(t *testing.T) {
+	files, err := filepath.Glob(filepath.Join("web", "templates", "*.html"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("templates: %v %v", files, err)
+	}
+	idAttr := regexp.MustCompile(`\bid="([^"{]+)"`)
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range idAttr.FindAllStringSubmatch(string(b), -1) {
+			pageID := m[1]
+			for _, taken := range []string{pageID, strings.TrimPrefix(pageID, "readme-")} {
+				out := string(index.RenderReadme([]byte(`<p id="` + taken + `">x</p>`)))
+				if strings.Contains(out, `id="`+pageID+`"`) {
+					t.Errorf("%s: a README with id=%q renders id=%q, an id of the page: %s", f, taken, pageID, out)
+				}
+			}
+		}
 	}
 }
