@@ -131,10 +131,22 @@ func reviewItem(v *store.Version) (ReviewItem, error) {
 		return it, nil
 	}
 	var ev struct {
+		Signatures   []signing.SignatureResult   `json:"signatures"`
 		Attestations []signing.AttestationResult `json:"attestations"`
 	}
 	if err := json.Unmarshal(v.Evidence, &ev); err != nil {
 		return it, fmt.Errorf("%s@%s: stored evidence: %w", v.Name, v.Version, err)
+	}
+	// A key that signed the artifact is its publisher's: the policy
+	// trusts it for the publisher's extensions, so a review it signs
+	// verifies too, but a publisher reviewing its own extension (or
+	// naming itself the pipeline, to put "approved, no findings" over the
+	// pipeline's findings) counts for nothing.
+	publisherKeys := map[string]bool{}
+	for _, s := range ev.Signatures {
+		if s.Verified && s.Fingerprint != "" {
+			publisherKeys[s.Fingerprint] = true
+		}
 	}
 	for _, at := range ev.Attestations {
 		if at.PredicateType != signing.ReviewV1 || at.Statement == nil {
@@ -144,7 +156,7 @@ func reviewItem(v *store.Version) (ReviewItem, error) {
 		if json.Unmarshal(at.Statement.Predicate, &r) != nil {
 			continue // not a review predicate: the decision says so
 		}
-		st := ReviewStatement{Review: r, Fingerprint: at.Fingerprint, Verified: at.Verified}
+		st := ReviewStatement{Review: r, Fingerprint: at.Fingerprint, Verified: at.Verified && !publisherKeys[at.Fingerprint]}
 		if r.Reviewer == PipelineReviewer {
 			// The newest pipeline run counts; a verified one over any
 			// unverified one (anyone can attach a statement).
