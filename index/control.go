@@ -6,6 +6,8 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -17,6 +19,7 @@ import (
 	"github.com/connectsoft/marketplace/policy"
 	"github.com/connectsoft/marketplace/remote"
 	"github.com/connectsoft/marketplace/signing"
+	"oras.land/oras-go/v2/registry"
 	lru "github.com/hashicorp/golang-lru/v2"
 )
 
@@ -75,6 +78,36 @@ type controlState struct {
 	mu      sync.Mutex
 	state   *control.MemoryState
 	applied map[*control.Guard]string // the list digest the stored decisions follow
+	// pushed wakes WatchPolicy when the registry notifies a push to a
+	// control list's repository (controlPushed); one pending wake is
+	// enough, however many pushes arrive meanwhile.
+	pushed chan struct{}
+}
+
+// controlPushed is the webhook's OnPush: a push to the repository of a
+// policy's control list makes WatchPolicy ask for the lists now, instead
+// of at the next refresh (a minute by default), so that the operator's
+// block reaches the catalog within a second of its push. The notification
+// only wakes the refresh: the list itself is read from its own reference
+// and verified with the operator's keys, as on the timer, so a forged or
+// mistaken notification costs one read of the list and changes nothing.
+func (s *Server) controlPushed(repository string) {
+	for _, p := range append([]*policy.Policy{s.ingester().CurrentPolicy()}, slices.Collect(maps.Values(s.ingester().StagePolicies()))...) {
+		if p == nil {
+			continue
+		}
+		cfg, ok := p.ControlList()
+		if !ok {
+			continue
+		}
+		if ref, err := registry.ParseReference(cfg.Ref); err == nil && ref.Repository == repository {
+			select {
+			case s.control.pushed <- struct{}{}:
+			default:
+			}
+			return
+		}
+	}
 }
 
 // controlStateTimeout bounds a read or write of the control state.
@@ -142,7 +175,27 @@ func (s *Server) attachControl(p *policy.Policy, ro remote.Options) {
 		st = s.control.state
 		s.control.mu.Unlock()
 	}
-	p.AttachControl(control.Options{Remote: ro, State: st, Refresh: s.controlRefresh()})
+	cfg, _ := p.ControlList()
+	p.AttachControl(control.Options{Remote: s.controlRemoteFor(cfg.Ref, ro), State: st, Refresh: s.controlRefresh()})
+}
+
+// controlRemoteFor is how the index reaches the registry of a control list
+// at ref: as it reaches a source of that registry that is configured with
+// plainHTTP (an in-cluster or local registry, mkt dev up's), else with the
+// index's own options. The list is verified with the operator's keys
+// either way; the transport only has to reach it.
+func (s *Server) controlRemoteFor(ref string, ro remote.Options) remote.Options {
+	r, err := registry.ParseReference(ref)
+	if err != nil {
+		return ro
+	}
+	for _, src := range s.Config.Sources {
+		if src.Registry == r.Registry && src.PlainHTTP {
+			ro.PlainHTTP = true
+			break
+		}
+	}
+	return ro
 }
 
 func (s *Server) controlRefresh() time.Duration {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"net"
 	"os"
 	"path/filepath"
 	"slices"
@@ -151,16 +152,24 @@ func (s *Server) WatchPolicy(ctx context.Context, reload <-chan os.Signal) {
 			s.Log.Info("a trust root's window opened or closed; stored decisions re-derived", "versions", st.Versions,
 				"updated", st.Updated, "errors", st.Errors, "duration", st.Duration, "err", err)
 		case <-controlTick.C:
-			changed, st, err := s.RefreshControl(ctx)
-			switch {
-			case changed:
-				s.Log.Info("control list changed; stored decisions re-derived", "versions", st.Versions,
-					"updated", st.Updated, "errors", st.Errors, "duration", st.Duration, "err", err)
-			case err != nil:
-				s.Log.Warn("control list not refreshed", "err", err)
-			}
+			s.refreshControlNow(ctx)
+		case <-s.control.pushed:
+			s.refreshControlNow(ctx)
 		}
 		schedule()
+	}
+}
+
+// refreshControlNow is RefreshControl, logged: on WatchPolicy's timer and
+// when a control list's repository was pushed to.
+func (s *Server) refreshControlNow(ctx context.Context) {
+	changed, st, err := s.RefreshControl(ctx)
+	switch {
+	case changed:
+		s.Log.Info("control list changed; stored decisions re-derived", "versions", st.Versions,
+			"updated", st.Updated, "errors", st.Errors, "duration", st.Duration, "err", err)
+	case err != nil:
+		s.Log.Warn("control list not refreshed", "err", err)
 	}
 }
 
@@ -199,5 +208,11 @@ func (s *Server) ListenAndServeWatchingPolicy(ctx context.Context, reload <-chan
 	if err != nil {
 		return err
 	}
+	return s.ServeWatchingPolicy(ctx, ln, reload)
+}
+
+// ServeWatchingPolicy is Serve with WatchPolicy running beside it, on a
+// listener the caller made (mkt dev up, which writes its address first).
+func (s *Server) ServeWatchingPolicy(ctx context.Context, ln net.Listener, reload <-chan os.Signal) error {
 	return s.serve(ctx, ln, func(ctx context.Context) { s.WatchPolicy(ctx, reload) })
 }

@@ -105,6 +105,8 @@ func NewServer(ctx context.Context, c *Config, ro remote.Options, log *slog.Logg
 		Log:     log,
 	}
 	srv.controlRemote = ro
+	srv.control.pushed = make(chan struct{}, 1)
+	hook.OnPush = srv.controlPushed
 	srv.attachControl(pol, ro)
 	for _, p := range stages {
 		srv.attachControl(p, ro)

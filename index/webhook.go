@@ -97,6 +97,11 @@ type Webhook struct {
 	// (nil: the Ingester's store, which the SQL stores can do).
 	Usage       UsageConfig
 	UsageEvents PullUsageStore
+	// OnPush, when set, is told the repository of every push in an
+	// authenticated notification, before the batch is queued: the server
+	// uses it to read a control list as soon as one is pushed. It must
+	// not block.
+	OnPush func(repository string)
 }
 
 // events is Events, or the Ingester's store by default.
@@ -141,6 +146,13 @@ func (h *Webhook) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.Metrics.event("malformed")
 		http.Error(w, fmt.Sprintf("malformed notification: %v; the index takes CNCF distribution's envelope, {\"events\":[{\"id\":…,\"action\":…,\"target\":{…}}]}", err), http.StatusBadRequest)
 		return
+	}
+	if h.OnPush != nil {
+		for _, e := range events {
+			if e.Action == "push" {
+				h.OnPush(e.Target.Repository)
+			}
+		}
 	}
 	// Pulls are counted before the batch is queued: when counting fails
 	// the registry sends the batch again, and what was counted then is

@@ -161,7 +161,12 @@ step "The operator starts an embedded registry and an index with the three stage
 # something takes the port in between, another is tried.
 for attempt in 1 2 3 4 5; do
   reg=127.0.0.1:$("$helper" freeport)
-  for s in internal enterprise public; do stage_policy "$s"; done
+  for s in internal enterprise public; do
+    stage_policy "$s"
+    # The index obeys the operator's kill switch in every stage: it reads
+    # the list when the registry notifies its push, and every minute.
+    printf 'controlList:\n  ref: %s/connectsoft/control:latest\n  keys: [keys/operator.pub]\n' "$reg" >>"$s-policy.yaml"
+  done
   cat >index.yaml <<EOF
 # The three phases of examples/phases in one index: each source joins a stage,
 # whose policy a version must pass to leave quarantine.
@@ -323,7 +328,11 @@ ok "stock cosign accepts acme's signature and three reviews, and refuses another
 
 # --------------------------------------------------------- Factory
 step "Globex's Factory installs acme/salesforce with the public policy and the kill switch, through the index, and writes a lockfile (mkt install)"
-{ cat public-policy.yaml; printf 'controlList:\n  ref: %s/connectsoft/control:latest\n  keys: [keys/operator.pub]\n' "$reg"; } >factory-policy.yaml
+# Factory's policy: the public stage's, the operator's kill switch, and
+# yanked versions refused even when a lockfile pins them (production
+# Factory stops using a yanked version at once).
+sed 's/lifecycle: {allowDeprecated: true,/lifecycle: {allowDeprecated: true, refusePinnedYanked: true,/' public-policy.yaml >factory-policy.yaml
+grep -q 'refusePinnedYanked: true' factory-policy.yaml || fail "factory-policy.yaml does not refuse pinned yanked versions"
 install() { # install [ARGS]: Globex's Factory, into extensions/ with the lockfile $lock
   MKT_INDEX_TOKEN=$globex_token mkt install "$@" --policy factory-policy.yaml --factory-version 2.4.0 -o extensions --lockfile "${lock:-extensions.lock}"
 }
@@ -379,20 +388,23 @@ ok "this month's preview prices Globex's usage at 0.10 EUR a unit, 20% to the pl
 # --------------------------------------------------------- a bad day
 step "acme yanks acme/http 1.2.3 (mkt yank); the yank reaches the index and a fresh install refuses it"
 run mkt yank "$pub/http:1.2.3" --key keys/acme.key --reason "CVE-2026-7: leaks tokens in retries"
-# The yanked version fails the public stage's policy (lifecycle) again, so
-# the index puts it back in quarantine: only acme and the curators see it.
-yanked_in_index() { hidden "" acme/http && listed "$acme_token" acme/http true; }
+# The yanked version stays released, marked yanked, for everyone who saw
+# it (its dependents' owners find it and its impact); resolution refuses it.
+yanked_in_index() {
+  "$helper" get "$index/api/v1/extensions/acme/http" >"$work/out" && [ "$(field versions.0.lifecycle)" = yanked ] &&
+    listed "" acme/http false
+}
 wait_for "the index to take the yank" yanked_in_index
-lock=fresh.lock refuse "cannot resolve acme/http" install acme/salesforce --index "$index"
-ok "the index no longer offers acme/http; a fresh install of acme/salesforce, which needs it, is refused"
+lock=fresh.lock refuse "yanked" install acme/salesforce --index "$index"
+ok "the index shows acme/http 1.2.3 yanked to everyone; a fresh install of acme/salesforce, which needs it, is refused"
 
-step "Globex's locked install still gets the digests it pinned, and mkt audit reports the yank (mkt install --locked, mkt audit)"
-run install --locked --index "$index"
+step "Globex's --locked install refuses the yanked digest it pinned (its policy sets refusePinnedYanked), and mkt audit reports the yank (mkt install --locked, mkt audit)"
+refuse "yanked" install --locked --index "$index"
 refuse "yanked" mkt audit extensions --policy factory-policy.yaml --lockfile extensions.lock
 gone
 grep -q '^GO *acme/http@1.2.3' "$work/out" || fail "mkt audit does not say acme/http 1.2.3 must go"
 grep -q '^GO *acme/salesforce' "$work/out" && fail "mkt audit says acme/salesforce must go before anything blocked it"
-ok "a yank keeps pinned installs working (docs/factory.md) and audit says acme/http must go"
+ok "a yank stops the locked install under Factory's policy, and audit says acme/http must go"
 
 step "The operator's kill switch blocks acme/salesforce 1.4.2 by digest (mkt control add, mkt control push)"
 run mkt control add control.yaml "$pub/salesforce:1.4.2" --reason "steals tokens (demo)"
@@ -403,12 +415,13 @@ expect list.sequence 2
 expect verified true
 ok "control list 2 blocks acme/salesforce's manifest, layer and content digests"
 
-step "Factory's --locked install refuses the blocked digest, and mkt audit finds it on disk (mkt install --locked, mkt audit)"
-refuse "control" install --locked --index "$index"
+step "The block reaches the index, which lists acme/salesforce 1.4.2 to no one but acme, and mkt audit finds it on Globex's disk (mkt search, mkt audit)"
+wait_for "the index to hide the blocked version" hidden "" acme/salesforce
+hidden "$globex_token" acme/salesforce || fail "Globex still finds the blocked acme/salesforce"
 refuse "steals tokens" mkt audit extensions --policy factory-policy.yaml --lockfile extensions.lock
 gone
 grep -q '^GO *acme/salesforce@1.4.2' "$work/out" || fail "mkt audit does not say acme/salesforce 1.4.2 must go"
-ok "the blocked version cannot be installed, and the audit names it for removal"
+ok "the blocked version is gone from the catalog and refused everywhere, pinned or not; the audit names it for removal"
 
 elapsed=$(($(date +%s) - start))
 printf '\n\033[1mDemo passed in %d s\033[0m: three phases walked, %d steps, each checked.\n' "$elapsed" "$n"

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"os"
 	"strconv"
 	"strings"
@@ -18,7 +19,7 @@ import (
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: demohelper freeport | json PATH < DOC | dates | late-installs --index URL --period YYYY-MM --name N --version V --digest D --quantity Q")
+		fmt.Fprintln(os.Stderr, "usage: demohelper freeport | json PATH < DOC | get URL | dates | late-installs --index URL --period YYYY-MM --name N --version V --digest D --quantity Q")
 		os.Exit(2)
 	}
 	var err error
@@ -31,6 +32,12 @@ func main() {
 			break
 		}
 		err = jsonField(os.Stdin, os.Args[2])
+	case "get":
+		if len(os.Args) != 3 {
+			err = errors.New("get URL: one URL")
+			break
+		}
+		err = get(os.Args[2])
 	case "dates":
 		dates(time.Now().UTC())
 	case "late-installs":
@@ -42,6 +49,21 @@ func main() {
 		fmt.Fprintln(os.Stderr, "demohelper:", err)
 		os.Exit(1)
 	}
+}
+
+// get prints the body of an anonymous GET of url, which must answer 200:
+// the index's API as anyone sees it, without curl on the machine.
+func get(url string) error {
+	resp, err := http.Get(url)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("GET %s: %s", url, resp.Status)
+	}
+	_, err = io.Copy(os.Stdout, resp.Body)
+	return err
 }
 
 // freePort prints a port of 127.0.0.1 that was free a moment ago (the

@@ -167,7 +167,9 @@ func Up(ctx context.Context, o Options) (_ *Env, err error) {
 			return nil, err
 		}
 		env.serveErr = make(chan error, 1)
-		go func() { env.serveErr <- s.Serve(ctx, idxLn) }()
+		// As mkt index serve: the policy watch reads a control list within
+		// a second of its push, and refreshes it every minute.
+		go func() { env.serveErr <- s.ServeWatchingPolicy(ctx, idxLn, nil) }()
 	}
 	for file, v := range map[string]string{o.AddrFile: env.Registry, o.IndexAddrFile: env.Index} {
 		if file == "" || v == "" {
