@@ -19,8 +19,8 @@ import (
 	"github.com/connectsoft/marketplace/policy"
 	"github.com/connectsoft/marketplace/remote"
 	"github.com/connectsoft/marketplace/signing"
-	"oras.land/oras-go/v2/registry"
 	lru "github.com/hashicorp/golang-lru/v2"
+	"oras.land/oras-go/v2/registry"
 )
 
 // The index honours the operator's control list (package control) through
