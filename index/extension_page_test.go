@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -207,6 +208,17 @@ func TestExtensionPageShowsEachSectionInChromium(t *testing.T) {
 	)
 	if err := chromedp.Run(ctx, actions...); err != nil {
 		t.Fatal(err)
+	}
+	// The page with every section filled in, at both widths, beside the
+	// other pages' screenshots (MKT_SCREENSHOTS; the tutorials show it).
+	for _, width := range []int64{1280, 375} {
+		var shot []byte
+		if err := chromedp.Run(ctx, chromedp.EmulateViewport(width, 900), chromedp.FullScreenshot(&shot, 100)); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(screenshotDir(t), fmt.Sprintf("extension-sections-%d.png", width)), shot, 0o644); err != nil {
+			t.Fatal(err)
+		}
 	}
 	want := map[string][]string{
 		"readme":         {"CRM connector 1.10.0", "Setup", "CRM_TOKEN"},
