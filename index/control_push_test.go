@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -17,7 +16,6 @@ import (
 	"github.com/connectsoft/marketplace/index"
 	"github.com/connectsoft/marketplace/index/store"
 	"github.com/connectsoft/marketplace/remote"
-	"github.com/connectsoft/marketplace/testenv"
 	"github.com/connectsoft/marketplace/testenv/fixture"
 )
 
@@ -30,18 +28,7 @@ import (
 // because the source of that registry is (as under mkt dev up).
 func TestControlListPushReachesTheCatalogAtOnce(t *testing.T) {
 	ctx := context.Background()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	base := "http://" + ln.Addr().String()
-	reg, err := testenv.StartDistribution(testenv.DistributionOptions{
-		NotifyURL: base + "/api/v1/events/registry", NotifyHeaders: http.Header{"Authorization": {"Bearer " + secret}},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { reg.Close() })
+	ln, base, reg := notifyingRegistry(t)
 	dir := t.TempDir()
 	pub := fixture.NewPublisher(t, reg)
 	acme, _, _ := fixture.KeyPair(t, dir, "acme")

@@ -2,9 +2,12 @@ package index_test
 
 import (
 	"context"
+	"net"
+	"net/http"
 	"testing"
 
 	"github.com/connectsoft/marketplace/signing"
+	"github.com/connectsoft/marketplace/testenv"
 )
 
 func loadSigner(t *testing.T, path string) (*signing.Signer, error) {
@@ -14,4 +17,25 @@ func loadSigner(t *testing.T, path string) (*signing.Signer, error) {
 		t.Fatal(err)
 	}
 	return s, nil
+}
+
+// notifyingRegistry starts an in-process registry that notifies an index
+// yet to serve on ln (at base), with the webhook secret: the path evidence
+// arrives by in production. The registry closes with the test.
+func notifyingRegistry(t *testing.T) (ln net.Listener, base string, reg *testenv.Registry) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	base = "http://" + ln.Addr().String()
+	reg, err = testenv.StartDistribution(testenv.DistributionOptions{
+		NotifyURL: base + "/api/v1/events/registry", NotifyHeaders: http.Header{"Authorization": {"Bearer " + secret}},
+	})
+	if err != nil {
+		ln.Close()
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { reg.Close() })
+	return ln, base, reg
 }

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -19,7 +18,6 @@ import (
 	"github.com/connectsoft/marketplace/index/client"
 	"github.com/connectsoft/marketplace/index/store"
 	"github.com/connectsoft/marketplace/remote"
-	"github.com/connectsoft/marketplace/testenv"
 	"github.com/connectsoft/marketplace/testenv/fixture"
 )
 
@@ -93,18 +91,7 @@ func TestImpactHidesQuarantinedVersions(t *testing.T) {
 func TestSubscriptionsHearOfQuarantinedVersionsOnRelease(t *testing.T) {
 	const secret2 = "a-subscription-secret-0123"
 	recv := newReceiver(t, secret2)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	base := "http://" + ln.Addr().String()
-	reg, err := testenv.StartDistribution(testenv.DistributionOptions{
-		NotifyURL: base + "/api/v1/events/registry", NotifyHeaders: http.Header{"Authorization": {"Bearer " + secret}},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { reg.Close() })
+	ln, _, reg := notifyingRegistry(t)
 	dir := t.TempDir()
 	signer, _, _ := fixture.KeyPair(t, dir, "acme")
 	os.WriteFile(filepath.Join(dir, "public-policy.yaml"), []byte(`apiVersion: marketplace.connectsoft.io/v1

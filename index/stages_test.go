@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -74,18 +73,9 @@ func serveStagedIndexWith(t *testing.T, stagePolicy string) *stagedIndex {
 // ("" for SQLite in the test's directory).
 func serveStagedIndexOn(t *testing.T, storeURL, stagePolicy string) *stagedIndex {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := &stagedIndex{base: "http://" + ln.Addr().String(), keys: map[string]*signing.Signer{}, tokens: map[string]string{}}
-	s.reg, err = testenv.StartDistribution(testenv.DistributionOptions{
-		NotifyURL: s.base + "/api/v1/events/registry", NotifyHeaders: http.Header{"Authorization": {"Bearer " + secret}},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.reg.Close() })
+	s := &stagedIndex{keys: map[string]*signing.Signer{}, tokens: map[string]string{}}
+	ln, base, reg := notifyingRegistry(t)
+	s.base, s.reg = base, reg
 	dir := t.TempDir()
 	for _, k := range []string{"acme", "pipeline", "c1", "c2", "c3"} {
 		s.keys[k], _, _ = fixture.KeyPair(t, dir, k)
@@ -99,6 +89,7 @@ func serveStagedIndexOn(t *testing.T, storeURL, stagePolicy string) *stagedIndex
 		Sources: []index.Source{{Name: "acme", Registry: s.reg.Host, PlainHTTP: true, Repositories: []string{"acme/**"},
 			Tenant: "acme", Visibility: store.Public, Interval: time.Hour, Stage: "public"}}}
 	s.cfg = cfg
+	var err error
 	s.srv, err = index.NewServer(context.Background(), cfg, remote.Options{RegistryConfig: filepath.Join(dir, "config.json")},
 		slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -23,7 +22,6 @@ import (
 	"github.com/connectsoft/marketplace/index/client"
 	"github.com/connectsoft/marketplace/index/store"
 	"github.com/connectsoft/marketplace/remote"
-	"github.com/connectsoft/marketplace/testenv"
 	"github.com/connectsoft/marketplace/testenv/fixture"
 )
 
@@ -154,18 +152,7 @@ func subscriptionOutage(t *testing.T, storeURL string) {
 	}))
 	t.Cleanup(broken.Close)
 
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	base := "http://" + ln.Addr().String()
-	reg, err := testenv.StartDistribution(testenv.DistributionOptions{
-		NotifyURL: base + "/api/v1/events/registry", NotifyHeaders: http.Header{"Authorization": {"Bearer " + secret}},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { reg.Close() })
+	ln, base, reg := notifyingRegistry(t)
 	dir := t.TempDir()
 	signer, _, _ := fixture.KeyPair(t, dir, "acme")
 	os.WriteFile(filepath.Join(dir, "policy.yaml"), []byte(subscriptionPolicy), 0o644)
