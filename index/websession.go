@@ -81,6 +81,19 @@ func (wb *Web) clearCookie(w http.ResponseWriter) {
 		Secure: wb.secure(), SameSite: http.SameSiteStrictMode, MaxAge: -1})
 }
 
+// dropPlainCookie expires the plain-HTTP cookie (sessionCookie) that a
+// browser still sends to an index now reached over https: one signed in
+// before PublicURL became https keeps the token in a cookie that is not
+// Secure, which the index no longer reads and sign-out would not clear.
+func (wb *Web) dropPlainCookie(w http.ResponseWriter, r *http.Request) {
+	if !wb.secure() {
+		return
+	}
+	if _, err := r.Cookie(sessionCookie); err == nil {
+		http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: "", Path: "/", HttpOnly: true, SameSite: http.SameSiteStrictMode, MaxAge: -1})
+	}
+}
+
 // page wraps a page handler: it checks the sign-in cookie (unless the
 // request has a bearer token of its own, which API.viewer then checks) and
 // puts the session in the request's context. A cookie whose token the
@@ -88,6 +101,7 @@ func (wb *Web) clearCookie(w http.ResponseWriter) {
 // answer is the sign-in page saying why, with a 401.
 func (wb *Web) page(h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
+		wb.dropPlainCookie(w, r)
 		pw := &pageWriter{ResponseWriter: w, r: r}
 		c, err := r.Cookie(wb.cookieName())
 		if r.Header.Get("Authorization") != "" || err != nil || c.Value == "" {
@@ -167,6 +181,7 @@ func (wb *Web) signout(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	wb.clearCookie(w)
+	wb.dropPlainCookie(w, r)
 	seeOther(w, r, "/")
 }
 

@@ -377,3 +377,54 @@ func TestWebSignInTokenDoesNotLeak(t *testing.T) {
 		t.Errorf("the log has the token, or no error:\n%s", l)
 	}
 }
+
+// TestWebHTTPSDropsThePlainHTTPCookie: a browser signed in while the index
+// was reached over plain HTTP keeps sending mkt_session (not Secure, the
+// token in it) after PublicURL became https. The index no longer reads it,
+// so it must not leave it behind either: any page, and sign-out, expire it.
+func TestWebHTTPSDropsThePlainHTTPCookie(t *testing.T) {
+	w := newWebWorld(t, "https://index.example.com")
+	token := w.tokens["acme"].Secret
+	expired := func(resp *http.Response) bool {
+		for _, c := range resp.Cookies() {
+			if c.Name == "mkt_session" && c.MaxAge < 0 && c.Value == "" {
+				return true
+			}
+		}
+		return false
+	}
+	req, _ := http.NewRequest(http.MethodGet, w.srv.URL+"/", nil)
+	req.AddCookie(&http.Cookie{Name: "mkt_session", Value: token})
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	page := body(t, resp)
+	if !expired(resp) {
+		t.Errorf("a page over https left the plain-HTTP cookie holding the token: %v", resp.Cookies())
+	}
+	if strings.Contains(page, "Sign out") {
+		t.Error("the plain-HTTP cookie signed the browser in over https")
+	}
+	req, _ = http.NewRequest(http.MethodPost, w.srv.URL+"/signout", nil)
+	req.Header.Set("Sec-Fetch-Site", "same-origin")
+	req.AddCookie(&http.Cookie{Name: "mkt_session", Value: token})
+	noRedirect := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	if resp, err = noRedirect.Do(req); err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if !expired(resp) {
+		t.Errorf("sign-out over https left the plain-HTTP cookie: %v", resp.Cookies())
+	}
+	// Over plain HTTP the same cookie is the session: nothing drops it.
+	plain := newWebWorld(t, "")
+	req, _ = http.NewRequest(http.MethodGet, plain.srv.URL+"/", nil)
+	req.AddCookie(&http.Cookie{Name: "mkt_session", Value: plain.tokens["acme"].Secret})
+	if resp, err = http.DefaultClient.Do(req); err != nil {
+		t.Fatal(err)
+	}
+	if page := body(t, resp); expired(resp) || !strings.Contains(page, "Sign out") {
+		t.Errorf("over plain HTTP the session cookie was dropped or not honoured: %v", resp.Cookies())
+	}
+}
