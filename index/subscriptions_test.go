@@ -143,8 +143,8 @@ func TestSubscriptionReceivesEachEventOnceThroughAnOutage(t *testing.T) {
 }
 
 func subscriptionOutage(t *testing.T, storeURL string) {
-	const secret, deadSecret = "a-subscription-secret-0123", "another-subscription-secret"
-	recv := newReceiver(t, secret)
+	const subSecret, deadSecret = "a-subscription-secret-0123", "another-subscription-secret"
+	recv := newReceiver(t, subSecret)
 	// A subscriber that fails every delivery, and one of tenant globex,
 	// which may see acme's public versions only.
 	broken := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -161,9 +161,9 @@ func subscriptionOutage(t *testing.T, storeURL string) {
 		Sources: []index.Source{{Name: "q", Registry: reg.Host, PlainHTTP: true, Repositories: []string{"acme/**"},
 			Tenant: "acme", Visibility: store.Private, Interval: time.Hour}},
 		Subscriptions: []index.Subscription{
-			{Name: "security", URL: recv.srv.URL, Secret: secret},
+			{Name: "security", URL: recv.srv.URL, Secret: subSecret},
 			{Name: "broken", URL: broken.URL, Secret: deadSecret, Events: []string{index.EventVersionPublished}},
-			{Name: "globex", URL: recv.srv.URL + "/globex", Secret: secret, Tenant: "globex"},
+			{Name: "globex", URL: recv.srv.URL + "/globex", Secret: subSecret, Tenant: "globex"},
 		},
 		Delivery: index.DeliveryOptions{MaxAttempts: 3, Backoff: 10 * time.Millisecond, MaxBackoff: 50 * time.Millisecond},
 	}
@@ -281,7 +281,7 @@ func subscriptionOutage(t *testing.T, storeURL string) {
 	// A forged delivery (another secret) and an altered one are rejected
 	// by the receiver's check.
 	body, _ := json.Marshal(moved)
-	for _, sig := range []string{index.Sign("not-the-secret-at-all", body), index.Sign(secret, append(body, ' ')), "sha256=00", ""} {
+	for _, sig := range []string{index.Sign("not-the-secret-at-all", body), index.Sign(subSecret, append(body, ' ')), "sha256=00", ""} {
 		req, _ := http.NewRequest("POST", recv.srv.URL, bytes.NewReader(body))
 		req.Header.Set("Content-Type", "application/cloudevents+json")
 		req.Header.Set(index.SignatureHeader, sig)
@@ -289,10 +289,10 @@ func subscriptionOutage(t *testing.T, storeURL string) {
 			t.Errorf("a delivery signed %q: %v %v, want 401", sig, resp, err)
 		}
 	}
-	if err := client.VerifySignature(secret, body, index.Sign(secret, body)); err != nil {
+	if err := client.VerifySignature(subSecret, body, index.Sign(subSecret, body)); err != nil {
 		t.Errorf("a genuine signature: %v", err)
 	}
-	if err := client.VerifySignature(secret, body, index.Sign("x"+secret, body)); !errors.Is(err, client.ErrBadSignature) {
+	if err := client.VerifySignature(subSecret, body, index.Sign("x"+subSecret, body)); !errors.Is(err, client.ErrBadSignature) {
 		t.Errorf("a forged signature: %v", err)
 	}
 }
