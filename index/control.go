@@ -6,8 +6,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"maps"
-	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -92,10 +90,7 @@ type controlState struct {
 // and verified with the operator's keys, as on the timer, so a forged or
 // mistaken notification costs one read of the list and changes nothing.
 func (s *Server) controlPushed(repository string) {
-	for _, p := range append([]*policy.Policy{s.ingester().CurrentPolicy()}, slices.Collect(maps.Values(s.ingester().StagePolicies()))...) {
-		if p == nil {
-			continue
-		}
+	for _, p := range s.policies() {
 		cfg, ok := p.ControlList()
 		if !ok {
 			continue
@@ -207,21 +202,29 @@ func (s *Server) controlRefresh() time.Duration {
 
 // guards are the control guards of the policies ingests use now.
 func (s *Server) guards() []*control.Guard {
-	in := s.ingester()
 	var out []*control.Guard
 	seen := map[*control.Guard]bool{}
-	add := func(p *policy.Policy) {
-		if p == nil {
-			return
-		}
+	for _, p := range s.policies() {
 		if g := p.ControlGuard(); g != nil && !seen[g] {
 			seen[g] = true
 			out = append(out, g)
 		}
 	}
-	add(in.CurrentPolicy())
+	return out
+}
+
+// policies are the policies ingests use now: the index's own, if any, and
+// each stage's.
+func (s *Server) policies() []*policy.Policy {
+	in := s.ingester()
+	var out []*policy.Policy
+	if p := in.CurrentPolicy(); p != nil {
+		out = append(out, p)
+	}
 	for _, p := range in.StagePolicies() {
-		add(p)
+		if p != nil {
+			out = append(out, p)
+		}
 	}
 	return out
 }

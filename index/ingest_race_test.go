@@ -168,13 +168,7 @@ func TestStaleEvidenceReadNeverOverwritesALaterOne(t *testing.T) {
 // last event's read saw them all, and nothing older overwrote it).
 func TestBackToBackReviewsAllStand(t *testing.T) {
 	const n = 8
-	for _, tc := range []struct {
-		name string
-		url  func(t *testing.T) string
-	}{
-		{"sqlite", func(*testing.T) string { return "" }},
-		{"postgres", func(t *testing.T) string { return storetest.PostgresSchema(t) }},
-	} {
+	for _, tc := range queueStores {
 		t.Run(tc.name, func(t *testing.T) {
 			s := serveStagedIndexOn(t, tc.url(t), publicStagePolicy)
 			ref := s.pub.Publish("acme", fixture.Ext{Name: "acme/widget", Version: "1.0.0"})
@@ -210,13 +204,7 @@ func TestBackToBackReviewsAllStand(t *testing.T) {
 // the newer event's ingest is stored) still reads the older manifest, and
 // must not win because it started last.
 func TestAnOlderEventIngestedLaterNeverOverwritesANewerOne(t *testing.T) {
-	for _, tc := range []struct {
-		name string
-		url  func(t *testing.T) string
-	}{
-		{"sqlite", func(*testing.T) string { return "" }},
-		{"postgres", func(t *testing.T) string { return storetest.PostgresSchema(t) }},
-	} {
+	for _, tc := range queueStores {
 		t.Run(tc.name, func(t *testing.T) {
 			s := serveStagedIndexOn(t, tc.url(t), publicStagePolicy)
 			ref := s.pub.Publish("acme", fixture.Ext{Name: "acme/widget", Version: "1.0.0"})

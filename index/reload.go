@@ -3,11 +3,9 @@ package index
 import (
 	"context"
 	"fmt"
-	"maps"
 	"net"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -124,10 +122,7 @@ func (s *Server) WatchPolicy(ctx context.Context, reload <-chan os.Signal) {
 	schedule := func() {
 		edge.Stop()
 		var next time.Time
-		for _, p := range append([]*policy.Policy{s.ingester().CurrentPolicy()}, slices.Collect(maps.Values(s.ingester().StagePolicies()))...) {
-			if p == nil {
-				continue
-			}
+		for _, p := range s.policies() {
 			if n := p.NextChange(time.Now()); !n.IsZero() && (next.IsZero() || n.Before(next)) {
 				next = n
 			}
