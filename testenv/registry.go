@@ -48,7 +48,8 @@ type Registry struct {
 	Name string
 
 	srv     *http.Server
-	stop    func() error // a registry process: kills it
+	served  chan struct{} // closed when srv.Serve has returned, its listener closed
+	stop    func() error  // a registry process: kills it
 	tempDir string
 }
 
@@ -59,6 +60,7 @@ func (r *Registry) Ref(repo string) string { return r.Host + "/" + repo }
 // moment to finish; then connections are closed, since distribution can
 // keep one marked active after answering a route it does not have (the
 // referrers API), which would stall a graceful shutdown for its timeout.
+// It returns once the port is free: a caller may listen on it again.
 func (r *Registry) Close() error {
 	if r.stop != nil {
 		err := r.stop()
@@ -71,6 +73,9 @@ func (r *Registry) Close() error {
 	if errors.Is(err, context.DeadlineExceeded) {
 		err = r.srv.Close()
 	}
+	// Serve runs in its own goroutine; a Shutdown that comes before it
+	// tracks the listener leaves the closing to Serve, so wait for it.
+	<-r.served
 	if r.tempDir != "" {
 		os.RemoveAll(r.tempDir)
 	}
@@ -190,7 +195,9 @@ func (r *Registry) serve(addr string, h http.Handler, tlsCfg *tls.Config) error 
 	if tlsCfg != nil {
 		ln = tls.NewListener(ln, tlsCfg)
 	}
+	r.served = make(chan struct{})
 	go func() {
+		defer close(r.served)
 		if err := r.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			log.Printf("testenv: registry %s: %v", r.Host, err)
 		}
