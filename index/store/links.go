@@ -211,6 +211,10 @@ type UsageUsers interface {
 // usersPerQuery bounds a query's IN list.
 const usersPerQuery = 500
 
+// UsersOf reads the monthly roll-up through its name index: it has a row
+// for every month, version and tenant that usage_daily has days of, and a
+// few thousand rows a month where usage_daily has a hundred thousand.
+
 func (s *sqlStore) UsersOf(ctx context.Context, names []string, fn func(tenant, name, version string)) error {
 	for len(names) > 0 {
 		n := min(len(names), usersPerQuery)
@@ -221,7 +225,7 @@ func (s *sqlStore) UsersOf(ctx context.Context, names []string, fn func(tenant, 
 			args[i] = name
 		}
 		marks := strings.TrimSuffix(strings.Repeat("?, ", len(chunk)), ", ")
-		rows, err := s.db.QueryContext(ctx, s.q(`SELECT DISTINCT tenant, name, version FROM usage_daily WHERE name IN (`+marks+`)`), args...)
+		rows, err := s.db.QueryContext(ctx, s.q(`SELECT DISTINCT tenant, name, version FROM usage_rollup_monthly WHERE name IN (`+marks+`)`), args...)
 		if err != nil {
 			return fmt.Errorf("read who used %d names: %w", len(chunk), err)
 		}
