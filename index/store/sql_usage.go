@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/bits"
 	"regexp"
 	"slices"
 	"strconv"
@@ -560,6 +561,7 @@ func (s *sqlStore) Usage(ctx context.Context, q UsageQuery) ([]UsageRow, error) 
 		sum = func(col string) string { return "SUM(" + col + ")::bigint" }
 	}
 	var query string
+	ordered := true // the query orders the rows as the answer does
 	switch {
 	case q.PerExtension:
 		query = `SELECT ` + period + `, '', publisher, name, '', ` + sum("pulls") + `, ` + sum("installs") + `, MAX(seats), ` + sum("events") +
@@ -575,9 +577,11 @@ func (s *sqlStore) Usage(ctx context.Context, q UsageQuery) ([]UsageRow, error) 
 			// took half its time over 12,000 rows), and readUsageRows
 			// puts them in order faster.
 			query += ` ORDER BY ` + col + `, name, version, tenant`
+		} else {
+			ordered = false
 		}
 	}
-	out, err := s.readUsageRows(ctx, s.q(query), w.args, monthly)
+	out, err := s.readUsageRows(ctx, s.q(query), w.args, monthly, ordered)
 	if err != nil {
 		return nil, fmt.Errorf("usage: %w", err)
 	}
@@ -594,10 +598,10 @@ const usageRowColumns = 9
 // boxing each of their 108,000 values into a driver.Value and converting
 // it back cost as much as the query (docs/performance.md). The texts
 // repeat (a few tenants, names and versions), so each is made once per
-// answer, and a period's text once per period. The rows are returned in
-// the answer's order (period, name, version, tenant), whatever order the
-// query gave them in (see usageOrder).
-func (s *sqlStore) readUsageRows(ctx context.Context, query string, args []any, monthly bool) ([]UsageRow, error) {
+// answer, and a period's text once per period. Unless ordered says the
+// query orders them, the rows are put in the answer's order (period,
+// name, version, tenant) here (see usageRowChunks.sorted).
+func (s *sqlStore) readUsageRows(ctx context.Context, query string, args []any, monthly, ordered bool) ([]UsageRow, error) {
 	conn, err := s.db.Conn(ctx)
 	if err != nil {
 		return nil, err
@@ -605,18 +609,7 @@ func (s *sqlStore) readUsageRows(ctx context.Context, query string, args []any, 
 	defer conn.Close()
 	var out usageRowChunks
 	var texts usageTexts
-	last, lastText := int64(-1), ""
-	periodText := func(p int64) string {
-		if p != last {
-			last = p
-			if monthly {
-				lastText = fmt.Sprintf("%04d-%02d", p/100, p%100)
-			} else {
-				lastText = fmt.Sprintf("%04d-%02d-%02d", p/10000, p/100%100, p%100)
-			}
-		}
-		return lastText
-	}
+	texts.monthly = monthly
 	err = conn.Raw(func(dc any) error {
 		switch c := dc.(type) {
 		case *stdlib.Conn:
@@ -632,8 +625,8 @@ func (s *sqlStore) readUsageRows(ctx context.Context, query string, args []any, 
 				if err := rows.Scan(&p, &tenant, &publisher, &name, &version, &r.Pulls, &r.Installs, &r.Seats, &r.Events); err != nil {
 					return err
 				}
-				key := usageOrder{period: p, tenant: texts.intern(tenant), name: texts.intern(name), version: texts.intern(version)}
-				r.Period, r.Publisher = periodText(p), texts.texts[texts.intern(publisher)]
+				key := usageOrder{period: texts.period(p), tenant: texts.intern(tenant), name: texts.intern(name), version: texts.intern(version)}
+				r.Period, r.Publisher = texts.periods[key.period].text, texts.texts[texts.intern(publisher)]
 				r.Tenant, r.Name, r.Version = texts.texts[key.tenant], texts.texts[key.name], texts.texts[key.version]
 				out.add(r, key)
 			}
@@ -666,7 +659,7 @@ func (s *sqlStore) readUsageRows(ctx context.Context, query string, args []any, 
 				var p int64
 				var ok [9]bool
 				p, ok[0] = v[0].(int64)
-				key := usageOrder{period: p}
+				key := usageOrder{period: texts.period(p)}
 				var publisher int32
 				key.tenant, ok[1] = texts.value(v[1])
 				publisher, ok[2] = texts.value(v[2])
@@ -679,7 +672,7 @@ func (s *sqlStore) readUsageRows(ctx context.Context, query string, args []any, 
 				if i := slices.Index(ok[:], false); i >= 0 {
 					return fmt.Errorf("column %d is a %T, want an integer or a text", i+1, v[i])
 				}
-				r.Period, r.Publisher = periodText(p), texts.texts[publisher]
+				r.Period, r.Publisher = texts.periods[key.period].text, texts.texts[publisher]
 				r.Tenant, r.Name, r.Version = texts.texts[key.tenant], texts.texts[key.name], texts.texts[key.version]
 				out.add(r, key)
 			}
@@ -690,80 +683,122 @@ func (s *sqlStore) readUsageRows(ctx context.Context, query string, args []any, 
 	if err != nil {
 		return nil, err
 	}
+	if ordered {
+		return out.all(), nil
+	}
 	return out.sorted(&texts), nil
 }
 
-// usageRowChunks collects rows in chunks and copies them once into a
-// slice of the right size: growing one slice by doubling copied a
-// 12,000-row answer about twice over and was a sixth of reading it. Each
-// row's sort key is kept beside it (see usageOrder).
+// usageRowChunks collects rows in chunks of usageRowChunk and copies them
+// once, in the answer's order, into a slice of the right size: growing
+// one slice by doubling copied a 12,000-row answer about twice over and
+// was a sixth of reading it. Each row's sort key is kept beside it.
 type usageRowChunks struct {
-	full [][]UsageRow
-	cur  []UsageRow
-	keys []usageOrder
-	n    int
+	chunks [][]UsageRow
+	keys   []usageOrder
 }
 
-// usageOrder is a row's place in the answer: its period (yyyymmdd or
-// yyyymm) and the texts of its name, version and tenant by their
-// usageTexts id, which usageTexts.ranks turns into byte order. Sorting
-// these integer keys is a fraction of comparing the rows' strings.
+const usageRowChunk = 1024
+
+// usageOrder is a row's place in the answer (period, name, version,
+// tenant), each as its usageTexts id, which usageTexts.ranks turns into
+// the order of the periods and the byte order of the texts.
 type usageOrder struct {
-	period                int64
-	name, version, tenant int32
-	row                   int32
+	period, name, version, tenant int32
 }
 
 func (o usageOrder) compare(b usageOrder) int {
 	return cmp.Or(cmp.Compare(o.period, b.period), cmp.Compare(o.name, b.name), cmp.Compare(o.version, b.version), cmp.Compare(o.tenant, b.tenant))
 }
 
-// add appends r, whose key is k (its row is set here).
+// add appends r, whose key is k.
 func (c *usageRowChunks) add(r UsageRow, k usageOrder) {
-	if len(c.cur) == cap(c.cur) {
-		if c.cur != nil {
-			c.full = append(c.full, c.cur)
-		}
-		c.cur = make([]UsageRow, 0, 1024)
+	if n := len(c.chunks); n == 0 || len(c.chunks[n-1]) == usageRowChunk {
+		c.chunks = append(c.chunks, make([]UsageRow, 0, usageRowChunk))
 	}
-	c.cur = append(c.cur, r)
-	k.row = int32(c.n)
+	last := &c.chunks[len(c.chunks)-1]
+	*last = append(*last, r)
 	c.keys = append(c.keys, k)
-	c.n++
 }
 
-// sorted returns the rows in the answer's order: as they came when they
-// came in it (SQLite reads them from an index in that order), else sorted
-// by their keys, the texts' ids first turned into ranks.
-func (c *usageRowChunks) sorted(t *usageTexts) []UsageRow {
-	rows := c.cur
-	if len(c.full) > 0 {
-		rows = make([]UsageRow, 0, c.n)
-		for _, f := range c.full {
-			rows = append(rows, f...)
-		}
-		rows = append(rows, c.cur...)
+func (c *usageRowChunks) row(i int) *UsageRow { return &c.chunks[i/usageRowChunk][i%usageRowChunk] }
+
+// all returns the rows in the order added.
+func (c *usageRowChunks) all() []UsageRow {
+	if len(c.chunks) == 1 {
+		return c.chunks[0]
 	}
-	rank := t.ranks()
-	for i := range c.keys {
-		k := &c.keys[i]
-		k.name, k.version, k.tenant = rank[k.name], rank[k.version], rank[k.tenant]
-	}
-	if slices.IsSortedFunc(c.keys, usageOrder.compare) {
-		return rows
-	}
-	slices.SortFunc(c.keys, usageOrder.compare)
-	out := make([]UsageRow, len(rows))
-	for i, k := range c.keys {
-		out[i] = rows[k.row]
+	out := make([]UsageRow, 0, len(c.keys))
+	for _, ch := range c.chunks {
+		out = append(out, ch...)
 	}
 	return out
 }
 
-// usageTexts makes each text of an answer once and numbers it.
+// sorted returns the rows in the answer's order: as they came if they
+// came in it (SQLite reads them from an index in that order), else sorted
+// by their keys. A key whose ranks and row number fit in 64 bits (any
+// answer of fewer than a million rows with fewer than 2,000 distinct
+// texts and periods does) is sorted as one integer: sorting 12,000 such
+// keys is a fraction of comparing the rows' fields.
+func (c *usageRowChunks) sorted(t *usageTexts) []UsageRow { return c.sortedBy(t, true) }
+
+// sortedBy is sorted, packing the keys only if pack (tests take the other
+// way with few rows).
+func (c *usageRowChunks) sortedBy(t *usageTexts, pack bool) []UsageRow {
+	n := len(c.keys)
+	if n == 0 {
+		return nil
+	}
+	textRank, periodRank := t.ranks()
+	tb, pb, rb := bits.Len(uint(len(textRank))), bits.Len(uint(len(periodRank))), bits.Len(uint(n))
+	order := make([]int, n)
+	if pack && pb+3*tb+rb <= 64 {
+		packed := make([]uint64, n)
+		for i, k := range c.keys {
+			v := uint64(periodRank[k.period])
+			for _, id := range [...]int32{k.name, k.version, k.tenant} {
+				v = v<<tb | uint64(textRank[id])
+			}
+			packed[i] = v<<rb | uint64(i)
+		}
+		if !slices.IsSorted(packed) {
+			slices.Sort(packed)
+		}
+		mask := uint64(1)<<rb - 1
+		for i, v := range packed {
+			order[i] = int(v & mask)
+		}
+	} else {
+		for i := range c.keys {
+			k := &c.keys[i]
+			k.period, k.name, k.version, k.tenant = periodRank[k.period], textRank[k.name], textRank[k.version], textRank[k.tenant]
+			order[i] = i
+		}
+		slices.SortFunc(order, func(a, b int) int { return c.keys[a].compare(c.keys[b]) })
+	}
+	if len(c.chunks) == 1 && slices.IsSorted(order) {
+		return c.chunks[0]
+	}
+	out := make([]UsageRow, n)
+	for i, row := range order {
+		out[i] = *c.row(row)
+	}
+	return out
+}
+
+// usageTexts makes each text and each period's text of an answer once,
+// and numbers them.
 type usageTexts struct {
-	ids   map[string]int32
-	texts []string
+	ids     map[string]int32
+	texts   []string
+	monthly bool // periods are yyyymm, else yyyymmdd
+	periods []usagePeriod
+}
+
+type usagePeriod struct {
+	p    int64 // yyyymmdd or yyyymm
+	text string
 }
 
 // intern returns the id of b's text, made on its first sight.
@@ -799,19 +834,41 @@ func (t *usageTexts) value(v driver.Value) (int32, bool) {
 	return 0, false
 }
 
-// ranks maps each text's id to its place in byte order, the order of the
-// roll-ups' COLLATE "C" columns and of SQLite's BINARY.
-func (t *usageTexts) ranks() []int32 {
-	byText := make([]int32, len(t.texts))
-	for i := range byText {
-		byText[i] = int32(i)
+// period returns the id of period p, its text made on its first sight. An
+// answer has a few periods (a month's days), so they are looked up in a
+// slice, the last one first.
+func (t *usageTexts) period(p int64) int32 {
+	for i := len(t.periods) - 1; i >= 0; i-- {
+		if t.periods[i].p == p {
+			return int32(i)
+		}
 	}
-	slices.SortFunc(byText, func(a, b int32) int { return strings.Compare(t.texts[a], t.texts[b]) })
-	rank := make([]int32, len(t.texts))
-	for r, id := range byText {
-		rank[id] = int32(r)
+	text := fmt.Sprintf("%04d-%02d-%02d", p/10000, p/100%100, p%100)
+	if t.monthly {
+		text = fmt.Sprintf("%04d-%02d", p/100, p%100)
 	}
-	return rank
+	t.periods = append(t.periods, usagePeriod{p, text})
+	return int32(len(t.periods) - 1)
+}
+
+// ranks maps each text's id to its place in byte order (the order of the
+// roll-ups' COLLATE "C" columns and of SQLite's BINARY) and each period's
+// id to its place in time.
+func (t *usageTexts) ranks() (text, period []int32) {
+	rank := func(n int, less func(a, b int32) int) []int32 {
+		byValue := make([]int32, n)
+		for i := range byValue {
+			byValue[i] = int32(i)
+		}
+		slices.SortFunc(byValue, less)
+		r := make([]int32, n)
+		for place, id := range byValue {
+			r[id] = int32(place)
+		}
+		return r
+	}
+	return rank(len(t.texts), func(a, b int32) int { return strings.Compare(t.texts[a], t.texts[b]) }),
+		rank(len(t.periods), func(a, b int32) int { return cmp.Compare(t.periods[a].p, t.periods[b].p) })
 }
 
 func (s *sqlStore) UsageEvents(ctx context.Context, q UsageEventQuery, fn func(*UsageEvent) error) error {
