@@ -32,7 +32,7 @@ import (
 // must see nothing beyond their own. The first batch is large enough to
 // be written in several statements per aggregate.
 func TestUsageRollupMatchesTheDailyAggregate(t *testing.T) {
-	for driver, open := range usageDrivers(t) {
+	for driver, open := range storetest.UsageDrivers() {
 		t.Run(driver, func(t *testing.T) {
 			seed := uint64(time.Now().UnixNano())
 			t.Logf("seed %d", seed)
