@@ -178,6 +178,7 @@ func (b *Builder) Preview(ctx context.Context, publisher, period string, cutoff 
 	}
 	for _, l := range lines {
 		slices.SortFunc(l.Versions, store.CompareVersions)
+		l.label()
 		st.Lines = append(st.Lines, *l)
 	}
 	sortLines(st.Lines)

@@ -124,6 +124,18 @@ func ParsePeriod(s string) (from, to time.Time, err error) {
 // PeriodOf is the calendar month (UTC) t falls in, YYYY-MM.
 func PeriodOf(t time.Time) string { return t.UTC().Format("2006-01") }
 
+// label fills the fields a line's terms give it (its status, model,
+// agreement and the terms' effective date): before the lines are sorted,
+// which orders by them.
+func (l *Line) label() {
+	t := l.terms
+	if t == nil {
+		l.Status = StatusNoTerms
+		return
+	}
+	l.Status, l.Model, l.AgreementID, l.TermsEffective = StatusPriced, t.Model, t.AgreementID, t.EffectiveDate
+}
+
 // price fills the money fields of a line from its terms and units:
 // gross = units × unit price rounded half-even to the currency's minor
 // unit; the platform's share rounded likewise, the publisher's the
@@ -131,10 +143,8 @@ func PeriodOf(t time.Time) string { return t.UTC().Format("2006-01") }
 func (l *Line) price() error {
 	t := l.terms
 	if t == nil {
-		l.Status = StatusNoTerms
 		return nil
 	}
-	l.Status, l.Model, l.AgreementID, l.TermsEffective = StatusPriced, t.Model, t.AgreementID, t.EffectiveDate
 	if t.Model == ModelFree {
 		l.Units = 0
 		l.UnitPrice, l.Gross, l.PlatformShare, l.PublisherShare = "0", "0", "0", "0"
@@ -205,11 +215,21 @@ func total(lines []Line) ([]Total, error) {
 	return out, nil
 }
 
-// sortLines puts lines in the one order a statement shows them.
+// sortLines puts lines in the one order a statement shows them; their
+// labels must be set (label).
 func sortLines(lines []Line) {
 	slices.SortStableFunc(lines, func(a, b Line) int {
 		return cmp.Or(cmp.Compare(a.Extension, b.Extension), cmp.Compare(a.Tenant, b.Tenant),
 			cmp.Compare(a.OriginalPeriod, b.OriginalPeriod), a.TermsEffective.Compare(b.TermsEffective),
-			cmp.Compare(a.Model, b.Model), cmp.Compare(a.Status, b.Status))
+			cmp.Compare(a.Model, b.Model), cmp.Compare(a.Status, b.Status), cmp.Compare(a.termsKey(), b.termsKey()))
 	})
+}
+
+// termsKey tells apart two terms of one model in force from the same
+// date (the lines' last sort key): "" without terms.
+func (l *Line) termsKey() string {
+	if l.terms == nil {
+		return ""
+	}
+	return l.terms.Key()
 }

@@ -945,6 +945,8 @@ func (s *sqlStore) NameOwner(ctx context.Context, name string) (*NameOwner, erro
 // insertUsageEventsPG is insertUsageEvents on PostgreSQL: one array per
 // column, unnested into rows, so that a batch is 13 parameters however
 // many events it holds (13,000 bound values cost more than the insert).
+// The table has no key of its own (migration 0045): usage_event_keys is
+// the events' identity.
 func insertUsageEventsPG(ctx context.Context, tx *sql.Tx, events []*UsageEvent, idx []int) error {
 	n := len(idx)
 	month, at, received, quantity := make([]int64, n), make([]int64, n), make([]int64, n), make([]int64, n)
@@ -961,8 +963,7 @@ func insertUsageEventsPG(ctx context.Context, tx *sql.Tx, events []*UsageEvent, 
 	}
 	_, err := tx.ExecContext(ctx, `INSERT INTO usage_events (`+usageEventColumns+`)
 		SELECT * FROM unnest($1::int[], $2::text[], $3::text[], $4::bigint[], $5::bigint[], $6::text[], $7::text[], $8::text[],
-			$9::text[], $10::text[], $11::text[], $12::text[], $13::bigint[])
-		ON CONFLICT DO NOTHING`,
+			$9::text[], $10::text[], $11::text[], $12::text[], $13::bigint[])`,
 		month, text[0], text[1], at, received, text[2], text[3], text[4], text[5], text[6], text[7], text[8], quantity)
 	if err != nil {
 		return fmt.Errorf("record usage: %w", err)
