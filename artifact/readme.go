@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+
+	"oras.land/oras-go/v2/content"
 )
 
 // ReadmeFile is the file at an extension's root that catalogs show as its
@@ -106,4 +108,32 @@ func ReadLayerReadme(ctx context.Context, r io.Reader, o ReadmeOptions) (*Readme
 		}
 		return &Readme{Text: text, Size: hdr.Size, Truncated: hdr.Size > int64(len(text))}, nil
 	}
+}
+
+// FetchReadme fetches a's layer from src and reads its README as
+// ReadLayerReadme does. A README found is returned only once the whole
+// layer has been read and has a's layer digest (an error wrapping
+// ErrDigestMismatch otherwise): FetchChecked reads a layer over 4 MiB
+// only as far as its extension.yaml, so without this a registry could
+// show a README that is not the one signed. The layer is read to its end
+// only when there is a README to show.
+func FetchReadme(ctx context.Context, src content.Fetcher, a *Artifact, o ReadmeOptions) (*Readme, error) {
+	layer := a.Layer()
+	rc, err := src.Fetch(ctx, layer)
+	if err != nil {
+		return nil, fmt.Errorf("fetch layer %s of %s: %w", layer.Digest, a.Reference, wrapFetchError(err))
+	}
+	defer rc.Close()
+	vr := content.NewVerifyReader(rc, layer)
+	r, err := ReadLayerReadme(ctx, vr, o)
+	if err != nil || r == nil {
+		return nil, err
+	}
+	if _, err := io.Copy(io.Discard, vr); err != nil {
+		return nil, fmt.Errorf("%s: layer %s: %w", a.Reference, layer.Digest, wrapFetchError(err))
+	}
+	if err := vr.Verify(); err != nil {
+		return nil, fmt.Errorf("%s: layer %s: %w", a.Reference, layer.Digest, wrapFetchError(err))
+	}
+	return r, nil
 }

@@ -358,8 +358,9 @@ func (in *Ingester) ingest(ctx context.Context, src *Source, repository, ref str
 // evidence does not fetch the layer again. It never fails the ingest: the
 // version is stored and usable without a README. A layer that cannot be
 // read as one (an unsafe entry, a broken stream) is recorded as having
-// none; a registry that cannot be reached now records nothing, so the
-// next ingest of the version (its next evidence, the crawl) tries again.
+// none; a registry that cannot be reached now, or whose layer does not
+// have the signed digest, records nothing, so the next ingest of the
+// version (its next evidence, the crawl) tries again.
 func (in *Ingester) storeReadme(ctx context.Context, rs store.ReadmeStore, conn *sourceConn, repoName string, a *artifact.Artifact) {
 	digest := a.Descriptor.Digest.String()
 	if _, err := rs.Readme(ctx, digest); !errors.Is(err, store.ErrNotFound) {
@@ -369,17 +370,14 @@ func (in *Ingester) storeReadme(ctx context.Context, rs store.ReadmeStore, conn 
 	if err != nil {
 		return
 	}
-	rc, err := repo.Fetch(ctx, a.Layer())
-	if err != nil {
-		return
-	}
-	defer rc.Close()
 	rec := &store.Readme{Digest: digest}
-	r, err := artifact.ReadLayerReadme(ctx, rc, artifact.ReadmeOptions{})
+	r, err := artifact.FetchReadme(ctx, repo, a, artifact.ReadmeOptions{})
 	var unsafe *artifact.UnsafeEntryError
 	switch {
 	case err != nil && !errors.As(err, &unsafe):
-		return // the registry or the network: try again next time
+		// The registry or the network, or a layer that is not the one
+		// signed (ErrDigestMismatch): try again next time.
+		return
 	case r != nil:
 		rec.Found, rec.Text, rec.Size, rec.Truncated = true, r.Text, r.Size, r.Truncated
 	}
