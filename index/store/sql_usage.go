@@ -790,10 +790,11 @@ func (c *usageRowChunks) sortedBy(t *usageTexts, pack bool) []UsageRow {
 // usageTexts makes each text and each period's text of an answer once,
 // and numbers them.
 type usageTexts struct {
-	ids     map[string]int32
-	texts   []string
-	monthly bool // periods are yyyymm, else yyyymmdd
-	periods []usagePeriod
+	ids       map[string]int32
+	texts     []string
+	monthly   bool // periods are yyyymm, else yyyymmdd
+	periods   []usagePeriod
+	periodIDs map[int64]int32
 }
 
 type usagePeriod struct {
@@ -834,21 +835,27 @@ func (t *usageTexts) value(v driver.Value) (int32, bool) {
 	return 0, false
 }
 
-// period returns the id of period p, its text made on its first sight. An
-// answer has a few periods (a month's days), so they are looked up in a
-// slice, the last one first.
+// period returns the id of period p, its text made on its first sight.
+// Rows mostly come a period at a time (in order, or as PostgreSQL stored
+// them), so the last period is tried first, then a map of them all.
 func (t *usageTexts) period(p int64) int32 {
-	for i := len(t.periods) - 1; i >= 0; i-- {
-		if t.periods[i].p == p {
-			return int32(i)
-		}
+	if n := len(t.periods); n > 0 && t.periods[n-1].p == p {
+		return int32(n - 1)
+	}
+	if id, ok := t.periodIDs[p]; ok {
+		return id
 	}
 	text := fmt.Sprintf("%04d-%02d-%02d", p/10000, p/100%100, p%100)
 	if t.monthly {
 		text = fmt.Sprintf("%04d-%02d", p/100, p%100)
 	}
+	if t.periodIDs == nil {
+		t.periodIDs = map[int64]int32{}
+	}
+	id := int32(len(t.periods))
+	t.periodIDs[p] = id
 	t.periods = append(t.periods, usagePeriod{p, text})
-	return int32(len(t.periods) - 1)
+	return id
 }
 
 // ranks maps each text's id to its place in byte order (the order of the
