@@ -36,11 +36,7 @@ func TestIndexFailsClosedWhenItsControlListExpiresOrGoesStale(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			ctx := context.Background()
-			reg, err := testenv.StartDistribution(testenv.DistributionOptions{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { reg.Close() })
+			reg := startRegistry(t, testenv.DistributionOptions{})
 			// The list lives on a registry of its own, which goes away.
 			ops, err := testenv.StartDistribution(testenv.DistributionOptions{})
 			if err != nil {

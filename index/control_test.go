@@ -33,11 +33,7 @@ import (
 // republication ingested afterwards is blocked at ingest.
 func TestIndexAppliesTheControlListToIngestedAndNewVersions(t *testing.T) {
 	ctx := context.Background()
-	reg, err := testenv.StartDistribution(testenv.DistributionOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { reg.Close() })
+	reg := startRegistry(t, testenv.DistributionOptions{})
 	dir := t.TempDir()
 	pub, mal := fixture.NewPublisher(t, reg), fixture.NewPublisher(t, reg)
 	acme, _, _ := fixture.KeyPair(t, dir, "acme")
@@ -210,11 +206,7 @@ type controlWorld struct {
 
 func newControlWorld(t *testing.T) *controlWorld {
 	t.Helper()
-	reg, err := testenv.StartDistribution(testenv.DistributionOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { reg.Close() })
+	reg := startRegistry(t, testenv.DistributionOptions{})
 	w := &controlWorld{reg: reg, dir: t.TempDir(), pub: fixture.NewPublisher(t, reg)}
 	w.acme, _, _ = fixture.KeyPair(t, w.dir, "acme")
 	w.op = fixture.NewOperator(t, w.pub.Remote, w.dir, "operator")

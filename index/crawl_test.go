@@ -92,11 +92,7 @@ func TestCrawlWithoutCatalogUsesConfiguredRepositories(t *testing.T) {
 // proxy in front of it that counts (and can fail) the crawl's requests.
 func countedRegistry(t *testing.T) (*testenv.Registry, *testenv.FaultProxy) {
 	t.Helper()
-	reg, err := testenv.StartDistribution(testenv.DistributionOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { reg.Close() })
+	reg := startRegistry(t, testenv.DistributionOptions{})
 	proxy, err := testenv.StartFaultProxy(reg.Host)
 	if err != nil {
 		t.Fatal(err)

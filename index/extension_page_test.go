@@ -61,11 +61,7 @@ const hugeReadmeSize = 300 << 10
 func newExtPageWorld(t *testing.T) *extPageWorld {
 	t.Helper()
 	ctx := context.Background()
-	reg, err := testenv.StartDistribution(testenv.DistributionOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { reg.Close() })
+	reg := startRegistry(t, testenv.DistributionOptions{})
 	dir := t.TempDir()
 	pub := fixture.NewPublisher(t, reg)
 	acme, acmeKey, _ := fixture.KeyPair(t, dir, "acme")

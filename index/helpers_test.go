@@ -39,3 +39,15 @@ func notifyingRegistry(t *testing.T) (ln net.Listener, base string, reg *testenv
 	t.Cleanup(func() { reg.Close() })
 	return ln, base, reg
 }
+
+// startRegistry starts an in-process CNCF distribution registry with o
+// and closes it when the test ends.
+func startRegistry(t testing.TB, o testenv.DistributionOptions) *testenv.Registry {
+	t.Helper()
+	reg, err := testenv.StartDistribution(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { reg.Close() })
+	return reg
+}

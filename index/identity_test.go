@@ -58,11 +58,7 @@ type identityWorld struct {
 }
 
 func newIdentityWorld(t *testing.T, publishers ...index.Publisher) *identityWorld {
-	reg, err := testenv.StartDistribution(testenv.DistributionOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { reg.Close() })
+	reg := startRegistry(t, testenv.DistributionOptions{})
 	w := &identityWorld{reg: reg, st: storetest.SQLite(t), sources: map[string]*index.Source{}, tokens: map[string]string{}}
 	for i := range publishers {
 		for j, g := range publishers[i].Repositories {

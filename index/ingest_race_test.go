@@ -109,13 +109,7 @@ func TestStaleEvidenceReadNeverOverwritesALaterOne(t *testing.T) {
 			if tc.replicas {
 				indexes = append(indexes, stagedReplica(t, s))
 			}
-			ref := s.pub.Publish("acme", fixture.Ext{Name: "acme/widget", Version: "1.0.0"})
-			s.pub.Sign(ref, s.keys["acme"])
-			s.pub.Attest(ref, s.keys["pipeline"], "review", pipelineReview("approved", ""))
-			eventually(t, "the signature and the pipeline's approval ingested", func() bool {
-				v := s.stored(t)
-				return v != nil && v.Signed && strings.Contains(string(v.Evidence), `"reviewer":"pipeline"`)
-			})
+			ref := s.publishApproved(t)
 
 			gate := newHoldGate(func(v *store.Version) bool {
 				ev := string(v.Evidence)
@@ -207,13 +201,7 @@ func TestAnOlderEventIngestedLaterNeverOverwritesANewerOne(t *testing.T) {
 	for _, tc := range queueStores {
 		t.Run(tc.name, func(t *testing.T) {
 			s := serveStagedIndexOn(t, tc.url(t), publicStagePolicy)
-			ref := s.pub.Publish("acme", fixture.Ext{Name: "acme/widget", Version: "1.0.0"})
-			s.pub.Sign(ref, s.keys["acme"])
-			s.pub.Attest(ref, s.keys["pipeline"], "review", pipelineReview("approved", ""))
-			eventually(t, "the signature and the pipeline's approval ingested", func() bool {
-				v := s.stored(t)
-				return v != nil && v.Signed && strings.Contains(string(v.Evidence), `"reviewer":"pipeline"`)
-			})
+			ref := s.publishApproved(t)
 			var once sync.Once
 			held, release := make(chan struct{}), make(chan struct{})
 			released := false
@@ -248,4 +236,18 @@ func TestAnOlderEventIngestedLaterNeverOverwritesANewerOne(t *testing.T) {
 			}
 		})
 	}
+}
+
+// publishApproved publishes acme/widget 1.0.0, signed by acme and approved
+// by the pipeline, and waits until the index has ingested both.
+func (s *stagedIndex) publishApproved(t *testing.T) string {
+	t.Helper()
+	ref := s.pub.Publish("acme", fixture.Ext{Name: "acme/widget", Version: "1.0.0"})
+	s.pub.Sign(ref, s.keys["acme"])
+	s.pub.Attest(ref, s.keys["pipeline"], "review", pipelineReview("approved", ""))
+	eventually(t, "the signature and the pipeline's approval ingested", func() bool {
+		v := s.stored(t)
+		return v != nil && v.Signed && strings.Contains(string(v.Evidence), `"reviewer":"pipeline"`)
+	})
+	return ref
 }

@@ -32,11 +32,7 @@ import (
 func TestReadmeOfAnAlteredLayerIsNotShown(t *testing.T) {
 	ctx := context.Background()
 	root := t.TempDir()
-	reg, err := testenv.StartDistribution(testenv.DistributionOptions{RootDir: root})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { reg.Close() })
+	reg := startRegistry(t, testenv.DistributionOptions{RootDir: root})
 	pub := fixture.NewPublisher(t, reg)
 	payload := make([]byte, 5<<20) // incompressible: the layer stays over 4 MiB
 	rand.Read(payload)

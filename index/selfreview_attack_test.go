@@ -29,11 +29,7 @@ import (
 // signed by a key that signed the artifact counts for nothing.
 func TestOverviewIgnoresThePublishersOwnReviews(t *testing.T) {
 	ctx := context.Background()
-	reg, err := testenv.StartDistribution(testenv.DistributionOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { reg.Close() })
+	reg := startRegistry(t, testenv.DistributionOptions{})
 	dir := t.TempDir()
 	pub := fixture.NewPublisher(t, reg)
 	acme, acmeKey, _ := fixture.KeyPair(t, dir, "acme")

@@ -75,11 +75,7 @@ func (w *closeWatcher) Close() error {
 // on a slow registry: the store closes after the crawler returned, never
 // under it.
 func TestServerClosesTheStoreOnlyAfterTheCrawlerReturned(t *testing.T) {
-	reg, err := testenv.StartDistribution(testenv.DistributionOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { reg.Close() })
+	reg := startRegistry(t, testenv.DistributionOptions{})
 	proxy, err := testenv.StartFaultProxy(reg.Host)
 	if err != nil {
 		t.Fatal(err)
