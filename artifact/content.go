@@ -128,13 +128,23 @@ func readLayerDescriptor(ctx context.Context, src content.Fetcher, a *Artifact, 
 		return nil, nil, fmt.Errorf("%s: %w", a.Reference, err)
 	}
 	if layer.Size <= smallLayer {
-		if _, err := io.Copy(io.Discard, vr); err != nil {
-			damaged = fmt.Errorf("%s: layer %s: %w", a.Reference, layer.Digest, wrapFetchError(err))
-		} else if err := vr.Verify(); err != nil {
-			damaged = fmt.Errorf("%s: layer %s: %w", a.Reference, layer.Digest, wrapFetchError(err))
-		}
+		damaged = readToVerify(vr, a)
 	}
 	return ext, damaged, nil
+}
+
+// readToVerify reads the rest of a's layer through vr and checks its size
+// and digest: an error wrapping ErrDigestMismatch when the bytes are not
+// the layer's.
+func readToVerify(vr *content.VerifyReader, a *Artifact) error {
+	_, err := io.Copy(io.Discard, vr)
+	if err == nil {
+		err = vr.Verify()
+	}
+	if err != nil {
+		return fmt.Errorf("%s: layer %s: %w", a.Reference, a.Layer().Digest, wrapFetchError(err))
+	}
+	return nil
 }
 
 // smallLayer is the largest layer CheckContent reads to its end.

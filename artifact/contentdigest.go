@@ -121,11 +121,8 @@ func ContentDigestOf(ctx context.Context, src content.Fetcher, a *Artifact, limi
 	if err != nil {
 		return "", fmt.Errorf("%s: layer %s: %w", a.Reference, layer.Digest, err)
 	}
-	if _, err := io.Copy(io.Discard, vr); err != nil {
-		return "", fmt.Errorf("%s: layer %s: %w", a.Reference, layer.Digest, wrapFetchError(err))
-	}
-	if err := vr.Verify(); err != nil {
-		return "", fmt.Errorf("%s: layer %s: %w", a.Reference, layer.Digest, wrapFetchError(err))
+	if err := readToVerify(vr, a); err != nil {
+		return "", err
 	}
 	return d, nil
 }

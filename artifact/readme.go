@@ -129,11 +129,8 @@ func FetchReadme(ctx context.Context, src content.Fetcher, a *Artifact, o Readme
 	if err != nil || r == nil {
 		return nil, err
 	}
-	if _, err := io.Copy(io.Discard, vr); err != nil {
-		return nil, fmt.Errorf("%s: layer %s: %w", a.Reference, layer.Digest, wrapFetchError(err))
-	}
-	if err := vr.Verify(); err != nil {
-		return nil, fmt.Errorf("%s: layer %s: %w", a.Reference, layer.Digest, wrapFetchError(err))
+	if err := readToVerify(vr, a); err != nil {
+		return nil, err
 	}
 	return r, nil
 }
